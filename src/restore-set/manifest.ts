@@ -1,0 +1,134 @@
+import {createHash} from 'node:crypto';
+import {readFile} from 'node:fs/promises';
+import path from 'node:path';
+
+import {GravityError} from '../errors.js';
+import {splitDocuments} from '../dump/split.js';
+
+/** A relation: documents of `to` whose `foreignField` holds the `localField` of a `from` document depend on it. */
+export interface Relation {
+  from: string;
+  to: string;
+  foreignField: string;
+  localField?: string;
+}
+
+export interface ManifestCollection {
+  db: string;
+  collection: string;
+  documents: number;
+  bytes: number;
+  /** Path relative to the set folder, e.g. `dump/gravity/artworks.bson`. */
+  file: string;
+  sha256: string;
+  metadataFile: string | null;
+  metadataSha256: string | null;
+  /** Documents read from the backup for this collection (matched or not). */
+  scanned?: number;
+  /** How this collection was selected: the query, or a relation from a parent. */
+  selectedBy: 'query' | {relation: Relation; level: number};
+}
+
+export interface ManifestSourceObject {
+  key: string;
+  size: number;
+  etag?: string;
+  sha256?: string;
+}
+
+export interface Manifest {
+  formatVersion: 1;
+  tool: {name: string; version: string};
+  createdAt: string;
+  source: {
+    /** Backup id when read from a catalog, else null. */
+    backup: string | null;
+    /** Local path or URL read. */
+    location: string;
+    takenAt: string | null;
+    objects: ManifestSourceObject[];
+  };
+  query: {collection: string; text: string; canonical: string};
+  engine: 'stream' | 'mongod';
+  follow: boolean;
+  relations: Relation[];
+  /** Collection names, parents before dependents: the order push writes them in. */
+  order: string[];
+  collections: Record<string, ManifestCollection>;
+  timings?: Record<string, number>;
+}
+
+export interface RestoreSet {
+  dir: string;
+  manifest: Manifest;
+  /** sha256 of the manifest's canonical JSON: identifies the set. */
+  hash: string;
+}
+
+/** JSON with object keys sorted, so the same manifest always hashes the same. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      const sorted: Record<string, unknown> = {};
+      for (const k of Object.keys(v as Record<string, unknown>).sort()) sorted[k] = (v as Record<string, unknown>)[k];
+      return sorted;
+    }
+    return v;
+  });
+}
+
+export function manifestHash(manifest: Manifest): string {
+  return createHash('sha256').update(canonicalJson(manifest)).digest('hex');
+}
+
+export const MANIFEST_FILE = 'manifest.json';
+
+export async function readRestoreSet(dir: string): Promise<RestoreSet> {
+  const file = path.join(dir, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new GravityError('SET_INVALID', code === 'ENOENT' ? `Not a restore set: ${file} not found` : `Cannot read ${file}: ${code}`, {
+      hint: 'Create one with `gravity-restore extract --out DIR`',
+    });
+  }
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(text) as Manifest;
+  } catch {
+    throw new GravityError('SET_INVALID', `Restore set manifest ${file} is not valid JSON`, {hint: 'Extract the set again'});
+  }
+  if (manifest.formatVersion !== 1 || !manifest.collections || !Array.isArray(manifest.order)) {
+    throw new GravityError('SET_INVALID', `Restore set manifest ${file} has an unknown layout`, {hint: 'Extract the set again with this version'});
+  }
+  return {dir: path.resolve(dir), manifest, hash: manifestHash(manifest)};
+}
+
+/** Raw BSON documents of one collection of a set, verified against the manifest's sha256. */
+export async function readSetDocuments(set: RestoreSet, collection: string): Promise<Buffer[]> {
+  const entry = set.manifest.collections[collection];
+  if (!entry) {
+    throw new GravityError('UNKNOWN_COLLECTION', `Collection ${collection} is not in the restore set`, {
+      hint: `The set holds: ${Object.keys(set.manifest.collections).join(', ')}`,
+    });
+  }
+  const file = path.join(set.dir, entry.file);
+  const data = await readFile(file);
+  const sha = createHash('sha256').update(data).digest('hex');
+  if (sha !== entry.sha256) {
+    throw new GravityError('SET_INVALID', `${entry.file} does not match its sha256 in the manifest (changed after extract)`, {
+      hint: 'Extract the set again',
+    });
+  }
+  return splitDocuments(data, entry.file);
+}
+
+/** Metadata JSON text of a collection in the set (indexes and options), or null. */
+export async function readSetMetadata(set: RestoreSet, collection: string): Promise<Record<string, unknown> | null> {
+  const entry = set.manifest.collections[collection];
+  if (!entry?.metadataFile) return null;
+  const text = await readFile(path.join(set.dir, entry.metadataFile), 'utf8');
+  return JSON.parse(text) as Record<string, unknown>;
+}
