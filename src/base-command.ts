@@ -1,0 +1,106 @@
+import {Command, Flags, type Interfaces} from '@oclif/core';
+import dotenv from 'dotenv';
+
+import {loadConfigFile} from './config/config-file.js';
+import {redact} from './config/redact.js';
+import {resolveSettings, type Settings, type SettingFlags} from './config/settings.js';
+import {GravityError, isGravityError} from './errors.js';
+import {createReporter, type Reporter} from './ui/reporter.js';
+
+// `.env` is loaded once, before any flag is parsed, so flags' `env:` fallbacks see it.
+// It never overrides variables already set in the environment.
+dotenv.config({quiet: true});
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
+
+/** Flags shared by commands that read backups. */
+export const sourceFlags = {
+  source: Flags.string({description: 'backup source: s3://bucket/prefix/ or a local folder', env: 'GRAVITY_RESTORE_SOURCE', helpGroup: 'SOURCE'}),
+  'source-tz': Flags.string({description: 'IANA timezone of backup names without an offset [default: UTC]', env: 'GRAVITY_RESTORE_SOURCE_TZ', helpGroup: 'SOURCE'}),
+  endpoint: Flags.string({description: 'S3-compatible endpoint URL (path-style addressing)', env: 'GRAVITY_RESTORE_S3_ENDPOINT', helpGroup: 'SOURCE'}),
+  cache: Flags.string({description: 'local cache of downloads', env: 'GRAVITY_RESTORE_CACHE', helpGroup: 'SOURCE'}),
+};
+
+export const targetFlag = Flags.string({
+  description: 'target: staging, production, or a mongodb:// URI (treated like staging)',
+  required: true,
+});
+
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static enableJsonFlag = true;
+
+  static baseFlags = {
+    debug: Flags.boolean({description: 'show stack traces and verbose logging', helpGroup: 'GLOBAL'}),
+    config: Flags.string({description: 'config file [default: ./gravity-restore.config.json]', env: 'GRAVITY_RESTORE_CONFIG', helpGroup: 'GLOBAL'}),
+  };
+
+  protected flags!: BaseFlags<T>;
+  protected args!: Interfaces.InferredArgs<T['args']>;
+  protected settings!: Settings;
+  protected reporter!: Reporter;
+  private interruptHandler: (() => void) | null = null;
+  /** Aborted on Ctrl-C / SIGTERM so long work stops cleanly (journals flushed, temp files removed). */
+  protected readonly abort = new AbortController();
+
+  public async init(): Promise<void> {
+    await super.init();
+    const {args, flags} = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
+      enableJsonFlag: this.ctor.enableJsonFlag,
+      args: this.ctor.args,
+      strict: this.ctor.strict,
+    });
+    this.flags = flags as BaseFlags<T>;
+    this.args = args as Interfaces.InferredArgs<T['args']>;
+    this.reporter = createReporter({json: this.jsonEnabled()});
+    const {file, config} = await loadConfigFile(this.flags.config);
+    this.settings = resolveSettings(this.flags as SettingFlags, config, file);
+    let interrupts = 0;
+    this.interruptHandler = () => {
+      interrupts++;
+      if (interrupts > 1) process.exit(130);
+      this.reporter.stop();
+      this.abort.abort(new GravityError('INTERRUPTED', 'Interrupted', {hint: 'Run the same command again to resume'}));
+    };
+    process.on('SIGINT', this.interruptHandler);
+    process.on('SIGTERM', this.interruptHandler);
+  }
+
+  protected async finally(error: Error | undefined): Promise<unknown> {
+    if (this.interruptHandler) {
+      process.off('SIGINT', this.interruptHandler);
+      process.off('SIGTERM', this.interruptHandler);
+    }
+    this.reporter?.stop();
+    return super.finally(error);
+  }
+
+  /** One line on stderr naming the problem and the next step; a stack only with --debug. */
+  protected async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    this.reporter?.stop();
+    // oclif's own exits (this.exit) and parse errors keep their behaviour.
+    if (error?.oclif?.exit !== undefined && !isGravityError(error)) {
+      if (error.name === 'ExitError') throw error;
+      return super.catch(error);
+    }
+    const debug = this.flags?.debug || process.argv.includes('--debug');
+    const gravity = isGravityError(error) ? error : toGravityError(error);
+    const json = this.jsonEnabled?.() || process.argv.includes('--json');
+    if (json) {
+      process.stdout.write(
+        `${JSON.stringify({error: {code: gravity.code, message: redact(gravity.message), hint: gravity.hint ? redact(gravity.hint) : undefined, exitCode: gravity.exitCode, ...(gravity.details ? {details: gravity.details} : {})}})}\n`,
+      );
+    }
+    process.stderr.write(`Error: ${redact(gravity.line)}${gravity.code === 'INTERNAL' && !debug ? ' (run with --debug for details)' : ''}\n`);
+    if (debug) process.stderr.write(`${redact(String((error as Error).stack ?? error))}\n`);
+    return this.exit(gravity.exitCode);
+  }
+}
+
+function toGravityError(error: unknown): GravityError {
+  const err = error as NodeJS.ErrnoException;
+  if (err?.code === 'ENOSPC') return new GravityError('INTERNAL', 'No space left on device', {hint: 'Free disk space or point --cache / --out elsewhere'});
+  if (err?.code === 'EACCES' || err?.code === 'EPERM') return new GravityError('USAGE', `Permission denied: ${err.path ?? err.message}`, {hint: 'Check the path and its permissions'});
+  return new GravityError('INTERNAL', `Unexpected error: ${err?.message ?? String(error)}`, {cause: error});
+}

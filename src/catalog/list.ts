@@ -1,0 +1,338 @@
+/**
+ * Listing backups and choosing one: group the objects of a source into backups by the time in
+ * their names, then select by time (--before) and by the collections a backup holds.
+ */
+
+import {GravityError} from '../errors.js';
+import {collectionOfNamespace, namespaceMatches, namespaceOfMember, packedFormatOf, readIndex, scanPackedObject, writeIndex} from './members.js';
+import {formatInZone, kindFromWords, parseBackupName, type BackupKind} from './names.js';
+import type {BackupStore, StoreObject} from './store.js';
+
+export interface BackupObject {
+  key: string;
+  size: number;
+  etag?: string;
+  lastModified?: string;
+}
+
+export interface Backup {
+  /** The folder prefix or object key relative to the source, without trailing '/'. */
+  id: string;
+  kind: BackupKind;
+  takenAt: Date;
+  size: number;
+  /** Keys relative to the source. */
+  objects: BackupObject[];
+  /** Collection names, from the keys of a dump tree or the local index of a packed object; null if unknown. */
+  collections: string[] | null;
+  /** The same as `db.coll` where the database is known. */
+  namespaces: string[] | null;
+  /** E.g. the name's time and the upload time disagree: the source timezone is probably wrong. */
+  warnings: string[];
+}
+
+export interface ListOptions {
+  sourceTz: string;
+  cacheDir?: string;
+}
+
+const SIDECAR = /\.(sha256|md5)$/i;
+
+export function isSidecarKey(key: string): boolean {
+  return SIDECAR.test(key);
+}
+
+interface Group {
+  id: string;
+  single: boolean;
+  objects: StoreObject[];
+}
+
+function segmentHasTime(segment: string, tz: string): {dateOnly: boolean} | null {
+  const parsed = parseBackupName(segment, tz);
+  return parsed ? {dateOnly: parsed.dateOnly} : null;
+}
+
+/**
+ * The backup a key belongs to: the shallowest path segment holding a time, unless that is only a
+ * date and a deeper folder holds a full time (daily/2026-11-18/2026-11-18T14-00/…).
+ */
+function backupIdOf(key: string, tz: string): {id: string; single: boolean} | null {
+  const segments = key.split('/');
+  let chosen = -1;
+  for (let index = 0; index < segments.length; index++) {
+    const found = segmentHasTime(segments[index] as string, tz);
+    if (!found) continue;
+    if (chosen < 0) {
+      chosen = index;
+      if (!found.dateOnly) break;
+    } else if (!found.dateOnly && index < segments.length - 1) {
+      chosen = index;
+      break;
+    }
+  }
+  if (chosen < 0) return null;
+  return {id: segments.slice(0, chosen + 1).join('/'), single: chosen === segments.length - 1};
+}
+
+function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+const HOUR = 3_600_000;
+
+function timezoneWarnings(backups: Backup[], sourceTz: string, parsed: Map<string, NonNullable<ReturnType<typeof parseBackupName>>>): void {
+  const gapsByKind = new Map<BackupKind, number>();
+  for (const kind of ['hourly', 'daily', 'unknown'] as const) {
+    const times = backups.filter((backup) => backup.kind === kind).map((backup) => backup.takenAt.getTime());
+    const gaps: number[] = [];
+    for (let index = 1; index < times.length; index++) gaps.push(Math.abs((times[index - 1] as number) - (times[index] as number)));
+    const typical = median(gaps.filter((gap) => gap > 0));
+    gapsByKind.set(kind, typical ?? (kind === 'hourly' ? HOUR : 24 * HOUR));
+  }
+  for (const backup of backups) {
+    const info = parsed.get(backup.id);
+    if (!info) continue;
+    if (info.ambiguity === 'repeated') {
+      backup.warnings.push(`${info.matched} happens twice in ${sourceTz} (clocks go back); read as the first, ${formatInZone(backup.takenAt, sourceTz)}`);
+    } else if (info.ambiguity === 'skipped') {
+      backup.warnings.push(`${info.matched} does not exist in ${sourceTz} (clocks go forward); read as ${formatInZone(backup.takenAt, sourceTz)}`);
+    }
+    const uploads = backup.objects.map((object) => (object.lastModified ? Date.parse(object.lastModified) : NaN)).filter((time) => !Number.isNaN(time));
+    if (uploads.length === 0) continue;
+    const written = Math.min(...uploads);
+    const difference = written - backup.takenAt.getTime();
+    const gap = Math.max(gapsByKind.get(backup.kind) ?? HOUR, HOUR);
+    // A backup is written after it is taken, and well within the interval to the next one.
+    if (difference >= -15 * 60_000 && difference <= gap) continue;
+    const hours = difference / HOUR;
+    const wholeHours = Math.round(hours);
+    const looksLikeZone = !info.hasOffset && wholeHours !== 0 && Math.abs(wholeHours) <= 14 && Math.abs(hours - wholeHours) < 0.25;
+    const when = `${Math.abs(hours).toFixed(1)} h ${difference < 0 ? 'before' : 'after'}`;
+    backup.warnings.push(
+      looksLikeZone
+        ? `${backup.id} was written ${when} the time in its name read in ${sourceTz}: the timezone is probably wrong (set --source-tz / GRAVITY_RESTORE_SOURCE_TZ)`
+        : `${backup.id} was written ${when} the time in its name; check that the name is the backup time`,
+    );
+  }
+}
+
+function dumpTreeNamespaces(backup: Backup): string[] {
+  const namespaces: string[] = [];
+  for (const object of backup.objects) {
+    const relative = object.key.slice(backup.id.length + 1);
+    const namespace = namespaceOfMember(relative);
+    if (namespace !== null && !namespaces.includes(namespace)) namespaces.push(namespace);
+  }
+  return namespaces;
+}
+
+function setNamespaces(backup: Backup, namespaces: string[]): void {
+  backup.namespaces = [...namespaces].sort();
+  backup.collections = [...new Set(namespaces.map((namespace) => collectionOfNamespace(namespace)))].sort();
+}
+
+/** Packed objects (tarballs, archives) of a backup; sidecars and dump-tree files are not. */
+export function packedObjects(backup: Backup): BackupObject[] {
+  return backup.objects.filter((object) => !isSidecarKey(object.key) && packedFormatOf(object.key) !== null);
+}
+
+async function knownNamespaces(store: BackupStore, backup: Backup, cacheDir: string | undefined): Promise<string[] | null> {
+  const packed = packedObjects(backup);
+  const fromTree = dumpTreeNamespaces(backup);
+  if (packed.length === 0) return fromTree.length > 0 || backup.objects.some((object) => /\.bson(\.gz)?$/.test(object.key)) ? fromTree : null;
+  if (!cacheDir) return null;
+  const namespaces = [...fromTree];
+  for (const object of packed) {
+    const entry = await readIndex(cacheDir, store, object);
+    if (!entry?.complete) return null;
+    for (const namespace of entry.namespaces) if (!namespaces.includes(namespace)) namespaces.push(namespace);
+  }
+  return namespaces;
+}
+
+/** Backups in the source, newest first. NO_BACKUPS (saying what was looked at) when there are none. */
+export async function listBackups(store: BackupStore, options: ListOptions): Promise<Backup[]> {
+  const objects = await store.list();
+  const groups = new Map<string, Group>();
+  const unmatched: string[] = [];
+  for (const object of objects) {
+    if (object.key === '' || object.key.endsWith('/')) continue;
+    const found = backupIdOf(object.key, options.sourceTz);
+    if (!found) {
+      unmatched.push(object.key);
+      continue;
+    }
+    let group = groups.get(found.id);
+    if (!group) {
+      group = {id: found.id, single: found.single, objects: []};
+      groups.set(found.id, group);
+    }
+    group.objects.push(object);
+  }
+  // A checksum beside a single-object backup (x.tar.gz.sha256) belongs to it, not to a backup of its own.
+  for (const group of [...groups.values()]) {
+    if (!group.single || !isSidecarKey(group.id)) continue;
+    const owner = groups.get(group.id.replace(SIDECAR, ''));
+    if (owner) {
+      owner.objects.push(...group.objects);
+      groups.delete(group.id);
+    }
+  }
+
+  const parsed = new Map<string, NonNullable<ReturnType<typeof parseBackupName>>>();
+  const backups: Backup[] = [];
+  for (const group of groups.values()) {
+    const info = parseBackupName(group.id, options.sourceTz);
+    if (!info) continue;
+    parsed.set(group.id, info);
+    const kind = kindFromWords(group.id) ?? kindFromWords(store.location) ?? (info.dateOnly ? 'daily' : 'unknown');
+    const backup: Backup = {
+      id: group.id,
+      kind,
+      takenAt: info.takenAt,
+      size: group.objects.reduce((total, object) => total + object.size, 0),
+      objects: group.objects.map((object) => {
+        const entry: BackupObject = {key: object.key, size: object.size};
+        if (object.etag !== undefined) entry.etag = object.etag;
+        if (object.lastModified) entry.lastModified = object.lastModified.toISOString();
+        return entry;
+      }),
+      collections: null,
+      namespaces: null,
+      warnings: [],
+    };
+    const namespaces = await knownNamespaces(store, backup, options.cacheDir);
+    if (namespaces) setNamespaces(backup, namespaces);
+    backups.push(backup);
+  }
+  if (backups.length === 0) {
+    const examples = unmatched.slice(0, 3).join(', ');
+    throw new GravityError('NO_BACKUPS', objects.length === 0 ? `${store.location} holds no objects` : `No backups found in ${store.location}`, {
+      hint:
+        objects.length === 0
+          ? 'Check --source (bucket and prefix, or folder); the prefix must end where the backups start'
+          : `Looked at ${objects.length} objects (${examples}${unmatched.length > 3 ? ', …' : ''}); none has a time in its name such as 2026-11-18T14:00:00Z, 2026-11-18-14-00, 20261118 or an epoch. Check --source`,
+      details: {location: store.location, objects: objects.length},
+    });
+  }
+  backups.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  timezoneWarnings(backups, options.sourceTz, parsed);
+  return backups;
+}
+
+export interface SelectOptions {
+  /** Newest backup taken at or before this instant. */
+  before?: Date;
+  /** Only backups that hold this collection ('coll' or 'db.coll'). */
+  collection?: string;
+  /** Where the index of what packed backups hold lives; without it nothing is remembered. */
+  cacheDir?: string;
+  onSkip?: (id: string, reason: string) => void;
+  /** Called before a packed object is read to learn its collections (it may take a while). */
+  onScan?: (id: string, key: string) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Whether the backup holds `collection`: from its keys, the local index, or by reading the packed
+ * objects' headers (recorded in the index). Null when it cannot be told (an unknown format).
+ * When every packed object was read to the end, `backup.collections` is filled in.
+ */
+export async function backupHolds(store: BackupStore, backup: Backup, collection: string, options: Omit<SelectOptions, 'before' | 'collection' | 'onSkip'> = {}): Promise<boolean | null> {
+  if (backup.namespaces) return backup.namespaces.some((namespace) => namespaceMatches(namespace, collection));
+  const tree = dumpTreeNamespaces(backup);
+  if (tree.some((namespace) => namespaceMatches(namespace, collection))) return true;
+  const packed = packedObjects(backup);
+  if (packed.length === 0) return tree.length > 0 ? false : null;
+  const all = [...tree];
+  let complete = true;
+  let unknown = false;
+  for (const object of packed) {
+    const cached = options.cacheDir ? await readIndex(options.cacheDir, store, object) : null;
+    if (cached?.namespaces.some((namespace) => namespaceMatches(namespace, collection))) return true;
+    if (cached?.complete) {
+      all.push(...cached.namespaces);
+      continue;
+    }
+    options.onScan?.(backup.id, object.key);
+    const scan = await scanPackedObject(store, object, (namespace) => namespaceMatches(namespace, collection), options.signal);
+    if (!scan) {
+      unknown = true;
+      continue;
+    }
+    if (options.cacheDir) await writeIndex(options.cacheDir, store, object, scan);
+    if (scan.namespaces.some((namespace) => namespaceMatches(namespace, collection))) return true;
+    all.push(...scan.namespaces);
+    complete &&= scan.complete;
+  }
+  if (unknown) return null;
+  if (complete) setNamespaces(backup, [...new Set(all)]);
+  return false;
+}
+
+/** The newest backup at or before `before`, holding `collection` when given; null if none. */
+export async function selectBackup(store: BackupStore, backups: Backup[], options: SelectOptions = {}): Promise<Backup | null> {
+  const sorted = [...backups].sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
+  for (const backup of sorted) {
+    if (options.before && backup.takenAt.getTime() > options.before.getTime()) continue;
+    if (options.collection === undefined) return backup;
+    const scanOptions: Omit<SelectOptions, 'before' | 'collection' | 'onSkip'> = {};
+    if (options.cacheDir) scanOptions.cacheDir = options.cacheDir;
+    if (options.onScan) scanOptions.onScan = options.onScan;
+    if (options.signal) scanOptions.signal = options.signal;
+    let holds: boolean | null;
+    try {
+      holds = await backupHolds(store, backup, options.collection, scanOptions);
+    } catch (error) {
+      // A damaged backup should not stop the search for an older good one; network and credential failures should.
+      if (error instanceof GravityError && (error.code === 'DUMP_CORRUPT' || error.code === 'DUMP_UNKNOWN_FORMAT')) {
+        options.onSkip?.(backup.id, error.message);
+        continue;
+      }
+      throw error;
+    }
+    if (holds) return backup;
+    options.onSkip?.(backup.id, holds === false ? `does not hold ${options.collection}` : 'its format does not tell which collections it holds');
+  }
+  return null;
+}
+
+export interface ResolveOptions extends SelectOptions {
+  /** To find ids near a mistyped one by time (default UTC). */
+  sourceTz?: string;
+}
+
+/** 'latest' (newest matching --before/--collection) or an exact id; BACKUP_NOT_FOUND names nearby ids. */
+export async function resolveBackup(store: BackupStore, backups: Backup[], idOrLatest: string, options: ResolveOptions = {}): Promise<Backup> {
+  const wanted = idOrLatest.trim();
+  if (wanted === '' || wanted.toLowerCase() === 'latest') {
+    const selected = await selectBackup(store, backups, options);
+    if (selected) return selected;
+    const conditions = [
+      options.before ? `taken at or before ${options.before.toISOString()}` : '',
+      options.collection ? `holding ${options.collection}` : '',
+    ].filter((part) => part !== '');
+    const oldest = backups[backups.length - 1];
+    throw new GravityError('NO_BACKUPS', `No backup in ${store.location}${conditions.length ? ` ${conditions.join(' and ')}` : ''}`, {
+      hint: oldest
+        ? `The oldest is ${oldest.id} (${oldest.takenAt.toISOString()}); run \`gravity-restore list\` to see them all`
+        : 'Run `gravity-restore list` to see what the source holds',
+    });
+  }
+  let id = wanted.replace(/\/+$/, '');
+  if (id.startsWith(store.location)) id = id.slice(store.location.length).replace(/^\/+/, '');
+  const found = backups.find((backup) => backup.id === id);
+  if (found) return found;
+  const parsed = parseBackupName(id, options.sourceTz ?? 'UTC');
+  const nearby = parsed
+    ? [...backups].sort((a, b) => Math.abs(a.takenAt.getTime() - parsed.takenAt.getTime()) - Math.abs(b.takenAt.getTime() - parsed.takenAt.getTime()))
+    : backups;
+  const names = nearby.slice(0, 5).map((backup) => backup.id);
+  throw new GravityError('BACKUP_NOT_FOUND', `Backup ${id} not found in ${store.location}`, {
+    hint: names.length ? `Nearby: ${names.join(', ')}. Run \`gravity-restore list\` to see all` : 'Run `gravity-restore list` to see the backups',
+    details: {nearby: names},
+  });
+}

@@ -1,0 +1,33 @@
+import {Args} from '@oclif/core';
+
+import {BaseCommand, sourceFlags} from '../base-command.js';
+import {inspectDump, type NamespaceSummary} from '../dump/inspect.js';
+import {resolveInput} from '../extract/source.js';
+import {formatBytes} from '../ui/reporter.js';
+import {renderTable} from '../ui/table.js';
+
+export default class Inspect extends BaseCommand<typeof Inspect> {
+  static summary = 'Show the namespaces in a backup, dump folder, tarball, archive or .bson file';
+  static description = 'One pass over the data: documents, bytes, indexes and options per namespace. Formats are detected by content.';
+  static examples = ['<%= config.bin %> inspect ./dump', '<%= config.bin %> inspect 2026-11-18T14:00:00Z --source s3://bucket/db/backup/', '<%= config.bin %> inspect backup.archive.gz --json'];
+  static args = {
+    backup: Args.string({description: 'backup id, `latest`, or a local path', required: true}),
+  };
+  static flags = {...sourceFlags};
+
+  async run(): Promise<{source: string; namespaces: NamespaceSummary[]; oplog?: {documents: number; bytes: number}}> {
+    const source = await resolveInput(this.args.backup, this.settings);
+    const total = source.objects.reduce((n, o) => n + o.size, 0);
+    const bar = this.reporter.bar('Reading', total || 1, 'bytes');
+    const result = await inspectDump(source.input, {onProgress: (p) => bar.update(p.bytesRead, p.totalBytes)});
+    bar.done();
+    this.log(
+      renderTable(
+        ['database', 'collection', 'type', 'documents', 'size', 'indexes'],
+        result.namespaces.map((n) => [n.db, n.collection, n.type, n.documents, formatBytes(n.bytes), n.indexes.join(', ')]),
+      ),
+    );
+    if (result.oplog) this.log(`\noplog.bson: ${result.oplog.documents} entries (${formatBytes(result.oplog.bytes)}), not restored as a collection`);
+    return {source: source.location, ...result};
+  }
+}

@@ -1,0 +1,59 @@
+import {Flags} from '@oclif/core';
+
+import {BaseCommand, sourceFlags} from '../base-command.js';
+import {describeBackups, type ListResult} from '../ui/backups.js';
+import {selectBackup} from '../catalog/list.js';
+import {parseUserTime} from '../catalog/names.js';
+import {openSource} from '../extract/source.js';
+import {renderTable} from '../ui/table.js';
+
+export default class List extends BaseCommand<typeof List> {
+  static summary = 'List the backups in the source, newest first, with times in UTC and your timezone';
+  static description =
+    'Backups are folders or objects under the source prefix whose names carry a time. Names without an offset are read in --source-tz. ' +
+    '--before marks the newest backup taken at or before that time (the one that still holds data lost after it).';
+  static examples = [
+    '<%= config.bin %> list --source s3://gravity-production-db-backup/db/backup/ --source-tz America/New_York',
+    '<%= config.bin %> list --before "2026-11-18 14:30" --tz America/New_York --collection artworks',
+    '<%= config.bin %> list --json | jq .selected',
+  ];
+  static flags = {
+    ...sourceFlags,
+    before: Flags.string({description: 'select the newest backup taken at or before this time (ISO 8601; without an offset, read in --tz)'}),
+    collection: Flags.string({description: 'only backups that hold this collection'}),
+    tz: Flags.string({description: 'display timezone, and the zone of --before without an offset [default: machine timezone]', env: 'GRAVITY_RESTORE_TZ'}),
+    limit: Flags.integer({description: 'show at most this many backups (newest first)', min: 1}),
+  };
+
+  async run(): Promise<ListResult> {
+    const {flags, settings} = this;
+    const before = flags.before ? parseUserTime(flags.before, settings.tz) : undefined;
+    this.reporter.spin(`Listing ${settings.source ?? 'backups'}`);
+    const {store, backups} = await openSource(settings);
+    this.reporter.succeed(`${backups.length} backups in ${store.location}`);
+    let shown = backups;
+    let selected = null;
+    if (before || flags.collection) {
+      selected = await selectBackup(store, backups, {
+        before,
+        collection: flags.collection,
+        cacheDir: settings.cache,
+        onSkip: (id, reason) => this.reporter.note(`  skipped ${id}: ${reason}`),
+      });
+    }
+    if (flags.collection) shown = shown.filter((b) => b.collections === null || b.collections.includes(flags.collection!) || b.id === selected?.id);
+    if (flags.limit) shown = shown.slice(0, flags.limit);
+    const result = describeBackups(shown, selected, settings.tz, before);
+    for (const b of result.backups) for (const w of b.warnings) this.reporter.warn(`${b.id}: ${w}`);
+    this.log(
+      renderTable(
+        ['', 'id', 'kind', 'taken at (UTC)', `taken at (${settings.tz})`, 'age', 'size', 'collections'],
+        result.backups.map((b) => [b.id === result.selected ? '→' : '', b.id, b.kind, b.takenAt, b.takenAtLocal, b.age ?? '', b.sizeHuman, b.collections ? b.collections.join(',') : '?']),
+      ),
+    );
+    if (before || flags.collection) {
+      this.log(result.selected ? `\nSelected: ${result.selected}` : `\nNo backup matches${before ? ` at or before ${before.toISOString()}` : ''}${flags.collection ? ` holding ${flags.collection}` : ''}`);
+    }
+    return result;
+  }
+}

@@ -1,0 +1,32 @@
+import {Args} from '@oclif/core';
+
+import {BaseCommand, targetFlag} from '../base-command.js';
+import {GravityError} from '../errors.js';
+import {openContext, withConnection} from '../promote/context.js';
+import {verifySet} from '../target/index.js';
+import type {VerifyResult} from '../target/types.js';
+import {renderTable} from '../ui/table.js';
+
+export default class Verify extends BaseCommand<typeof Verify> {
+  static summary = 'Check that a target holds every document of a restore set, identical';
+  static description = 'Exit code 0 only when everything is present and identical; documents the last push skipped as conflicts are listed, not failed.';
+  static examples = ['<%= config.bin %> verify ./restore-artworks --to staging', '<%= config.bin %> verify ./restore-artworks --to production --json'];
+  static args = {set: Args.string({description: 'restore set folder', required: true})};
+  static flags = {to: targetFlag};
+
+  async run(): Promise<VerifyResult> {
+    const {set, target} = await openContext(this.args.set, this.flags.to, this.settings);
+    const result = await withConnection(target, (conn) => verifySet(set, conn));
+    this.log(renderTable(['collection', 'present', 'missing', 'different', 'skipped conflicts'], Object.entries(result.collections).map(([c, n]) => [c, n.present, n.missing, n.different, n.skippedConflicts])));
+    for (const p of result.problems) this.log(`  ${p.problem}: ${p.collection} _id ${JSON.stringify(p._id)}`);
+    if (!result.ok) {
+      if (this.jsonEnabled()) {
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+        this.exit(8);
+      }
+      throw new GravityError('VERIFY_FAILED', `${result.target} does not hold everything the set promised`, {hint: `Push again: gravity-restore push ${this.args.set} --to ${this.flags.to}`});
+    }
+    this.log(`\nOK: ${result.target} holds the restore set`);
+    return result;
+  }
+}

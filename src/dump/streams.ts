@@ -1,0 +1,145 @@
+import {Readable, pipeline} from 'node:stream';
+import zlib from 'node:zlib';
+import tar from 'tar-stream';
+import {GravityError} from '../errors.js';
+
+export type Chunks = AsyncIterable<Buffer>;
+
+/** zlib's default 16 KiB output chunks cost more in per-chunk overhead than in memory saved. */
+const GUNZIP_CHUNK = 256 * 1024;
+
+function corrupt(message: string, hint: string, cause?: unknown): GravityError {
+  return new GravityError('DUMP_CORRUPT', message, {hint, cause});
+}
+
+/**
+ * The first `min` bytes of a chunk stream (fewer if it is shorter), and the whole stream again
+ * (head included) to go on reading without a second open.
+ */
+export async function peek(chunks: Chunks, min: number): Promise<{head: Buffer; all: Chunks; close: () => Promise<void>}> {
+  const iterator = chunks[Symbol.asyncIterator]();
+  const seen: Buffer[] = [];
+  let size = 0;
+  let done = false;
+  while (size < min) {
+    const next = await iterator.next();
+    if (next.done) {
+      done = true;
+      break;
+    }
+    seen.push(next.value);
+    size += next.value.length;
+  }
+  const head = seen.length === 1 ? seen[0]! : Buffer.concat(seen);
+  async function* replay(): AsyncGenerator<Buffer> {
+    try {
+      for (const chunk of seen) yield chunk;
+      seen.length = 0;
+      while (!done) {
+        const next = await iterator.next();
+        if (next.done) break;
+        yield next.value;
+      }
+    } finally {
+      // Early exit by the consumer: release the underlying stream now.
+      await iterator.return?.();
+    }
+  }
+  return {head, all: replay(), close: async () => {
+    await iterator.return?.();
+  }};
+}
+
+function zlibError(error: unknown, where: string): GravityError {
+  const code = (error as {code?: string}).code;
+  if (code === 'Z_BUF_ERROR') {
+    return corrupt(`${where}: truncated gzip (the compressed data ends early)`, 'The file is incomplete; fetch the backup again', error);
+  }
+  return corrupt(`${where}: corrupt gzip data (${(error as Error).message})`, 'The file is damaged; fetch the backup again', error);
+}
+
+/** Decompresses a gzip chunk stream (concatenated members too) with node's zlib stream. */
+export async function* gunzip(chunks: Chunks, where: string): AsyncGenerator<Buffer> {
+  const gz = zlib.createGunzip({chunkSize: GUNZIP_CHUNK});
+  const source = Readable.from(chunks, {objectMode: false});
+  pipeline(source, gz, () => {
+    // Errors surface through the iteration of `gz` below.
+  });
+  try {
+    for await (const chunk of gz) yield chunk as Buffer;
+  } catch (error) {
+    if (error instanceof GravityError) throw error;
+    const code = (error as {code?: string}).code;
+    if (typeof code === 'string' && code.startsWith('Z_')) throw zlibError(error, where);
+    throw error;
+  } finally {
+    gz.destroy();
+    source.destroy();
+  }
+}
+
+export interface TarEntry {
+  name: string;
+  size: number;
+  type: string;
+  body: Chunks;
+  /** Skip the rest of this member's data without keeping it. */
+  drain(): Promise<void>;
+}
+
+/** Members of a tar stream (ustar, GNU and pax headers, long names), read in order. */
+export async function* tarEntries(chunks: Chunks, where: string): AsyncGenerator<TarEntry> {
+  const extract = tar.extract();
+  const source = Readable.from(chunks, {objectMode: false});
+  pipeline(source, extract, () => {
+    // Errors surface through the iteration of `extract` below.
+  });
+  try {
+    for await (const entry of extract) {
+      const header = entry.header;
+      let consumed = false;
+      const body: Chunks = {
+        [Symbol.asyncIterator]: () => {
+          consumed = true;
+          return (entry as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+        },
+      };
+      const drain = async (): Promise<void> => {
+        if (consumed) return;
+        consumed = true;
+        for await (const _chunk of entry as AsyncIterable<Buffer>) {
+          // Skipped member: its bytes pass through and are dropped.
+        }
+      };
+      yield {name: header.name, size: header.size ?? 0, type: header.type ?? 'file', body, drain};
+      if (!consumed) await drain();
+    }
+  } catch (error) {
+    if (error instanceof GravityError) throw error;
+    const message = (error as Error).message ?? String(error);
+    if (/invalid tar header/i.test(message)) {
+      throw corrupt(`${where}: not a tar archive (${message})`, 'Check that the file is a tarball; fetch the backup again', error);
+    }
+    if (/unexpected end/i.test(message)) {
+      throw corrupt(`${where}: truncated tar archive (${message})`, 'The file is incomplete; fetch the backup again', error);
+    }
+    throw error;
+  } finally {
+    extract.destroy();
+    source.destroy();
+  }
+}
+
+/** Reads a whole (small) stream into one buffer, refusing more than `limit` bytes. */
+export async function slurp(chunks: Chunks, limit: number, where: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of chunks) {
+    size += chunk.length;
+    if (size > limit) {
+      throw corrupt(`${where}: larger than ${limit} bytes, not a metadata file`, 'Check the backup layout');
+    }
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,49 @@
+import type {Readable} from 'node:stream';
+
+export interface NamespaceRef {
+  db: string;
+  collection: string;
+}
+
+/** From <coll>.metadata.json or an archive prelude. */
+export interface CollectionMetadata {
+  /** The truth (file names may be escaped/hashed). */
+  collectionName: string;
+  /** 'collection' | 'view' | 'timeseries' …; inferred from the options when the dump has none. */
+  type?: string;
+  /** As parsed by bson EJSON.parse (relaxed: false). */
+  options: Record<string, unknown>;
+  indexes: Array<Record<string, unknown>>;
+  uuid?: string;
+}
+
+export type DumpEvent =
+  /** raw = JSON text exactly as in the backup (decompressed). */
+  | {type: 'metadata'; db: string; collection: string; metadata: CollectionMetadata; raw: string}
+  /** A batch of documents, in backup order; each Buffer is one whole BSON document. */
+  | {type: 'documents'; db: string; collection: string; docs: Buffer[]; bytes: number}
+  /** This namespace's data is complete (emitted only for wanted namespaces). */
+  | {type: 'end'; db: string; collection: string; documents: number; bytes: number}
+  /** oplog.bson recognised, not a collection. */
+  | {type: 'oplog'; documents: number; bytes: number};
+
+/** A file reachable as a stream (an S3 object, say). `name` is its path/key, used for layout (db/coll) and format guess. */
+export interface DumpStreamSource {
+  name: string;
+  size?: number;
+  /** May be called more than once (a second pass over a tar); each call opens a fresh stream. */
+  open(): Promise<NodeJS.ReadableStream | Readable>;
+}
+
+/** A local path (folder or file), one stream source, or several (a virtual folder: names are relative paths). */
+export type DumpInput = string | DumpStreamSource | DumpStreamSource[];
+
+export interface ReadOptions {
+  /** false: skip this namespace's documents cheaply; metadata events still emitted. The oplog is asked as {db: '', collection: 'oplog'}. */
+  want?: (ns: NamespaceRef) => boolean;
+  /** Bytes of the INPUT consumed (compressed), at most ~10 calls a second plus a last one. */
+  onProgress?: (p: {bytesRead: number; totalBytes?: number}) => void;
+  signal?: AbortSignal;
+}
+
+export type {DumpFormat} from './detect.js';

@@ -1,0 +1,131 @@
+import {randomBytes} from 'node:crypto';
+
+import {BSON, EJSON, type Document} from 'bson';
+import {MongoClient} from 'mongodb';
+
+import {maskUri} from '../config/redact.js';
+import {GravityError} from '../errors.js';
+import {valueKey} from './relations.js';
+import type {Selector} from './selector.js';
+import type {SpoolFile} from './spool.js';
+
+export interface Scratch {
+  uri: string;
+  db: string;
+  client: MongoClient;
+  /** Drops the scratch database / stops the server unless kept. */
+  stop(): Promise<void>;
+  kept: boolean;
+}
+
+/**
+ * A scratch MongoDB for the mongod engine: `--scratch-uri`, or a mongod started by
+ * mongodb-memory-server from a binary already on this machine. It never waits on a download:
+ * with no binary it fails at once and says what to do.
+ */
+export async function openScratch(options: {scratchUri?: string; keep?: boolean}): Promise<Scratch> {
+  const db = `gravity_restore_scratch_${randomBytes(4).toString('hex')}`;
+  if (options.scratchUri) {
+    const client = await connect(options.scratchUri);
+    return {
+      uri: options.scratchUri,
+      db,
+      client,
+      kept: Boolean(options.keep),
+      async stop() {
+        if (!options.keep) await client.db(db).dropDatabase().catch(() => undefined);
+        await client.close();
+      },
+    };
+  }
+  process.env.MONGOMS_RUNTIME_DOWNLOAD = 'false';
+  let server: {getUri(): string; stop(): Promise<boolean>};
+  try {
+    const {MongoMemoryServer} = await import('mongodb-memory-server');
+    server = await MongoMemoryServer.create();
+  } catch (error) {
+    throw new GravityError('SCRATCH_UNAVAILABLE', `No mongod binary is available for the scratch engine (${(error as Error).message.split('\n')[0]})`, {
+      hint: 'Set MONGOMS_SYSTEM_BINARY to a mongod binary, pass --scratch-uri mongodb://host:port, or use --engine stream',
+    });
+  }
+  const uri = server.getUri();
+  const client = await connect(uri);
+  return {
+    uri,
+    db,
+    client,
+    kept: Boolean(options.keep),
+    async stop() {
+      await client.close();
+      if (!options.keep) await server.stop();
+    },
+  };
+}
+
+async function connect(uri: string): Promise<MongoClient> {
+  const client = new MongoClient(uri, {serverSelectionTimeoutMS: 5000, connectTimeoutMS: 5000});
+  try {
+    await client.connect();
+    await client.db('admin').command({ping: 1});
+    return client;
+  } catch (error) {
+    await client.close().catch(() => undefined);
+    throw new GravityError('SCRATCH_UNAVAILABLE', `Cannot reach the scratch server ${maskUri(uri)}: ${(error as Error).message}`, {
+      hint: 'Check --scratch-uri, or use --engine stream',
+    });
+  }
+}
+
+/** Exact server semantics: the spooled collections are loaded into the scratch database and queried there. */
+export class MongoSelector implements Selector {
+  private readonly ordinals = new Map<string, Map<string, number>>();
+
+  private constructor(private readonly scratch: Scratch) {}
+
+  static async load(scratch: Scratch, spools: Map<string, SpoolFile>, metadata: Map<string, string>, signal?: AbortSignal): Promise<MongoSelector> {
+    const selector = new MongoSelector(scratch);
+    const db = scratch.client.db(scratch.db);
+    for (const [collection, spool] of spools) {
+      const ids = new Map<string, number>();
+      selector.ordinals.set(collection, ids);
+      const coll = db.collection(collection);
+      let batch: Document[] = [];
+      for await (const {ordinal, doc} of spool.documentsWithOrdinal(signal)) {
+        const decoded = BSON.deserialize(doc, {promoteValues: false, promoteLongs: false});
+        ids.set(valueKey(decoded._id), ordinal);
+        batch.push(decoded);
+        if (batch.length >= 1000) {
+          await coll.insertMany(batch, {ordered: false});
+          batch = [];
+        }
+      }
+      if (batch.length > 0) await coll.insertMany(batch, {ordered: false});
+      const raw = metadata.get(collection);
+      if (raw) {
+        const meta = EJSON.parse(raw, {relaxed: false}) as {indexes?: Document[]};
+        const indexes = (meta.indexes ?? []).filter((ix) => ix.name !== '_id_');
+        // Indexes only speed the queries up; a failure to build one must not stop the extract.
+        if (indexes.length > 0) await db.command({createIndexes: collection, indexes: indexes.map(({v: _v, ns: _ns, ...rest}) => rest)}).catch(() => undefined);
+      }
+    }
+    return selector;
+  }
+
+  async select(collection: string, filter: Document, onProgress?: (p: {collection: string; scanned: number; matched: number}) => void) {
+    const ids = this.ordinals.get(collection);
+    if (!ids) return [];
+    const hits: Array<{ordinal: number; doc: Document}> = [];
+    const cursor = this.scratch.client.db(this.scratch.db).collection(collection).find(filter, {promoteValues: false, promoteLongs: false});
+    for await (const doc of cursor) {
+      const ordinal = ids.get(valueKey(doc._id));
+      if (ordinal !== undefined) hits.push({ordinal, doc});
+    }
+    hits.sort((a, b) => a.ordinal - b.ordinal);
+    onProgress?.({collection, scanned: ids.size, matched: hits.length});
+    return hits;
+  }
+
+  async close(): Promise<void> {
+    await this.scratch.stop();
+  }
+}

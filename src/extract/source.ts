@@ -1,0 +1,69 @@
+import {stat} from 'node:fs/promises';
+import path from 'node:path';
+
+import {listBackups, resolveBackup, type Backup} from '../catalog/list.js';
+import {openStore, type BackupStore} from '../catalog/store.js';
+import type {Settings} from '../config/settings.js';
+import type {DumpInput, DumpStreamSource} from '../dump/types.js';
+import {GravityError} from '../errors.js';
+import type {ExtractInput} from './extract.js';
+
+export interface OpenedSource {
+  store: BackupStore;
+  backups: Backup[];
+}
+
+/** The configured backup source, listed. */
+export async function openSource(settings: Settings): Promise<OpenedSource> {
+  if (!settings.source) {
+    throw new GravityError('SOURCE_MISSING', 'No backup source configured', {
+      hint: 'Pass --source s3://bucket/prefix/ (or a local folder), or set GRAVITY_RESTORE_SOURCE',
+    });
+  }
+  const store = openStore(settings.source, {endpoint: settings.endpoint, region: settings.region});
+  const backups = await listBackups(store, {sourceTz: settings.sourceTz, cacheDir: settings.cache});
+  return {store, backups};
+}
+
+async function localPath(p: string): Promise<{path: string; size: number; dir: boolean} | null> {
+  try {
+    const s = await stat(p);
+    return {path: path.resolve(p), size: s.size, dir: s.isDirectory()};
+  } catch {
+    return null;
+  }
+}
+
+/** Objects of a backup as stream sources: read straight from the store, no full download first. */
+export function streamSources(store: BackupStore, backup: Backup): DumpStreamSource[] {
+  return backup.objects
+    .filter((o) => !/\.(sha256|md5)$/.test(o.key))
+    .map((o) => ({name: o.key, size: o.size, open: () => store.open(o.key)}));
+}
+
+/**
+ * `--from` is a local path (folder, tarball, archive, .bson) when one exists, else a backup id
+ * (or `latest`) in the configured source.
+ */
+export async function resolveInput(from: string, settings: Settings): Promise<ExtractInput & {backupInfo: Backup | null}> {
+  const local = await localPath(from);
+  if (local) {
+    return {input: local.path, backup: null, location: local.path, takenAt: null, objects: [{key: path.basename(local.path), size: local.size}], backupInfo: null};
+  }
+  if (!settings.source) {
+    throw new GravityError('SOURCE_NOT_FOUND', `${from} is not a local path, and no backup source is configured to look it up as a backup id`, {
+      hint: 'Pass a path that exists, or --source s3://bucket/prefix/ (GRAVITY_RESTORE_SOURCE) with a backup id from `gravity-restore list`',
+    });
+  }
+  const {store, backups} = await openSource(settings);
+  const backup = await resolveBackup(store, backups, from);
+  const input: DumpInput = streamSources(store, backup);
+  return {
+    input,
+    backup: backup.id,
+    location: `${store.location}${store.location.endsWith('/') ? '' : '/'}${backup.id}`,
+    takenAt: backup.takenAt.toISOString(),
+    objects: backup.objects.map((o) => ({key: o.key, size: o.size, ...(o.etag ? {etag: o.etag} : {})})),
+    backupInfo: backup,
+  };
+}

@@ -1,0 +1,74 @@
+import {readdir, readFile} from 'node:fs/promises';
+import path from 'node:path';
+
+import {resolveTarget, type Settings} from '../config/settings.js';
+import {GravityError} from '../errors.js';
+import {readRestoreSet, type RestoreSet} from '../restore-set/manifest.js';
+import {connectTarget} from '../target/connect.js';
+import type {Plan, TargetConnection, TargetSpec} from '../target/types.js';
+
+export interface PromoteContext {
+  set: RestoreSet;
+  target: TargetSpec;
+  /** The configured staging target, when there is one (production gates look at it). */
+  staging: TargetSpec | null;
+}
+
+export async function openContext(setDir: string, to: string, settings: Settings): Promise<PromoteContext> {
+  const set = await readRestoreSet(setDir);
+  const target = resolveTarget(to, settings);
+  const staging = settings.targets.staging ? resolveTarget('staging', settings) : null;
+  return {set, target, staging};
+}
+
+export async function withConnection<T>(target: TargetSpec, work: (conn: TargetConnection) => Promise<T>): Promise<T> {
+  const conn = await connectTarget(target);
+  try {
+    return await work(conn);
+  } finally {
+    await conn.close();
+  }
+}
+
+/** The newest plan saved in the set for this target, if any: what the user last saw. */
+export async function lastSavedPlan(set: RestoreSet, targetName: string): Promise<Plan | null> {
+  const dir = path.join(set.dir, 'plans');
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return null;
+  }
+  const plans: Plan[] = [];
+  for (const name of names.filter((n) => n.startsWith(`${targetName}-`) && n.endsWith('.json'))) {
+    try {
+      const plan = JSON.parse(await readFile(path.join(dir, name), 'utf8')) as Plan;
+      if (plan.setHash === set.hash) plans.push(plan);
+    } catch {
+      // A damaged plan file is ignored: the push plans again anyway.
+    }
+  }
+  plans.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  return plans.at(-1) ?? null;
+}
+
+/**
+ * Ids that are conflicts or key matches now but were not in the plan the user saw: the target
+ * moved in a way that matters. Inserts that became `same` (an earlier, interrupted push) do not.
+ */
+export function newRisks(previous: Plan, current: Plan): string[] {
+  const risks: string[] = [];
+  for (const [collection, ids] of Object.entries(current.ids)) {
+    const before = previous.ids[collection];
+    const seen = new Set([...(before?.conflict ?? []), ...(before?.keyMatch ?? [])]);
+    for (const id of [...ids.conflict, ...ids.keyMatch]) if (!seen.has(id)) risks.push(`${collection} ${id}`);
+  }
+  return risks;
+}
+
+export function requireTargetDb(target: TargetSpec, set: RestoreSet): string {
+  const first = set.manifest.order[0];
+  const db = target.db ?? (first ? set.manifest.collections[first]?.db : undefined);
+  if (!db) throw new GravityError('TARGET_INVALID', `Cannot tell which database ${target.label} means`, {hint: 'Put the database in the URI path, e.g. mongodb://host:27017/gravity'});
+  return db;
+}

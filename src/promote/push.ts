@@ -1,0 +1,88 @@
+import {GravityError} from '../errors.js';
+import {readLedger} from '../restore-set/ledger.js';
+import {checkPushGate} from '../target/gates.js';
+import {planSet, pushSet, savePlan} from '../target/index.js';
+import type {Plan, PushResult} from '../target/types.js';
+import {ask, canPrompt, confirm} from '../ui/prompt.js';
+import type {Reporter} from '../ui/reporter.js';
+import {renderPlan} from '../ui/plan.js';
+import {lastSavedPlan, newRisks, openContext, requireTargetDb, withConnection} from './context.js';
+import type {Settings} from '../config/settings.js';
+
+export interface PushRequest {
+  set: string;
+  to: string;
+  yes: boolean;
+  confirm?: string;
+  onConflict: 'skip' | 'overwrite' | 'fail';
+  matchOn?: string[];
+  skipStaging?: boolean;
+  reason?: string;
+}
+
+/**
+ * Gate, plan again, compare with the plan the user saw, confirm, then write. Every refusal
+ * happens before the first write.
+ */
+export async function runPush(request: PushRequest, settings: Settings, reporter: Reporter, signal: AbortSignal, log: (line: string) => void): Promise<PushResult & {plan: Plan}> {
+  const {set, target, staging} = await openContext(request.set, request.to, settings);
+  const interactive = canPrompt();
+  requireTargetDb(target, set);
+  const gate = checkPushGate({
+    set,
+    ledger: await readLedger(set),
+    target,
+    staging,
+    yes: request.yes,
+    confirm: request.confirm,
+    skipStaging: request.skipStaging,
+    reason: request.reason,
+    interactive,
+  });
+  if (gate.decision === 'refuse') throw gate.error;
+
+  return withConnection(target, async (conn) => {
+    reporter.spin(`Planning against ${target.label}`);
+    const previous = await lastSavedPlan(set, target.name);
+    const plan = await planSet(set, conn, {matchOn: request.matchOn});
+    await savePlan(set, plan);
+    reporter.succeed(`Plan ${plan.hash.slice(0, 12)} for ${target.label}`);
+    log(renderPlan(plan));
+    if (previous && previous.hash !== plan.hash) {
+      const risks = newRisks(previous, plan);
+      if (risks.length > 0) {
+        log(`\nThe target changed since plan ${previous.hash.slice(0, 12)}: ${risks.length} new conflict(s), e.g. ${risks.slice(0, 3).join('; ')}`);
+        if (!interactive) {
+          throw new GravityError('PLAN_CHANGED', `The target changed since the plan you saw (${risks.length} new conflicts); nothing was written`, {
+            hint: `Review with \`gravity-restore plan ${request.set} --to ${request.to}\`, then push again`,
+          });
+        }
+        if (!(await confirm('Push with this new plan?'))) throw new GravityError('GATE_REFUSED', 'Push cancelled; nothing was written', {hint: 'Run the push again when ready'});
+      }
+    }
+    if (request.onConflict === 'fail' && Object.values(plan.collections).some((c) => c.conflict > 0)) {
+      throw new GravityError('CONFLICT', 'The plan has conflicts (documents changed since the backup) and --on-conflict fail was given; nothing was written', {
+        hint: 'Use --on-conflict skip to leave them alone, or --on-conflict overwrite to replace them (pre-images are journaled)',
+      });
+    }
+    const total = Object.values(plan.collections).reduce((n, c) => n + c.insert + (request.onConflict === 'overwrite' ? c.conflict : 0), 0);
+    if (gate.decision === 'prompt-yes') {
+      if (!(await confirm(`Write ${total} document(s) to ${target.label}?`))) throw new GravityError('GATE_REFUSED', 'Push cancelled; nothing was written', {hint: 'Pass --yes to push without asking'});
+    } else if (gate.decision === 'prompt-db') {
+      const typed = await ask(`This writes ${total} document(s) to PRODUCTION ${target.label}. Type the database name (${gate.db}) to go on: `);
+      if (typed !== gate.db) throw new GravityError('GATE_REFUSED', 'The database name did not match; nothing was written', {hint: `Type ${gate.db} exactly, or pass --confirm ${gate.db}`});
+    }
+    const bar = reporter.bar('Pushing', Math.max(total, 1), 'docs');
+    let written = 0;
+    const result = await pushSet(set, conn, plan, {
+      onConflict: request.onConflict,
+      signal,
+      onProgress: (p: {done?: number; written?: number}) => {
+        written = p.done ?? p.written ?? written;
+        bar.update(written);
+      },
+    });
+    bar.done();
+    return {...result, plan};
+  });
+}

@@ -1,0 +1,371 @@
+/**
+ * Compiles a filter into a matcher on raw BSON documents, in three stages:
+ * (a) a byte prescreen when every match must contain a distinctive value's bytes,
+ * (b) decoding only the top-level fields the filter reads,
+ * (c) the exact check: mingo's query compiler with MongoDB-exact leaf operators (operators.ts)
+ *     on canonical values (values.ts). `matchesDecoded` runs (c) on a fully decoded document;
+ *     `compileQuery(q).matches(bytes)` always equals `matchesDecoded(q, BSON.deserialize(bytes))`.
+ */
+import {BSON, MaxKey, MinKey, ObjectId, type Document} from 'bson';
+import {Query} from 'mingo';
+
+import {GravityError} from '../errors.js';
+import {MATCH_CONTEXT, TYPE_ALIASES, TYPE_REFUSED} from './operators.js';
+import {FieldPicker} from './raw.js';
+import {BinKey, NumKey, TsKey, UnsupportedValue, canonical, isNumeric, isPlainObject, regexFromBson} from './values.js';
+
+export interface CompiledQuery {
+  /** Exact MongoDB semantics on one raw BSON document. */
+  matches(doc: Buffer): boolean;
+  /** Top-level field names the query reads (for lazy decoding / explain). */
+  readonly fields: string[];
+  /** Byte patterns of which at least one must occur in a matching document (null = no prescreen possible). */
+  readonly prescreen: Buffer[] | null;
+  /** Short human description of the stages used, e.g. 'prescreen(ObjectId) → lazy(partner_id) → exact'. */
+  readonly plan: string;
+}
+
+const EXAMPLE_HINT = 'Use the operators $eq $ne $gt $gte $lt $lte $in $nin $exists $type $elemMatch $size $all $and $or $nor $not $regex $mod';
+
+const REFUSED: Record<string, string> = {
+  $where: 'runs JavaScript',
+  $expr: 'evaluates aggregation expressions',
+  $function: 'runs JavaScript',
+  $text: 'needs a text index',
+  $near: 'needs a geospatial index',
+  $nearSphere: 'needs a geospatial index',
+  $geoWithin: 'is geospatial',
+  $geoIntersects: 'is geospatial',
+  $jsonSchema: 'validates schemas',
+  $bitsAllSet: 'is not implemented exactly here',
+  $bitsAllClear: 'is not implemented exactly here',
+  $bitsAnySet: 'is not implemented exactly here',
+  $bitsAnyClear: 'is not implemented exactly here',
+  $sampleRate: 'is random',
+};
+
+
+function unsupported(message: string, hint = EXAMPLE_HINT): GravityError {
+  return new GravityError('QUERY_UNSUPPORTED', message, {hint});
+}
+
+function invalid(message: string): GravityError {
+  return new GravityError('QUERY_SYNTAX', message, {hint: `${EXAMPLE_HINT}, as in {"status": {"$in": ["A", "B"]}}`});
+}
+
+function canon(value: unknown): unknown {
+  try {
+    return canonical(value);
+  } catch (error) {
+    if (error instanceof UnsupportedValue) throw unsupported(`Query value cannot be matched exactly: ${error.message}`);
+    throw error;
+  }
+}
+
+const isOperatorObject = (v: unknown): v is Record<string, unknown> =>
+  isPlainObject(v) && Object.keys(v).some((k) => k.startsWith('$'));
+
+function refuseOperator(op: string, path: string): never {
+  const why = REFUSED[op];
+  if (why) throw unsupported(`Query operator ${op} on "${path}" is not supported: it ${why}`);
+  throw invalid(`Query uses an unknown operator ${op} on "${path}"`);
+}
+
+function prepareRegex(ops: Record<string, unknown>, path: string): RegExp {
+  const source = ops.$regex;
+  const options = ops.$options;
+  if (options !== undefined && typeof options !== 'string') throw invalid(`$options on "${path}" must be a string`);
+  try {
+    if (typeof source === 'string') return regexFromBson(source, options ?? '');
+    const re = canonical(source);
+    if (re instanceof RegExp) return options ? regexFromBson(re.source, re.flags + options) : re;
+  } catch (error) {
+    if (error instanceof UnsupportedValue) throw unsupported(`Query regex on "${path}" cannot be matched exactly: ${error.message}`);
+    throw error;
+  }
+  throw invalid(`$regex on "${path}" must be a string or a regular expression`);
+}
+
+function prepareType(arg: unknown, path: string): unknown {
+  const list = Array.isArray(arg) ? arg : [arg];
+  if (list.length === 0) throw invalid(`$type on "${path}" needs at least one type`);
+  const names = list.map((t) => {
+    const c = canon(t);
+    const key = String(c);
+    if (typeof c !== 'string' && typeof c !== 'number') throw invalid(`$type on "${path}" takes type names or numbers`);
+    if (TYPE_REFUSED.has(key)) {
+      throw unsupported(`$type "${key}" on "${path}" is not supported: int, long, double and decimal are matched as one numeric type`, 'Use {"$type": "number"} instead');
+    }
+    if (!TYPE_ALIASES[key]) throw invalid(`$type on "${path}" names an unknown type ${JSON.stringify(key)}`);
+    return key;
+  });
+  return Array.isArray(arg) ? names : names[0];
+}
+
+function prepareOps(ops: Record<string, unknown>, path: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(ops)) {
+    if (!key.startsWith('$')) throw invalid(`Condition on "${path}" mixes operators and the field name "${key}"`);
+  }
+  if (ops.$options !== undefined && ops.$regex === undefined) throw invalid(`$options on "${path}" needs $regex`);
+  for (const [op, arg] of Object.entries(ops)) {
+    switch (op) {
+      case '$eq':
+      case '$ne':
+        out[op] = canon(arg);
+        break;
+      case '$gt':
+      case '$gte':
+      case '$lt':
+      case '$lte': {
+        const v = canon(arg);
+        if (Array.isArray(v) || isPlainObject(v) || v instanceof RegExp || v instanceof MinKey || v instanceof MaxKey) {
+          throw unsupported(`${op} on "${path}" with an array, document, regex, MinKey or MaxKey is not supported`, 'Compare with a number, string, date, ObjectId, binary or timestamp');
+        }
+        out[op] = v;
+        break;
+      }
+      case '$in':
+      case '$nin': {
+        if (!Array.isArray(arg)) throw invalid(`${op} on "${path}" needs an array`);
+        if (arg.some(isOperatorObject)) throw invalid(`${op} on "${path}" cannot hold operators`);
+        out[op] = arg.map(canon);
+        break;
+      }
+      case '$exists':
+        out[op] = Boolean(canon(arg));
+        break;
+      case '$type':
+        out[op] = prepareType(arg, path);
+        break;
+      case '$size': {
+        const v = canon(arg);
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw invalid(`$size on "${path}" needs a whole number ≥ 0`);
+        out[op] = v;
+        break;
+      }
+      case '$mod': {
+        const v = canon(arg);
+        if (!Array.isArray(v) || v.length !== 2 || !v.every(isNumeric) || v.some((x) => typeof x === 'number' && !Number.isFinite(x))) {
+          throw invalid(`$mod on "${path}" needs [divisor, remainder] as two finite numbers`);
+        }
+        const d = v[0] as number | NumKey;
+        if (typeof d === 'number' && Math.trunc(d) === 0) throw invalid(`$mod on "${path}" has a divisor of 0`);
+        out[op] = v;
+        break;
+      }
+      case '$regex':
+        out[op] = prepareRegex(ops, path);
+        break;
+      case '$options':
+        break;
+      case '$all': {
+        if (!Array.isArray(arg)) throw invalid(`$all on "${path}" needs an array`);
+        out[op] = arg.map((item) => {
+          if (isPlainObject(item) && Object.keys(item).length === 1 && isPlainObject(item.$elemMatch)) {
+            return {$elemMatch: prepareElemMatch(item.$elemMatch, path)};
+          }
+          if (isOperatorObject(item)) throw invalid(`$all on "${path}" can hold values or {$elemMatch: …} only`);
+          return canon(item);
+        });
+        break;
+      }
+      case '$elemMatch':
+        if (!isPlainObject(arg)) throw invalid(`$elemMatch on "${path}" needs a document`);
+        out[op] = prepareElemMatch(arg, path);
+        break;
+      case '$not': {
+        const c = isPlainObject(arg) ? arg : canon(arg);
+        if (c instanceof RegExp) out[op] = c;
+        else if (isOperatorObject(c)) out[op] = prepareOps(c, path);
+        else throw invalid(`$not on "${path}" needs a regex or a document of operators`);
+        break;
+      }
+      default:
+        refuseOperator(op, path);
+    }
+  }
+  return out;
+}
+
+function isValueForm(spec: Record<string, unknown>): boolean {
+  const keys = Object.keys(spec);
+  return keys.length > 0 && keys.every((k) => k.startsWith('$') && k !== '$and' && k !== '$or' && k !== '$nor');
+}
+
+function prepareElemMatch(spec: Record<string, unknown>, path: string): Record<string, unknown> {
+  return isValueForm(spec) ? prepareOps(spec, path) : prepareFilter(spec, `$elemMatch on "${path}"`);
+}
+
+function prepareFilter(filter: unknown, where: string): Record<string, unknown> {
+  if (!isPlainObject(filter)) throw invalid(`${where} must be a document`);
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(filter)) {
+    if (key === '$and' || key === '$or' || key === '$nor') {
+      if (!Array.isArray(value) || value.length === 0) throw invalid(`${key} needs a non-empty array of documents`);
+      out[key] = value.map((v) => prepareFilter(v, `Each ${key} branch`));
+    } else if (key === '$comment') {
+      continue;
+    } else if (key.startsWith('$')) {
+      refuseOperator(key, key);
+    } else {
+      out[key] = isOperatorObject(value) ? prepareOps(value, key) : canon(value);
+    }
+  }
+  return out;
+}
+
+function makeQuery(prepared: Record<string, unknown>): Query {
+  try {
+    return new Query(prepared, {context: MATCH_CONTEXT});
+  } catch (error) {
+    throw invalid(`Query cannot be compiled: ${(error as Error).message}`);
+  }
+}
+
+function topFields(filter: Record<string, unknown>, into = new Set<string>()): Set<string> {
+  for (const [key, value] of Object.entries(filter)) {
+    if (key === '$and' || key === '$or' || key === '$nor') {
+      for (const branch of value as Record<string, unknown>[]) topFields(branch, into);
+    } else into.add(key.split('.')[0]);
+  }
+  return into;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prescreen: which bytes a matching document must contain.
+
+type Pins = {label: string; patterns: Buffer[]} | null;
+
+function int32(n: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeInt32LE(n, 0);
+  return b;
+}
+
+/** Bytes that any value equal to `v` has in BSON; null if none are distinctive or exact. */
+function pinsOfValue(v: unknown): Pins {
+  if (v instanceof ObjectId) return {label: 'ObjectId', patterns: [Buffer.from(v.id)]};
+  if (typeof v === 'string') {
+    const utf8 = Buffer.from(v, 'utf8');
+    if (utf8.length < 4) return null;
+    return {label: 'string', patterns: [Buffer.concat([int32(utf8.length + 1), utf8, Buffer.from([0])])]};
+  }
+  if (v instanceof Date) {
+    const ms = v.getTime();
+    if (!Number.isFinite(ms)) return null;
+    const b = Buffer.allocUnsafe(8);
+    b.writeBigInt64LE(BigInt(ms), 0);
+    return {label: 'Date', patterns: [b]};
+  }
+  if (v instanceof BinKey) {
+    if (v.bytes.length < 4) return null;
+    return {label: v.subtype === 4 ? 'UUID' : 'Binary', patterns: [Buffer.concat([int32(v.bytes.length), Buffer.from([v.subtype]), v.bytes])]};
+  }
+  if (v instanceof TsKey) {
+    const b = Buffer.allocUnsafe(8);
+    b.writeUInt32LE(v.i, 0);
+    b.writeUInt32LE(v.t, 4);
+    return {label: 'Timestamp', patterns: [b]};
+  }
+  // Numbers are not pinned: 5 also matches 5.0, NumberLong(5) and every Decimal128 spelling of 5.
+  return null;
+}
+
+function union(list: Pins[]): Pins {
+  if (list.length === 0 || list.some((p) => p === null)) return null;
+  const labels = [...new Set(list.map((p) => (p as NonNullable<Pins>).label))];
+  return {label: labels.join('|'), patterns: list.flatMap((p) => (p as NonNullable<Pins>).patterns)};
+}
+
+/** Of conditions that must all hold, the one whose patterns screen best. */
+function best(list: Pins[]): Pins {
+  let chosen: Pins = null;
+  for (const p of list) {
+    if (p === null) continue;
+    if (chosen === null || p.patterns.length < chosen.patterns.length) chosen = p;
+  }
+  return chosen;
+}
+
+function pinsOfOps(ops: Record<string, unknown>): Pins {
+  const parts: Pins[] = [];
+  for (const [op, arg] of Object.entries(ops)) {
+    if (op === '$eq') parts.push(pinsOfValue(arg));
+    else if (op === '$in') parts.push(union((arg as unknown[]).map(pinsOfValue)));
+    else if (op === '$all') {
+      parts.push(
+        best(
+          (arg as unknown[]).map((item) =>
+            isPlainObject(item) && isPlainObject(item.$elemMatch) ? pinsOfElemMatch(item.$elemMatch) : pinsOfValue(item),
+          ),
+        ),
+      );
+    } else if (op === '$elemMatch') parts.push(pinsOfElemMatch(arg as Record<string, unknown>));
+  }
+  return best(parts);
+}
+
+function pinsOfElemMatch(spec: Record<string, unknown>): Pins {
+  return isValueForm(spec) ? pinsOfOps(spec) : pinsOfFilter(spec);
+}
+
+function pinsOfFilter(filter: Record<string, unknown>): Pins {
+  const parts: Pins[] = [];
+  for (const [key, value] of Object.entries(filter)) {
+    if (key === '$and') parts.push(best((value as Record<string, unknown>[]).map(pinsOfFilter)));
+    else if (key === '$or') parts.push(union((value as Record<string, unknown>[]).map(pinsOfFilter)));
+    else if (key === '$nor') continue;
+    else if (isOperatorObject(value)) parts.push(pinsOfOps(value));
+    else parts.push(pinsOfValue(value));
+  }
+  return best(parts);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function anyPattern(doc: Buffer, patterns: Buffer[]): boolean {
+  for (let i = 0; i < patterns.length; i++) if (doc.indexOf(patterns[i]) !== -1) return true;
+  return false;
+}
+
+export function compileQuery(filter: Document): CompiledQuery {
+  const prepared = prepareFilter(filter, 'Query');
+  const query = makeQuery(prepared);
+  const fields = [...topFields(prepared)];
+  const pins = fields.length === 0 ? null : pinsOfFilter(prepared);
+  const prescreen = pins?.patterns ?? null;
+  const picker = new FieldPicker(fields);
+  const stages: string[] = [];
+  if (pins) stages.push(`prescreen(${pins.label}${pins.patterns.length > 1 ? `×${pins.patterns.length}` : ''})`);
+  if (fields.length > 0) stages.push(`lazy(${fields.join(', ')})`, 'exact');
+  const plan = stages.length > 0 ? stages.join(' → ') : 'all';
+
+  const matches = (doc: Buffer): boolean => {
+    if (fields.length === 0) return true;
+    if (prescreen !== null && !anyPattern(doc, prescreen)) return false;
+    let picked: Document | null;
+    try {
+      picked = picker.pick(doc) ?? BSON.deserialize(doc);
+    } catch (error) {
+      throw new GravityError('DUMP_CORRUPT', `A document is not valid BSON: ${(error as Error).message}`, {
+        hint: 'Check the backup file with `gravity-restore inspect`; it may be truncated or not a mongodump .bson file',
+        cause: error,
+      });
+    }
+    return query.test(canonical(picked) as Record<string, unknown>);
+  };
+  return {matches, fields, prescreen, plan};
+}
+
+const referenceCache = new WeakMap<Document, Query>();
+
+/** The reference: exact matching on a fully decoded document (BSON.deserialize with default options). */
+export function matchesDecoded(filter: Document, doc: Document): boolean {
+  let query = referenceCache.get(filter);
+  if (!query) {
+    query = makeQuery(prepareFilter(filter, 'Query'));
+    referenceCache.set(filter, query);
+  }
+  return query.test(canonical(doc) as Record<string, unknown>);
+}

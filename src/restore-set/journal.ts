@@ -1,0 +1,167 @@
+import {mkdir, open, readFile, readdir} from 'node:fs/promises';
+import type {FileHandle} from 'node:fs/promises';
+import path from 'node:path';
+
+import {parseJsonLines} from './ledger.js';
+import type {RestoreSet} from './manifest.js';
+
+export const JOURNAL_DIR = 'journal';
+
+/**
+ * Write-ahead journal of a push or rollback: `journal/<target>-<time>.jsonl`, one record a line,
+ * fsync'd before the write it announces. Ids are canonical Extended JSON of `_id` (lossless:
+ * Int32, Int64 and Double stay distinct); documents are canonical Extended JSON too.
+ */
+export interface JournalBegin {
+  type: 'begin';
+  op: 'push' | 'rollback';
+  target: string;
+  targetLabel: string;
+  setHash: string;
+  planHash?: string;
+  onConflict?: 'skip' | 'overwrite' | 'fail';
+  /** For a rollback: the push journals (relative paths) it undoes. */
+  rollsBack?: string[];
+  time: string;
+}
+export interface JournalResume { type: 'resume'; time: string; planHash?: string }
+export interface JournalCreated { type: 'created'; collection: string; db: string; indexes: string[] }
+/** Announced before a batch is written: everything needed to undo it if the process dies mid-batch. */
+export interface JournalIntent {
+  type: 'intent';
+  collection: string;
+  db: string;
+  batch: number;
+  /** Push: ids about to be inserted. Rollback: ids about to be deleted. */
+  insert?: string[];
+  /**
+   * Push: documents about to be replaced, with their pre-image as canonical Extended JSON (for
+   * people) and as base64 BSON (for rollback: exact even where Extended JSON is not, e.g. a
+   * subtype-4 binary that is not 16 bytes).
+   */
+  overwrite?: Array<{id: string; pre: string; preBson: string; preSha256: string; writtenSha256: string}>;
+  /** Rollback: ids about to be deleted / restored. */
+  delete?: string[];
+  restore?: string[];
+}
+export interface JournalDone {
+  type: 'inserted' | 'overwritten' | 'deleted' | 'restored';
+  collection: string;
+  db: string;
+  batch: number;
+  ids: string[];
+}
+export interface JournalSkipped {
+  type: 'conflict' | 'skipped';
+  collection: string;
+  db: string;
+  ids: string[];
+  reason: string;
+}
+export interface JournalEnd {
+  type: 'end';
+  outcome: 'ok' | 'partial' | 'failed';
+  counts: Record<string, unknown>;
+  time: string;
+}
+export interface JournalInterrupted { type: 'interrupted'; reason: string; time: string }
+
+export type JournalRecord =
+  | JournalBegin
+  | JournalResume
+  | JournalCreated
+  | JournalIntent
+  | JournalDone
+  | JournalSkipped
+  | JournalEnd
+  | JournalInterrupted;
+
+export interface JournalFile {
+  /** Absolute path. */
+  path: string;
+  /** Path relative to the set folder, as recorded in the ledger. */
+  relPath: string;
+  begin: JournalBegin;
+  records: JournalRecord[];
+  /** Has an `end` record: the operation ran to completion (successfully or not). */
+  finished: boolean;
+}
+
+export class JournalWriter {
+  private constructor(
+    readonly path: string,
+    readonly relPath: string,
+    private readonly handle: FileHandle,
+  ) {}
+
+  /** Start a new journal for `begin.target`; the file name carries the start time. */
+  static async create(set: RestoreSet, begin: JournalBegin): Promise<JournalWriter> {
+    const dir = path.join(set.dir, JOURNAL_DIR);
+    await mkdir(dir, {recursive: true});
+    const stamp = begin.time.replace(/[:.]/g, '-');
+    for (let n = 0; ; n++) {
+      const name = `${begin.target}-${stamp}${n ? `-${n}` : ''}.jsonl`;
+      const file = path.join(dir, name);
+      let handle: FileHandle;
+      try {
+        handle = await open(file, 'wx');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST' && n < 100) continue;
+        throw error;
+      }
+      const writer = new JournalWriter(file, path.join(JOURNAL_DIR, name), handle);
+      await writer.append(begin);
+      return writer;
+    }
+  }
+
+  /** Reopen an unfinished journal to continue it. */
+  static async reopen(journal: JournalFile): Promise<JournalWriter> {
+    const handle = await open(journal.path, 'a');
+    return new JournalWriter(journal.path, journal.relPath, handle);
+  }
+
+  /** Append and fsync: when this resolves the record survives a crash. */
+  async append(record: JournalRecord): Promise<void> {
+    await this.handle.write(`${JSON.stringify(record)}\n`);
+    await this.handle.sync();
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}
+
+export async function readJournal(set: RestoreSet, file: string): Promise<JournalFile | null> {
+  const abs = path.isAbsolute(file) ? file : path.join(set.dir, file);
+  const records = parseJsonLines<JournalRecord>(await readFile(abs, 'utf8'));
+  const begin = records[0];
+  if (!begin || begin.type !== 'begin') return null;
+  return {
+    path: abs,
+    relPath: path.relative(set.dir, abs),
+    begin,
+    records,
+    finished: records.some((r) => r.type === 'end'),
+  };
+}
+
+/** Journals of one target (or all), oldest first. Files that are not journals are ignored. */
+export async function listJournals(set: RestoreSet, target?: string): Promise<JournalFile[]> {
+  const dir = path.join(set.dir, JOURNAL_DIR);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const out: JournalFile[] = [];
+  for (const name of names.filter((n) => n.endsWith('.jsonl')).sort()) {
+    const journal = await readJournal(set, path.join(dir, name));
+    if (!journal) continue;
+    if (target !== undefined && journal.begin.target !== target) continue;
+    out.push(journal);
+  }
+  return out.sort((a, b) => (a.begin.time < b.begin.time ? -1 : a.begin.time > b.begin.time ? 1 : a.relPath.localeCompare(b.relPath)));
+}

@@ -1,0 +1,147 @@
+import {readdir, readFile} from 'node:fs/promises';
+import path from 'node:path';
+
+import type {LedgerEntry} from './ledger.js';
+import {readLedger} from './ledger.js';
+import type {Relation, RestoreSet} from './manifest.js';
+
+/** The incident record of a restore set: what was recovered from where, and what was done with it. */
+export interface Report {
+  set: {dir: string; hash: string; createdAt: string; tool: string};
+  backup: {id: string | null; location: string; takenAt: string | null; ageAtExtract: string | null; ageMs: number | null};
+  query: {collection: string; text: string};
+  follow: boolean;
+  relations: Relation[];
+  /** Per collection: documents extracted, and the latest plan / push / verify counts per target. */
+  collections: Record<string, {db: string; extracted: number; scanned: number | null; selectedBy: string}>;
+  stages: Array<{action: LedgerEntry['action']; target: string; time: string; outcome: LedgerEntry['outcome']; counts: Record<string, unknown> | null; durationMs: number | null}>;
+  timings: Record<string, number>;
+  conflicts: Array<{target: string; plan: string; collection: string; _id: unknown; fields: string[]}>;
+  overrides: Array<{time: string; target: string; reason: string}>;
+  ledger: LedgerEntry[];
+}
+
+function formatDuration(ms: number): string {
+  const abs = Math.abs(ms);
+  const d = Math.floor(abs / 86_400_000);
+  const h = Math.floor((abs % 86_400_000) / 3_600_000);
+  const m = Math.floor((abs % 3_600_000) / 60_000);
+  if (d > 0) return `${d}d ${h}h`;
+  if (h > 0) return `${h}h ${m}m`;
+  return `${m}m ${Math.floor((abs % 60_000) / 1000)}s`;
+}
+
+interface PlanFile {
+  target: string;
+  hash: string;
+  createdAt: string;
+  conflicts?: Array<{collection: string; _id: unknown; fields: Array<{path: string}>}>;
+}
+
+async function readPlans(set: RestoreSet): Promise<PlanFile[]> {
+  let names: string[];
+  try {
+    names = await readdir(path.join(set.dir, 'plans'));
+  } catch {
+    return [];
+  }
+  const plans: PlanFile[] = [];
+  for (const name of names.filter((n) => n.endsWith('.json'))) {
+    try {
+      plans.push(JSON.parse(await readFile(path.join(set.dir, 'plans', name), 'utf8')) as PlanFile);
+    } catch {
+      // A plan being written by another process (temp file) or damaged: the ledger still tells the story.
+    }
+  }
+  return plans.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+}
+
+export async function buildReport(set: RestoreSet): Promise<Report> {
+  const m = set.manifest;
+  const ledger = await readLedger(set);
+  const ageMs = m.source.takenAt ? Date.parse(m.createdAt) - Date.parse(m.source.takenAt) : null;
+  const timings: Record<string, number> = {...(m.timings ?? {})};
+  for (const e of ledger) {
+    if (e.durationMs === undefined) continue;
+    const key = `${e.action}:${e.target}`;
+    timings[key] = (timings[key] ?? 0) + e.durationMs;
+  }
+  const plans = await readPlans(set);
+  // The newest plan per target is the one that describes the state pushed against.
+  const latest = new Map<string, PlanFile>();
+  for (const p of plans) latest.set(p.target, p);
+  const conflicts = [...latest.values()].flatMap((p) =>
+    (p.conflicts ?? []).map((c) => ({target: p.target, plan: p.hash.slice(0, 12), collection: c.collection, _id: c._id, fields: c.fields.map((f) => f.path)})),
+  );
+  return {
+    set: {dir: set.dir, hash: set.hash, createdAt: m.createdAt, tool: `${m.tool.name} ${m.tool.version}`},
+    backup: {
+      id: m.source.backup,
+      location: m.source.location,
+      takenAt: m.source.takenAt,
+      ageAtExtract: ageMs === null || Number.isNaN(ageMs) ? null : formatDuration(ageMs),
+      ageMs: ageMs === null || Number.isNaN(ageMs) ? null : ageMs,
+    },
+    query: {collection: m.query.collection, text: m.query.text},
+    follow: m.follow,
+    relations: m.relations,
+    collections: Object.fromEntries(
+      m.order.map((name) => {
+        const c = m.collections[name]!;
+        const selectedBy = c.selectedBy === 'query' ? 'query' : `${c.selectedBy.relation.from}.${c.selectedBy.relation.localField ?? '_id'} → ${c.selectedBy.relation.to}.${c.selectedBy.relation.foreignField} (level ${c.selectedBy.level})`;
+        return [name, {db: c.db, extracted: c.documents, scanned: c.scanned ?? null, selectedBy}];
+      }),
+    ),
+    stages: ledger.map((e) => ({action: e.action, target: e.targetLabel || e.target, time: e.time, outcome: e.outcome, counts: e.counts ?? null, durationMs: e.durationMs ?? null})),
+    timings,
+    conflicts,
+    overrides: ledger.filter((e) => e.action === 'override').map((e) => ({time: e.time, target: e.targetLabel || e.target, reason: e.reason ?? ''})),
+    ledger,
+  };
+}
+
+function cell(value: unknown): string {
+  return String(value).replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+function countsText(counts: Record<string, unknown> | null): string {
+  if (!counts) return '';
+  return Object.entries(counts)
+    .map(([coll, c]) =>
+      c && typeof c === 'object'
+        ? `${coll}: ${Object.entries(c as Record<string, unknown>).map(([k, v]) => `${k} ${String(v)}`).join(', ')}`
+        : `${coll}: ${String(c)}`,
+    )
+    .join('; ');
+}
+
+export function renderReportMarkdown(report: Report): string {
+  const lines: string[] = [];
+  lines.push(`# Restore report — set ${report.set.hash.slice(0, 12)}`, '');
+  lines.push(`- Set: \`${report.set.dir}\` (created ${report.set.createdAt} by ${report.set.tool})`);
+  lines.push(`- Backup: ${report.backup.id ?? '(local path)'} at \`${report.backup.location}\``);
+  lines.push(`- Taken at: ${report.backup.takenAt ?? 'unknown'}${report.backup.ageAtExtract ? ` (${report.backup.ageAtExtract} before extract)` : ''}`);
+  lines.push(`- Query on \`${report.query.collection}\`: \`${report.query.text}\``);
+  lines.push(`- Relations followed: ${report.follow && report.relations.length ? '' : 'none'}`);
+  if (report.follow) for (const r of report.relations) lines.push(`  - ${r.from}.${r.localField ?? '_id'} → ${r.to}.${r.foreignField}`);
+  lines.push('', '## Collections', '', '| collection | db | extracted | scanned | selected by |', '|---|---|---:|---:|---|');
+  for (const [name, c] of Object.entries(report.collections)) lines.push(`| ${cell(name)} | ${cell(c.db)} | ${c.extracted} | ${c.scanned ?? ''} | ${cell(c.selectedBy)} |`);
+  lines.push('', '## What was done', '');
+  if (report.stages.length === 0) lines.push('Nothing yet: the set was extracted and not planned or pushed.');
+  else {
+    lines.push('| time | action | target | outcome | counts | duration |', '|---|---|---|---|---|---:|');
+    for (const s of report.stages) {
+      lines.push(`| ${s.time} | ${s.action} | ${cell(s.target)} | ${s.outcome} | ${cell(countsText(s.counts))} | ${s.durationMs === null ? '' : `${s.durationMs} ms`} |`);
+    }
+  }
+  if (report.overrides.length > 0) {
+    lines.push('', '## Overrides', '');
+    for (const o of report.overrides) lines.push(`- ${o.time} ${o.target}: ${o.reason}`);
+  }
+  lines.push('', '## Conflicts (changed on the target since the backup)', '');
+  if (report.conflicts.length === 0) lines.push('None found by the latest plans.');
+  else for (const c of report.conflicts) lines.push(`- ${c.target} ${c.collection} \`${JSON.stringify(c._id)}\`: ${c.fields.join(', ')}`);
+  lines.push('', '## Timings', '');
+  for (const [k, v] of Object.entries(report.timings)) lines.push(`- ${k}: ${v} ms`);
+  return `${lines.join('\n')}\n`;
+}

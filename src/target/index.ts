@@ -1,0 +1,10 @@
+export {connectTarget} from './connect.js';
+export {checkPushGate, checkRollbackGate, confirmationDb, sameDatabase, stagingProof, targetIdentity} from './gates.js';
+export type {GateDecision, GateInput} from './gates.js';
+export {classifyCollection, planHash, planSet, readPlan, savePlan} from './plan.js';
+export type {PlanOptions} from './plan.js';
+export {pushSet} from './push.js';
+export type {PushOptions} from './push.js';
+export {rollbackSet} from './rollback.js';
+export {verifySet} from './verify.js';
+export type * from './types.js';

@@ -1,0 +1,225 @@
+import {mkdir, readFile, rename, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+
+import type {Document} from 'bson';
+import type {Collection, Filter} from 'mongodb';
+
+import {GravityError} from '../errors.js';
+import {appendLedger} from '../restore-set/ledger.js';
+import {canonicalJson, readSetDocuments} from '../restore-set/manifest.js';
+import type {RestoreSet} from '../restore-set/manifest.js';
+import {decodeExact, idKey, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
+import {fieldDiff} from './diff.js';
+import type {ClassCounts, ClassIds, ConflictSample, KeyMatchSample, Plan, ProgressCallback, TargetConnection} from './types.js';
+
+/** Ids per `$in` round trip: large enough to amortise latency, small enough for a 16 MB command. */
+export const LOOKUP_BATCH = 1000;
+/** Natural-key `$or` clauses per round trip. */
+const KEY_BATCH = 200;
+export const PLAN_DIR = 'plans';
+
+export interface PlanOptions {
+  /** Natural-key fields (dotted paths): a missing `_id` whose key another `_id` holds is a keyMatch. */
+  matchOn?: string[];
+  /** Conflicts sampled with a field-level diff (default 20). */
+  sample?: number;
+  onProgress?: ProgressCallback;
+}
+
+/** What one collection of the set looks like against its target, from plain data (no server). */
+export interface CollectionClassification {
+  counts: ClassCounts;
+  ids: ClassIds;
+  /** Target raw sha256 per conflicting id (canonical EJSON id). */
+  digests: Record<string, string>;
+  conflicts: ConflictSample[];
+  keyMatches: KeyMatchSample[];
+}
+
+/**
+ * Classify a collection's set documents against the target's documents with the same `_id`.
+ *
+ * Comparison is on bytes: the backup's raw BSON against the target's raw BSON (fetched with
+ * `raw: true`, never decoded and re-encoded). Consequences, chosen on purpose: field order matters
+ * (the server's own equality on subdocuments is order-sensitive too, and a restore should put back
+ * exactly what was lost), and so do numeric types (Int32 5 and Double 5.0 differ: a field that
+ * changed type has changed). `_id` lookups are numeric-type-insensitive, like the server's.
+ */
+export function classifyCollection(
+  collection: string,
+  setDocs: Uint8Array[],
+  targetById: Map<string, Uint8Array>,
+  keyHolders: Map<string, {targetId: unknown; key: Record<string, unknown>}> = new Map(),
+  sample = 20,
+  sampleSoFar = 0,
+): CollectionClassification {
+  const ids: ClassIds = {insert: [], same: [], conflict: [], keyMatch: []};
+  const digests: Record<string, string> = {};
+  const conflicts: ConflictSample[] = [];
+  const keyMatches: KeyMatchSample[] = [];
+  for (const raw of setDocs) {
+    const id = idOf(raw);
+    const key = idKey(id);
+    const json = idToJson(id);
+    const current = targetById.get(key);
+    if (current === undefined) {
+      const holder = keyHolders.get(key);
+      if (holder) {
+        ids.keyMatch.push(json);
+        if (keyMatches.length + sampleSoFar < sample) {
+          keyMatches.push({collection, _id: JSON.parse(json), targetId: JSON.parse(idToJson(holder.targetId)), key: holder.key});
+        }
+      } else {
+        ids.insert.push(json);
+      }
+    } else if (sameBytes(raw, current)) {
+      ids.same.push(json);
+    } else {
+      ids.conflict.push(json);
+      digests[json] = sha256(current);
+      if (conflicts.length + sampleSoFar < sample) conflicts.push({collection, _id: JSON.parse(json), fields: fieldDiff(raw, current)});
+    }
+  }
+  return {
+    counts: {insert: ids.insert.length, same: ids.same.length, conflict: ids.conflict.length, keyMatch: ids.keyMatch.length},
+    ids,
+    digests,
+    conflicts,
+    keyMatches,
+  };
+}
+
+/** The hash of a plan: the same set against the same target state gives the same hash. */
+export function planHash(input: Pick<Plan, 'target' | 'setHash' | 'ids' | 'conflictDigests'>): string {
+  return sha256(canonicalJson({target: input.target, setHash: input.setHash, ids: input.ids, conflictDigests: input.conflictDigests}));
+}
+
+/** Value at a dotted path of a decoded document, or undefined. */
+export function valueAtPath(doc: Document, dotted: string): unknown {
+  let cur: unknown = doc;
+  for (const part of dotted.split('.')) {
+    if (!cur || typeof cur !== 'object' || Array.isArray(cur)) return undefined;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur;
+}
+
+/** Target documents by `_id` key, fetched as raw BSON in batches. */
+export async function fetchRawById(coll: Collection, ids: unknown[], onBatch?: (done: number) => void): Promise<Map<string, Uint8Array>> {
+  const out = new Map<string, Uint8Array>();
+  for (let i = 0; i < ids.length; i += LOOKUP_BATCH) {
+    const chunk = ids.slice(i, i + LOOKUP_BATCH);
+    const docs = (await coll.find({_id: {$in: chunk}} as Filter<Document>, {raw: true, batchSize: LOOKUP_BATCH}).toArray()) as unknown as Uint8Array[];
+    // raw buffers share one allocUnsafe slab per reply; copy what we keep.
+    for (const d of docs) out.set(idKey(idOf(d)), Buffer.from(d));
+    onBatch?.(Math.min(i + LOOKUP_BATCH, ids.length));
+  }
+  return out;
+}
+
+async function findKeyHolders(
+  coll: Collection,
+  candidates: Array<{id: unknown; doc: Document}>,
+  matchOn: string[],
+): Promise<Map<string, {targetId: unknown; key: Record<string, unknown>}>> {
+  const holders = new Map<string, {targetId: unknown; key: Record<string, unknown>}>();
+  const withKey = candidates
+    .map((c) => ({id: c.id, key: Object.fromEntries(matchOn.map((f) => [f, valueAtPath(c.doc, f)]))}))
+    .filter((c) => Object.values(c.key).every((v) => v !== undefined));
+  const byKey = new Map<string, Array<{id: unknown; key: Record<string, unknown>}>>();
+  for (const c of withKey) {
+    const k = idKey(matchOn.map((f) => c.key[f]));
+    byKey.set(k, [...(byKey.get(k) ?? []), c]);
+  }
+  const projection = Object.fromEntries([['_id', 1], ...matchOn.map((f) => [f, 1])]);
+  for (let i = 0; i < withKey.length; i += KEY_BATCH) {
+    const chunk = withKey.slice(i, i + KEY_BATCH);
+    const found = (await coll.find({$or: chunk.map((c) => c.key)}, {raw: true, projection}).toArray()) as unknown as Uint8Array[];
+    for (const raw of found) {
+      const doc = decodeExact(raw);
+      const k = idKey(matchOn.map((f) => valueAtPath(doc, f)));
+      for (const c of byKey.get(k) ?? []) {
+        if (idKey(c.id) !== idKey(doc._id)) holders.set(idKey(c.id), {targetId: doc._id, key: JSON.parse(idToJson(c.key)) as Record<string, unknown>});
+      }
+    }
+  }
+  return holders;
+}
+
+export async function planSet(set: RestoreSet, conn: TargetConnection, options: PlanOptions = {}): Promise<Plan> {
+  const matchOn = options.matchOn ?? [];
+  const sample = options.sample ?? 20;
+  const plan: Omit<Plan, 'hash'> = {
+    formatVersion: 1,
+    target: conn.spec.label,
+    targetName: conn.spec.name,
+    db: conn.spec.db,
+    setHash: set.hash,
+    createdAt: new Date().toISOString(),
+    matchOn,
+    collections: {},
+    namespaces: {},
+    conflicts: [],
+    keyMatches: [],
+    ids: {},
+    conflictDigests: {},
+  };
+  for (const name of set.manifest.order) {
+    const entry = set.manifest.collections[name];
+    if (!entry) throw new GravityError('SET_INVALID', `Manifest order names ${name}, which is not in its collections`, {hint: 'Extract the set again'});
+    const dbName = conn.dbName(entry.db);
+    const coll = conn.client.db(dbName).collection(entry.collection);
+    const docs = await readSetDocuments(set, name);
+    const decoded = docs.map((raw) => ({raw, doc: decodeExact(raw)}));
+    const ids = decoded.map((d) => d.doc._id);
+    options.onProgress?.({collection: name, done: 0, total: docs.length});
+    const targetById = await fetchRawById(coll, ids, (done) => options.onProgress?.({collection: name, done, total: docs.length}));
+    let holders = new Map<string, {targetId: unknown; key: Record<string, unknown>}>();
+    if (matchOn.length > 0) {
+      const missing = decoded.filter((d) => !targetById.has(idKey(d.doc._id))).map((d) => ({id: d.doc._id, doc: d.doc}));
+      holders = await findKeyHolders(coll, missing, matchOn);
+    }
+    const result = classifyCollection(name, docs, targetById, holders, sample, plan.conflicts.length);
+    plan.collections[name] = result.counts;
+    plan.ids[name] = result.ids;
+    plan.conflictDigests[name] = result.digests;
+    plan.namespaces[name] = {db: dbName, collection: entry.collection};
+    plan.conflicts.push(...result.conflicts.slice(0, Math.max(0, sample - plan.conflicts.length)));
+    plan.keyMatches.push(...result.keyMatches.slice(0, Math.max(0, sample - plan.keyMatches.length)));
+  }
+  return {...plan, hash: planHash(plan)};
+}
+
+/** Write `plans/<target>-<hash12>.json` atomically (temp file + rename); returns its path. */
+export async function savePlan(set: RestoreSet, plan: Plan): Promise<string> {
+  const dir = path.join(set.dir, PLAN_DIR);
+  await mkdir(dir, {recursive: true});
+  const file = path.join(dir, `${plan.targetName}-${plan.hash.slice(0, 12)}.json`);
+  const temp = `${file}.${process.pid}.tmp`;
+  await writeFile(temp, `${JSON.stringify(plan, null, 2)}\n`);
+  await rename(temp, file);
+  await appendLedger(set, {
+    time: new Date().toISOString(),
+    action: 'plan',
+    target: plan.targetName,
+    targetLabel: plan.target,
+    setHash: plan.setHash,
+    planHash: plan.hash,
+    counts: plan.collections,
+    outcome: 'ok',
+  });
+  return file;
+}
+
+export async function readPlan(file: string): Promise<Plan> {
+  let plan: Plan;
+  try {
+    plan = JSON.parse(await readFile(file, 'utf8')) as Plan;
+  } catch (error) {
+    throw new GravityError('SET_INVALID', `Cannot read plan ${file}: ${(error as Error).message}`, {hint: 'Run `gravity-restore plan SET --to TARGET` again'});
+  }
+  if (plan.formatVersion !== 1 || !plan.ids || !plan.hash) {
+    throw new GravityError('SET_INVALID', `Plan ${file} has an unknown layout`, {hint: 'Run `gravity-restore plan SET --to TARGET` again'});
+  }
+  return plan;
+}

@@ -1,0 +1,203 @@
+import type {Document} from 'bson';
+import {MongoNetworkError, MongoServerSelectionError} from 'mongodb';
+import type {AnyBulkWriteOperation} from 'mongodb';
+
+import {redact} from '../config/redact.js';
+import {GravityError, isGravityError} from '../errors.js';
+import {JournalWriter, listJournals} from '../restore-set/journal.js';
+import type {JournalFile} from '../restore-set/journal.js';
+import {appendLedger} from '../restore-set/ledger.js';
+import {readSetDocuments} from '../restore-set/manifest.js';
+import type {RestoreSet} from '../restore-set/manifest.js';
+import {decodeExact, docFromJson, idFromJson, idKey, idKeyFromJson, idOf, sameBytes, sha256} from './bson-util.js';
+import {fetchRawById} from './plan.js';
+import {batchesOf, casFilter, PUSH_BATCH_DOCS} from './push.js';
+import type {RollbackCounts, RollbackResult, TargetConnection} from './types.js';
+import {pushJournals} from './verify.js';
+
+/** What one push did to one document, as its journal tells it. */
+export interface UndoItem {
+  collection: string;
+  db: string;
+  id: string;
+  kind: 'insert' | 'overwrite';
+  /** The journal recorded the write as done; false when only the intent was written (crash mid-batch). */
+  confirmed: boolean;
+  /** For overwrites: the pre-image (canonical EJSON) and the sha256 of what the push wrote. */
+  pre?: string;
+  preBson?: string;
+  writtenSha256?: string;
+}
+
+/**
+ * Everything the given push journals wrote, newest journal first winning for a document both
+ * touched. Intents without a completion record are included (unconfirmed): the process may have
+ * died after the server applied the batch but before the journal said so.
+ */
+export function undoItems(journals: JournalFile[]): UndoItem[] {
+  const seen = new Map<string, UndoItem>();
+  for (const journal of [...journals].reverse()) {
+    const local = new Map<string, UndoItem>();
+    const conflicted = new Set<string>();
+    for (const r of journal.records) {
+      if (r.type === 'intent') {
+        for (const id of r.insert ?? []) {
+          const k = `${r.collection}\u0000${idKeyFromJson(id)}`;
+          if (!local.has(k)) local.set(k, {collection: r.collection, db: r.db, id, kind: 'insert', confirmed: false});
+        }
+        for (const o of r.overwrite ?? []) {
+          const k = `${r.collection}\u0000${idKeyFromJson(o.id)}`;
+          local.set(k, {collection: r.collection, db: r.db, id: o.id, kind: 'overwrite', confirmed: false, pre: o.pre, preBson: o.preBson, writtenSha256: o.writtenSha256});
+        }
+      } else if (r.type === 'inserted' || r.type === 'overwritten') {
+        for (const id of r.ids) {
+          const item = local.get(`${r.collection}\u0000${idKeyFromJson(id)}`);
+          if (item) item.confirmed = true;
+        }
+      } else if (r.type === 'conflict') {
+        for (const id of r.ids) conflicted.add(`${r.collection}\u0000${idKeyFromJson(id)}`);
+      }
+    }
+    for (const [k, item] of local) {
+      // An insert the server refused (duplicate key) was never ours to undo.
+      if (item.kind === 'insert' && !item.confirmed && conflicted.has(k)) continue;
+      if (!seen.has(k)) seen.set(k, item);
+    }
+  }
+  return [...seen.values()];
+}
+
+/** The exact pre-image bytes: base64 BSON when journaled, else re-encoded from Extended JSON. */
+function preImage(item: UndoItem): Uint8Array {
+  return item.preBson ? Buffer.from(item.preBson, 'base64') : docFromJson(item.pre ?? '{}');
+}
+
+export async function rollbackSet(set: RestoreSet, conn: TargetConnection, options: {signal?: AbortSignal; batchDocs?: number} = {}): Promise<RollbackResult> {
+  const started = Date.now();
+  const pushes = await pushJournals(set, conn);
+  const undone = new Set<string>();
+  for (const j of await listJournals(set, conn.spec.name)) {
+    if (j.begin.op === 'rollback' && j.finished && j.begin.setHash === set.hash) for (const p of j.begin.rollsBack ?? []) undone.add(p);
+  }
+  const pending = pushes.filter((p) => !undone.has(p.relPath));
+  if (pending.length === 0) {
+    throw new GravityError('JOURNAL_MISSING', `No push of this restore set to ${conn.spec.label} is left to roll back`, {
+      hint: pushes.length ? 'Every push to this target was already rolled back' : 'Nothing was pushed to this target; check --to',
+    });
+  }
+  if (options.signal?.aborted) throw new GravityError('INTERRUPTED', 'Rollback interrupted before anything was written', {hint: 'Run the rollback again'});
+  const journal = await JournalWriter.create(set, {
+    type: 'begin',
+    op: 'rollback',
+    target: conn.spec.name,
+    targetLabel: conn.spec.label,
+    setHash: set.hash,
+    rollsBack: pending.map((p) => p.relPath),
+    time: new Date().toISOString(),
+  });
+  const result: RollbackResult = {target: conn.spec.label, collections: {}, skippedDetails: [], rolledBack: pending.map((p) => p.relPath), journal: journal.path};
+  const items = undoItems(pending);
+  let batchNo = 0;
+  try {
+    // Dependents before parents: the reverse of the push order.
+    for (const name of [...set.manifest.order].reverse()) {
+      const mine = items.filter((i) => i.collection === name);
+      const counts: RollbackCounts = {deleted: 0, restored: 0, skipped: 0};
+      result.collections[name] = counts;
+      if (mine.length === 0) continue;
+      const entry = set.manifest.collections[name]!;
+      const setDocs = new Map<string, Uint8Array>();
+      for (const raw of await readSetDocuments(set, name)) setDocs.set(idKey(idOf(raw)), raw);
+      const skip = (id: string, reason: string) => {
+        counts.skipped++;
+        result.skippedDetails.push({collection: name, _id: JSON.parse(id), reason});
+      };
+      const db = mine[0]!.db;
+      const coll = conn.client.db(db || conn.dbName(entry.db)).collection(entry.collection, {writeConcern: {w: 'majority'}});
+      const withSize = mine.map((item) => ({item, raw: new Uint8Array(0)}));
+      for (const batch of batchesOf(withSize, options.batchDocs ?? PUSH_BATCH_DOCS)) {
+        if (options.signal?.aborted) throw new GravityError('INTERRUPTED', `Rollback interrupted; the journal ${journal.relPath} records what was undone`, {hint: 'Run the rollback again to finish'});
+        const current = await fetchRawById(coll, batch.map((b) => idFromJson(b.item.id)));
+        const deletes: Array<{id: string; now: Uint8Array}> = [];
+        const restores: Array<{id: string; now: Uint8Array; pre: Uint8Array}> = [];
+        for (const {item} of batch) {
+          const now = current.get(idKeyFromJson(item.id));
+          if (item.kind === 'insert') {
+            const wrote = setDocs.get(idKeyFromJson(item.id));
+            if (!now) {
+              if (item.confirmed) skip(item.id, 'already absent');
+            } else if (wrote && sameBytes(now, wrote)) deletes.push({id: item.id, now});
+            else if (item.confirmed) skip(item.id, 'changed after the push (left as is)');
+          } else {
+            if (!now) skip(item.id, 'deleted after the push (pre-image not restored)');
+            else if (sha256(now) === item.writtenSha256) restores.push({id: item.id, now, pre: preImage(item)});
+            else if (item.confirmed || sha256(now) !== sha256(preImage(item))) skip(item.id, 'changed after the push (left as is)');
+          }
+        }
+        if (deletes.length === 0 && restores.length === 0) continue;
+        const number = ++batchNo;
+        await journal.append({type: 'intent', collection: name, db, batch: number, delete: deletes.map((d) => d.id), restore: restores.map((r) => r.id)});
+        if (deletes.length > 0) {
+          const ops: AnyBulkWriteOperation<Document>[] = deletes.map((d) => ({deleteOne: {filter: casFilter(decodeExact(d.now))}}));
+          const res = await coll.bulkWrite(ops, {ordered: false});
+          let deleted = deletes.map((d) => d.id);
+          if (res.deletedCount < deletes.length) {
+            // Someone changed a few between our read and the delete: find which, and leave them.
+            const still = await fetchRawById(coll, deletes.map((d) => idFromJson(d.id)));
+            deleted = deletes.filter((d) => !still.has(idKeyFromJson(d.id))).map((d) => d.id);
+            for (const d of deletes) if (still.has(idKeyFromJson(d.id))) skip(d.id, 'changed during the rollback (left as is)');
+          }
+          await journal.append({type: 'deleted', collection: name, db, batch: number, ids: deleted});
+          counts.deleted += deleted.length;
+        }
+        const restored: string[] = [];
+        for (const r of restores) {
+          const res = await coll.replaceOne(casFilter(decodeExact(r.now)), decodeExact(r.pre));
+          if (res.matchedCount === 1) restored.push(r.id);
+          else skip(r.id, 'changed during the rollback (left as is)');
+        }
+        if (restored.length > 0) await journal.append({type: 'restored', collection: name, db, batch: number, ids: restored});
+        counts.restored += restored.length;
+      }
+    }
+    const outcome = result.skippedDetails.length > 0 ? 'partial' : 'ok';
+    await journal.append({type: 'end', outcome, counts: result.collections, time: new Date().toISOString()});
+    await journal.close();
+    await appendLedger(set, {
+      time: new Date().toISOString(),
+      action: 'rollback',
+      target: conn.spec.name,
+      targetLabel: conn.spec.label,
+      setHash: set.hash,
+      counts: result.collections,
+      outcome,
+      journal: journal.relPath,
+      durationMs: Date.now() - started,
+      ...(outcome === 'partial' ? {reason: `${result.skippedDetails.length} document(s) changed after the push were left as they are`} : {}),
+    });
+    return result;
+  } catch (error) {
+    const failure = isGravityError(error)
+      ? error
+      : new GravityError(
+          error instanceof MongoNetworkError || error instanceof MongoServerSelectionError ? 'TARGET_UNREACHABLE' : 'INTERNAL',
+          `Rollback on ${conn.spec.label} failed: ${redact(error instanceof Error ? error.message : String(error))}`,
+          {hint: `The journal ${journal.relPath} records what was undone; run the rollback again to finish`, cause: error},
+        );
+    await journal.append({type: 'interrupted', reason: failure.message, time: new Date().toISOString()}).catch(() => undefined);
+    await journal.close().catch(() => undefined);
+    await appendLedger(set, {
+      time: new Date().toISOString(),
+      action: 'rollback',
+      target: conn.spec.name,
+      targetLabel: conn.spec.label,
+      setHash: set.hash,
+      counts: result.collections,
+      outcome: 'failed',
+      reason: failure.message,
+      journal: journal.relPath,
+      durationMs: Date.now() - started,
+    }).catch(() => undefined);
+    throw failure;
+  }
+}

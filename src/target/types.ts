@@ -1,0 +1,134 @@
+import type {MongoClient} from 'mongodb';
+
+export type TargetName = 'staging' | 'production' | 'adhoc';
+
+/** A resolved target: the command layer turns `--to` into this. */
+export interface TargetSpec {
+  name: TargetName;
+  uri: string;
+  /** Database from the URI path; null → each collection goes to its source database. */
+  db: string | null;
+  /** Masked for display, e.g. `staging (mongodb://u:****@h:27017/gravity)`. */
+  label: string;
+}
+
+export interface TargetConnection {
+  spec: TargetSpec;
+  client: MongoClient;
+  /** The database a collection of the set goes to on this target. */
+  dbName(sourceDb: string): string;
+  close(): Promise<void>;
+}
+
+export type Classification = 'insert' | 'same' | 'conflict' | 'keyMatch';
+
+export interface ClassCounts {
+  insert: number;
+  same: number;
+  conflict: number;
+  keyMatch: number;
+}
+
+/** Ids per class, as canonical Extended JSON of `_id`, in backup order. */
+export interface ClassIds {
+  insert: string[];
+  same: string[];
+  conflict: string[];
+  keyMatch: string[];
+}
+
+export interface FieldDiff {
+  /** Dotted path; `(field order)` when only the order of fields differs. */
+  path: string;
+  /** Canonical Extended JSON value in the backup; absent when the field is missing there. */
+  backup?: unknown;
+  /** Canonical Extended JSON value on the target; absent when the field is missing there. */
+  target?: unknown;
+}
+
+export interface ConflictSample {
+  collection: string;
+  /** Canonical Extended JSON of `_id`. */
+  _id: unknown;
+  fields: FieldDiff[];
+}
+
+export interface KeyMatchSample {
+  collection: string;
+  _id: unknown;
+  /** `_id` of the target document holding the same natural key. */
+  targetId: unknown;
+  key: Record<string, unknown>;
+}
+
+export interface Plan {
+  formatVersion: 1;
+  /** Masked target label. */
+  target: string;
+  targetName: TargetName;
+  /** Target database from the URI, or null (source databases). */
+  db: string | null;
+  /** sha256 of the canonical JSON of {target, setHash, ids, conflictDigests}. */
+  hash: string;
+  setHash: string;
+  createdAt: string;
+  matchOn: string[];
+  collections: Record<string, ClassCounts>;
+  /** Where each collection goes: the database and collection on the target. */
+  namespaces: Record<string, {db: string; collection: string}>;
+  conflicts: ConflictSample[];
+  keyMatches: KeyMatchSample[];
+  ids: Record<string, ClassIds>;
+  /** sha256 of the target's raw BSON for each conflicting id: what the plan saw, for compare-and-swap. */
+  conflictDigests: Record<string, Record<string, string>>;
+}
+
+export interface PushCounts {
+  inserted: number;
+  overwritten: number;
+  skipped: number;
+  conflicts: number;
+}
+
+export interface PushResult {
+  target: string;
+  planHash: string;
+  collections: Record<string, PushCounts>;
+  /** Journal path (absolute). */
+  journal: string;
+  resumed: boolean;
+  /** Ids reported as conflicts at push time, with why. */
+  conflictDetails: Array<{collection: string; _id: unknown; reason: string}>;
+}
+
+export interface VerifyCounts {
+  present: number;
+  missing: number;
+  different: number;
+  skippedConflicts: number;
+}
+
+export interface VerifyResult {
+  target: string;
+  ok: boolean;
+  collections: Record<string, VerifyCounts>;
+  /** Up to 20 ids per problem, canonical Extended JSON. */
+  problems: Array<{collection: string; _id: unknown; problem: 'missing' | 'different'}>;
+}
+
+export interface RollbackCounts {
+  deleted: number;
+  restored: number;
+  skipped: number;
+}
+
+export interface RollbackResult {
+  target: string;
+  collections: Record<string, RollbackCounts>;
+  skippedDetails: Array<{collection: string; _id: unknown; reason: string}>;
+  /** Push journals undone (relative to the set) and this rollback's own journal (absolute). */
+  rolledBack: string[];
+  journal: string;
+}
+
+export type ProgressCallback = (p: {collection: string; done: number; total: number}) => void;

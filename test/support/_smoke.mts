@@ -1,0 +1,25 @@
+import {MongoClient, ObjectId, Long, Decimal128} from 'mongodb';
+import {startTestMongoServer} from './mongo-server/index.js';
+const s = await startTestMongoServer();
+const c = new MongoClient(s.uri, {serverSelectionTimeoutMS: 2000});
+await c.connect();
+const db = c.db('t');
+console.log(await db.command({ping: 1}));
+const col = db.collection('a');
+const id = new ObjectId();
+console.log(await col.insertOne({_id: id, x: 1, l: Long.fromString('12345678901234'), d: Decimal128.fromString('1.5'), dt: new Date(-5000)}));
+console.log(await col.findOne({_id: id}));
+console.log(await col.find({l: {$gt: 5}}).toArray());
+console.log(await col.updateOne({_id: id}, {$inc: {x: 2}, $set: {y: 'q'}}));
+console.log(await col.findOne({}, {projection: {x: 1, l: 1}}));
+try { await col.insertOne({_id: id}); } catch (e) { console.log('dup', (e as Error).message, (e as {code?: number}).code); }
+const t0 = Date.now();
+const big = db.collection('big');
+for (let b = 0; b < 10; b++) await big.insertMany(Array.from({length: 1000}, (_, i) => ({i: b * 1000 + i, name: 'n' + i, tags: ['a', 'b'], nested: {k: i}})));
+const all = await big.find().toArray();
+console.log('10k', all.length, Date.now() - t0, 'ms');
+console.log(await big.countDocuments({i: {$lt: 500}}), await big.estimatedDocumentCount());
+console.log(await big.aggregate([{$match: {i: {$lt: 10}}}, {$group: {_id: null, s: {$sum: '$i'}}}]).toArray());
+console.log(await db.listCollections().toArray());
+await c.close();
+await s.close();

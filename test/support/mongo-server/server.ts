@@ -1,0 +1,73 @@
+/** The TCP server: one in-memory store shared by every connection. */
+import net from 'node:net';
+import {encodeReply} from './bson-values.js';
+import {Cursors, type ServerState, runCommand} from './commands.js';
+import {Store} from './storage.js';
+import {MessageReader, OP_MSG, OP_QUERY, opMsgReply, opReply, parseOpMsg, parseOpQuery} from './wire.js';
+
+export interface TestMongoServer {
+  uri: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startTestMongoServer(opts: {port?: number; host?: string} = {}): Promise<TestMongoServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const store = new Store();
+  const cursors = new Cursors();
+  const sockets = new Set<net.Socket>();
+  const startedAt = Date.now();
+  let nextConnectionId = 1;
+  let nextRequestId = 1;
+
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    const state: ServerState = {store, cursors, startedAt, connectionId: nextConnectionId++, connections: () => sockets.size};
+    const reader = new MessageReader();
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const msg of reader.push(chunk)) {
+          if (msg.opCode !== OP_MSG && msg.opCode !== OP_QUERY) {
+            // Compression is never advertised, so anything else is a client bug: drop the connection.
+            socket.destroy();
+            return;
+          }
+          const cmd = msg.opCode === OP_MSG ? parseOpMsg(msg.bytes) : parseOpQuery(msg.bytes);
+          const reply = encodeReply(runCommand(cmd, state));
+          if (cmd.moreToCome) continue;
+          const requestId = nextRequestId++;
+          socket.write(cmd.legacy ? opReply(reply, requestId, msg.requestId) : opMsgReply(reply, requestId, msg.requestId));
+        }
+      } catch {
+        socket.destroy();
+      }
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => sockets.delete(socket));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('test MongoDB server did not bind a TCP port');
+  const port = address.port;
+  const uriHost = host.includes(':') ? `[${host}]` : host;
+  let closing: Promise<void> | undefined;
+  return {
+    uri: `mongodb://${uriHost}:${port}`,
+    port,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      });
+      return closing;
+    },
+  };
+}
