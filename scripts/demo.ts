@@ -11,8 +11,8 @@
  * 5. exit 0 only if production holds the lost documents again, byte for byte, and the edited
  *    ones are untouched.
  */
-import {spawnSync} from 'node:child_process';
-import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
+import {spawn} from 'node:child_process';
+import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -65,13 +65,14 @@ async function main(): Promise<number> {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
+    await mkdir(path.join(work, 'uploads'), {recursive: true});
     const backups: Array<{key: string; at: Date; collections: readonly string[]}> = [];
     for (const day of [15, 16, 17, 18]) backups.push({key: `gravity-daily-2026-11-${day}.tar.gz`, at: est(day, 0), collections: COLLECTIONS});
     for (let hour = 10; hour <= 15; hour++) {
       backups.push({key: `gravity-hourly-2026-11-18-${String(hour).padStart(2, '0')}-00.tar.gz`, at: est(18, hour), collections: HOURLY_COLLECTIONS});
     }
     for (const backup of backups) {
-      const file = path.join(work, backup.key);
+      const file = path.join(work, 'uploads', backup.key);
       const collections: Record<string, Document[]> = {};
       for (const c of backup.collections) collections[c] = stateAt(c, data.collections[c as keyof typeof data.collections], backup.at);
       await writeBackupTarGz(file, collections);
@@ -108,31 +109,36 @@ async function main(): Promise<number> {
       GRAVITY_RESTORE_CACHE: path.join(work, 'cache'),
       GRAVITY_RESTORE_TZ: SOURCE_TZ,
     };
-    const cli = (args: string[], options: {quiet?: boolean} = {}) => {
-      if (!options.quiet) process.stdout.write(`\n\x1b[36m$ gravity-restore ${args.map((a) => (/[\s"{}()]/.test(a) ? `'${a}'` : a)).join(' ')}\x1b[0m\n`);
-      const run = spawnSync(process.execPath, [path.join(root, 'bin/run.js'), ...args], {cwd: work, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']});
-      if (!options.quiet) process.stdout.write(`${run.stdout}${run.stderr}`);
-      if (run.status !== 0) throw new Error(`gravity-restore ${args[0]} exited with ${run.status}:\n${run.stdout}${run.stderr}`);
-      return run.stdout;
-    };
+    // Asynchronous on purpose: the sandbox's MongoDB test servers may run in this process.
+    const cli = (args: string[], options: {quiet?: boolean} = {}) =>
+      new Promise<string>((resolve, reject) => {
+        if (!options.quiet) process.stdout.write(`\n\x1b[36m$ gravity-restore ${args.map((a) => (/[\s"{}()]/.test(a) ? `'${a}'` : a)).join(' ')}\x1b[0m\n`);
+        const child = spawn(process.execPath, [path.join(root, 'bin/run.js'), ...args], {cwd: work, env, stdio: ['ignore', options.quiet ? 'pipe' : 'inherit', options.quiet ? 'pipe' : 'inherit']});
+        let out = '';
+        let err = '';
+        child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
+        child.on('error', reject);
+        child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`gravity-restore ${args[0]} exited with ${code}${options.quiet ? `:\n${out}${err}` : ''}`))));
+      });
 
     step('1. Find the backup taken before the incident (names are New York time)');
-    cli(['list', '--before', '2026-11-18 14:30', '--collection', 'artworks']);
-    const selected = (JSON.parse(cli(['list', '--before', '2026-11-18 14:30', '--collection', 'artworks', '--json'], {quiet: true})) as {selected: string}).selected;
+    await cli(['list', '--before', '2026-11-18 14:30', '--collection', 'artworks']);
+    const selected = (JSON.parse(await cli(['list', '--before', '2026-11-18 14:30', '--collection', 'artworks', '--json'], {quiet: true})) as {selected: string}).selected;
     step('2. Fetch it (verified, cached, resumable) and unpack artworks');
-    cli(['fetch', selected, '--collection', 'artworks']);
+    await cli(['fetch', selected, '--collection', 'artworks']);
     step('3. Extract the partner\'s artworks and their dependents');
     const query = `{"partner_id": ObjectId("${data.partnerId.toHexString()}")}`;
-    cli(['extract', '--from', selected, '--collection', 'artworks', '--query', query, '--follow', '--out', 'restore-set']);
+    await cli(['extract', '--from', selected, '--collection', 'artworks', '--query', query, '--follow', '--out', 'restore-set']);
     step('4. Plan against staging, push, verify');
-    cli(['plan', 'restore-set', '--to', 'staging']);
-    cli(['push', 'restore-set', '--to', 'staging', '--yes']);
-    cli(['verify', 'restore-set', '--to', 'staging']);
+    await cli(['plan', 'restore-set', '--to', 'staging']);
+    await cli(['push', 'restore-set', '--to', 'staging', '--yes']);
+    await cli(['verify', 'restore-set', '--to', 'staging']);
     step('5. Push to production (gated on the verified staging push) and verify');
-    cli(['push', 'restore-set', '--to', 'production', '--confirm', DB]);
-    cli(['verify', 'restore-set', '--to', 'production']);
+    await cli(['push', 'restore-set', '--to', 'production', '--confirm', DB]);
+    await cli(['verify', 'restore-set', '--to', 'production']);
     step('6. The incident record');
-    cli(['report', 'restore-set']);
+    await cli(['report', 'restore-set']);
 
     step('Checking production');
     const client = await MongoClient.connect(sandbox.info.production);

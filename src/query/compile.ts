@@ -7,7 +7,7 @@
  *     `compileQuery(q).matches(bytes)` always equals `matchesDecoded(q, BSON.deserialize(bytes))`.
  */
 import {BSON, MaxKey, MinKey, ObjectId, type Document} from 'bson';
-import {Query} from 'mingo';
+import {Query} from 'mingo/query';
 
 import {GravityError} from '../errors.js';
 import {MATCH_CONTEXT, TYPE_ALIASES, TYPE_REFUSED} from './operators.js';
@@ -55,7 +55,7 @@ function invalid(message: string): GravityError {
 
 function canon(value: unknown): unknown {
   try {
-    return canonical(value);
+    return canonical(value, null);
   } catch (error) {
     if (error instanceof UnsupportedValue) throw unsupported(`Query value cannot be matched exactly: ${error.message}`);
     throw error;
@@ -77,7 +77,7 @@ function prepareRegex(ops: Record<string, unknown>, path: string): RegExp {
   if (options !== undefined && typeof options !== 'string') throw invalid(`$options on "${path}" must be a string`);
   try {
     if (typeof source === 'string') return regexFromBson(source, options ?? '');
-    const re = canonical(source);
+    const re = canonical(source, null);
     if (re instanceof RegExp) return options ? regexFromBson(re.source, re.flags + options) : re;
   } catch (error) {
     if (error instanceof UnsupportedValue) throw unsupported(`Query regex on "${path}" cannot be matched exactly: ${error.message}`);

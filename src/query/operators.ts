@@ -13,7 +13,9 @@
  *   the field, so `{"a.b": null}` misses `{a: [{c: 1}]}`.
  * Values reaching these operators are canonical (see values.ts).
  */
-import {Context, Query} from 'mingo';
+import {Context} from 'mingo';
+import {$and, $nor, $not, $or} from 'mingo/operators/query/logical';
+import {Query} from 'mingo/query';
 import type {Options, QueryOperator} from 'mingo/types';
 import {MaxKey, MinKey, ObjectId} from 'bson';
 
@@ -350,5 +352,5 @@ const OPS = {
   $elemMatch: elemMatch,
 };
 
-/** mingo's own operators for everything else, with ours taking precedence. */
-export const MATCH_CONTEXT = Context.init({query: OPS as unknown as Record<`$${string}`, QueryOperator>});
+/** Only these operators exist for the matcher: mingo's logical ones and the exact leaf operators above. */
+export const MATCH_CONTEXT = Context.init({query: {...(OPS as unknown as Record<`$${string}`, QueryOperator>), $and, $or, $nor, $not}});

@@ -73,7 +73,7 @@ export function parseQuery(text: string): Document {
   const parsed = shellParse(text);
   if (parsed === '') {
     throw syntaxError(
-      'Query uses a function, expression or comment that is not allowed; only BSON constructors such as ObjectId, ISODate, new Date, NumberLong, NumberInt, NumberDecimal, UUID, BinData, Timestamp, MinKey and MaxKey may be called',
+      'Query uses a function or expression that is not allowed; only BSON constructors such as ObjectId, ISODate, new Date, NumberLong, NumberInt, NumberDecimal, UUID, BinData, Timestamp, MinKey and MaxKey may be called',
     );
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed) || parsed instanceof Date || parsed instanceof RegExp) {

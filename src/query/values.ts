@@ -138,9 +138,21 @@ function numericFromBigInt(v: bigint): number | NumKey {
   return numericFromDecimalString(v.toString());
 }
 
-/** Maps one BSON value (ESM or CommonJS bson classes, or promoted JS values) to its canonical form. */
-export function canonical(value: unknown): unknown {
-  if (value === null || value === undefined) return null;
+/** BSON's deprecated undefined type: since MongoDB 9.0 (SERVER-36681) it no longer equals null. */
+class BsonUndefined {
+  toString(): string {
+    return 'undefined';
+  }
+}
+export const UNDEFINED = new BsonUndefined();
+
+/**
+ * Maps one BSON value (ESM or CommonJS bson classes, or promoted JS values) to its canonical form.
+ * In documents a JS `undefined` is BSON undefined; in filters it means null, as the driver sends it.
+ */
+export function canonical(value: unknown, undefinedAs: unknown = UNDEFINED): unknown {
+  if (value === undefined) return undefinedAs;
+  if (value === null) return null;
   switch (typeof value) {
     case 'number':
     case 'string':
@@ -153,7 +165,7 @@ export function canonical(value: unknown): unknown {
     default:
       throw new UnsupportedValue(`a ${typeof value} value cannot be matched`);
   }
-  if (Array.isArray(value)) return value.map(canonical);
+  if (Array.isArray(value)) return value.map((v) => canonical(v, undefinedAs));
   if (value instanceof Date) return value;
   if (value instanceof RegExp) return value;
   if (value instanceof NumKey || value instanceof BinKey || value instanceof TsKey) return value;
@@ -194,7 +206,7 @@ export function canonical(value: unknown): unknown {
       return value;
   }
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(v)) out[key] = canonical(v[key]);
+  for (const key of Object.keys(v)) out[key] = canonical(v[key], undefinedAs);
   return out;
 }
 

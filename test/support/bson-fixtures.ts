@@ -135,8 +135,8 @@ export async function writeFolder(root: string, namespaces: FixtureNamespace[], 
 }
 
 /** Tars a folder with GNU tar (an independent implementation): gnu, pax or ustar headers. */
-export function tarFolder(parent: string, member: string, outFile: string, options: {gzip?: boolean; format?: 'gnu' | 'pax' | 'ustar'} = {}): void {
-  const args = ['-c', `--format=${options.format ?? 'gnu'}`, '-f', outFile, '-C', parent, member];
+export function tarFolder(parent: string, members: string | string[], outFile: string, options: {gzip?: boolean; format?: 'gnu' | 'pax' | 'ustar'} = {}): void {
+  const args = ['-c', `--format=${options.format ?? 'gnu'}`, '-f', outFile, '-C', parent, ...(Array.isArray(members) ? members : [members])];
   if (options.gzip) args.splice(1, 0, '-z');
   const result = spawnSync('tar', args, {encoding: 'utf8'});
   if (result.status !== 0) throw new Error(`tar failed: ${result.stderr}`);

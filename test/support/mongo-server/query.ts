@@ -173,6 +173,26 @@ function checkIdUnchanged(oldId: unknown, newId: unknown): void {
   }
 }
 
+/** mongod refuses operators on `_id` unless they leave it as it is (a `$set` to the same value). */
+function guardId(ops: Document, id: unknown): void {
+  for (const op of Object.keys(ops)) {
+    const spec = ops[op];
+    if (!isPlainObject(spec)) continue;
+    for (const path of Object.keys(spec)) {
+      const target = op === '$rename' ? String(spec[path]) : path;
+      for (const p of [path, target]) {
+        if (p !== '_id' && !p.startsWith('_id.')) continue;
+        if ((op === '$set' || op === '$setOnInsert') && p === '_id' && keyOf(spec[path]) === keyOf(id)) {
+          delete spec[path];
+          continue;
+        }
+        throw new CommandError(66, "Performing an update on the path '_id' would modify the immutable field '_id'");
+      }
+    }
+    if (Object.keys(spec).length === 0) delete ops[op];
+  }
+}
+
 /** Copies objects and arrays; BSON values are immutable here and keep their prototypes. */
 function cloneContainers(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(cloneContainers);
@@ -205,11 +225,14 @@ function applyToTyped(typed: Document, spec: Exclude<UpdateSpec, {kind: 'replace
     return restoreTypes(out, typed) as Document;
   }
   const ops: Document = {...(toMatchable(spec.ops) as Document)};
+  guardId(ops, m._id);
   if (insert && ops.$setOnInsert) ops.$set = {...((ops.$set as Document | undefined) ?? {}), ...(ops.$setOnInsert as Document)};
   delete ops.$setOnInsert;
   if (Object.keys(ops).length > 0) {
     const af = arrayFilters ? (toMatchable(arrayFilters) as Document[]) : undefined;
-    mingoGuard(() => mingoUpdate(m, ops, af, toMatchable(filter) as Document), 9);
+    // mingo skips the update when the condition fails; an upsert's seed need not match its filter.
+    const condition = insert ? undefined : (toMatchable(filter) as Document);
+    mingoGuard(() => mingoUpdate(m, ops, af, condition), 9);
   }
   return restoreTypes(m, overlay(typed, spec.ops, insert)) as Document;
 }

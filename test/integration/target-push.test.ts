@@ -1,0 +1,288 @@
+import assert from 'node:assert/strict';
+import {readFile} from 'node:fs/promises';
+import {createServer} from 'node:net';
+import {after, before, describe, it} from 'node:test';
+
+import {Double, Int32, Long, ObjectId} from 'bson';
+import type {Document} from 'bson';
+import {MongoClient} from 'mongodb';
+
+import {startMongo} from '../support/mongo-backend.js';
+import type {MongoBackend} from '../support/mongo-backend.js';
+import {tempDir, writeSet} from './target-fixture.js';
+import type {FixtureCollection} from './target-fixture.js';
+import {maskUri} from '../../src/config/redact.js';
+import {GravityError} from '../../src/errors.js';
+import {listJournals} from '../../src/restore-set/journal.js';
+import {readLedger} from '../../src/restore-set/ledger.js';
+import {checkPushGate} from '../../src/target/gates.js';
+import {connectTarget, planSet, pushSet, readPlan, rollbackSet, savePlan, verifySet} from '../../src/target/index.js';
+import type {TargetSpec} from '../../src/target/types.js';
+
+let backend: MongoBackend;
+let admin: MongoClient;
+const cleanups: Array<() => Promise<void>> = [];
+let counter = 0;
+
+before(async () => {
+  backend = await startMongo({label: 'target-push'});
+  console.error(`# MongoDB backend: ${backend.kind} (${backend.detail})`);
+  admin = new MongoClient(backend.uri);
+  await admin.connect();
+});
+after(async () => {
+  for (const c of cleanups) await c();
+  await admin?.close();
+  await backend?.stop();
+});
+
+/** A fresh database and a restore set in a temp dir, for one test. */
+async function fixture(collections: (db: string) => FixtureCollection[], name: TargetSpec['name'] = 'staging') {
+  const db = `gr_push_${process.pid}_${++counter}`;
+  const tmp = await tempDir();
+  const set = await writeSet(tmp.dir, collections('gravity'));
+  const spec: TargetSpec = {name, uri: backend.uri, db, label: `${name} (${maskUri(backend.uri)}/${db})`};
+  const conn = await connectTarget(spec);
+  cleanups.push(async () => {
+    await conn.close();
+    await admin.db(db).dropDatabase().catch(() => undefined);
+    await tmp.cleanup();
+  });
+  return {set, spec, conn, db: admin.db(db)};
+}
+
+const artworks = (n: number, extra: Document = {}) =>
+  Array.from({length: n}, (_, i) => ({_id: new ObjectId(i.toString(16).padStart(24, '0')), title: `artwork ${i}`, n: new Int32(i), price: new Double(i + 0.5), ...extra}));
+
+async function rawIds(db: ReturnType<MongoClient['db']>, coll: string): Promise<string[]> {
+  return (await db.collection(coll).find({}, {projection: {_id: 1}}).toArray()).map((d) => String(d._id));
+}
+
+describe('connectTarget', () => {
+  it('fails within ~6 s on a closed port, with TARGET_UNREACHABLE and no password in the message', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer();
+      srv.listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as {port: number}).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const spec: TargetSpec = {name: 'staging', uri: `mongodb://admin:hunter2@127.0.0.1:${port}/gravity`, db: 'gravity', label: `staging (mongodb://admin:****@127.0.0.1:${port}/gravity)`};
+    const started = Date.now();
+    await assert.rejects(connectTarget(spec), (error: unknown) => {
+      assert.ok(error instanceof GravityError);
+      assert.equal(error.code, 'TARGET_UNREACHABLE');
+      assert.doesNotMatch(`${error.message} ${error.hint}`, /hunter2/);
+      assert.match(error.message, /admin:\*\*\*\*@/);
+      return true;
+    });
+    assert.ok(Date.now() - started < 6500, `took ${Date.now() - started} ms`);
+  });
+
+  it('rejects a malformed connection string as TARGET_INVALID without echoing the password', async () => {
+    const spec: TargetSpec = {name: 'adhoc', uri: 'mongodb://u:pa55word@', db: null, label: 'adhoc'};
+    await assert.rejects(connectTarget(spec, {timeoutMs: 1000}), (error: unknown) => {
+      assert.ok(error instanceof GravityError);
+      assert.match(error.code, /TARGET_INVALID|TARGET_UNREACHABLE/);
+      assert.doesNotMatch(error.message, /pa55word/);
+      return true;
+    });
+  });
+});
+
+describe('planSet', () => {
+  it('classifies insert, same, conflict and keyMatch, and the same state hashes the same', async () => {
+    const docs = [
+      {_id: 1, sku: 'A', title: 'lost'},
+      {_id: 2, sku: 'B', title: 'unchanged'},
+      {_id: 3, sku: 'C', title: 'in the backup'},
+      {_id: 4, sku: 'D', title: 'recreated under another id'},
+      {_id: 'str', sku: 'E', nested: {a: 1, b: 2}},
+    ];
+    const {set, conn, db} = await fixture((g) => [{db: g, name: 'artworks', docs}]);
+    await db.collection('artworks').insertMany([
+      {_id: 2, sku: 'B', title: 'unchanged'},
+      {_id: 3, sku: 'C', title: 'edited since'},
+      {_id: 40, sku: 'D', title: 'recreated under another id'},
+      {_id: 'str', sku: 'E', nested: {b: 2, a: 1}},
+    ] as Document[]);
+    const progress: number[] = [];
+    const plan = await planSet(set, conn, {matchOn: ['sku'], onProgress: (p) => progress.push(p.done)});
+    assert.deepEqual(plan.collections, {artworks: {insert: 1, same: 1, conflict: 2, keyMatch: 1}});
+    assert.deepEqual(plan.ids.artworks?.insert, ['{"$numberInt":"1"}']);
+    assert.deepEqual(plan.ids.artworks?.keyMatch, ['{"$numberInt":"4"}']);
+    assert.deepEqual(plan.conflicts[0], {collection: 'artworks', _id: {$numberInt: '3'}, fields: [{path: 'title', backup: 'in the backup', target: 'edited since'}]});
+    assert.equal(plan.conflicts[1]?.fields[0]?.path, 'nested', 'same fields in another order is a conflict');
+    assert.deepEqual(plan.keyMatches[0]?.targetId, {$numberInt: '40'});
+    assert.ok(progress.includes(5));
+    assert.equal(plan.setHash, set.hash);
+    assert.doesNotMatch(JSON.stringify(plan), /password|hunter2/);
+
+    const again = await planSet(set, conn, {matchOn: ['sku']});
+    assert.equal(again.hash, plan.hash);
+    await db.collection('artworks').updateOne({_id: 3} as Document, {$set: {title: 'edited twice'}});
+    assert.notEqual((await planSet(set, conn, {matchOn: ['sku']})).hash, plan.hash);
+
+    const file = await savePlan(set, plan);
+    assert.match(file, new RegExp(`plans/staging-${plan.hash.slice(0, 12)}\\.json$`));
+    assert.deepEqual(await readPlan(file), plan);
+    assert.equal((await readLedger(set)).at(-1)?.action, 'plan');
+  });
+
+  it('finds documents whose _id has another numeric type or is a subdocument', async () => {
+    const docs = [{_id: new Int32(7), v: 1}, {_id: {a: 1, b: 'x'}, v: 2}, {_id: Long.fromNumber(8), v: 3}];
+    const {set, conn, db} = await fixture((g) => [{db: g, name: 'c', docs}]);
+    await db.collection('c').insertMany([{_id: new Double(7), v: 1}, {_id: {a: 1, b: 'x'}, v: 2}] as Document[]);
+    const plan = await planSet(set, conn);
+    assert.deepEqual(plan.collections.c, {insert: 1, same: 1, conflict: 1, keyMatch: 0});
+  });
+});
+
+describe('pushSet', () => {
+  it('inserts parents before dependents, creates collections with their indexes, journals and records a ledger line', async () => {
+    const {set, conn, db} = await fixture((g) => [
+      {db: g, name: 'artworks', docs: artworks(30), indexes: [{v: 2, key: {title: 1}, name: 'title_1', unique: true}]},
+      {db: g, name: 'sale_artworks', docs: [{_id: 'sa1', artwork_id: 1}]},
+    ]);
+    const plan = await planSet(set, conn);
+    const result = await pushSet(set, conn, plan, {onConflict: 'skip', batchDocs: 7});
+    assert.deepEqual(result.collections, {
+      artworks: {inserted: 30, overwritten: 0, skipped: 0, conflicts: 0},
+      sale_artworks: {inserted: 1, overwritten: 0, skipped: 0, conflicts: 0},
+    });
+    assert.equal(result.resumed, false);
+    assert.equal(result.planHash, plan.hash);
+    const indexes = await db.collection('artworks').indexes();
+    assert.ok(indexes.some((ix) => ix.name === 'title_1' && ix.unique === true), JSON.stringify(indexes));
+    // Byte-identical: types survive (Int32 stays Int32, Double stays Double).
+    const stored = await db.collection('artworks').findOne({_id: new ObjectId('0'.repeat(24))} as Document, {promoteValues: false});
+    assert.equal((stored?.n as {_bsontype?: string})._bsontype, 'Int32');
+    assert.equal((stored?.price as {_bsontype?: string})._bsontype, 'Double');
+
+    const journal = (await readFile(result.journal, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as {type: string; collection?: string});
+    assert.equal(journal[0]?.type, 'begin');
+    assert.equal(journal.at(-1)?.type, 'end');
+    assert.equal(journal.filter((r) => r.type === 'intent').length, 5 + 1, '30 docs in batches of 7, then 1');
+    const firstIntent = journal.findIndex((r) => r.type === 'intent');
+    assert.equal(journal[firstIntent]?.collection, 'artworks', 'parents first');
+    const ledger = await readLedger(set);
+    assert.deepEqual(ledger.map((l) => [l.action, l.outcome]), [['push', 'ok']]);
+    assert.equal(ledger[0]?.planHash, plan.hash);
+
+    // A second push finds everything in place: nothing written twice.
+    const again = await pushSet(set, conn, await planSet(set, conn), {onConflict: 'skip'});
+    assert.equal(again.collections.artworks?.inserted, 0);
+    assert.equal(again.collections.artworks?.skipped, 30);
+    assert.equal(await db.collection('artworks').countDocuments(), 30);
+  });
+
+  it('--on-conflict fail refuses before writing anything', async () => {
+    const {set, conn, db} = await fixture((g) => [{db: g, name: 'artworks', docs: [{_id: 1, a: 1}, {_id: 2, a: 2}]}]);
+    await db.collection('artworks').insertOne({_id: 2, a: 'changed'} as Document);
+    const plan = await planSet(set, conn);
+    await assert.rejects(pushSet(set, conn, plan, {onConflict: 'fail'}), (e: unknown) => e instanceof GravityError && e.code === 'CONFLICT' && e.exitCode === 8);
+    assert.deepEqual(await rawIds(db, 'artworks'), ['2']);
+    assert.deepEqual(await listJournals(set), []);
+    assert.deepEqual(await readLedger(set), []);
+  });
+
+  it('skip leaves conflicts alone and verify counts them apart', async () => {
+    const {set, conn, db} = await fixture((g) => [{db: g, name: 'artworks', docs: [{_id: 1, a: 1}, {_id: 2, a: 2}]}]);
+    await db.collection('artworks').insertOne({_id: 2, a: 'changed'} as Document);
+    const result = await pushSet(set, conn, await planSet(set, conn), {onConflict: 'skip'});
+    assert.deepEqual(result.collections.artworks, {inserted: 1, overwritten: 0, skipped: 0, conflicts: 1});
+    assert.equal((await db.collection('artworks').findOne({_id: 2} as Document))?.a, 'changed');
+    const verify = await verifySet(set, conn);
+    assert.deepEqual(verify.collections.artworks, {present: 1, missing: 0, different: 0, skippedConflicts: 1});
+    assert.equal(verify.ok, true);
+
+    await db.collection('artworks').deleteOne({_id: 1} as Document);
+    const broken = await verifySet(set, conn);
+    assert.equal(broken.ok, false);
+    assert.deepEqual(broken.collections.artworks, {present: 0, missing: 1, different: 0, skippedConflicts: 1});
+    assert.deepEqual((await readLedger(set)).map((l) => [l.action, l.outcome]), [['push', 'ok'], ['verify', 'ok'], ['verify', 'failed']]);
+  });
+
+  it('overwrite replaces only documents still as the plan saw them, journaling pre-images', async () => {
+    const {set, conn, db} = await fixture((g) => [{db: g, name: 'artworks', docs: [{_id: 1, a: 'backup'}, {_id: 2, a: 'backup'}, {_id: 3, a: 'backup'}]}]);
+    await db.collection('artworks').insertMany([{_id: 1, a: 'v1'}, {_id: 2, a: 'v1'}, {_id: 3, a: 'v1'}] as Document[]);
+    const plan = await planSet(set, conn);
+    assert.equal(plan.collections.artworks?.conflict, 3);
+    // Between plan and push, someone edits 2 and deletes 3.
+    await db.collection('artworks').updateOne({_id: 2} as Document, {$set: {a: 'v2'}});
+    await db.collection('artworks').deleteOne({_id: 3} as Document);
+    const result = await pushSet(set, conn, plan, {onConflict: 'overwrite'});
+    assert.deepEqual(result.collections.artworks, {inserted: 0, overwritten: 1, skipped: 0, conflicts: 2});
+    const now = await db.collection('artworks').find({}).sort({_id: 1}).toArray();
+    assert.deepEqual(now, [{_id: 1, a: 'backup'}, {_id: 2, a: 'v2'}]);
+    const text = await readFile(result.journal, 'utf8');
+    assert.match(text, /"pre":"\{\\"_id\\":\{\\"\$numberInt\\":\\"1\\"\},\\"a\\":\\"v1\\"\}"/);
+    assert.deepEqual(result.conflictDetails.map((c) => c.reason), ['changed on the target since the plan (not overwritten)', 'deleted on the target since the plan (not written)']);
+  });
+
+  it('a duplicate key on a unique index is a reported conflict, not a crash', async () => {
+    const {set, conn, db} = await fixture((g) => [{db: g, name: 'users', docs: [{_id: 1, email: 'a@x'}, {_id: 2, email: 'b@x'}]}]);
+    await db.collection('users').createIndex({email: 1}, {unique: true});
+    await db.collection('users').insertOne({_id: 99, email: 'b@x'} as Document);
+    const result = await pushSet(set, conn, await planSet(set, conn), {onConflict: 'skip'});
+    assert.deepEqual(result.collections.users, {inserted: 1, overwritten: 0, skipped: 0, conflicts: 1});
+    assert.match(result.conflictDetails[0]?.reason ?? '', /duplicate key/);
+  });
+
+  it('refuses a plan made for another set or target', async () => {
+    const {set, conn} = await fixture((g) => [{db: g, name: 'artworks', docs: [{_id: 1}]}]);
+    const plan = await planSet(set, conn);
+    await assert.rejects(pushSet(set, conn, {...plan, setHash: 'f'.repeat(64)}, {onConflict: 'skip'}), (e: unknown) => e instanceof GravityError && e.code === 'PLAN_CHANGED');
+    await assert.rejects(pushSet(set, conn, {...plan, target: 'production (elsewhere)'}, {onConflict: 'skip'}), (e: unknown) => e instanceof GravityError && e.code === 'PLAN_CHANGED');
+  });
+
+  it('interrupted after the first batch, a re-run resumes the journal and writes nothing twice', async () => {
+    const {set, conn, db} = await fixture((g) => [{db: g, name: 'artworks', docs: artworks(25)}, {db: g, name: 'sale_artworks', docs: [{_id: 's1', artwork_id: 1}]}]);
+    const plan = await planSet(set, conn);
+    const controller = new AbortController();
+    await assert.rejects(
+      pushSet(set, conn, plan, {
+        onConflict: 'skip',
+        batchDocs: 10,
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (p.collection === 'artworks' && p.done >= 10) controller.abort();
+        },
+      }),
+      (e: unknown) => e instanceof GravityError && e.code === 'INTERRUPTED' && /resume/.test(e.hint ?? ''),
+    );
+    assert.equal(await db.collection('artworks').countDocuments(), 10);
+    assert.equal(await db.collection('sale_artworks').countDocuments(), 0);
+    assert.deepEqual((await readLedger(set)).map((l) => l.outcome), ['partial']);
+
+    const resumed = await pushSet(set, conn, plan, {onConflict: 'skip', batchDocs: 10});
+    assert.equal(resumed.resumed, true);
+    assert.equal(resumed.collections.artworks?.inserted, 25, 'the 10 already written count as done');
+    assert.equal(await db.collection('artworks').countDocuments(), 25);
+    assert.equal(await db.collection('sale_artworks').countDocuments(), 1);
+    const journals = await listJournals(set, 'staging');
+    assert.equal(journals.length, 1, 'the same journal continued');
+    assert.equal(journals[0]?.finished, true);
+    assert.ok(journals[0]?.records.some((r) => r.type === 'resume'));
+    // The whole push is one unit for rollback.
+    const rb = await rollbackSet(set, conn);
+    assert.equal(rb.collections.artworks?.deleted, 25);
+    assert.equal(await db.collection('artworks').countDocuments(), 0);
+  });
+});
+
+describe('gates against a real ledger', () => {
+  it('production is refused until staging was pushed and verified, then needs the database name', async () => {
+    const {set, conn} = await fixture((g) => [{db: g, name: 'artworks', docs: [{_id: 1}]}]);
+    const production: TargetSpec = {name: 'production', uri: 'mongodb://u:pw@prod.example:27017/gravity', db: 'gravity', label: 'production (mongodb://u:****@prod.example:27017/gravity)'};
+    const gate = async (over: Partial<Parameters<typeof checkPushGate>[0]> = {}) =>
+      checkPushGate({set, ledger: await readLedger(set), target: production, staging: conn.spec, production, yes: true, confirm: 'gravity', interactive: false, ...over});
+    assert.equal((await gate()).decision, 'refuse');
+    await pushSet(set, conn, await planSet(set, conn), {onConflict: 'skip'});
+    assert.equal((await gate()).decision, 'refuse', 'pushed but not verified');
+    assert.equal((await verifySet(set, conn)).ok, true);
+    assert.deepEqual(await gate(), {decision: 'allow'});
+    assert.equal((await gate({confirm: undefined})).decision, 'refuse');
+  });
+});
+

@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import {describe, it} from 'node:test';
+
+import {BSON, Binary, Decimal128, Double, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp, UUID} from 'bson';
+
+import {GravityError} from '../../src/errors.js';
+import {compileQuery} from '../../src/query/compile.js';
+import {parseQuery} from '../../src/query/parse.js';
+
+const HEX = '57d1c0ffee0000000000cafe';
+
+function syntaxErrorOf(text: string): GravityError {
+  try {
+    parseQuery(text);
+  } catch (error) {
+    assert.ok(error instanceof GravityError, `expected a GravityError, got ${String(error)}`);
+    assert.equal(error.code, 'QUERY_SYNTAX');
+    assert.ok(error.hint && error.hint.includes('ObjectId('), 'hint shows valid syntax');
+    assert.ok(!error.message.endsWith('.'), 'message has no trailing period');
+    return error;
+  }
+  assert.fail(`parseQuery accepted ${text}`);
+}
+
+describe('parseQuery: shell syntax', () => {
+  it('builds ESM bson classes for every constructor form', () => {
+    const q = parseQuery(
+      `{partner_id: ObjectId("${HEX}"), d: ISODate("1960-01-01T00:00:00Z"), n: new Date(5), l: NumberLong("9007199254740993"),` +
+        ` i: NumberInt(3), dec: NumberDecimal("1.10"), u: UUID("0123456789abcdef0123456789abcdef"), b: BinData(0, "AQID"),` +
+        ` t: Timestamp(7, 2), r: /ab+c/i, mn: MinKey, mx: MaxKey(), s: 'single', "quoted key": 1}`,
+    );
+    assert.ok(q.partner_id instanceof ObjectId);
+    assert.equal(q.partner_id.toHexString(), HEX);
+    assert.ok(q.d instanceof Date);
+    assert.equal(q.d.toISOString(), '1960-01-01T00:00:00.000Z');
+    assert.equal(q.n.getTime(), 5);
+    assert.ok(q.l instanceof Long);
+    assert.equal(q.l.toString(), '9007199254740993');
+    assert.ok(q.i instanceof Int32);
+    assert.equal(q.i.value, 3);
+    assert.ok(q.dec instanceof Decimal128);
+    assert.equal(q.dec.toString(), '1.10');
+    assert.ok(q.u instanceof Binary);
+    assert.equal(q.u.sub_type, 4);
+    assert.equal(Buffer.from(q.u.buffer).toString('hex'), '0123456789abcdef0123456789abcdef');
+    assert.ok(q.b instanceof Binary);
+    assert.deepEqual([...q.b.buffer], [1, 2, 3]);
+    assert.ok(q.t instanceof Timestamp);
+    assert.equal(q.t.t, 7);
+    assert.equal(q.t.i, 2);
+    assert.equal(q.r.pattern, 'ab+c');
+    assert.equal(q.r.options, 'i');
+    assert.ok(q.mn instanceof MinKey);
+    assert.ok(q.mx instanceof MaxKey);
+    assert.equal(q.s, 'single');
+    assert.ok('quoted key' in q);
+  });
+
+  it('reads Extended JSON, canonical and relaxed', () => {
+    const q = parseQuery(
+      `{"o": {"$oid": "${HEX}"}, "d": {"$date": {"$numberLong": "-5"}}, "r": {"$date": "2020-01-01T00:00:00Z"},` +
+        ` "l": {"$numberLong": "7"}, "x": {"$numberDecimal": "2.5"}, "u": {"$uuid": "01234567-89ab-cdef-0123-456789abcdef"}}`,
+    );
+    assert.ok(q.o instanceof ObjectId);
+    assert.equal(q.d.getTime(), -5);
+    assert.equal(q.r.toISOString(), '2020-01-01T00:00:00.000Z');
+    assert.ok(q.l instanceof Long);
+    assert.ok(q.x instanceof Decimal128);
+    assert.ok(q.u instanceof Binary || q.u instanceof UUID);
+  });
+
+  it('parses operators and regex forms', () => {
+    const q = parseQuery(`{a: {$in: [1, /x/]}, b: {$regex: 'ab', $options: 'i'}, $or: [{c: {$gt: 2}}, {c: null}]}`);
+    assert.ok(Array.isArray(q.a.$in));
+    assert.equal(q.$or.length, 2);
+  });
+
+  it('the parsed ObjectId query matches the document (ESM and CommonJS bson classes agree)', () => {
+    const id = new ObjectId(HEX);
+    const q = parseQuery(`{"partner_id": ObjectId("${HEX}")}`);
+    const bytes = Buffer.from(BSON.serialize({_id: 1, partner_id: id}));
+    assert.equal(compileQuery(q).matches(bytes), true);
+    assert.equal(compileQuery(q).matches(Buffer.from(BSON.serialize({partner_id: HEX}))), false);
+  });
+});
+
+describe('parseQuery: errors', () => {
+  it('names line and column and shows a snippet', () => {
+    const e = syntaxErrorOf('{a: 1,, b: 2}');
+    assert.match(e.message, /line 1, column 7/);
+    assert.match(e.message, /near ".*⟶, b: 2}"/);
+    assert.deepEqual(e.details, {line: 1, column: 7});
+  });
+
+  it('counts lines in multi-line input', () => {
+    const e = syntaxErrorOf('{\n  a: 1,\n  b: \n}');
+    assert.match(e.message, /line 4, column 1/);
+  });
+
+  it('reports an unterminated document', () => {
+    assert.match(syntaxErrorOf('{a: ').message, /line 1/);
+  });
+
+  it('refuses arrays, scalars and empty input', () => {
+    assert.match(syntaxErrorOf('[1, 2]').message, /must be a document.*an array/);
+    assert.match(syntaxErrorOf('5').message, /must be a document.*a number/);
+    assert.match(syntaxErrorOf('   ').message, /empty/);
+  });
+
+  it('refuses functions that are not BSON constructors', () => {
+    assert.match(syntaxErrorOf('{a: foo()}').message, /not allowed/);
+  });
+
+  it('refuses a malformed ObjectId', () => {
+    assert.match(syntaxErrorOf('{a: ObjectId("zz")}').message, /24 character hex/);
+  });
+});
