@@ -44,7 +44,10 @@ export default class List extends BaseCommand<typeof List> {
     if (flags.collection) shown = shown.filter((b) => b.collections === null || b.collections.includes(flags.collection!) || b.id === selected?.id);
     if (flags.limit) shown = shown.slice(0, flags.limit);
     const result = describeBackups(shown, selected, settings.tz, before);
-    for (const b of result.backups) for (const w of b.warnings) this.reporter.warn(`${b.id}: ${w}`);
+    const warned = result.backups.filter((b) => b.warnings.length > 0);
+    // One line per backup is noise when a whole source is off; summarise past a few.
+    if (warned.length <= 3) for (const b of warned) for (const w of b.warnings) this.reporter.warn(w);
+    else this.reporter.warn(`${warned.length} backups carry warnings, e.g. ${warned[0]!.warnings[0]} (see --json for all)`);
     this.log(
       renderTable(
         ['', 'id', 'kind', 'taken at (UTC)', `taken at (${settings.tz})`, 'age', 'size', 'collections'],

@@ -11,7 +11,9 @@ const AUTH_CODES = new Set([18 /* AuthenticationFailed */, 13 /* Unauthorized */
  * default 30 s: a wrong host during an incident should not look like a hang. TLS, auth source,
  * replica set and the like pass through the URI untouched.
  */
-export async function connectTarget(spec: TargetSpec, options: {timeoutMs?: number} = {}): Promise<TargetConnection> {
+export async function connectTarget(given: TargetSpec, options: {timeoutMs?: number} = {}): Promise<TargetConnection> {
+  // The label goes into plans, journals, the ledger and messages: never let a password through.
+  const spec: TargetSpec = {...given, label: redact(given.label)};
   const timeoutMs = options.timeoutMs ?? 5000;
   let client: MongoClient;
   try {

@@ -4,7 +4,10 @@ import path from 'node:path';
 import type {Document} from 'bson';
 import type {Collection, Filter} from 'mongodb';
 
-import {GravityError} from '../errors.js';
+import {MongoNetworkError, MongoServerError, MongoServerSelectionError} from 'mongodb';
+
+import {redact} from '../config/redact.js';
+import {GravityError, isGravityError} from '../errors.js';
 import {appendLedger} from '../restore-set/ledger.js';
 import {canonicalJson, readSetDocuments} from '../restore-set/manifest.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
@@ -52,13 +55,14 @@ export function classifyCollection(
   keyHolders: Map<string, {targetId: unknown; key: Record<string, unknown>}> = new Map(),
   sample = 20,
   sampleSoFar = 0,
+  knownIds?: unknown[],
 ): CollectionClassification {
   const ids: ClassIds = {insert: [], same: [], conflict: [], keyMatch: []};
   const digests: Record<string, string> = {};
   const conflicts: ConflictSample[] = [];
   const keyMatches: KeyMatchSample[] = [];
-  for (const raw of setDocs) {
-    const id = idOf(raw);
+  for (const [i, raw] of setDocs.entries()) {
+    const id = knownIds ? knownIds[i] : idOf(raw);
     const key = idKey(id);
     const json = idToJson(id);
     const current = targetById.get(key);
@@ -102,6 +106,26 @@ export function valueAtPath(doc: Document, dotted: string): unknown {
     cur = (cur as Record<string, unknown>)[part];
   }
   return cur;
+}
+
+/** Driver failures while reading the target become typed errors that name the target (masked). */
+export async function guard<T>(conn: TargetConnection, action: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (isGravityError(error)) throw error;
+    const message = redact(error instanceof Error ? error.message : String(error));
+    if (error instanceof MongoNetworkError || error instanceof MongoServerSelectionError) {
+      throw new GravityError('TARGET_UNREACHABLE', `Lost the connection to ${conn.spec.label} during ${action}: ${message}`, {
+        hint: `Check the network and run ${action} again`,
+        cause: error,
+      });
+    }
+    if (error instanceof MongoServerError && (error.code === 13 || error.code === 18)) {
+      throw new GravityError('TARGET_AUTH', `${conn.spec.label} refused ${action}: ${message}`, {hint: 'The user needs read (and for push, write) access to the target database', cause: error});
+    }
+    throw new GravityError('INTERNAL', `${action} on ${conn.spec.label} failed: ${message}`, {hint: 'Run again with --debug for details', cause: error});
+  }
 }
 
 /** Target documents by `_id` key, fetched as raw BSON in batches. */
@@ -170,16 +194,17 @@ export async function planSet(set: RestoreSet, conn: TargetConnection, options: 
     const dbName = conn.dbName(entry.db);
     const coll = conn.client.db(dbName).collection(entry.collection);
     const docs = await readSetDocuments(set, name);
-    const decoded = docs.map((raw) => ({raw, doc: decodeExact(raw)}));
-    const ids = decoded.map((d) => d.doc._id);
+    const ids = docs.map(idOf);
     options.onProgress?.({collection: name, done: 0, total: docs.length});
-    const targetById = await fetchRawById(coll, ids, (done) => options.onProgress?.({collection: name, done, total: docs.length}));
+    const targetById = await guard(conn, 'plan', () =>
+      fetchRawById(coll, ids, (done) => options.onProgress?.({collection: name, done, total: docs.length})),
+    );
     let holders = new Map<string, {targetId: unknown; key: Record<string, unknown>}>();
     if (matchOn.length > 0) {
-      const missing = decoded.filter((d) => !targetById.has(idKey(d.doc._id))).map((d) => ({id: d.doc._id, doc: d.doc}));
-      holders = await findKeyHolders(coll, missing, matchOn);
+      const missing = docs.filter((_, i) => !targetById.has(idKey(ids[i]))).map((raw) => ({id: idOf(raw), doc: decodeExact(raw)}));
+      holders = await guard(conn, 'plan', () => findKeyHolders(coll, missing, matchOn));
     }
-    const result = classifyCollection(name, docs, targetById, holders, sample, plan.conflicts.length);
+    const result = classifyCollection(name, docs, targetById, holders, sample, plan.conflicts.length, ids);
     plan.collections[name] = result.counts;
     plan.ids[name] = result.ids;
     plan.conflictDigests[name] = result.digests;

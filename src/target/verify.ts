@@ -4,7 +4,7 @@ import {appendLedger} from '../restore-set/ledger.js';
 import {readSetDocuments} from '../restore-set/manifest.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
 import {idKey, idKeyFromJson, idOf, idToJson, sameBytes} from './bson-util.js';
-import {fetchRawById} from './plan.js';
+import {fetchRawById, guard} from './plan.js';
 import type {ProgressCallback, TargetConnection, VerifyCounts, VerifyResult} from './types.js';
 
 const PROBLEM_SAMPLE = 20;
@@ -43,7 +43,7 @@ export async function verifySet(set: RestoreSet, conn: TargetConnection, options
     const coll = conn.client.db(conn.dbName(entry.db)).collection(entry.collection);
     const docs = await readSetDocuments(set, name);
     const ids = docs.map(idOf);
-    const current = await fetchRawById(coll, ids, (done) => options.onProgress?.({collection: name, done, total: docs.length}));
+    const current = await guard(conn, 'verify', () => fetchRawById(coll, ids, (done) => options.onProgress?.({collection: name, done, total: docs.length})));
     const counts: VerifyCounts = {present: 0, missing: 0, different: 0, skippedConflicts: 0};
     const skippedHere = skipped.get(name) ?? new Set<string>();
     docs.forEach((raw, i) => {

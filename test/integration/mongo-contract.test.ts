@@ -6,7 +6,8 @@
 import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {execFile} from 'node:child_process';
-import {existsSync} from 'node:fs';
+import {chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {
@@ -30,7 +31,7 @@ import {
   MongoServerError,
   MongoBulkWriteError,
 } from 'mongodb';
-import {describeBackend, startMongo, type MongoBackend} from '../support/mongo-backend.js';
+import {describeBackend, findLocalMongod, startMongo, type MongoBackend} from '../support/mongo-backend.js';
 import {startTestMongoServer} from '../support/mongo-server/index.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -461,3 +462,76 @@ for (const backend of backends) {
     });
   });
 }
+
+describe('test backend chooser', () => {
+  const saved = {uri: process.env.MONGODB_TEST_URI, binary: process.env.MONGOMS_SYSTEM_BINARY};
+  let dir: string;
+
+  before(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'gr-mongo-backend-'));
+  });
+
+  after(() => {
+    rmSync(dir, {recursive: true, force: true});
+    restore('MONGODB_TEST_URI', saved.uri);
+    restore('MONGOMS_SYSTEM_BINARY', saved.binary);
+  });
+
+  function restore(name: string, value: string | undefined): void {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+
+  function fakeMongod(file: string): string {
+    writeFileSync(file, '#!/bin/sh\necho "this is not mongod" >&2\nexit 1\n');
+    chmodSync(file, 0o755);
+    return file;
+  }
+
+  test('MONGODB_TEST_URI wins, is not stopped, and its password stays out of logs', async () => {
+    process.env.MONGODB_TEST_URI = 'mongodb://app:s3cret@db.example:27017/gravity';
+    try {
+      const b = await startMongo({label: 'chooser'});
+      assert.equal(b.kind, 'external');
+      assert.equal(b.uri, 'mongodb://app:s3cret@db.example:27017/gravity');
+      assert.doesNotMatch(b.detail, /s3cret/);
+      await b.stop();
+    } finally {
+      restore('MONGODB_TEST_URI', saved.uri);
+    }
+  });
+
+  test('finds MONGOMS_SYSTEM_BINARY or a cached mongodb-memory-server binary, ignoring other files', async () => {
+    const cache = path.join(dir, 'cache');
+    await import('node:fs/promises').then((fs) => fs.mkdir(cache));
+    writeFileSync(path.join(cache, 'mongod-x64-debian12-7.0.14.lock'), '');
+    writeFileSync(path.join(cache, 'mongod-x64-debian12-7.0.14'), 'not executable');
+    assert.equal(await findLocalMongod({MONGOMS_DOWNLOAD_DIR: cache, HOME: dir}), undefined);
+    const cached = fakeMongod(path.join(cache, 'mongod-x64-debian12-7.0.14'));
+    assert.equal(await findLocalMongod({MONGOMS_DOWNLOAD_DIR: cache}), cached);
+    const system = fakeMongod(path.join(dir, 'mongod'));
+    assert.equal(await findLocalMongod({MONGOMS_SYSTEM_BINARY: system, MONGOMS_DOWNLOAD_DIR: cache}), system);
+  });
+
+  test('without a usable mongod it falls back to the test server quickly and says why', async () => {
+    delete process.env.MONGODB_TEST_URI;
+    process.env.MONGOMS_SYSTEM_BINARY = fakeMongod(path.join(dir, 'broken-mongod'));
+    const started = performance.now();
+    try {
+      const b = await startMongo({label: 'chooser'});
+      try {
+        assert.equal(b.kind, 'test-server');
+        assert.match(b.detail, /broken-mongod failed to start/);
+        const c = await new MongoClient(b.uri, {serverSelectionTimeoutMS: 2000}).connect();
+        assert.equal((await c.db('x').command({ping: 1})).ok, 1);
+        await c.close();
+      } finally {
+        await b.stop();
+      }
+      assert.ok(performance.now() - started < 10_000, 'must not wait on a download');
+    } finally {
+      restore('MONGODB_TEST_URI', saved.uri);
+      restore('MONGOMS_SYSTEM_BINARY', saved.binary);
+    }
+  });
+});
