@@ -48,20 +48,28 @@ interface Group {
   objects: StoreObject[];
 }
 
-function segmentHasTime(segment: string, tz: string): {dateOnly: boolean} | null {
-  const parsed = parseBackupName(segment, tz);
-  return parsed ? {dateOnly: parsed.dateOnly} : null;
+type SegmentMemo = Map<string, {dateOnly: boolean} | null>;
+
+function segmentHasTime(segment: string, tz: string, memo: SegmentMemo): {dateOnly: boolean} | null {
+  // Thousands of keys share the same folder segments; zone conversion per segment is the cost.
+  let found = memo.get(segment);
+  if (found === undefined) {
+    const parsed = parseBackupName(segment, tz);
+    found = parsed ? {dateOnly: parsed.dateOnly} : null;
+    memo.set(segment, found);
+  }
+  return found;
 }
 
 /**
  * The backup a key belongs to: the shallowest path segment holding a time, unless that is only a
  * date and a deeper folder holds a full time (daily/2026-11-18/2026-11-18T14-00/…).
  */
-function backupIdOf(key: string, tz: string): {id: string; single: boolean} | null {
+function backupIdOf(key: string, tz: string, memo: SegmentMemo): {id: string; single: boolean} | null {
   const segments = key.split('/');
   let chosen = -1;
   for (let index = 0; index < segments.length; index++) {
-    const found = segmentHasTime(segments[index] as string, tz);
+    const found = segmentHasTime(segments[index] as string, tz, memo);
     if (!found) continue;
     if (chosen < 0) {
       chosen = index;
@@ -158,9 +166,10 @@ export async function listBackups(store: BackupStore, options: ListOptions): Pro
   const objects = await store.list();
   const groups = new Map<string, Group>();
   const unmatched: string[] = [];
+  const memo: SegmentMemo = new Map();
   for (const object of objects) {
     if (object.key === '' || object.key.endsWith('/')) continue;
-    const found = backupIdOf(object.key, options.sourceTz);
+    const found = backupIdOf(object.key, options.sourceTz, memo);
     if (!found) {
       unmatched.push(object.key);
       continue;

@@ -6,6 +6,15 @@
  */
 import {BSON, type Document} from 'bson';
 
+/**
+ * Index of the NUL ending a cstring, or -1. A JS loop: names are short, and a native
+ * `Buffer.indexOf` call per element cost more than the scan itself.
+ */
+function cstringEnd(doc: Buffer, from: number): number {
+  for (let i = from; i < doc.length; i++) if (doc[i] === 0) return i;
+  return -1;
+}
+
 /** Size in bytes of the value of an element of `type` starting at `at`, or -1 if unknown. */
 function valueSize(doc: Buffer, type: number, at: number): number {
   switch (type) {
@@ -35,9 +44,8 @@ function valueSize(doc: Buffer, type: number, at: number): number {
       return 1;
     case 0x0b: {
       // regex: two cstrings
-      let end = doc.indexOf(0, at);
-      end = doc.indexOf(0, end + 1);
-      return end - at + 1;
+      const end = cstringEnd(doc, cstringEnd(doc, at) + 1);
+      return end < 0 ? -1 : end - at + 1;
     }
     case 0x0c: // DBPointer
       return 4 + doc.readInt32LE(at) + 12;
@@ -64,7 +72,10 @@ export class FieldPicker {
     if (this.firstBytes[doc[start]] === 0 && !(start === end && this.firstBytes[0] === 1)) return false;
     const len = end - start;
     for (const n of this.names) {
-      if (n.length === len && doc.compare(n, 0, len, start, end) === 0) return true;
+      if (n.length !== len) continue;
+      let i = 0;
+      while (i < len && n[i] === doc[start + i]) i++;
+      if (i === len) return true;
     }
     return false;
   }
@@ -84,7 +95,7 @@ export class FieldPicker {
     while (pos < last) {
       const type = doc[pos];
       const nameStart = pos + 1;
-      const nameEnd = doc.indexOf(0, nameStart);
+      const nameEnd = cstringEnd(doc, nameStart);
       if (nameEnd < 0 || nameEnd >= last) return null;
       const valueStart = nameEnd + 1;
       const vsize = valueSize(doc, type, valueStart);

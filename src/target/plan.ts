@@ -2,9 +2,8 @@ import {mkdir, readFile, rename, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 
 import type {Document} from 'bson';
+import {MongoError, MongoNetworkError, MongoServerError, MongoServerSelectionError} from 'mongodb';
 import type {Collection, Filter} from 'mongodb';
-
-import {MongoNetworkError, MongoServerError, MongoServerSelectionError} from 'mongodb';
 
 import {redact} from '../config/redact.js';
 import {GravityError, isGravityError} from '../errors.js';
@@ -108,6 +107,17 @@ export function valueAtPath(doc: Document, dotted: string): unknown {
   return cur;
 }
 
+/**
+ * Did the operation fail because the connection went away? The driver does not always say so with
+ * a MongoNetworkError: a connection closed during a bulk insert surfaces as a MongoBulkWriteError
+ * with no write errors and the `ResetPool` label.
+ */
+export function isConnectionLoss(error: unknown): boolean {
+  if (error instanceof MongoNetworkError || error instanceof MongoServerSelectionError) return true;
+  if (error instanceof MongoError && (error.hasErrorLabel('ResetPool') || error.hasErrorLabel('NetworkError'))) return true;
+  return /connection .*closed|ECONNRESET|ECONNREFUSED|socket hang up/i.test(error instanceof Error ? error.message : '');
+}
+
 /** Driver failures while reading the target become typed errors that name the target (masked). */
 export async function guard<T>(conn: TargetConnection, action: string, fn: () => Promise<T>): Promise<T> {
   try {
@@ -115,7 +125,7 @@ export async function guard<T>(conn: TargetConnection, action: string, fn: () =>
   } catch (error) {
     if (isGravityError(error)) throw error;
     const message = redact(error instanceof Error ? error.message : String(error));
-    if (error instanceof MongoNetworkError || error instanceof MongoServerSelectionError) {
+    if (isConnectionLoss(error)) {
       throw new GravityError('TARGET_UNREACHABLE', `Lost the connection to ${conn.spec.label} during ${action}: ${message}`, {
         hint: `Check the network and run ${action} again`,
         cause: error,

@@ -1,6 +1,6 @@
 import type {Document} from 'bson';
 import {EJSON} from 'bson';
-import {MongoBulkWriteError, MongoNetworkError, MongoServerSelectionError} from 'mongodb';
+import {MongoBulkWriteError, MongoServerError} from 'mongodb';
 import type {Collection, Db, Filter, WriteError} from 'mongodb';
 
 import {redact} from '../config/redact.js';
@@ -11,7 +11,7 @@ import {appendLedger} from '../restore-set/ledger.js';
 import {readSetDocuments, readSetMetadata} from '../restore-set/manifest.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
 import {decodeExact, docToJson, idFromJson, idKey, idKeyFromJson, idOf, sameBytes, sha256} from './bson-util.js';
-import {fetchRawById} from './plan.js';
+import {fetchRawById, isConnectionLoss} from './plan.js';
 import type {Plan, ProgressCallback, PushCounts, PushResult, TargetConnection} from './types.js';
 
 export const PUSH_BATCH_DOCS = 1000;
@@ -196,7 +196,7 @@ function asFailure(error: unknown, signal: AbortSignal | undefined, journal: str
   if (signal?.aborted) return interrupted(journal);
   if (isGravityError(error)) return error;
   const message = redact(error instanceof Error ? error.message : String(error));
-  if (error instanceof MongoNetworkError || error instanceof MongoServerSelectionError) {
+  if (isConnectionLoss(error)) {
     return new GravityError('TARGET_UNREACHABLE', `Lost the connection to ${conn.spec.label} during the push: ${message}`, {
       hint: `The journal ${journal} is intact; run the same push again to resume`,
       cause: error,
@@ -304,8 +304,13 @@ async function insertBatch(ctx: PushContext, name: string, db: string, coll: Col
       {ordered: false},
     );
   } catch (error) {
-    if (!(error instanceof MongoBulkWriteError) || !error.writeErrors || (error.err && writeErrorsOf(error).length === 0)) throw error;
-    for (const we of writeErrorsOf(error)) failed.set(we.index, we);
+    // Only per-document failures are handled here. A bulk error with none (the driver reports a
+    // connection dropped mid-insert that way) or with a write-concern error means the batch's fate
+    // is unknown: rethrow, and let a resume settle it from the journal.
+    if (!(error instanceof MongoBulkWriteError) || error.err) throw error;
+    const errors = error.writeErrors ? writeErrorsOf(error) : [];
+    if (errors.length === 0) throw error;
+    for (const we of errors) failed.set(we.index, we);
   }
   const inserted: string[] = [];
   const duplicates: SetDoc[] = [];
@@ -366,10 +371,20 @@ async function overwriteBatch(ctx: PushContext, name: string, db: string, coll: 
     });
   }
   const written: string[] = [];
+  const clashes: string[] = [];
   for (const w of writable) {
-    const res = await coll.replaceOne(casFilter(decodeExact(w.pre)), decodeExact(w.doc.raw));
-    if (res.matchedCount === 1) written.push(w.doc.json);
-    else changed.push(w.doc.json);
+    try {
+      const res = await coll.replaceOne(casFilter(decodeExact(w.pre)), decodeExact(w.doc.raw));
+      if (res.matchedCount === 1) written.push(w.doc.json);
+      else changed.push(w.doc.json);
+    } catch (error) {
+      if (!(error instanceof MongoServerError) || error.code !== DUPLICATE_KEY) throw error;
+      clashes.push(w.doc.json);
+    }
+  }
+  if (clashes.length > 0) {
+    await recordConflicts(ctx, name, db, clashes, 'duplicate key (a unique index already holds this value)');
+    counts.conflicts += clashes.length;
   }
   if (written.length > 0) await ctx.journal.append({type: 'overwritten', collection: name, db, batch: number, ids: written});
   counts.overwritten += written.length;

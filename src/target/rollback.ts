@@ -1,5 +1,4 @@
 import type {Document} from 'bson';
-import {MongoNetworkError, MongoServerSelectionError} from 'mongodb';
 import type {AnyBulkWriteOperation} from 'mongodb';
 
 import {redact} from '../config/redact.js';
@@ -10,7 +9,7 @@ import {appendLedger} from '../restore-set/ledger.js';
 import {readSetDocuments} from '../restore-set/manifest.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
 import {decodeExact, docFromJson, idFromJson, idKey, idKeyFromJson, idOf, sameBytes, sha256} from './bson-util.js';
-import {fetchRawById} from './plan.js';
+import {fetchRawById, isConnectionLoss} from './plan.js';
 import {batchesOf, casFilter, PUSH_BATCH_DOCS} from './push.js';
 import type {RollbackCounts, RollbackResult, TargetConnection} from './types.js';
 import {pushJournals} from './verify.js';
@@ -180,7 +179,7 @@ export async function rollbackSet(set: RestoreSet, conn: TargetConnection, optio
     const failure = isGravityError(error)
       ? error
       : new GravityError(
-          error instanceof MongoNetworkError || error instanceof MongoServerSelectionError ? 'TARGET_UNREACHABLE' : 'INTERNAL',
+          isConnectionLoss(error) ? 'TARGET_UNREACHABLE' : 'INTERNAL',
           `Rollback on ${conn.spec.label} failed: ${redact(error instanceof Error ? error.message : String(error))}`,
           {hint: `The journal ${journal.relPath} records what was undone; run the rollback again to finish`, cause: error},
         );

@@ -36,15 +36,13 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 
 async function dumpTar(collections: string[], bsonBytes = 100_000): Promise<Buffer> {
   const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (chunk: Buffer) => chunks.push(chunk));
-  const done = new Promise((resolve) => pack.on('end', resolve));
   for (const collection of collections) {
     pack.entry({name: `dump/gravity/${collection}.bson`}, randomBytes(bsonBytes));
     pack.entry({name: `dump/gravity/${collection}.metadata.json`}, JSON.stringify({indexes: []}));
   }
   pack.finalize();
-  await done;
+  const chunks: Buffer[] = [];
+  for await (const chunk of pack) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import {readFile} from 'node:fs/promises';
+import {readFile, writeFile} from 'node:fs/promises';
 import {createServer} from 'node:net';
 import {after, before, describe, it} from 'node:test';
 
@@ -9,6 +9,7 @@ import {MongoClient} from 'mongodb';
 
 import {startMongo} from '../support/mongo-backend.js';
 import type {MongoBackend} from '../support/mongo-backend.js';
+import {startTestMongoServer} from '../support/mongo-server/index.js';
 import {tempDir, writeSet} from './target-fixture.js';
 import type {FixtureCollection} from './target-fixture.js';
 import {maskUri} from '../../src/config/redact.js';
@@ -87,6 +88,24 @@ describe('connectTarget', () => {
       assert.doesNotMatch(error.message, /pa55word/);
       return true;
     });
+  });
+});
+
+describe('secrets', () => {
+  it('a label holding a password is masked before it reaches plans, journals and the ledger', async () => {
+    const {set, spec} = await fixture((g) => [{db: g, name: 'artworks', docs: [{_id: 1}]}]);
+    const conn = await connectTarget({...spec, label: `staging (mongodb://admin:hunter2@127.0.0.1/${spec.db})`});
+    try {
+      const plan = await planSet(set, conn);
+      await savePlan(set, plan);
+      const push = await pushSet(set, conn, plan, {onConflict: 'skip'});
+      await verifySet(set, conn);
+      const written = [JSON.stringify(plan), await readFile(push.journal, 'utf8'), JSON.stringify(await readLedger(set))].join('\n');
+      assert.doesNotMatch(written, /hunter2/);
+      assert.match(written, /admin:\*\*\*\*@/);
+    } finally {
+      await conn.close();
+    }
   });
 });
 
@@ -268,6 +287,59 @@ describe('pushSet', () => {
     const rb = await rollbackSet(set, conn);
     assert.equal(rb.collections.artworks?.deleted, 25);
     assert.equal(await db.collection('artworks').countDocuments(), 0);
+  });
+});
+
+describe('pushSet after a crash', () => {
+  it('a batch written but not journaled as done (killed mid-batch) is finished on resume and still rolled back', async () => {
+    const {set, conn, db} = await fixture((g) => [{db: g, name: 'artworks', docs: artworks(12)}]);
+    const plan = await planSet(set, conn);
+    const controller = new AbortController();
+    await assert.rejects(
+      pushSet(set, conn, plan, {onConflict: 'skip', batchDocs: 5, signal: controller.signal, onProgress: (p) => p.done >= 5 && controller.abort()}),
+      (e: unknown) => e instanceof GravityError && e.code === 'INTERRUPTED',
+    );
+    // Make the journal look like the process died after the server applied batch 1 but before it said so.
+    const [journal] = await listJournals(set, 'staging');
+    const kept = (await readFile(journal!.path, 'utf8')).split('\n').filter((l) => l && !/"type":"(inserted|interrupted)"/.test(l));
+    await writeFile(journal!.path, `${kept.join('\n')}\n`);
+    assert.equal(await db.collection('artworks').countDocuments(), 5);
+
+    const resumed = await pushSet(set, conn, plan, {onConflict: 'skip', batchDocs: 5});
+    assert.equal(resumed.resumed, true);
+    assert.equal(resumed.collections.artworks?.inserted, 12);
+    assert.equal(await db.collection('artworks').countDocuments(), 12);
+    assert.equal((await rollbackSet(set, conn)).collections.artworks?.deleted, 12);
+  });
+
+  it('a lost connection mid-push leaves the journal intact and says to resume', async () => {
+    const {set, spec} = await fixture((g) => [{db: g, name: 'artworks', docs: artworks(20)}]);
+    const own = await startTestMongoServer();
+    let stopped = false;
+    const conn = await connectTarget({...spec, uri: own.uri}, {timeoutMs: 1000});
+    try {
+      const plan = await planSet(set, conn);
+      await assert.rejects(
+        pushSet(set, conn, plan, {
+          onConflict: 'skip',
+          batchDocs: 5,
+          onProgress: (p) => {
+            if (p.done >= 5 && !stopped) {
+              stopped = true;
+              void own.close();
+            }
+          },
+        }),
+        (e: unknown) => e instanceof GravityError && e.code === 'TARGET_UNREACHABLE' && /resume/.test(e.hint ?? ''),
+      );
+      const [journal] = await listJournals(set, 'staging');
+      assert.equal(journal?.finished, false);
+      assert.ok(journal?.records.some((r) => r.type === 'inserted'));
+      assert.equal((await readLedger(set)).at(-1)?.outcome, 'partial');
+    } finally {
+      await conn.close();
+      if (!stopped) await own.close();
+    }
   });
 });
 

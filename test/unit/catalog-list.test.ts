@@ -59,9 +59,6 @@ class MemoryStore implements BackupStore {
 /** A tar holding mongodump files for the given collections, each .bson `bsonBytes` long. */
 async function dumpTar(collections: string[], bsonBytes = 200_000): Promise<Buffer> {
   const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (chunk: Buffer) => chunks.push(chunk));
-  const done = new Promise((resolve) => pack.on('end', resolve));
   for (const collection of collections) {
     pack.entry({name: `dump/gravity/${collection}.bson`}, Buffer.alloc(bsonBytes, 7));
     pack.entry({name: `dump/gravity/${collection}.metadata.json`}, JSON.stringify({indexes: [], uuid: collection}));
@@ -69,7 +66,8 @@ async function dumpTar(collections: string[], bsonBytes = 200_000): Promise<Buff
   // A member with a name longer than 100 bytes needs a pax/GNU long-name record.
   pack.entry({name: `dump/gravity/${'x'.repeat(120)}.bson`}, Buffer.alloc(10));
   pack.finalize();
-  await done;
+  const chunks: Buffer[] = [];
+  for await (const chunk of pack) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import {describe, it} from 'node:test';
 
-import {BSON, Binary, Decimal128, Double, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp, UUID} from 'bson';
+import {BSON, Binary, Decimal128, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp, UUID} from 'bson';
 
 import {GravityError} from '../../src/errors.js';
 import {compileQuery} from '../../src/query/compile.js';
