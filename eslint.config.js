@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  {ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tmp/**']},
+  {ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tmp/**', 'bench/.data/**', '**/*.py']},
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -13,7 +13,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['bin/**/*.js', 'scripts/**/*.{js,mjs}', 'test/support/**/*.py'],
+    files: ['bin/**/*.js', 'scripts/**/*.{js,mjs}'],
     languageOptions: {globals: {process: 'readonly', console: 'readonly'}},
   },
 );

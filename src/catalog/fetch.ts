@@ -462,10 +462,15 @@ export async function fetchBackup(store: BackupStore, backup: Backup, options: F
 
   try {
     const {data, treeNamespaces} = chooseObjects(backup, options.collections);
+    // Objects in progress at once are bounded too: a dump tree of thousands of files must not open thousands of files.
+    const objectLimiter = new Semaphore(2 * (options.concurrency ?? 4));
     const results = await Promise.allSettled(
       data.map(async (object) => {
         try {
-          return store.localPath ? await fetchLocal(context, object) : await fetchRemote(context, object);
+          return await objectLimiter.run(async () => {
+            if (internal.signal.aborted) throw internal.signal.reason ?? new Error('aborted');
+            return store.localPath ? await fetchLocal(context, object) : await fetchRemote(context, object);
+          });
         } catch (error) {
           // One failed object stops the others; their progress is saved for the next run.
           internal.abort(error);

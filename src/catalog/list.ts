@@ -119,11 +119,14 @@ function timezoneWarnings(backups: Backup[], sourceTz: string, parsed: Map<strin
     const wholeHours = Math.round(hours);
     const looksLikeZone = !info.hasOffset && wholeHours !== 0 && Math.abs(wholeHours) <= 14 && Math.abs(hours - wholeHours) < 0.25;
     const when = `${Math.abs(hours).toFixed(1)} h ${difference < 0 ? 'before' : 'after'}`;
-    backup.warnings.push(
-      looksLikeZone
-        ? `${backup.id} was written ${when} the time in its name read in ${sourceTz}: the timezone is probably wrong (set --source-tz / GRAVITY_RESTORE_SOURCE_TZ)`
-        : `${backup.id} was written ${when} the time in its name; check that the name is the backup time`,
-    );
+    if (looksLikeZone) {
+      backup.warnings.push(
+        `${backup.id} was written ${when} the time in its name read in ${sourceTz}: the timezone is probably wrong (set --source-tz / GRAVITY_RESTORE_SOURCE_TZ)`,
+      );
+    } else if (difference < 0) {
+      // Written long after is common (copied or re-uploaded buckets); written before it was taken cannot be right.
+      backup.warnings.push(`${backup.id} was written ${when} the time in its name; check --source-tz and that the name is the backup time`);
+    }
   }
 }
 

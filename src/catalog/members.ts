@@ -297,17 +297,23 @@ export async function scanPackedObject(
   if (format === null) return null;
   try {
     if (format === 'tar') return await scanTarRanged(store, object.key, object.size, stopAt, signal);
-    let stream = await store.open(object.key, undefined, signal);
-    if (format !== 'archive') {
-      const gunzip = createGunzip();
-      stream.on('error', (error) => gunzip.destroy(error));
-      stream = stream.pipe(gunzip);
+    const raw = await store.open(object.key, undefined, signal);
+    try {
+      let stream: Readable = raw;
+      if (format !== 'archive') {
+        const gunzip = createGunzip();
+        raw.on('error', (error) => gunzip.destroy(error));
+        stream = raw.pipe(gunzip);
+      }
+      const {head, rest} = await peek(stream, BLOCK);
+      if (head.length >= 4 && head.readUInt32LE(0) === ARCHIVE_MAGIC) return await scanArchivePrelude(rest, object.key);
+      if (head.length >= 262 && head.subarray(257, 262).toString('ascii') === 'ustar') return await scanTarStream(rest, stopAt);
+      rest.destroy();
+      return null;
+    } finally {
+      // Stopping early must release the connection, not leave it half-read in the pool.
+      raw.destroy();
     }
-    const {head, rest} = await peek(stream, BLOCK);
-    if (head.length >= 4 && head.readUInt32LE(0) === ARCHIVE_MAGIC) return await scanArchivePrelude(rest, object.key);
-    if (head.length >= 262 && head.subarray(257, 262).toString('ascii') === 'ustar') return await scanTarStream(rest, stopAt);
-    rest.destroy();
-    return null;
   } catch (error) {
     if (error instanceof GravityError) throw error;
     if ((error as {code?: string}).code === 'Z_DATA_ERROR' || (error as {code?: string}).code === 'Z_BUF_ERROR') {

@@ -35,7 +35,7 @@ export default class Fetch extends BaseCommand<typeof Fetch> {
     const collection = flags.collection?.length === 1 ? flags.collection[0] : undefined;
     const backup =
       this.args.backup && this.args.backup !== 'latest'
-        ? await resolveBackup(store, backups, this.args.backup)
+        ? await resolveBackup(store, backups, this.args.backup, {sourceTz: settings.sourceTz, cacheDir: settings.cache})
         : await selectBackup(store, backups, {before, collection, cacheDir: settings.cache});
     if (!backup) {
       throw new GravityError('BACKUP_NOT_FOUND', `No backup${before ? ` taken at or before ${before.toISOString()}` : ''}${collection ? ` holds ${collection}` : ''}`, {

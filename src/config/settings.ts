@@ -1,6 +1,6 @@
-import os from 'node:os';
 import path from 'node:path';
 
+import {defaultCacheDir} from '../catalog/fetch.js';
 import {GravityError} from '../errors.js';
 import type {Relation} from '../restore-set/manifest.js';
 import type {ConfigFile} from './config-file.js';
@@ -36,12 +36,6 @@ export function machineTimezone(): string {
   return process.env.TZ || Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 }
 
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.GRAVITY_RESTORE_CACHE) return path.resolve(env.GRAVITY_RESTORE_CACHE);
-  const base = env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
-  return path.join(base, 'gravity-restore');
-}
-
 export function validateTimezone(tz: string, what: string): string {
   try {
     new Intl.DateTimeFormat('en-US', {timeZone: tz});
@@ -59,7 +53,7 @@ export function resolveSettings(flags: SettingFlags, config: ConfigFile, configF
     sourceTz: validateTimezone(sourceTz, 'the source (--source-tz)'),
     endpoint: flags.endpoint ?? env.GRAVITY_RESTORE_S3_ENDPOINT ?? config.endpoint,
     region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? config.region,
-    cache: path.resolve(flags.cache ?? env.GRAVITY_RESTORE_CACHE ?? config.cache ?? defaultCacheDir(env)),
+    cache: path.resolve(flags.cache ?? env.GRAVITY_RESTORE_CACHE ?? config.cache ?? defaultCacheDir()),
     tz: validateTimezone(tz, 'display (--tz)'),
     relations: config.relations ?? [],
     targets: {

@@ -53,9 +53,10 @@ export class Crc64 {
     const end8 = n - (n % 8);
     const T = TABLE_LO;
     const H = TABLE_HI;
+    const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
     while (i < end8) {
-      const l = lo ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24));
-      const h = hi ^ (data[i + 4]! | (data[i + 5]! << 8) | (data[i + 6]! << 16) | (data[i + 7]! << 24));
+      const l = lo ^ dv.getInt32(i, true);
+      const h = hi ^ dv.getInt32(i + 4, true);
       const a = 7 * 256 + (l & 0xff);
       const b = 6 * 256 + ((l >>> 8) & 0xff);
       const c = 5 * 256 + ((l >>> 16) & 0xff);

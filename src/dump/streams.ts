@@ -87,6 +87,27 @@ export interface TarEntry {
   drain(): Promise<void>;
 }
 
+function tarError(error: unknown, where: string): unknown {
+  if (error instanceof GravityError) return error;
+  const message = (error as Error).message ?? String(error);
+  if (/invalid tar header/i.test(message)) {
+    return corrupt(`${where}: not a tar archive (${message})`, 'Check that the file is a tarball; fetch the backup again', error);
+  }
+  if (/unexpected end/i.test(message)) {
+    return corrupt(`${where}: truncated tar archive (${message})`, 'The file is incomplete; fetch the backup again', error);
+  }
+  return error;
+}
+
+/** A member's bytes; the tar's own errors (a truncated member) surface here, where they are read. */
+async function* memberChunks(entry: AsyncIterable<Buffer>, where: string): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of entry) yield chunk;
+  } catch (error) {
+    throw tarError(error, where);
+  }
+}
+
 /** Members of a tar stream (ustar, GNU and pax headers, long names), read in order. */
 export async function* tarEntries(chunks: Chunks, where: string): AsyncGenerator<TarEntry> {
   const extract = tar.extract();
@@ -101,7 +122,7 @@ export async function* tarEntries(chunks: Chunks, where: string): AsyncGenerator
       const body: Chunks = {
         [Symbol.asyncIterator]: () => {
           consumed = true;
-          return (entry as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+          return memberChunks(entry as AsyncIterable<Buffer>, where)[Symbol.asyncIterator]();
         },
       };
       const drain = async (): Promise<void> => {
@@ -115,15 +136,7 @@ export async function* tarEntries(chunks: Chunks, where: string): AsyncGenerator
       if (!consumed) await drain();
     }
   } catch (error) {
-    if (error instanceof GravityError) throw error;
-    const message = (error as Error).message ?? String(error);
-    if (/invalid tar header/i.test(message)) {
-      throw corrupt(`${where}: not a tar archive (${message})`, 'Check that the file is a tarball; fetch the backup again', error);
-    }
-    if (/unexpected end/i.test(message)) {
-      throw corrupt(`${where}: truncated tar archive (${message})`, 'The file is incomplete; fetch the backup again', error);
-    }
-    throw error;
+    throw tarError(error, where);
   } finally {
     extract.destroy();
     source.destroy();

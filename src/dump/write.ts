@@ -140,6 +140,8 @@ interface ArchiveNs {
 }
 
 const TERMINATOR = Buffer.from([0xff, 0xff, 0xff, 0xff]);
+/** Newer mongorestores parse the header's server version; an empty one fails to parse. */
+const UNKNOWN_SERVER_VERSION = '0.0.0';
 const MAGIC = Buffer.from([0x6d, 0xe2, 0x99, 0x81]);
 
 function intField(n: number): Int32 | Long {
@@ -150,11 +152,12 @@ function intField(n: number): Int32 | Long {
  * Writes a mongodump --archive of a dump folder that mongorestore accepts: header, one
  * prelude entry per namespace, each namespace's documents in one segment, then its EOF header
  * with the CRC-64 of its bytes. Written to a temp file beside `outFile`, then renamed.
+ * `serverVersion` goes in the header (the source server's version when known; default 0.0.0).
  */
 export async function writeArchive(
   dumpRoot: string,
   outFile: string,
-  options: {gzip?: boolean} = {},
+  options: {gzip?: boolean; serverVersion?: string} = {},
 ): Promise<{namespaces: number; documents: number; bytes: number}> {
   // Pass 1: the prelude needs every namespace's metadata and size before any data.
   const list: ArchiveNs[] = [];
@@ -182,7 +185,7 @@ export async function writeArchive(
   const totals = {namespaces: 0, documents: 0, bytes: 0};
   async function* archiveBytes(): AsyncGenerator<Buffer> {
     yield MAGIC;
-    yield Buffer.from(BSON.serialize({concurrent_collections: new Int32(1), version: '0.1', server_version: '', tool_version: 'gravity-restore'}));
+    yield Buffer.from(BSON.serialize({concurrent_collections: new Int32(1), version: '0.1', server_version: options.serverVersion ?? UNKNOWN_SERVER_VERSION, tool_version: 'gravity-restore'}));
     for (const ns of list) {
       if (ns.raw !== '') parseMetadata(ns.raw, ns.collection, `${ns.db}.${ns.collection}`);
       yield Buffer.from(BSON.serialize({db: ns.db, collection: ns.collection, metadata: ns.raw, size: intField(ns.bytes), type: ns.type}));

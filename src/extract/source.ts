@@ -56,7 +56,7 @@ export async function resolveInput(from: string, settings: Settings): Promise<Ex
     });
   }
   const {store, backups} = await openSource(settings);
-  const backup = await resolveBackup(store, backups, from);
+  const backup = await resolveBackup(store, backups, from, {sourceTz: settings.sourceTz, cacheDir: settings.cache});
   const input: DumpInput = streamSources(store, backup);
   return {
     input,

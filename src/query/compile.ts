@@ -6,7 +6,7 @@
  *     on canonical values (values.ts). `matchesDecoded` runs (c) on a fully decoded document;
  *     `compileQuery(q).matches(bytes)` always equals `matchesDecoded(q, BSON.deserialize(bytes))`.
  */
-import {BSON, MaxKey, MinKey, ObjectId, type Document} from 'bson';
+import {BSON, ObjectId, type Document} from 'bson';
 import {Query} from 'mingo/query';
 
 import {GravityError} from '../errors.js';
@@ -119,7 +119,10 @@ function prepareOps(ops: Record<string, unknown>, path: string): Record<string, 
       case '$lt':
       case '$lte': {
         const v = canon(arg);
-        if (Array.isArray(v) || isPlainObject(v) || v instanceof RegExp || v instanceof MinKey || v instanceof MaxKey) {
+        const comparable =
+          isNumeric(v) || typeof v === 'string' || typeof v === 'boolean' || v === null ||
+          v instanceof Date || v instanceof ObjectId || v instanceof BinKey || v instanceof TsKey;
+        if (!comparable) {
           throw unsupported(`${op} on "${path}" with an array, document, regex, MinKey or MaxKey is not supported`, 'Compare with a number, string, date, ObjectId, binary or timestamp');
         }
         out[op] = v;
@@ -223,11 +226,12 @@ function makeQuery(prepared: Record<string, unknown>): Query {
   }
 }
 
-function topFields(filter: Record<string, unknown>, into = new Set<string>()): Set<string> {
+/** Every dotted path the filter reads at document level ($elemMatch reads its path whole). */
+function paths(filter: Record<string, unknown>, into = new Set<string>()): Set<string> {
   for (const [key, value] of Object.entries(filter)) {
     if (key === '$and' || key === '$or' || key === '$nor') {
-      for (const branch of value as Record<string, unknown>[]) topFields(branch, into);
-    } else into.add(key.split('.')[0]);
+      for (const branch of value as Record<string, unknown>[]) paths(branch, into);
+    } else into.add(key);
   }
   return into;
 }
@@ -260,7 +264,10 @@ function pinsOfValue(v: unknown): Pins {
   }
   if (v instanceof BinKey) {
     if (v.bytes.length < 4) return null;
-    return {label: v.subtype === 4 ? 'UUID' : 'Binary', patterns: [Buffer.concat([int32(v.bytes.length), Buffer.from([v.subtype]), v.bytes])]};
+    const label = v.subtype === 4 ? 'UUID' : 'Binary';
+    // The old binary subtype 2 stores a second length before the bytes, so only the bytes are certain.
+    if (v.subtype === 2) return {label, patterns: [Buffer.from(v.bytes)]};
+    return {label, patterns: [Buffer.concat([int32(v.bytes.length), Buffer.from([v.subtype]), v.bytes])]};
   }
   if (v instanceof TsKey) {
     const b = Buffer.allocUnsafe(8);
@@ -332,28 +339,29 @@ function anyPattern(doc: Buffer, patterns: Buffer[]): boolean {
 export function compileQuery(filter: Document): CompiledQuery {
   const prepared = prepareFilter(filter, 'Query');
   const query = makeQuery(prepared);
-  const fields = [...topFields(prepared)];
+  const read = [...paths(prepared)];
+  const fields = [...new Set(read.map((p) => p.split('.')[0]))];
   const pins = fields.length === 0 ? null : pinsOfFilter(prepared);
   const prescreen = pins?.patterns ?? null;
-  const picker = new FieldPicker(fields);
+  const picker = new FieldPicker(read);
   const stages: string[] = [];
   if (pins) stages.push(`prescreen(${pins.label}${pins.patterns.length > 1 ? `×${pins.patterns.length}` : ''})`);
-  if (fields.length > 0) stages.push(`lazy(${fields.join(', ')})`, 'exact');
+  if (fields.length > 0) stages.push(`lazy(${read.join(', ')})`, 'exact');
   const plan = stages.length > 0 ? stages.join(' → ') : 'all';
 
   const matches = (doc: Buffer): boolean => {
     if (fields.length === 0) return true;
     if (prescreen !== null && !anyPattern(doc, prescreen)) return false;
-    let picked: Document | null;
+    let picked: Record<string, unknown> | null;
     try {
-      picked = picker.pick(doc) ?? BSON.deserialize(doc);
+      picked = picker.pick(doc) ?? (canonical(BSON.deserialize(doc)) as Record<string, unknown>);
     } catch (error) {
       throw new GravityError('DUMP_CORRUPT', `A document is not valid BSON: ${(error as Error).message}`, {
         hint: 'Check the backup file with `gravity-restore inspect`; it may be truncated or not a mongodump .bson file',
         cause: error,
       });
     }
-    return query.test(canonical(picked) as Record<string, unknown>);
+    return query.test(picked);
   };
   return {matches, fields, prescreen, plan};
 }

@@ -53,9 +53,9 @@ function walk(value: unknown, parts: string[], i: number, out: PathValues): void
   out.missing = true;
 }
 
-export function pathValues(doc: unknown, path: string): PathValues {
+export function pathValues(doc: unknown, path: string | string[]): PathValues {
   const out: PathValues = {values: [], missing: false};
-  walk(doc, path.split('.'), 0, out);
+  walk(doc, typeof path === 'string' ? path.split('.') : path, 0, out);
   return out;
 }
 
@@ -300,7 +300,8 @@ type MakeOp = (selector: string, value: unknown, options: Options) => (obj: unkn
 function fieldOp(make: (value: unknown, options: Options, selector: string) => (pv: PathValues) => boolean): QueryOperator {
   const op: MakeOp = (selector, value, options) => {
     const pred = make(value, options, selector);
-    return (obj) => pred(pathValues(obj, selector));
+    const parts = selector.split('.');
+    return (obj) => pred(pathValues(obj, parts));
   };
   return op as unknown as QueryOperator;
 }
@@ -323,13 +324,14 @@ const elemMatch = fieldOp((value, options) => {
 /** `$all` is an `$and` of `$eq` (or `$elemMatch`, or regex) conditions on the same path. */
 const all: MakeOp = (selector, value, options) => {
   const items = value as unknown[];
+  const parts = selector.split('.');
   const preds = items.map((item): ((obj: unknown) => boolean) => {
     if (isPlainObject(item) && Object.keys(item)[0] === '$elemMatch') {
       const q = new Query({[selector]: item}, options);
       return (obj) => q.test(obj as Record<string, unknown>);
     }
     const p = leafPredicate(item instanceof RegExp ? '$regex' : '$eq', item);
-    return (obj) => p(pathValues(obj, selector));
+    return (obj) => p(pathValues(obj, parts));
   });
   return (obj) => items.length > 0 && preds.every((p) => p(obj));
 };

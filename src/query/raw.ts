@@ -4,7 +4,9 @@
  * Written by hand because it is the hot path: it skips unwanted values by their size without
  * decoding names to strings (bson's onDemand.parseToElements builds a tuple per element).
  */
-import {BSON, type Document} from 'bson';
+import {BSON, ObjectId} from 'bson';
+
+import {canonical} from './values.js';
 
 /**
  * Index of the NUL ending a cstring, or -1. A JS loop: names are short, and a native
@@ -58,62 +60,143 @@ function valueSize(doc: Buffer, type: number, at: number): number {
   }
 }
 
-export class FieldPicker {
-  private readonly names: Buffer[];
-  private readonly firstBytes: Uint8Array;
+/** Values the picker decodes itself; everything else goes to bson in one batch. */
+function decodeScalar(doc: Buffer, type: number, at: number, size: number): unknown {
+  switch (type) {
+    case 0x01:
+      return doc.readDoubleLE(at);
+    case 0x02:
+      return doc.toString('utf8', at + 4, at + size - 1);
+    case 0x07:
+      return new ObjectId(doc.subarray(at, at + 12));
+    case 0x08:
+      return doc[at] === 1;
+    case 0x09:
+      return new Date(Number(doc.readBigInt64LE(at)));
+    case 0x0a:
+      return null;
+    case 0x10:
+      return doc.readInt32LE(at);
+    case 0x12:
+      return doc.readBigInt64LE(at);
+    default:
+      return NOT_SCALAR;
+  }
+}
 
-  constructor(fields: string[]) {
-    this.names = fields.map((f) => Buffer.from(f, 'utf8'));
-    this.firstBytes = new Uint8Array(256);
-    for (const n of this.names) this.firstBytes[n.length > 0 ? n[0] : 0] = 1;
+const NOT_SCALAR = Symbol('not scalar');
+
+/** One level of the paths a filter reads: a child is null when its whole value is needed. */
+class PathNode {
+  readonly fields: string[] = [];
+  readonly names: Buffer[] = [];
+  readonly children: (PathNode | null)[] = [];
+  readonly firstBytes = new Uint8Array(256);
+
+  add(parts: string[]): void {
+    const [head, ...rest] = parts;
+    let k = this.fields.indexOf(head);
+    if (k < 0) {
+      k = this.fields.length;
+      this.fields.push(head);
+      const name = Buffer.from(head, 'utf8');
+      this.names.push(name);
+      this.firstBytes[name.length > 0 ? name[0] : 0] = 1;
+      this.children.push(rest.length === 0 ? null : new PathNode());
+    }
+    const child = this.children[k];
+    if (child === null) return;
+    if (rest.length === 0) this.children[k] = null;
+    else child.add(rest);
   }
 
-  private wanted(doc: Buffer, start: number, end: number): boolean {
-    if (this.firstBytes[doc[start]] === 0 && !(start === end && this.firstBytes[0] === 1)) return false;
+  /** Index of the field named by doc[start, end), or -1. */
+  find(doc: Buffer, start: number, end: number): number {
+    if (this.firstBytes[doc[start]] === 0) return -1;
     const len = end - start;
-    for (const n of this.names) {
+    for (let k = 0; k < this.names.length; k++) {
+      const n = this.names[k];
       if (n.length !== len) continue;
       let i = 0;
       while (i < len && n[i] === doc[start + i]) i++;
-      if (i === len) return true;
+      if (i === len) return k;
     }
-    return false;
+    return -1;
+  }
+}
+
+/**
+ * Decodes only what a filter reads from one raw BSON document, already in canonical form
+ * (see values.ts). For a dotted path through a subdocument only the named subfields are decoded;
+ * a field read whole, an array, or a field of another type is decoded whole. Common scalars are
+ * read in place; the rest of one level is framed as one small BSON document and decoded by bson in
+ * a single call. Repeated names resolve as in a full decode (the last one wins).
+ */
+export class FieldPicker {
+  private readonly root = new PathNode();
+
+  /** `paths` are the dotted paths the filter reads. */
+  constructor(paths: string[]) {
+    for (const p of paths) this.root.add(p.split('.'));
   }
 
-  /**
-   * Decodes only the wanted top-level fields. Repeated names are kept in document order so the
-   * result is what a full decode would give for them. Returns null if the document is malformed
-   * (the caller then decodes it fully, which throws bson's own error).
-   */
-  pick(doc: Buffer): Document | null {
+  /** Returns null if the document is malformed (the caller then decodes it fully, which throws bson's error). */
+  pick(doc: Buffer): Record<string, unknown> | null {
+    if (doc.length < 5) return null;
     const total = doc.readInt32LE(0);
     if (total > doc.length || total < 5) return null;
-    const ranges: number[] = [];
-    let size = 5;
-    let pos = 4;
-    const last = total - 1;
-    while (pos < last) {
-      const type = doc[pos];
-      const nameStart = pos + 1;
-      const nameEnd = cstringEnd(doc, nameStart);
-      if (nameEnd < 0 || nameEnd >= last) return null;
-      const valueStart = nameEnd + 1;
-      const vsize = valueSize(doc, type, valueStart);
-      if (vsize < 0) return null;
-      const next = valueStart + vsize;
-      if (next > last) return null;
-      if (this.wanted(doc, nameStart, nameEnd)) {
-        ranges.push(pos, next);
-        size += next - pos;
-      }
-      pos = next;
-    }
-    if (ranges.length === 0) return {};
-    const out = Buffer.allocUnsafe(size);
-    out.writeInt32LE(size, 0);
-    let at = 4;
-    for (let i = 0; i < ranges.length; i += 2) at += doc.copy(out, at, ranges[i], ranges[i + 1]);
-    out[at] = 0;
-    return BSON.deserialize(out);
+    return pickLevel(doc, 0, total, this.root);
   }
+}
+
+function pickLevel(doc: Buffer, start: number, total: number, node: PathNode): Record<string, unknown> | null {
+  const out: Record<string, unknown> = {};
+  let ranges: number[] | null = null;
+  // Names whose last occurrence so far went to bson: a repeated name ends with its last value.
+  let batchedLast: Set<string> | null = null;
+  let size = 5;
+  let pos = start + 4;
+  const last = start + total - 1;
+  if (doc[last] !== 0) return null;
+  while (pos < last) {
+    const type = doc[pos];
+    const nameStart = pos + 1;
+    const nameEnd = cstringEnd(doc, nameStart);
+    if (nameEnd < 0 || nameEnd >= last) return null;
+    const valueStart = nameEnd + 1;
+    const vsize = valueSize(doc, type, valueStart);
+    if (vsize < 0) return null;
+    const next = valueStart + vsize;
+    if (next > last) return null;
+    const k = node.find(doc, nameStart, nameEnd);
+    if (k >= 0) {
+      const name = node.fields[k];
+      const child = node.children[k];
+      let v: unknown;
+      if (child !== null && type === 0x03) {
+        v = pickLevel(doc, valueStart, vsize, child);
+        if (v === null) return null;
+      } else {
+        v = decodeScalar(doc, type, valueStart, vsize);
+      }
+      if (v === NOT_SCALAR) {
+        (ranges ??= []).push(pos, next);
+        size += next - pos;
+        (batchedLast ??= new Set()).add(name);
+      } else {
+        out[name] = type === 0x03 ? v : canonical(v);
+        batchedLast?.delete(name);
+      }
+    }
+    pos = next;
+  }
+  if (ranges === null || batchedLast === null) return out;
+  const framed = Buffer.allocUnsafe(size);
+  framed.writeInt32LE(size, 0);
+  let at = 4;
+  for (let i = 0; i < ranges.length; i += 2) at += doc.copy(framed, at, ranges[i], ranges[i + 1]);
+  framed[at] = 0;
+  const batched = BSON.deserialize(framed) as Record<string, unknown>;
+  for (const name of batchedLast) out[name] = canonical(batched[name]);
+  return out;
 }

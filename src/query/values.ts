@@ -201,8 +201,16 @@ export function canonical(value: unknown, undefinedAs: unknown = UNDEFINED): unk
       return value instanceof MinKey ? value : new MinKey();
     case 'MaxKey':
       return value instanceof MaxKey ? value : new MaxKey();
+    case 'DBRef': {
+      // bson turns {$ref, $id, $db} subdocuments into DBRef; MongoDB sees an ordinary subdocument.
+      const r = v as unknown as {collection: string; oid: unknown; db?: string; fields?: Record<string, unknown>};
+      const out: Record<string, unknown> = {$ref: r.collection, $id: canonical(r.oid, undefinedAs)};
+      if (r.db !== undefined && r.db !== '') out.$db = r.db;
+      for (const [key, field] of Object.entries(r.fields ?? {})) out[key] = canonical(field, undefinedAs);
+      return out;
+    }
     default:
-      // Code, DBRef, DBPointer: kept as they are; they only ever equal themselves structurally.
+      // Code, CodeWithScope, DBPointer: kept as they are; they only ever equal themselves structurally.
       return value;
   }
   const out: Record<string, unknown> = {};

@@ -210,32 +210,36 @@ describe('fetching from S3', () => {
     assert.deepEqual(result.collections, {partners: '/tmp/unpacked/partners.bson'});
   });
 
-  it('resumes an interrupted download where it stopped', async () => {
-    const data = randomBytes(24 * 1024 * 1024);
-    await put('resume/gravity-2026-11-18T14-00-00Z.archive.gz', data);
-    const store = openStore(`s3://${BUCKET}/resume/`, settings);
-    const [backup] = await listBackups(store, {sourceTz: 'UTC'});
-    assert.ok(backup);
-    const cacheDir = await freshCache();
-    const controller = new AbortController();
-    await assert.rejects(
-      fetchBackup(store, backup, {
-        cacheDir,
-        signal: controller.signal,
-        onProgress: (p) => {
-          if (p.bytes >= 2 * 1024 * 1024 && p.bytes < p.total) controller.abort();
-        },
-      }),
-      (error: unknown) => error instanceof GravityError && error.code === 'INTERRUPTED' && /resume/.test(error.hint ?? ''),
-    );
-    const result = await fetchBackup(store, backup, {cacheDir});
-    assert.equal(result.resumed, true);
-    assert.ok(result.bytesTransferred < data.length, `transferred ${result.bytesTransferred} of ${data.length}`);
-    assert.ok(result.bytesTransferred > 0);
-    assert.equal(result.files[0]?.sha256, sha256(data));
-    assert.deepEqual(await readFile(result.files[0]?.path ?? ''), data);
-    assert.equal(existsSync(`${result.files[0]?.path}.part`), false);
-  });
+  for (const [mode, parallelThreshold] of [['one stream', 64 * 1024 * 1024], ['four parallel parts', 4 * 1024 * 1024]] as const) {
+    it(`resumes an interrupted download where it stopped (${mode})`, async () => {
+      const data = randomBytes(24 * 1024 * 1024);
+      const key = `resume-${parallelThreshold}/gravity-2026-11-18T14-00-00Z.archive.gz`;
+      await put(key, data);
+      const store = openStore(`s3://${BUCKET}/${path.dirname(key)}/`, settings);
+      const [backup] = await listBackups(store, {sourceTz: 'UTC'});
+      assert.ok(backup);
+      const cacheDir = await freshCache();
+      const controller = new AbortController();
+      await assert.rejects(
+        fetchBackup(store, backup, {
+          cacheDir,
+          parallelThreshold,
+          signal: controller.signal,
+          onProgress: (p) => {
+            if (p.bytes >= 2 * 1024 * 1024 && p.bytes < p.total) controller.abort();
+          },
+        }),
+        (error: unknown) => error instanceof GravityError && error.code === 'INTERRUPTED' && /resume/.test(error.hint ?? ''),
+      );
+      const result = await fetchBackup(store, backup, {cacheDir, parallelThreshold});
+      assert.equal(result.resumed, true);
+      assert.ok(result.bytesTransferred < data.length, `transferred ${result.bytesTransferred} of ${data.length}`);
+      assert.ok(result.bytesTransferred > 0);
+      assert.equal(result.files[0]?.sha256, sha256(data));
+      assert.deepEqual(await readFile(result.files[0]?.path ?? ''), data);
+      assert.equal(existsSync(`${result.files[0]?.path}.part`), false);
+    });
+  }
 
   it('detects a corrupted download from a disagreeing .sha256 sidecar and deletes the bad file', async () => {
     const data = randomBytes(100_000);

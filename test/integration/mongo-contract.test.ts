@@ -28,6 +28,7 @@ import {
   UUID,
   type Db,
   type Document,
+  type UpdateFilter,
   MongoServerError,
   MongoBulkWriteError,
 } from 'mongodb';
@@ -38,12 +39,13 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PYMONGO_SMOKE = path.join(HERE, '..', 'support', 'pymongo-smoke.py');
 const DEBIAN_PYTHON = '/usr/bin/python3';
 
-/**
- * Test documents use numbers and strings as _id and probe every BSON type, which the driver's
- * schema typing (it pins _id to ObjectId) cannot express; `any` switches that typing off.
- */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Loose = Document & {_id: unknown};
+/** Test documents use numbers and strings as _id; without this the driver pins _id to ObjectId. */
+type Loose = {_id?: number | string | ObjectId | Double; [key: string]: unknown};
+
+/** Update documents on fields the loose schema cannot name (numeric $inc, arrays). */
+function ops(update: Document): UpdateFilter<Loose> {
+  return update as UpdateFilter<Loose>;
+}
 
 interface Backend {
   name: string;
@@ -152,6 +154,12 @@ for (const backend of backends) {
       const [raw] = (await coll.find({_id: doc._id}, {raw: true}).toArray()) as unknown as Buffer[];
       assert.ok(raw, 'document not found');
       assert.deepEqual(Buffer.from(raw), Buffer.from(BSON.serialize(doc)));
+      // The same through documents inline in the command body rather than a document sequence.
+      const inline = {...everyType(), _id: 'inline'};
+      const res = await db.command({insert: 'types', documents: [inline]});
+      assert.equal(res.n, 1);
+      const [rawInline] = (await coll.find({_id: 'inline'}, {raw: true}).toArray()) as unknown as Buffer[];
+      assert.deepEqual(Buffer.from(rawInline!), Buffer.from(BSON.serialize(inline)));
     });
 
     test('_id is stored first: moved when sent later, generated when missing', async () => {
@@ -220,12 +228,12 @@ for (const backend of backends) {
     test('update operators keep field order and BSON types; upsert builds from the filter', async () => {
       const coll = db.collection<Loose>('upd');
       await coll.insertOne({_id: 1, a: 1, long: Long.fromNumber(10), dbl: new Double(2), i: new Int32(2147483647), keep: Decimal128.fromString('1.10'), arr: [{k: 1, v: 1}, {k: 2, v: 2}], z: 'last'});
-      const r = await coll.updateOne({_id: 1}, {$set: {a: 'changed', added: true}, $inc: {long: 5, dbl: 1, i: 1}, $unset: {z: ''}, $push: {tags: 'x'}});
+      const r = await coll.updateOne({_id: 1}, ops({$set: {a: 'changed', added: true}, $inc: {long: 5, dbl: 1, i: 1}, $unset: {z: ''}, $push: {tags: 'x'}}));
       assert.equal(r.matchedCount, 1);
       assert.equal(r.modifiedCount, 1);
       await coll.updateOne({_id: 1, 'arr.k': 2}, {$set: {'arr.$.v': 20}});
       await coll.updateOne({_id: 1}, {$set: {'arr.$[e].w': true}}, {arrayFilters: [{'e.k': 1}]});
-      await coll.updateOne({_id: 1}, {$max: {a2: 5}, $min: {a3: 1}, $addToSet: {tags: {$each: ['x', 'y']}}, $rename: {added: 'renamed'}});
+      await coll.updateOne({_id: 1}, ops({$max: {a2: 5}, $min: {a3: 1}, $addToSet: {tags: {$each: ['x', 'y']}}, $rename: {added: 'renamed'}}));
       const [raw] = (await coll.find({_id: 1}, {raw: true}).toArray()) as unknown as Buffer[];
       const doc = BSON.deserialize(raw!);
       assert.deepEqual(Object.keys(doc).slice(0, 7), ['_id', 'a', 'long', 'dbl', 'i', 'keep', 'arr']);
@@ -257,7 +265,7 @@ for (const backend of backends) {
       assert.equal(upId.upsertedId, 'given');
 
       await coll.insertMany([{_id: 'm1', g: 1}, {_id: 'm2', g: 1}, {_id: 'm3', g: 2}]);
-      const many = await coll.updateMany({g: 1}, {$inc: {n: 1}});
+      const many = await coll.updateMany({g: 1}, ops({$inc: {n: 1}}));
       assert.deepEqual([many.matchedCount, many.modifiedCount], [2, 2]);
       const piped = await coll.updateOne({_id: 'm3'}, [{$set: {double: {$multiply: ['$g', 2]}}}]);
       assert.equal(piped.modifiedCount, 1);
@@ -281,7 +289,7 @@ for (const backend of backends) {
       assert.equal(before!.name, 'new');
       const gone = await coll.findOneAndDelete({_id: 7});
       assert.equal(gone!.name, 'newer');
-      const afterUpd = await coll.findOneAndUpdate({_id: 'r-up'}, {$inc: {x: 1}}, {returnDocument: 'after'});
+      const afterUpd = await coll.findOneAndUpdate({_id: 'r-up'}, ops({$inc: {x: 1}}), {returnDocument: 'after'});
       assert.equal(afterUpd!.x, 2);
     });
 

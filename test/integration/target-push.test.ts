@@ -248,6 +248,15 @@ describe('pushSet', () => {
     assert.match(result.conflictDetails[0]?.reason ?? '', /duplicate key/);
   });
 
+  it('an overwrite that would break a unique index is a reported conflict and leaves the document as it was', async () => {
+    const {set, conn, db} = await fixture((g) => [{db: g, name: 'users', docs: [{_id: 1, email: 'taken@x'}]}]);
+    await db.collection('users').createIndex({email: 1}, {unique: true});
+    await db.collection('users').insertMany([{_id: 1, email: 'new@x'}, {_id: 2, email: 'taken@x'}] as Document[]);
+    const result = await pushSet(set, conn, await planSet(set, conn), {onConflict: 'overwrite'});
+    assert.deepEqual(result.collections.users, {inserted: 0, overwritten: 0, skipped: 0, conflicts: 1});
+    assert.equal((await db.collection('users').findOne({_id: 1} as Document))?.email, 'new@x');
+  });
+
   it('refuses a plan made for another set or target', async () => {
     const {set, conn} = await fixture((g) => [{db: g, name: 'artworks', docs: [{_id: 1}]}]);
     const plan = await planSet(set, conn);

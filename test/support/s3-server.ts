@@ -67,7 +67,7 @@ export async function startS3Server(options: {dir?: string; bucket?: string} = {
   installExitHook();
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
+    stderr = (stderr + chunk.toString()).slice(-10_000);
   });
 
   const port = await new Promise<number>((resolve, reject) => {

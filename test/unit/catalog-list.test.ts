@@ -146,6 +146,16 @@ describe('listBackups', () => {
     assert.equal(right[0]?.takenAt.toISOString(), '2026-11-18T17:00:00.000Z');
   });
 
+  it('does not warn about backups copied long after, but does about one written before its time', async () => {
+    const store = new MemoryStore();
+    store.put('daily/2026-11-10/dump.tar', 'x', new Date('2026-11-20T08:13:00Z'));
+    store.put('daily/2026-11-11/dump.tar', 'x', new Date('2026-11-20T08:13:00Z'));
+    store.put('daily/2026-11-12T06-00-00Z/dump.tar', 'x', new Date('2026-11-11T23:00:00Z'));
+    const backups = await listBackups(store, {sourceTz: 'UTC'});
+    assert.deepEqual(backups.filter((backup) => backup.warnings.length > 0).map((backup) => backup.id), ['daily/2026-11-12T06-00-00Z']);
+    assert.match(backups[0]?.warnings[0] ?? '', /7\.0 h before/);
+  });
+
   it('warns about a name that falls in a repeated DST hour', async () => {
     const store = new MemoryStore();
     store.put('hourly/2026-11-01-01-30/dump.tar', 'x', new Date('2026-11-01T05:35:00Z'));

@@ -120,7 +120,7 @@ describe('readDump: every layout yields the backup byte-for-byte', () => {
     assertAll(await collect(await folderSources(folder)));
   });
 
-  for (const [label, format, gzip] of [['tar (GNU long names)', 'gnu', false], ['tar.gz (pax headers)', 'pax', true], ['tar of a --gzip folder', 'ustar', false]] as const) {
+  for (const [label, format, gzip] of [['tar (GNU long names)', 'gnu', false], ['tar.gz (pax headers)', 'pax', true], ['tar.gz of a --gzip folder', 'gnu', true]] as const) {
     it(`a ${label}`, async () => {
       const out = path.join(dir, `b-${format}.tar${gzip ? '.gz' : ''}`);
       const source = label.includes('--gzip') ? gzFolder : folder;
@@ -135,7 +135,7 @@ describe('readDump: every layout yields the backup byte-for-byte', () => {
     const stem = collectionFileStem(LONG_NAME);
     assert.equal(stem.length, 238);
     const out = path.join(dir, 'ordered.tar');
-    tarFolder(base, [`${stem}.bson`, `${stem}.metadata.json`], out, {format: 'gnu'});
+    tarFolder(path.dirname(base), [`other/${stem}.bson`, `other/${stem}.metadata.json`], out, {format: 'gnu'});
     const source = bufferSource('ordered.tar', await fsp.readFile(out));
     const got = await collect(source);
     const expected = namespaces.find((n) => n.collection === LONG_NAME)!.docs!;
@@ -152,6 +152,15 @@ describe('readDump: every layout yields the backup byte-for-byte', () => {
     assertAll(await collect(file));
   });
 
+  it('a backup folder holding a tarball or an archive beside other files', async () => {
+    const holder = path.join(dir, 'holder');
+    await fsp.mkdir(holder, {recursive: true});
+    await fsp.copyFile(path.join(dir, 'b-pax.tar.gz'), path.join(holder, 'dump.tar.gz'));
+    await fsp.writeFile(path.join(holder, 'manifest.json'), '{"taken": "2026-11-18"}');
+    assertAll(await collect(holder));
+    assertAll(await collect([bufferSource('b/2026/gravity.archive', archiveOf(namespaces)), bufferSource('b/2026/notes.txt', Buffer.from('hi'))]));
+  });
+
   it('a single .bson and .bson.gz file, named by file and parent folder', async () => {
     const file = path.join(dir, 'single', 'gallery', 'artworks.bson');
     await fsp.mkdir(path.dirname(file), {recursive: true});
@@ -162,8 +171,11 @@ describe('readDump: every layout yields the backup byte-for-byte', () => {
       assert.equal(got.docs.get('gallery.artworks')?.length, docs.length);
       assert.ok(got.docs.get('gallery.artworks')!.every((d, i) => d.equals(docs[i]!)));
     }
-    const streamed = await collect(bufferSource('artworks.bson', Buffer.concat(docs), 1));
-    assert.equal(streamed.docs.get('unknown.artworks')?.length, docs.length);
+    // Tiny chunks: length prefixes and documents split across every possible boundary.
+    const small = docs.slice(0, 12);
+    const streamed = await collect(bufferSource('artworks.bson', Buffer.concat(small), 3));
+    assert.ok(streamed.docs.get('unknown.artworks')!.every((d, i) => d.equals(small[i]!)));
+    assert.equal(streamed.docs.get('unknown.artworks')!.length, small.length);
   });
 
   it('a wrongly named file still opens by its content', async () => {
@@ -277,6 +289,18 @@ describe('readDump: consumers', () => {
     for await (const event of readDump(path.join(dir, 'b-gnu.tar'))) {
       if (event.type === 'documents') break;
     }
+  });
+
+  it('an aborted signal stops reading with INTERRUPTED', async () => {
+    const controller = new AbortController();
+    const seen: string[] = [];
+    await assert.rejects(async () => {
+      for await (const event of readDump(bufferSource('big.bson', Buffer.concat(docs), 65536), {signal: controller.signal})) {
+        seen.push(event.type);
+        controller.abort();
+      }
+    }, (error: unknown) => error instanceof GravityError && error.code === 'INTERRUPTED');
+    assert.deepEqual(seen, ['documents']);
   });
 
   it('reports progress of the input bytes, ending at the total', async () => {

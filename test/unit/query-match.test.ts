@@ -291,3 +291,44 @@ describe('why mingo alone is not the reference (checked against the installed mi
     assert.equal(new MingoQuery({n: {$mod: [2, 1]}}).test({n: true}), true);
   });
 });
+
+describe('null semantics table (expected sets as documented by MongoDB 9.0 behaviour)', () => {
+  const docs: Record<string, Document> = {
+    a_empty_subobject: {a: {}},
+    a_null: {a: null},
+    a_number: {a: 4},
+    a_sub_b_not_null: {a: {b: 'hi'}},
+    a_sub_b_null: {a: {b: null}},
+    no_a: {},
+    a_double_array: {a: [[]]},
+    a_empty_array: {a: []},
+    a_objs_some_b_null: {a: [{b: null}, {b: 3}]},
+    a_objs_no_b_null: {a: [{b: 1}, {b: 3}, {b: 'string'}]},
+    a_objs_some_b_missing: {a: [{b: 3}, {}]},
+    a_values_all_null: {a: [null, null]},
+    a_values_no_null: {a: [1, 'string', 4]},
+    a_values_with_null: {a: [1, 'string', null, 4]},
+  };
+  const cases: [Document, string[]][] = [
+    [{a: {$eq: null}}, ['a_null', 'no_a', 'a_values_all_null', 'a_values_with_null']],
+    [{a: {$nin: [null, []]}}, ['a_empty_subobject', 'a_number', 'a_sub_b_not_null', 'a_sub_b_null', 'a_objs_some_b_null', 'a_objs_no_b_null', 'a_objs_some_b_missing', 'a_values_no_null']],
+    [{a: {$elemMatch: {$eq: null}}}, ['a_values_all_null', 'a_values_with_null']],
+    [{'a.b': {$eq: null}}, ['a_empty_subobject', 'a_null', 'a_number', 'a_sub_b_null', 'no_a', 'a_double_array', 'a_empty_array', 'a_objs_some_b_null', 'a_objs_some_b_missing', 'a_values_all_null', 'a_values_no_null', 'a_values_with_null']],
+    [{'a.b': {$ne: null}}, ['a_sub_b_not_null', 'a_objs_no_b_null']],
+    [{'a.b': {$exists: false}}, ['a_empty_subobject', 'a_null', 'a_number', 'no_a', 'a_double_array', 'a_empty_array', 'a_values_all_null', 'a_values_no_null', 'a_values_with_null']],
+  ];
+  for (const [q, expected] of cases) {
+    it(JSON.stringify(q), () => {
+      const got = Object.entries(docs).filter(([, d]) => match(q, d)).map(([id]) => id);
+      assert.deepEqual(got.sort(), [...expected].sort());
+    });
+  }
+
+  it('BSON undefined is not null', () => {
+    // Hand-built {a: undefined} (type 0x06): serialisers write null for JS undefined.
+    const doc = Buffer.from([8, 0, 0, 0, 0x06, 0x61, 0, 0]);
+    assert.equal(compileQuery({a: null}).matches(doc), false);
+    assert.equal(matchesDecoded({a: null}, BSON.deserialize(doc)), false);
+    assert.equal(compileQuery({a: {$exists: true}}).matches(doc), true);
+  });
+});

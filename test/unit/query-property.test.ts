@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import {describe, it} from 'node:test';
 
-import {BSON, Binary, BSONRegExp, Decimal128, Double, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp, type Document} from 'bson';
+import {BSON, Binary, BSONRegExp, DBRef, Decimal128, Double, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp, type Document} from 'bson';
 import fc from 'fast-check';
 
 import {compileQuery, matchesDecoded} from '../../src/query/compile.js';
@@ -13,7 +13,7 @@ import {compileQuery, matchesDecoded} from '../../src/query/compile.js';
 const IDS = ['57d1c0ffee0000000000cafe', '57d1c0ffee0000000000beef', '000000000000000000000000'].map((h) => new ObjectId(h));
 const DATES = [new Date(-86_400_000 * 400), new Date(0), new Date(1_600_000_000_000), new Date(1_600_000_000_001)];
 const STRINGS = ['', 'a', 'abcd', 'abcde', 'Abcd', 'zzzz-long', 'ß✓😀x', '123'];
-const BINS = [new Binary(Buffer.from('deadbeef', 'hex'), 0), new Binary(Buffer.from('deadbeef', 'hex'), 4), new Binary(Buffer.from([1]), 0)];
+const BINS = [new Binary(Buffer.from('deadbeef', 'hex'), 0), new Binary(Buffer.from('deadbeef', 'hex'), 4), new Binary(Buffer.from([1]), 0), new Binary(Buffer.from('deadbeef', 'hex'), 2)];
 const DECIMALS = ['5', '5.00', '0.1', '-2', '9007199254740993', '1E+2', 'NaN'].map((s) => Decimal128.fromString(s));
 
 /** Scalars with the cross-type look-alikes that make matching hard. */
@@ -33,8 +33,11 @@ const scalar = fc.oneof(
 
 const KEYS = ['a', 'b', 'c', 'x'];
 
+/** Documents also hold values a filter cannot name directly. */
+const stored = fc.oneof(scalar, fc.constantFrom(new DBRef('users', IDS[0]), new DBRef('users', IDS[1], 'db', {a: 1})));
+
 const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
-  value: fc.oneof({depthSize: 'small', withCrossShrink: true}, scalar, scalar, tie('array'), tie('doc')),
+  value: fc.oneof({depthSize: 'small', withCrossShrink: true}, stored, scalar, tie('array'), tie('doc')),
   array: fc.array(tie('value'), {maxLength: 4}),
   doc: fc.dictionary(fc.constantFrom(...KEYS), tie('value'), {maxKeys: 3}),
 })).value;

@@ -1,0 +1,54 @@
+/**
+ * One measured case, in its own process so peak memory (maxRSS) belongs to that case alone.
+ * Prints one JSON line: {ms, maxRssMb, matched, bytes}.
+ */
+import {createReadStream} from 'node:fs';
+import {mkdtemp, rm} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {createGunzip} from 'node:zlib';
+
+import {BSON} from 'bson';
+
+import {readDump} from '../src/dump/read.js';
+import {extract} from '../src/extract/extract.js';
+import {matchesDecoded} from '../src/query/compile.js';
+import {parseQuery} from '../src/query/parse.js';
+
+const [kind, file, query] = process.argv.slice(2) as [string, string, string?];
+const started = process.hrtime.bigint();
+let matched = 0;
+let bytes = 0;
+
+if (kind === 'gunzip') {
+  for await (const chunk of createReadStream(file, {highWaterMark: 1 << 20}).pipe(createGunzip({chunkSize: 1 << 20}))) bytes += (chunk as Buffer).length;
+} else if (kind === 'extract') {
+  const out = await mkdtemp(path.join(os.tmpdir(), 'gr-bench-set-'));
+  const filter = parseQuery(query!);
+  const result = await extract({
+    source: {input: file, backup: null, location: file, takenAt: null, objects: []},
+    collection: 'artworks',
+    queryText: query!,
+    filter,
+    follow: false,
+    relations: [],
+    out: path.join(out, 'set'),
+    engine: 'stream',
+    toolVersion: 'bench',
+  });
+  matched = result.counts.artworks ?? 0;
+  await rm(out, {recursive: true, force: true});
+} else if (kind === 'decode-mingo') {
+  const filter = parseQuery(query!);
+  for await (const event of readDump(file)) {
+    if (event.type !== 'documents') continue;
+    for (const doc of event.docs) {
+      bytes += doc.length;
+      if (matchesDecoded(filter, BSON.deserialize(doc))) matched++;
+    }
+  }
+} else {
+  throw new Error(`unknown case ${kind}`);
+}
+const ms = Number(process.hrtime.bigint() - started) / 1e6;
+process.stdout.write(`${JSON.stringify({ms, maxRssMb: process.resourceUsage().maxRSS / 1024, matched, bytes})}\n`);

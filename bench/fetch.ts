@@ -1,0 +1,65 @@
+/** Fetch throughput against a plain GetObject of the same object to nowhere, same run, local S3. */
+import {mkdtemp, readFile, rm} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import {GetObjectCommand, PutObjectCommand} from '@aws-sdk/client-s3';
+
+import {fetchBackup} from '../src/catalog/fetch.js';
+import {listBackups} from '../src/catalog/list.js';
+import {openStore} from '../src/catalog/store.js';
+import {createS3Client} from '../src/s3/client.js';
+import {startS3Server, s3EnvFor} from '../test/support/s3-server.js';
+import {ensureBenchTarGz} from './data.js';
+
+export async function benchFetch(lines: string[], dataDir: string): Promise<void> {
+  const docs = Number(process.env.BENCH_FETCH_DOCS ?? 400_000);
+  const file = await ensureBenchTarGz(dataDir, docs);
+  const server = await startS3Server();
+  const cache = await mkdtemp(path.join(os.tmpdir(), 'gr-bench-cache-'));
+  try {
+    Object.assign(process.env, s3EnvFor(server));
+    await server.createBucket('bench');
+    const client = createS3Client({endpoint: server.endpoint, region: server.region});
+    const body = await readFile(file);
+    const key = 'backups/gravity-daily-2026-11-18.tar.gz';
+    await client.send(new PutObjectCommand({Bucket: 'bench', Key: key, Body: body}));
+    const runs = Number(process.env.BENCH_RUNS ?? 3);
+    let plain = Infinity;
+    let fetched = Infinity;
+    const store = openStore('s3://bench/backups/', {endpoint: server.endpoint, region: server.region});
+    const [backup] = await listBackups(store, {sourceTz: 'UTC', cacheDir: cache});
+    for (let i = 0; i < runs; i++) {
+      process.stderr.write(`bench: GetObject to nowhere (${i + 1}/${runs})\n`);
+      let t = performance.now();
+      const response = await client.send(new GetObjectCommand({Bucket: 'bench', Key: key}));
+      let n = 0;
+      for await (const chunk of response.Body as AsyncIterable<Buffer>) n += chunk.length;
+      if (n !== body.length) throw new Error('short GetObject');
+      plain = Math.min(plain, performance.now() - t);
+      process.stderr.write(`bench: fetch into an empty cache (${i + 1}/${runs})\n`);
+      await rm(path.join(cache, 'downloads'), {recursive: true, force: true});
+      t = performance.now();
+      const result = await fetchBackup(store, backup!, {cacheDir: cache});
+      fetched = Math.min(fetched, performance.now() - t);
+      if (result.bytesTransferred !== body.length) throw new Error(`fetch transferred ${result.bytesTransferred}`);
+    }
+    const t = performance.now();
+    const again = await fetchBackup(store, backup!, {cacheDir: cache});
+    const cached = performance.now() - t;
+    const mb = body.length / 1e6;
+    lines.push(
+      `### Fetch: one ${mb.toFixed(0)} MB object from a local S3 server (s3rver on 127.0.0.1), best of ${runs}`,
+      '',
+      '| case | time | throughput | ratio |',
+      '|---|---:|---:|---|',
+      `| GetObject streamed to nowhere, baseline | ${(plain / 1000).toFixed(2)} s | ${(mb / (plain / 1000)).toFixed(0)} MB/s | 1.00× |`,
+      `| fetch (ranged parallel download, size/ETag check, SHA-256, rename) | ${(fetched / 1000).toFixed(2)} s | ${(mb / (fetched / 1000)).toFixed(0)} MB/s | **${(fetched / plain).toFixed(2)}× GetObject** (goal ≤ 1.10×) |`,
+      `| second fetch (cache hit, ${again.bytesTransferred} bytes transferred) | ${(cached / 1000).toFixed(3)} s | | |`,
+      '',
+    );
+  } finally {
+    await rm(cache, {recursive: true, force: true});
+    await server.stop();
+  }
+}

@@ -1,0 +1,58 @@
+/** plan and push throughput for 10,000 documents against a sandbox target. */
+import {mkdtemp, rm, writeFile} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import {extract} from '../src/extract/extract.js';
+import {readRestoreSet} from '../src/restore-set/manifest.js';
+import {connectTarget, planSet, pushSet, verifySet} from '../src/target/index.js';
+import {startMongo} from '../test/support/mongo-backend.js';
+import {benchDocument} from './data.js';
+
+export async function benchTarget(lines: string[]): Promise<void> {
+  const docs = Number(process.env.BENCH_TARGET_DOCS ?? 10_000);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'gr-bench-target-'));
+  const mongo = await startMongo({label: 'bench'});
+  try {
+    const bson = path.join(dir, 'artworks.bson');
+    await writeFile(bson, Buffer.concat(Array.from({length: docs}, (_v, i) => benchDocument(i))));
+    const out = path.join(dir, 'set');
+    await extract({source: {input: bson, backup: null, location: bson, takenAt: null, objects: []}, collection: 'artworks', queryText: '{}', filter: {}, follow: false, relations: [], out, engine: 'stream', toolVersion: 'bench'});
+    const set = await readRestoreSet(out);
+    const uri = `${mongo.uri.replace(/\/[^/]*$/, '')}/bench_${Date.now()}`;
+    const conn = await connectTarget({name: 'adhoc', uri, db: uri.split('/').pop()!, label: 'bench'});
+    try {
+      let t = performance.now();
+      const plan = await planSet(set, conn);
+      const planMs = performance.now() - t;
+      t = performance.now();
+      const pushed = await pushSet(set, conn, plan, {onConflict: 'skip'});
+      const pushMs = performance.now() - t;
+      t = performance.now();
+      const replan = await planSet(set, conn);
+      const replanMs = performance.now() - t;
+      t = performance.now();
+      const verified = await verifySet(set, conn);
+      const verifyMs = performance.now() - t;
+      const inserted = Object.values(pushed.collections).reduce((n, c) => n + c.inserted, 0);
+      if (inserted !== docs || !verified.ok || replan.collections.artworks?.same !== docs) throw new Error('target bench: unexpected result');
+      const rate = (ms: number) => Math.round(docs / (ms / 1000)).toLocaleString('en-US');
+      lines.push(
+        `### Target: ${docs.toLocaleString('en-US')} documents of ~500 bytes, MongoDB backend: ${mongo.kind}`,
+        '',
+        '| step | time | documents/s |',
+        '|---|---:|---:|',
+        `| plan (all inserts) | ${(planMs / 1000).toFixed(2)} s | ${rate(planMs)} |`,
+        `| push (unordered batches of 1,000, journaled) | ${(pushMs / 1000).toFixed(2)} s | ${rate(pushMs)} |`,
+        `| plan again (all same) | ${(replanMs / 1000).toFixed(2)} s | ${rate(replanMs)} |`,
+        `| verify | ${(verifyMs / 1000).toFixed(2)} s | ${rate(verifyMs)} |`,
+        '',
+      );
+    } finally {
+      await conn.close();
+    }
+  } finally {
+    await mongo.stop();
+    await rm(dir, {recursive: true, force: true});
+  }
+}
