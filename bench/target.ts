@@ -19,7 +19,7 @@ export async function benchTarget(lines: string[]): Promise<void> {
     const out = path.join(dir, 'set');
     await extract({source: {input: bson, backup: null, location: bson, takenAt: null, objects: []}, collection: 'artworks', queryText: '{}', filter: {}, follow: false, relations: [], out, engine: 'stream', toolVersion: 'bench'});
     const set = await readRestoreSet(out);
-    const uri = `${mongo.uri.replace(/\/[^/]*$/, '')}/bench_${Date.now()}`;
+    const uri = `${mongo.uri.replace(/\/[^/:]*$/, '')}/bench_${Date.now()}`;
     const conn = await connectTarget({name: 'adhoc', uri, db: uri.split('/').pop()!, label: 'bench'});
     try {
       let t = performance.now();

@@ -332,3 +332,12 @@ describe('null semantics table (expected sets as documented by MongoDB 9.0 behav
     assert.equal(compileQuery({a: {$exists: true}}).matches(doc), true);
   });
 });
+
+describe('invalid UTF-8 in a field the filter reads', () => {
+  it('is reported as DUMP_CORRUPT, as a full decode rejects it', () => {
+    // {s: "\xff\xfe"}: string of 2 invalid bytes.
+    const doc = Buffer.from([15, 0, 0, 0, 0x02, 0x73, 0, 3, 0, 0, 0, 0xff, 0xfe, 0, 0]);
+    assert.throws(() => BSON.deserialize(doc));
+    assert.throws(() => compileQuery({s: 'x'}).matches(doc), (e: unknown) => e instanceof GravityError && e.code === 'DUMP_CORRUPT');
+  });
+});

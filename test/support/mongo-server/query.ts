@@ -44,6 +44,20 @@ function idEquality(filter: Document): unknown {
   return v;
 }
 
+/**
+ * `{_id: {$in: [ObjectId | string, …]}}` (how clients fetch batches by id) is answered from the
+ * primary key, as mongod answers it from the _id index, instead of a scan per batch. Only types
+ * whose key equality is BSON equality qualify; numbers (5 vs 5.0) take the general path.
+ */
+function idInList(filter: Document): unknown[] | undefined {
+  const keys = Object.keys(filter);
+  if (keys.length !== 1 || keys[0] !== '_id' || !isPlainObject(filter._id)) return undefined;
+  const ops = filter._id as Document;
+  if (Object.keys(ops).length !== 1 || !Array.isArray(ops.$in)) return undefined;
+  const values = ops.$in as unknown[];
+  return values.every((v) => typeof v === 'string' || v instanceof ObjectId) ? values : undefined;
+}
+
 export interface SelectOptions {
   sort?: Document | undefined;
   skip?: number | undefined;
@@ -61,6 +75,13 @@ export function select(coll: Collection | undefined, filter: Document | undefine
   } else if (id !== undefined) {
     const r = coll.records.get(keyOf(id));
     recs = r ? [r] : [];
+  } else if (idInList(f)) {
+    const seen = new Set<Rec>();
+    for (const v of idInList(f)!) {
+      const r = coll.records.get(keyOf(v));
+      if (r) seen.add(r);
+    }
+    recs = [...seen];
   } else {
     const q = mingoGuard(() => new Query(toMatchable(f) as Document));
     recs = [];
