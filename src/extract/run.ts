@@ -32,7 +32,13 @@ export async function runExtract(request: ExtractRequest, settings: Settings, re
   reporter.spin(`Opening ${request.from}`);
   const source = await resolveInput(request.from, settings);
   reporter.succeed(`Reading ${source.location}`);
+  // The scratch server is opened before the backup is read, so a missing one fails in seconds.
   let scratch: Scratch | null = null;
+  if (request.engine === 'mongod') {
+    reporter.spin('Starting the scratch MongoDB');
+    scratch = await openScratch({scratchUri: request.scratchUri, keep: request.keepScratch});
+    reporter.succeed(`Scratch MongoDB at ${maskUri(scratch.uri)}, database ${scratch.db}`);
+  }
   const totalBytes = source.objects.reduce((n, o) => n + o.size, 0);
   const bar = reporter.bar('Reading', totalBytes || 1, 'bytes');
   const started = Date.now();
@@ -59,9 +65,8 @@ export async function runExtract(request: ExtractRequest, settings: Settings, re
       createSelector: async (spools, metadata) => {
         bar.done();
         reporter.spin(`Loading ${[...spools.keys()].join(', ')} into the scratch MongoDB`);
-        scratch = await openScratch({scratchUri: request.scratchUri, keep: request.keepScratch});
-        const selector = await MongoSelector.load(scratch, spools, metadata, signal);
-        reporter.succeed(`Loaded into ${maskUri(scratch.uri)} database ${scratch.db}`);
+        const selector = await MongoSelector.load(scratch!, spools, metadata, signal);
+        reporter.succeed(`Loaded into ${maskUri(scratch!.uri)} database ${scratch!.db}`);
         return selector;
       },
     });
@@ -73,6 +78,10 @@ export async function runExtract(request: ExtractRequest, settings: Settings, re
       backup: source.backup,
       ...(kept?.kept ? {scratchUri: maskUri(kept.uri), scratchDb: kept.db} : {}),
     };
+  } catch (error) {
+    // The selector stops the scratch server when it was built; before that it is ours to stop.
+    await (scratch as Scratch | null)?.stop().catch(() => undefined);
+    throw error;
   } finally {
     bar.done();
   }

@@ -38,14 +38,22 @@ export async function openScratch(options: {scratchUri?: string; keep?: boolean}
       },
     };
   }
+  // Never download: this is an ops tool, often on machines without internet access.
   process.env.MONGOMS_RUNTIME_DOWNLOAD = 'false';
+  const {MongoBinary, MongoMemoryServer} = await import('mongodb-memory-server');
+  try {
+    await MongoBinary.getPath();
+  } catch {
+    throw new GravityError('SCRATCH_UNAVAILABLE', 'No mongod binary is available for the scratch engine', {
+      hint: 'Set MONGOMS_SYSTEM_BINARY to a mongod binary, pass --scratch-uri mongodb://host:port, or use --engine stream',
+    });
+  }
   let server: {getUri(): string; stop(): Promise<boolean>};
   try {
-    const {MongoMemoryServer} = await import('mongodb-memory-server');
     server = await MongoMemoryServer.create();
   } catch (error) {
-    throw new GravityError('SCRATCH_UNAVAILABLE', `No mongod binary is available for the scratch engine (${(error as Error).message.split('\n')[0]})`, {
-      hint: 'Set MONGOMS_SYSTEM_BINARY to a mongod binary, pass --scratch-uri mongodb://host:port, or use --engine stream',
+    throw new GravityError('SCRATCH_UNAVAILABLE', `The scratch mongod did not start: ${(error as Error).message.split('\n')[0]}`, {
+      hint: 'Check MONGOMS_SYSTEM_BINARY, pass --scratch-uri mongodb://host:port, or use --engine stream',
     });
   }
   const uri = server.getUri();
