@@ -5,7 +5,7 @@ import path from 'node:path';
 
 import {extract} from '../src/extract/extract.js';
 import {readRestoreSet} from '../src/restore-set/manifest.js';
-import {connectTarget, planSet, pushSet, verifySet} from '../src/target/index.js';
+import {connectTarget, planSet, pushSet, rollbackSet, verifySet} from '../src/target/index.js';
 import {startMongo} from '../test/support/mongo-backend.js';
 import {benchDocument} from './data.js';
 
@@ -34,6 +34,10 @@ export async function benchTarget(lines: string[]): Promise<void> {
       t = performance.now();
       const verified = await verifySet(set, conn);
       const verifyMs = performance.now() - t;
+      t = performance.now();
+      const rolled = await rollbackSet(set, conn);
+      const rollbackMs = performance.now() - t;
+      if (rolled.collections.artworks?.deleted !== docs) throw new Error('target bench: rollback did not delete every inserted document');
       const inserted = Object.values(pushed.collections).reduce((n, c) => n + c.inserted, 0);
       if (inserted !== docs || !verified.ok || replan.collections.artworks?.same !== docs) throw new Error('target bench: unexpected result');
       const rate = (ms: number) => Math.round(docs / (ms / 1000)).toLocaleString('en-US');
@@ -46,6 +50,7 @@ export async function benchTarget(lines: string[]): Promise<void> {
         `| push (unordered batches of 1,000, journaled) | ${(pushMs / 1000).toFixed(2)} s | ${rate(pushMs)} |`,
         `| plan again (all same) | ${(replanMs / 1000).toFixed(2)} s | ${rate(replanMs)} |`,
         `| verify | ${(verifyMs / 1000).toFixed(2)} s | ${rate(verifyMs)} |`,
+        `| rollback (compare-and-delete, journaled) | ${(rollbackMs / 1000).toFixed(2)} s | ${rate(rollbackMs)} |`,
         '',
       );
     } finally {

@@ -5,20 +5,25 @@ import {resolveTarget, type Settings} from '../config/settings.js';
 import {GravityError} from '../errors.js';
 import {readRestoreSet, type RestoreSet} from '../restore-set/manifest.js';
 import {connectTarget} from '../target/connect.js';
+import type {GateDecision} from '../target/gates.js';
 import type {Plan, TargetConnection, TargetSpec} from '../target/types.js';
+import {ask, confirm} from '../ui/prompt.js';
 
 export interface PromoteContext {
   set: RestoreSet;
   target: TargetSpec;
   /** The configured staging target, when there is one (production gates look at it). */
   staging: TargetSpec | null;
+  /** The configured production target: a staging-like write that points at it is refused. */
+  production: TargetSpec | null;
 }
 
 export async function openContext(setDir: string, to: string, settings: Settings): Promise<PromoteContext> {
   const set = await readRestoreSet(setDir);
   const target = resolveTarget(to, settings);
   const staging = settings.targets.staging ? resolveTarget('staging', settings) : null;
-  return {set, target, staging};
+  const production = settings.targets.production ? resolveTarget('production', settings) : null;
+  return {set, target, staging, production};
 }
 
 export async function withConnection<T>(target: TargetSpec, work: (conn: TargetConnection) => Promise<T>): Promise<T> {
@@ -71,4 +76,18 @@ export function requireTargetDb(target: TargetSpec, set: RestoreSet): string {
   const db = target.db ?? (first ? set.manifest.collections[first]?.db : undefined);
   if (!db) throw new GravityError('TARGET_INVALID', `Cannot tell which database ${target.label} means`, {hint: 'Put the database in the URI path, e.g. mongodb://host:27017/gravity'});
   return db;
+}
+
+/**
+ * Carry out a gate's decision: refuse, or ask the person at the terminal. Resolves only when
+ * the write may go ahead; `unchanged` finishes the refusal message ("nothing was written").
+ */
+export async function promptThroughGate(gate: GateDecision, question: string, unchanged: string): Promise<void> {
+  if (gate.decision === 'refuse') throw gate.error;
+  if (gate.decision === 'prompt-yes') {
+    if (!(await confirm(question))) throw new GravityError('GATE_REFUSED', `Cancelled; ${unchanged}`, {hint: 'Pass --yes to go ahead without the question'});
+  } else if (gate.decision === 'prompt-db') {
+    const typed = await ask(`${question} This is PRODUCTION: type the database name (${gate.db}) to go on: `);
+    if (typed !== gate.db) throw new GravityError('GATE_REFUSED', `The database name did not match; ${unchanged}`, {hint: `Type ${gate.db} exactly, or pass --confirm ${gate.db}`});
+  }
 }

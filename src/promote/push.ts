@@ -3,10 +3,10 @@ import {readLedger} from '../restore-set/ledger.js';
 import {checkPushGate} from '../target/gates.js';
 import {planSet, pushSet, savePlan} from '../target/index.js';
 import type {Plan, PushResult} from '../target/types.js';
-import {ask, canPrompt, confirm} from '../ui/prompt.js';
+import {canPrompt, confirm} from '../ui/prompt.js';
 import type {Reporter} from '../ui/reporter.js';
 import {renderPlan} from '../ui/plan.js';
-import {lastSavedPlan, newRisks, openContext, requireTargetDb, withConnection} from './context.js';
+import {lastSavedPlan, newRisks, openContext, promptThroughGate, requireTargetDb, withConnection} from './context.js';
 import type {Settings} from '../config/settings.js';
 
 export interface PushRequest {
@@ -25,7 +25,7 @@ export interface PushRequest {
  * happens before the first write.
  */
 export async function runPush(request: PushRequest, settings: Settings, reporter: Reporter, signal: AbortSignal, log: (line: string) => void): Promise<PushResult & {plan: Plan}> {
-  const {set, target, staging} = await openContext(request.set, request.to, settings);
+  const {set, target, staging, production} = await openContext(request.set, request.to, settings);
   const interactive = canPrompt();
   requireTargetDb(target, set);
   const gate = checkPushGate({
@@ -33,6 +33,7 @@ export async function runPush(request: PushRequest, settings: Settings, reporter
     ledger: await readLedger(set),
     target,
     staging,
+    production,
     yes: request.yes,
     confirm: request.confirm,
     skipStaging: request.skipStaging,
@@ -66,20 +67,16 @@ export async function runPush(request: PushRequest, settings: Settings, reporter
       });
     }
     const total = Object.values(plan.collections).reduce((n, c) => n + c.insert + (request.onConflict === 'overwrite' ? c.conflict : 0), 0);
-    if (gate.decision === 'prompt-yes') {
-      if (!(await confirm(`Write ${total} document(s) to ${target.label}?`))) throw new GravityError('GATE_REFUSED', 'Push cancelled; nothing was written', {hint: 'Pass --yes to push without asking'});
-    } else if (gate.decision === 'prompt-db') {
-      const typed = await ask(`This writes ${total} document(s) to PRODUCTION ${target.label}. Type the database name (${gate.db}) to go on: `);
-      if (typed !== gate.db) throw new GravityError('GATE_REFUSED', 'The database name did not match; nothing was written', {hint: `Type ${gate.db} exactly, or pass --confirm ${gate.db}`});
-    }
+    await promptThroughGate(gate, `Write ${total} document(s) to ${target.label}?`, 'nothing was written');
     const bar = reporter.bar('Pushing', Math.max(total, 1), 'docs');
-    let written = 0;
+    const done = new Map<string, number>();
     const result = await pushSet(set, conn, plan, {
       onConflict: request.onConflict,
       signal,
-      onProgress: (p: {done?: number; written?: number}) => {
-        written = p.done ?? p.written ?? written;
-        bar.update(written);
+      ...((gate.decision === 'allow' || gate.decision === 'prompt-db') && gate.override ? {overrideReason: gate.override} : {}),
+      onProgress: (p) => {
+        done.set(p.collection, p.done);
+        bar.update([...done.values()].reduce((a, b) => a + b, 0));
       },
     });
     bar.done();

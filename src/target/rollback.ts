@@ -10,7 +10,7 @@ import {readSetDocuments} from '../restore-set/manifest.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
 import {decodeExact, docFromJson, idFromJson, idKey, idKeyFromJson, idOf, sameBytes, sha256} from './bson-util.js';
 import {fetchRawById, isConnectionLoss} from './plan.js';
-import {batchesOf, casFilter, PUSH_BATCH_DOCS} from './push.js';
+import {casFilter, PUSH_BATCH_DOCS} from './push.js';
 import type {RollbackCounts, RollbackResult, TargetConnection} from './types.js';
 import {pushJournals} from './verify.js';
 
@@ -113,8 +113,9 @@ export async function rollbackSet(set: RestoreSet, conn: TargetConnection, optio
       };
       const db = mine[0]!.db;
       const coll = conn.client.db(db || conn.dbName(entry.db)).collection(entry.collection, {writeConcern: {w: 'majority'}});
-      const withSize = mine.map((item) => ({item, raw: new Uint8Array(0)}));
-      for (const batch of batchesOf(withSize, options.batchDocs ?? PUSH_BATCH_DOCS)) {
+      const size = options.batchDocs ?? PUSH_BATCH_DOCS;
+      for (let start = 0; start < mine.length; start += size) {
+        const batch = mine.slice(start, start + size).map((item) => ({item}));
         if (options.signal?.aborted) throw new GravityError('INTERRUPTED', `Rollback interrupted; the journal ${journal.relPath} records what was undone`, {hint: 'Run the rollback again to finish'});
         const current = await fetchRawById(coll, batch.map((b) => idFromJson(b.item.id)));
         const deletes: Array<{id: string; now: Uint8Array}> = [];

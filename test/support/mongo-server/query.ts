@@ -45,17 +45,30 @@ function idEquality(filter: Document): unknown {
 }
 
 /**
- * `{_id: {$in: [ObjectId | string, …]}}` (how clients fetch batches by id) is answered from the
- * primary key, as mongod answers it from the _id index, instead of a scan per batch. Only types
- * whose key equality is BSON equality qualify; numbers (5 vs 5.0) take the general path.
+ * Candidate records from the `_id` part of a filter, as mongod narrows by its _id index:
+ * `{_id: <scalar>, …}` or `{_id: {$in: [ObjectId | string, …]}, …}`. The whole filter is
+ * still tested on them. Only types whose key equality is BSON equality use `$in` this way
+ * (5 and 5.0 take the general path); null means "scan".
  */
-function idInList(filter: Document): unknown[] | undefined {
-  const keys = Object.keys(filter);
-  if (keys.length !== 1 || keys[0] !== '_id' || !isPlainObject(filter._id)) return undefined;
-  const ops = filter._id as Document;
-  if (Object.keys(ops).length !== 1 || !Array.isArray(ops.$in)) return undefined;
-  const values = ops.$in as unknown[];
-  return values.every((v) => typeof v === 'string' || v instanceof ObjectId) ? values : undefined;
+function idCandidates(coll: Collection, filter: Document): Rec[] | null {
+  if (!('_id' in filter)) return null;
+  const id = filter._id;
+  let values: unknown[];
+  if (isPlainObject(id)) {
+    const ops = id as Document;
+    if (Object.keys(ops).length !== 1 || !Array.isArray(ops.$in)) return null;
+    values = ops.$in as unknown[];
+    if (!values.every((v) => typeof v === 'string' || v instanceof ObjectId)) return null;
+  } else {
+    if (idEquality({_id: id}) === undefined) return null;
+    values = [id];
+  }
+  const seen = new Set<Rec>();
+  for (const v of values) {
+    const r = coll.records.get(keyOf(v));
+    if (r) seen.add(r);
+  }
+  return [...seen];
 }
 
 export interface SelectOptions {
@@ -75,17 +88,16 @@ export function select(coll: Collection | undefined, filter: Document | undefine
   } else if (id !== undefined) {
     const r = coll.records.get(keyOf(id));
     recs = r ? [r] : [];
-  } else if (idInList(f)) {
-    const seen = new Set<Rec>();
-    for (const v of idInList(f)!) {
-      const r = coll.records.get(keyOf(v));
-      if (r) seen.add(r);
-    }
-    recs = [...seen];
   } else {
-    const q = mingoGuard(() => new Query(toMatchable(f) as Document));
-    recs = [];
-    for (const r of coll.records.values()) if (q.test(matchOf(r))) recs.push(r);
+    const candidates = idCandidates(coll, f);
+    if (candidates && Object.keys(f).length === 1) {
+      // The key lookup was the whole filter, and exact for these types.
+      recs = candidates;
+    } else {
+      const q = mingoGuard(() => new Query(toMatchable(f) as Document));
+      recs = [];
+      for (const r of candidates ?? coll.records.values()) if (q.test(matchOf(r))) recs.push(r);
+    }
   }
   if (opts.sort && !isEmptyDoc(opts.sort)) {
     const byObj = new Map<object, Rec>();
