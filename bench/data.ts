@@ -23,28 +23,51 @@ export function benchDocument(i: number): Buffer {
   return Buffer.from(benchBytes(i));
 }
 
+const WORDS = 'light field harbor figure garden night study composition portrait echo summer window silence red blue green gold grey white black iron paper canvas bronze ink oil wax glass stone wood river mountain city street room chair table mirror bird horse flower tree sea sky cloud rain snow fire smoke dust'.split(' ');
+
+/** A small deterministic generator per document, so the data is the same on every run. */
+function generator(seed: number): () => number {
+  let x = (seed * 2654435761) >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 4294967296;
+  };
+}
+
 function benchBytes(i: number): Uint8Array {
+  const r = generator(i + 1);
+  const words = (n: number) => Array.from({length: n}, () => WORDS[Math.floor(r() * WORDS.length)]).join(' ');
+  const hex = (n: number) => Array.from({length: n}, () => Math.floor(r() * 16).toString(16)).join('');
   const id = Buffer.alloc(12);
   id.writeUInt32BE(0x60000000 + Math.floor(i / 100), 0);
+  id.writeUInt32BE(Math.floor(r() * 0xffffffff), 4);
   id.writeUInt32BE(i, 8);
+  const title = words(3);
+  // Realistic entropy: backups of real collections gzip about 4-6:1, not 20:1.
   return BSON.serialize({
     _id: new ObjectId(id),
-    title: `Untitled composition number ${i}`,
-    slug: `artist-name-untitled-composition-${i}`,
+    title,
+    slug: `${title.replace(/ /g, '-')}-${hex(6)}`,
     partner_id: partnerId(i % PARTNERS),
-    artist_ids: [partnerId(100_000 + (i % 5000))],
-    published: i % 3 !== 0,
-    created_at: new Date(Date.UTC(2015, 0, 1) + (i % 3650) * 86_400_000),
-    dimensions: {height: new Double(10 + (i % 90)), width: new Double(20 + (i % 40)), unit: 'in'},
-    edition: new Int32(i % 50),
-    medium: 'Oil on canvas',
-    tags: ['painting', 'contemporary', i % 2 ? 'abstract' : 'figurative'],
-    description: 'A work of considerable presence, painted in layers over several months. '.repeat(3),
+    artist_ids: [partnerId(100_000 + Math.floor(r() * 5000))],
+    published: r() < 0.66,
+    created_at: new Date(Date.UTC(2015, 0, 1) + Math.floor(r() * 3650 * 86_400_000)),
+    dimensions: {height: new Double(Math.round(r() * 1000) / 10), width: new Double(Math.round(r() * 1000) / 10), unit: r() < 0.5 ? 'in' : 'cm'},
+    edition: new Int32(Math.floor(r() * 50)),
+    price_cents: Math.floor(r() * 1e9),
+    image: {token: hex(32), version: 'large', aspect: new Double(Math.round(r() * 200) / 100)},
+    medium: words(2),
+    tags: [WORDS[Math.floor(r() * WORDS.length)], WORDS[Math.floor(r() * WORDS.length)]],
+    description: `${words(12)}. ${words(8)}.`,
   });
 }
 
 export async function ensureBenchTarGz(dir: string, documents: number): Promise<string> {
-  const file = path.join(dir, `artworks-${documents}.tar.gz`);
+  const file = path.join(dir, `artworks-v2-${documents}.tar.gz`);
   if (await stat(file).then(() => true, () => false)) return file;
   await mkdir(dir, {recursive: true});
   const tmp = `${file}.tmp`;

@@ -20,8 +20,12 @@ interface OpenNamespace {
   db: string;
   collection: string;
   file: string; // relative, posix
-  pending: Buffer[];
-  pendingBytes: number;
+  /**
+   * Documents are copied into this buffer rather than kept as subarrays: a few matches spread
+   * over a large backup would otherwise pin every decompressed chunk they came from.
+   */
+  stage: Buffer | null;
+  staged: number;
   documents: number;
   bytes: number;
   hash: Hash;
@@ -70,7 +74,7 @@ export class DumpFolderWriter {
       const file = `${db}/${collectionFileStem(collection)}.bson`;
       await fsp.mkdir(path.join(this.root, db), {recursive: true});
       await fsp.writeFile(path.join(this.root, file), Buffer.alloc(0));
-      ns = {db, collection, file, pending: [], pendingBytes: 0, documents: 0, bytes: 0, hash: createHash('sha256'), metadataFile: null, metadataSha256: null};
+      ns = {db, collection, file, stage: null, staged: 0, documents: 0, bytes: 0, hash: createHash('sha256'), metadataFile: null, metadataSha256: null};
       this.open_.set(key, ns);
     }
     return ns;
@@ -100,21 +104,25 @@ export class DumpFolderWriter {
       if (doc.length < 5 || doc.readInt32LE(0) !== doc.length || doc[doc.length - 1] !== 0) {
         throw new GravityError('INTERNAL', `Not one whole BSON document for ${db}.${collection} (${doc.length} bytes)`, {hint: 'Report this as a bug'});
       }
-      ns.pending.push(doc);
-      ns.pendingBytes += doc.length;
+      if (ns.stage !== null && ns.staged + doc.length > ns.stage.length) await this.flush(ns);
+      if (doc.length > FLUSH_BYTES) {
+        await fsp.appendFile(path.join(this.root, ns.file), doc);
+      } else {
+        ns.stage ??= Buffer.allocUnsafe(FLUSH_BYTES);
+        doc.copy(ns.stage, ns.staged);
+        ns.staged += doc.length;
+      }
       ns.hash.update(doc);
       ns.documents++;
       ns.bytes += doc.length;
     }
-    if (ns.pendingBytes >= FLUSH_BYTES) await this.flush(ns);
   }
 
   private async flush(ns: OpenNamespace): Promise<void> {
-    if (ns.pending.length === 0) return;
-    const data = Buffer.concat(ns.pending, ns.pendingBytes);
-    ns.pending = [];
-    ns.pendingBytes = 0;
+    if (ns.stage === null || ns.staged === 0) return;
+    const data = ns.stage.subarray(0, ns.staged);
     await fsp.appendFile(path.join(this.root, ns.file), data);
+    ns.staged = 0;
   }
 
   async close(): Promise<WrittenNamespace[]> {
