@@ -10,7 +10,10 @@ import {listBackups} from '../src/catalog/list.js';
 import {openStore} from '../src/catalog/store.js';
 import {createS3Client} from '../src/s3/client.js';
 import {startS3Server, s3EnvFor} from '../test/support/s3-server.js';
-import {ensureBenchTarGz} from './data.js';
+import {extract} from '../src/extract/extract.js';
+import {streamSources} from '../src/extract/source.js';
+import {parseQuery} from '../src/query/parse.js';
+import {ensureBenchTarGz, partnerId} from './data.js';
 
 export async function benchFetch(lines: string[], dataDir: string): Promise<void> {
   const docs = Number(process.env.BENCH_FETCH_DOCS ?? 400_000);
@@ -47,6 +50,25 @@ export async function benchFetch(lines: string[], dataDir: string): Promise<void
     const t = performance.now();
     const again = await fetchBackup(store, backup!, {cacheDir: cache});
     const cached = performance.now() - t;
+    // Stream-extract (GetObject → gunzip → tar → match, no file) against download-then-extract.
+    const query = `{"partner_id": ObjectId("${partnerId(7).toHexString()}")}`;
+    const runExtract = async (input: Parameters<typeof extract>[0]['source']['input'], out: string) =>
+      extract({source: {input, backup: backup!.id, location: 'bench', takenAt: null, objects: []}, collection: 'artworks', queryText: query, filter: parseQuery(query), follow: false, relations: [], out: path.join(cache, out), force: true, engine: 'stream', toolVersion: 'bench'});
+    let streamed = Infinity;
+    let downloaded = Infinity;
+    for (let i = 0; i < runs; i++) {
+      process.stderr.write(`bench: extract streaming from S3 (${i + 1}/${runs})\n`);
+      let s = performance.now();
+      const a = await runExtract(streamSources(store, backup!), 'set-stream');
+      streamed = Math.min(streamed, performance.now() - s);
+      process.stderr.write(`bench: download, then extract (${i + 1}/${runs})\n`);
+      await rm(path.join(cache, 'downloads'), {recursive: true, force: true});
+      s = performance.now();
+      const got = await fetchBackup(store, backup!, {cacheDir: cache});
+      const b = await runExtract(got.files[0]!.path, 'set-local');
+      downloaded = Math.min(downloaded, performance.now() - s);
+      if (a.counts.artworks !== b.counts.artworks) throw new Error('stream and download extracts differ');
+    }
     const mb = body.length / 1e6;
     lines.push(
       `### Fetch: one ${mb.toFixed(0)} MB object from a local S3 server (s3rver on 127.0.0.1), best of ${runs}`,
@@ -56,6 +78,11 @@ export async function benchFetch(lines: string[], dataDir: string): Promise<void
       `| GetObject streamed to nowhere, baseline | ${(plain / 1000).toFixed(2)} s | ${(mb / (plain / 1000)).toFixed(0)} MB/s | 1.00× |`,
       `| fetch (ranged parallel download, size/ETag check, SHA-256, rename) | ${(fetched / 1000).toFixed(2)} s | ${(mb / (fetched / 1000)).toFixed(0)} MB/s | **${(fetched / plain).toFixed(2)}× GetObject** (goal ≤ 1.10×) |`,
       `| second fetch (cache hit, ${again.bytesTransferred} bytes transferred) | ${(cached / 1000).toFixed(3)} s | | |`,
+      '',
+      '| extract of an ObjectId equality from this backup | time | ratio |',
+      '|---|---:|---|',
+      `| download (fetch), then extract from the local file, baseline | ${(downloaded / 1000).toFixed(2)} s | 1.00× |`,
+      `| extract --from <backup-id>, streamed from S3 | ${(streamed / 1000).toFixed(2)} s | ${(streamed / downloaded).toFixed(2)}× |`,
       '',
     );
   } finally {

@@ -2,7 +2,7 @@
  * `npm run bench`: measures, in one run, each case against a baseline measured in the same run,
  * and appends the results to bench/RESULTS.md with the machine and date.
  *
- * BENCH_DOCS (default 1,000,000) sets the size of the generated collection; BENCH_ONLY=extract|fetch|target
+ * BENCH_DOCS (default 1,000,000) sets the size of the generated collection; BENCH_ONLY=extract|readers|fetch|target
  * runs one group.
  */
 import {execFileSync, spawn} from 'node:child_process';
@@ -13,6 +13,7 @@ import {fileURLToPath} from 'node:url';
 
 import {ensureBenchTarGz, partnerId} from './data.js';
 import {benchFetch} from './fetch.js';
+import {benchReaders} from './readers.js';
 import {benchTarget} from './target.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -100,6 +101,7 @@ async function benchExtract(lines: string[]): Promise<void> {
 
 const lines: string[] = [`## ${new Date().toISOString().slice(0, 10)} — ${machine()}`, '', `Load average at start: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`, ''];
 if (!ONLY || ONLY === 'extract') await benchExtract(lines);
+if (!ONLY || ONLY === 'readers') await benchReaders(lines);
 if (!ONLY || ONLY === 'fetch') await benchFetch(lines, DATA);
 if (!ONLY || ONLY === 'target') await benchTarget(lines);
 const text = `${lines.join('\n')}\n`;

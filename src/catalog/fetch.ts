@@ -6,13 +6,13 @@
  */
 
 import {createHash} from 'node:crypto';
-import {createReadStream} from 'node:fs';
 import {mkdir, open, readFile, rename, rm, stat, writeFile, type FileHandle} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type {Readable} from 'node:stream';
 
 import {GravityError} from '../errors.js';
+import {hashFile, OrderedHasher} from './digests.js';
 import {isSidecarKey, type Backup, type BackupObject} from './list.js';
 import {collectionOfNamespace, namespaceMatches, namespaceOfMember, packedFormatOf} from './members.js';
 import type {BackupStore} from './store.js';
@@ -61,6 +61,8 @@ export interface FetchOptions {
 const MIB = 1024 * 1024;
 const STATE_FLUSH_MS = 500;
 const PROGRESS_MS = 100;
+const WRITE_AHEAD = 8 * MIB;
+const PROGRESS_BYTES = 4 * MIB;
 
 /** GRAVITY_RESTORE_CACHE, else $XDG_CACHE_HOME/gravity-restore, else ~/.cache/gravity-restore. */
 export function defaultCacheDir(): string {
@@ -143,18 +145,6 @@ async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
   await rename(temporary, file);
 }
 
-async function hashFile(file: string, withMd5: boolean): Promise<{sha256: string; md5: string | null; size: number}> {
-  const sha256 = createHash('sha256');
-  const md5 = withMd5 ? createHash('md5') : null;
-  let size = 0;
-  for await (const chunk of createReadStream(file, {highWaterMark: 4 * MIB})) {
-    sha256.update(chunk as Buffer);
-    md5?.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return {sha256: sha256.digest('hex'), md5: md5 ? md5.digest('hex') : null, size};
-}
-
 function plainMd5Etag(etag: string | undefined): string | null {
   const value = etag?.replace(/"/g, '').toLowerCase();
   return value && /^[0-9a-f]{32}$/.test(value) ? value : null;
@@ -209,10 +199,14 @@ interface Context {
   resumed: boolean;
 }
 
-async function verify(context: Context, object: BackupObject, file: string): Promise<string> {
+function needsMd5(context: Context, object: BackupObject): boolean {
+  return plainMd5Etag(object.etag) !== null || (context.sidecars.get(object.key) ?? []).some((sidecar) => sidecar.key.toLowerCase().endsWith('.md5'));
+}
+
+async function verify(context: Context, object: BackupObject, file: string, hasher: OrderedHasher): Promise<string> {
   const sidecars = context.sidecars.get(object.key) ?? [];
   const expectedMd5 = plainMd5Etag(object.etag);
-  const hashes = await hashFile(file, expectedMd5 !== null || sidecars.some((sidecar) => sidecar.key.toLowerCase().endsWith('.md5')));
+  const hashes = await hasher.finish(file);
   const problems: string[] = [];
   if (hashes.size !== object.size) problems.push(`${hashes.size} bytes instead of ${object.size}`);
   let sidecarSha256Agrees = false;
@@ -269,6 +263,7 @@ async function downloadSegment(
   segment: Segment,
   report: (bytes: number) => void,
   persist: () => void,
+  hasher: OrderedHasher,
 ): Promise<void> {
   const attempts = context.options.attempts ?? 4;
   for (let attempt = 1; segment.start + segment.done <= segment.end; attempt++) {
@@ -276,23 +271,41 @@ async function downloadSegment(
       await context.limiter.run(async () => {
         if (context.signal.aborted) throw context.signal.reason ?? new Error('aborted');
         const stream = await context.store.open(object.key, {start: segment.start + segment.done, end: segment.end}, context.signal);
+        // Writes are queued, not awaited one by one, so the next chunk downloads while the last is
+        // written (up to WRITE_AHEAD bytes in flight). `segment.done` advances only when a write has
+        // completed, so the resume state never claims bytes that are not on disk.
+        let writes: Promise<void> = Promise.resolve();
+        let inFlight = 0;
         try {
           for await (const chunk of stream) {
+            // Data may already be buffered when Ctrl-C comes: stop at the next chunk, not at the end.
+            if (context.signal.aborted) throw context.signal.reason ?? new Error('aborted');
             const buffer = chunk as Buffer;
-            const position = segment.start + segment.done;
+            const position = segment.start + segment.done + inFlight;
             if (position + buffer.length > segment.end + 1) {
               throw new GravityError('DOWNLOAD_CORRUPT', `The source sent more bytes of ${object.key} than the range asked for`, {
                 hint: 'The S3 server may not support ranged reads; report this with the server name',
               });
             }
-            await handle.write(buffer, 0, buffer.length, position);
-            segment.done += buffer.length;
-            report(buffer.length);
-            persist();
+            hasher.feed(position, buffer);
+            inFlight += buffer.length;
+            writes = writes.then(async () => {
+              // Queued data is dropped once interrupted: what is on disk is exactly what the state says.
+              if (context.signal.aborted) throw context.signal.reason ?? new Error('aborted');
+              await handle.write(buffer, 0, buffer.length, position);
+              inFlight -= buffer.length;
+              segment.done += buffer.length;
+              report(buffer.length);
+              persist();
+            });
+            writes.catch(() => undefined);
+            if (inFlight > WRITE_AHEAD) await writes;
           }
         } finally {
           stream.destroy();
+          await writes.catch(() => undefined);
         }
+        await writes;
         if (segment.start + segment.done <= segment.end) {
           throw Object.assign(new Error(`connection closed early while reading ${object.key}`), {code: 'ECONNRESET'});
         }
@@ -353,13 +366,16 @@ async function fetchRemote(context: Context, object: BackupObject): Promise<Fetc
   let sessionBytes = 0;
   const started = Date.now();
   let lastProgress = 0;
+  let lastReported = bytes;
   const report = (count: number) => {
     bytes += count;
     sessionBytes += count;
     context.transferred += count;
     const now = Date.now();
-    if (now - lastProgress >= PROGRESS_MS || bytes === object.size) {
+    // By time for a smooth bar, and by bytes so a fast local download still reports as it goes.
+    if (now - lastProgress >= PROGRESS_MS || bytes - lastReported >= PROGRESS_BYTES || bytes === object.size) {
       lastProgress = now;
+      lastReported = bytes;
       context.options.onProgress?.({key: object.key, bytes, total: object.size, rate: sessionBytes / Math.max(0.001, (now - started) / 1000)});
     }
   };
@@ -373,10 +389,11 @@ async function fetchRemote(context: Context, object: BackupObject): Promise<Fetc
     flushing = flushing.then(() => writeJsonAtomic(statePath, snapshot)).catch(() => undefined);
   };
 
+  const hasher = new OrderedHasher(needsMd5(context, object), object.size);
   const handle = await open(partPath, 'r+');
   try {
     const results = await Promise.allSettled(
-      current.segments.map((segment) => downloadSegment(context, object, handle, segment, report, persist)),
+      current.segments.map((segment) => downloadSegment(context, object, handle, segment, report, persist, hasher)),
     );
     const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (failure) throw failure.reason;
@@ -388,7 +405,7 @@ async function fetchRemote(context: Context, object: BackupObject): Promise<Fetc
 
   let sha256: string;
   try {
-    sha256 = await verify(context, object, partPath);
+    sha256 = await verify(context, object, partPath, hasher);
   } catch (error) {
     if (error instanceof GravityError && error.code === 'DOWNLOAD_CORRUPT') await rm(statePath, {force: true});
     throw error;
