@@ -4,6 +4,7 @@ import {BaseCommand, targetFlag} from '../base-command.js';
 import {runRollback} from '../promote/rollback.js';
 import type {RollbackResult} from '../target/types.js';
 import {renderTable} from '../ui/table.js';
+import {formatValue} from '../ui/values.js';
 
 export default class Rollback extends BaseCommand<typeof Rollback> {
   static summary = 'Undo a push from its journal, without touching documents changed after it';
@@ -19,7 +20,7 @@ export default class Rollback extends BaseCommand<typeof Rollback> {
   async run(): Promise<RollbackResult> {
     const result = await runRollback({set: this.args.set, to: this.flags.to, yes: this.flags.yes, confirm: this.flags.confirm}, this.settings, this.abort.signal);
     this.log(renderTable(['collection', 'deleted', 'restored', 'skipped'], Object.entries(result.collections).map(([c, n]) => [c, n.deleted, n.restored, n.skipped])));
-    for (const s of result.skippedDetails.slice(0, 20)) this.log(`  skipped ${s.collection} _id ${JSON.stringify(s._id)}: ${s.reason}`);
+    for (const s of result.skippedDetails.slice(0, 20)) this.log(`  skipped ${s.collection} _id ${formatValue(s._id)}: ${s.reason}`);
     return result;
   }
 }

@@ -6,6 +6,7 @@ import {openContext, withConnection} from '../promote/context.js';
 import {verifySet} from '../target/index.js';
 import type {VerifyResult} from '../target/types.js';
 import {renderTable} from '../ui/table.js';
+import {formatValue} from '../ui/values.js';
 
 export default class Verify extends BaseCommand<typeof Verify> {
   static summary = 'Check that a target holds every document of a restore set, identical';
@@ -18,7 +19,7 @@ export default class Verify extends BaseCommand<typeof Verify> {
     const {set, target} = await openContext(this.args.set, this.flags.to, this.settings);
     const result = await withConnection(target, (conn) => verifySet(set, conn));
     this.log(renderTable(['collection', 'present', 'missing', 'different', 'skipped conflicts'], Object.entries(result.collections).map(([c, n]) => [c, n.present, n.missing, n.different, n.skippedConflicts])));
-    for (const p of result.problems) this.log(`  ${p.problem}: ${p.collection} _id ${JSON.stringify(p._id)}`);
+    for (const p of result.problems) this.log(`  ${p.problem}: ${p.collection} _id ${formatValue(p._id)}`);
     if (!result.ok) {
       if (this.jsonEnabled()) {
         process.stdout.write(`${JSON.stringify(result)}\n`);
