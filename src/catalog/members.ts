@@ -16,6 +16,7 @@ import {deserialize} from 'bson';
 import tar from 'tar-stream';
 
 import {GravityError} from '../errors.js';
+import {peek} from '../dump/streams.js';
 import type {BackupStore} from './store.js';
 
 /** A namespace as seen in a dump: `db.coll`, or just `coll` when the member path names no database. */
@@ -254,35 +255,6 @@ async function scanArchivePrelude(stream: Readable, key: string): Promise<Member
   throw corrupt('the prelude ends early');
 }
 
-async function peek(stream: Readable, bytes: number): Promise<{head: Buffer; rest: Readable}> {
-  const iterator = stream[Symbol.asyncIterator]();
-  const chunks: Buffer[] = [];
-  let length = 0;
-  let done = false;
-  while (length < bytes) {
-    const next = await iterator.next();
-    if (next.done) {
-      done = true;
-      break;
-    }
-    chunks.push(next.value as Buffer);
-    length += (next.value as Buffer).length;
-  }
-  const head = Buffer.concat(chunks);
-  async function* replay(): AsyncGenerator<Buffer> {
-    yield head;
-    if (done) return;
-    for (;;) {
-      const next = await iterator.next();
-      if (next.done) return;
-      yield next.value as Buffer;
-    }
-  }
-  const rest = Readable.from(replay(), {objectMode: false});
-  rest.on('close', () => stream.destroy());
-  return {head, rest};
-}
-
 /**
  * Namespaces held by one packed object. `stopAt` returning true ends the scan early (the result is
  * then incomplete). Returns null for an object that is neither a tar nor a mongodump archive.
@@ -305,7 +277,8 @@ export async function scanPackedObject(
         raw.on('error', (error) => gunzip.destroy(error));
         stream = raw.pipe(gunzip);
       }
-      const {head, rest} = await peek(stream, BLOCK);
+      const {head, all} = await peek(stream, BLOCK);
+      const rest = Readable.from(all, {objectMode: false});
       if (head.length >= 4 && head.readUInt32LE(0) === ARCHIVE_MAGIC) return await scanArchivePrelude(rest, object.key);
       if (head.length >= 262 && head.subarray(257, 262).toString('ascii') === 'ustar') return await scanTarStream(rest, stopAt);
       rest.destroy();
