@@ -525,3 +525,23 @@ export async function fetchBackup(store: BackupStore, backup: Backup, options: F
     options.signal?.removeEventListener('abort', onUserAbort);
   }
 }
+
+/**
+ * Local paths of a backup's data objects when an earlier fetch left all of them verified in the
+ * cache (same ETag and size), else null. Lets a reader use the copy instead of the network.
+ */
+export async function cachedBackupFiles(store: BackupStore, backup: Backup, cacheDir: string): Promise<Array<{key: string; path: string}> | null> {
+  if (store.localPath) return null;
+  const root = sourceRoot(cacheDir, store);
+  const files: Array<{key: string; path: string}> = [];
+  for (const object of backup.objects) {
+    if (isSidecarKey(object.key)) continue;
+    const relative = safeRelative(object.key);
+    const file = path.join(cacheDir, 'downloads', root, relative);
+    const meta = await readJson<CacheMeta>(path.join(cacheDir, 'meta', root, `${relative}.json`));
+    const present = await stat(file).catch(() => null);
+    if (!meta || !present || meta.etag !== (object.etag ?? null) || meta.size !== object.size || present.size !== object.size) return null;
+    files.push({key: object.key, path: file});
+  }
+  return files.length > 0 ? files : null;
+}

@@ -31,7 +31,7 @@ export async function runExtract(request: ExtractRequest, settings: Settings, re
   const filter = parseQuery(request.query);
   reporter.spin(`Opening ${request.from}`);
   const source = await resolveInput(request.from, settings);
-  reporter.succeed(`Reading ${source.location}`);
+  reporter.succeed(`Reading ${source.location}${source.readFrom === 'cache' ? ' (from the local cache)' : source.readFrom === 'stream' ? ' (streaming, no download first)' : ''}`);
   // The scratch server is opened before the backup is read, so a missing one fails in seconds.
   let scratch: Scratch | null = null;
   if (request.engine === 'mongod') {

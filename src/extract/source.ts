@@ -1,6 +1,8 @@
+import {createReadStream} from 'node:fs';
 import {stat} from 'node:fs/promises';
 import path from 'node:path';
 
+import {cachedBackupFiles} from '../catalog/fetch.js';
 import {listBackups, resolveBackup, type Backup} from '../catalog/list.js';
 import {openStore, type BackupStore} from '../catalog/store.js';
 import type {Settings} from '../config/settings.js';
@@ -45,10 +47,10 @@ export function streamSources(store: BackupStore, backup: Backup): DumpStreamSou
  * `--from` is a local path (folder, tarball, archive, .bson) when one exists, else a backup id
  * (or `latest`) in the configured source.
  */
-export async function resolveInput(from: string, settings: Settings): Promise<ExtractInput & {backupInfo: Backup | null}> {
+export async function resolveInput(from: string, settings: Settings): Promise<ExtractInput & {backupInfo: Backup | null; readFrom: 'local' | 'cache' | 'stream'}> {
   const local = await localPath(from);
   if (local) {
-    return {input: local.path, backup: null, location: local.path, takenAt: null, objects: [{key: path.basename(local.path), size: local.size}], backupInfo: null};
+    return {input: local.path, backup: null, location: local.path, takenAt: null, objects: [{key: path.basename(local.path), size: local.size}], backupInfo: null, readFrom: 'local'};
   }
   if (!settings.source) {
     throw new GravityError('SOURCE_NOT_FOUND', `${from} is not a local path, and no backup source is configured to look it up as a backup id`, {
@@ -57,12 +59,18 @@ export async function resolveInput(from: string, settings: Settings): Promise<Ex
   }
   const {store, backups} = await openSource(settings);
   const backup = await resolveBackup(store, backups, from, {sourceTz: settings.sourceTz, cacheDir: settings.cache});
-  const input: DumpInput = streamSources(store, backup);
+  // A backup fetched earlier is read from the cache; otherwise it streams from the store
+  // (GetObject → gunzip → tar → documents), with no full download first.
+  const cached = await cachedBackupFiles(store, backup, settings.cache);
+  const input: DumpInput = cached
+    ? cached.map((f) => ({name: f.key, open: async () => createReadStream(f.path, {highWaterMark: 1024 * 1024})}))
+    : streamSources(store, backup);
   return {
     input,
     backup: backup.id,
     location: `${store.location}${store.location.endsWith('/') ? '' : '/'}${backup.id}`,
     takenAt: backup.takenAt.toISOString(),
+    readFrom: cached ? 'cache' : 'stream',
     objects: backup.objects.map((o) => ({key: o.key, size: o.size, ...(o.etag ? {etag: o.etag} : {})})),
     backupInfo: backup,
   };

@@ -68,7 +68,9 @@ export function createReporter(options: ReporterOptions): Reporter {
       else spinner = ora({text: redact(text), stream}).start();
     },
     succeed(text) {
+      // Without a spinner (not a terminal) the outcome is still worth a plain line in the log.
       if (spinner) spinner.succeed(text === undefined ? undefined : redact(text));
+      else if (text !== undefined) line(text);
       spinner = null;
     },
     fail(text) {

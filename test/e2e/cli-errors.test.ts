@@ -7,15 +7,7 @@ import {after, before, describe, it} from 'node:test';
 
 import {BSON} from 'bson';
 
-import {cleanEnv, json, runCli, type CliResult} from '../support/cli.js';
-
-function assertOneLineError(result: CliResult, pattern: RegExp): void {
-  assert.notEqual(result.code, 0, `expected a failure, got exit 0:\n${result.stdout}`);
-  const lines = result.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `expected one line on stderr, got:\n${result.stderr}`);
-  assert.match(lines[0]!, pattern);
-  assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace without --debug');
-}
+import {assertCleanError, cleanEnv, json, runCli} from '../support/cli.js';
 
 async function closedPort(): Promise<number> {
   const server = net.createServer();
@@ -63,7 +55,7 @@ describe('the CLI through bin/run.js: help and bad input', () => {
     await writeFile(bson, BSON.serialize({_id: 1, a: 1}));
     const out = path.join(dir, 'set-bad-query');
     const result = await runCli(['extract', '--from', bson, '--collection', 'artworks', '--query', '{"partner_id": ObjectId("abc"', '--out', out]);
-    assertOneLineError(result, /query/i);
+    assertCleanError(result, /query/i);
     assert.equal(result.code, 2);
     assert.equal((await readdir(dir)).includes('set-bad-query'), false);
   });
@@ -74,7 +66,7 @@ describe('the CLI through bin/run.js: help and bad input', () => {
     await writeFile(bson, good.subarray(0, good.length - 7));
     const out = path.join(dir, 'set-truncated');
     const result = await runCli(['extract', '--from', bson, '--collection', 'things', '--out', out]);
-    assertOneLineError(result, /things\.bson.*(byte|offset)/i);
+    assertCleanError(result, /things\.bson.*(byte|offset)/i);
     const leftovers = (await readdir(dir)).filter((n) => n.includes('set-truncated'));
     assert.deepEqual(leftovers, []);
   });
@@ -83,12 +75,12 @@ describe('the CLI through bin/run.js: help and bad input', () => {
     const bson = path.join(dir, 'artworks.bson');
     await writeFile(bson, BSON.serialize({_id: 1, a: 1}));
     const result = await runCli(['extract', '--from', bson, '--collection', 'nope', '--out', path.join(dir, 'set-unknown')]);
-    assertOneLineError(result, /nope.*Known collections: artworks/);
+    assertCleanError(result, /nope.*Known collections: artworks/);
   });
 
   it('a missing backup path without a source says what to do', async () => {
     const result = await runCli(['inspect', path.join(dir, 'does-not-exist.tar.gz')]);
-    assertOneLineError(result, /not a local path.*--source/);
+    assertCleanError(result, /not a local path.*--source/);
   });
 
   it('--json errors: stdout holds one JSON document with the error code', async () => {
@@ -105,7 +97,7 @@ describe('the CLI through bin/run.js: help and bad input', () => {
     assert.equal((await runCli(['extract', '--from', bson, '--collection', 'artworks', '--out', set])).code, 0);
     const port = await closedPort();
     const result = await runCli(['plan', set, '--to', 'staging'], {env: cleanEnv({GRAVITY_RESTORE_STAGING_URI: `mongodb://restorer:hunter2secret@127.0.0.1:${port}/gravity`})});
-    assertOneLineError(result, /reach/i);
+    assertCleanError(result, /reach/i);
     assert.equal(result.stderr.includes('hunter2secret'), false, 'password printed');
     assert.match(result.stderr, /restorer:\*\*\*\*@/);
     assert.ok(result.ms < 15_000, `took ${result.ms} ms`);
@@ -115,7 +107,7 @@ describe('the CLI through bin/run.js: help and bad input', () => {
     const config = path.join(dir, 'bad.config.json');
     await writeFile(config, JSON.stringify({source: dir, relatoins: []}));
     const result = await runCli(['relations', '--config', config]);
-    assertOneLineError(result, /relatoins/);
+    assertCleanError(result, /relatoins/);
   });
 
   it('a missing target connection string names the variable to set', async () => {
@@ -124,6 +116,6 @@ describe('the CLI through bin/run.js: help and bad input', () => {
     const set = path.join(dir, 'set-no-target');
     assert.equal((await runCli(['extract', '--from', bson, '--collection', 'artworks', '--out', set])).code, 0);
     const result = await runCli(['push', set, '--to', 'production']);
-    assertOneLineError(result, /GRAVITY_RESTORE_PRODUCTION_URI/);
+    assertCleanError(result, /GRAVITY_RESTORE_PRODUCTION_URI/);
   });
 });

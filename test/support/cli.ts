@@ -43,3 +43,15 @@ export function json<T = Record<string, unknown>>(result: CliResult): T {
     throw new Error(`stdout is not one JSON document (exit ${result.code}):\n${result.stdout}\n--- stderr ---\n${result.stderr}`);
   }
 }
+
+/**
+ * A failure as the user sees it: a non-zero exit, exactly one `Error:` line that matches, naming
+ * the problem and the next step, and no stack trace. Progress lines before it are fine.
+ */
+export function assertCleanError(result: CliResult, pattern: RegExp): void {
+  if (result.code === 0) throw new Error(`expected a failure, got exit 0:\n${result.stdout}`);
+  const errors = result.stderr.split('\n').filter((line) => line.startsWith('Error:'));
+  if (errors.length !== 1) throw new Error(`expected one Error: line on stderr, got:\n${result.stderr}`);
+  if (!pattern.test(errors[0]!)) throw new Error(`error line does not match ${pattern}:\n${errors[0]}`);
+  if (/\n\s+at /.test(result.stderr)) throw new Error(`stack trace without --debug:\n${result.stderr}`);
+}
