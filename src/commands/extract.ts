@@ -47,7 +47,7 @@ export default class Extract extends BaseCommand<typeof Extract> {
     );
     for (const c of result.order) this.log(`${c.padEnd(32)} ${String(result.counts[c]).padStart(8)} of ${result.scanned[c] ?? 0} documents`);
     this.log(`\nRestore set ${result.set} (manifest ${result.manifestHash.slice(0, 12)}) in ${(result.durationMs / 1000).toFixed(1)} s`);
-    if (result.scratchUri) this.log(`Scratch MongoDB kept at ${result.scratchUri} (database ${result.scratchDb})`);
+    if (result.scratchUri) this.log(`Scratch MongoDB kept at ${result.scratchUri} (database ${result.scratchDb})${result.scratchStop ? `; stop it with: ${result.scratchStop}` : ''}`);
     this.log(`Next: gravity-restore plan ${result.set} --to staging`);
     return result;
   }

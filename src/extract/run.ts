@@ -24,6 +24,7 @@ export interface ExtractCommandResult extends ExtractResult {
   backup: string | null;
   scratchUri?: string;
   scratchDb?: string;
+  scratchStop?: string;
 }
 
 /** What `extract` does, with the terminal kept at arm's length through the reporter. */
@@ -76,7 +77,7 @@ export async function runExtract(request: ExtractRequest, settings: Settings, re
     return {
       ...result,
       backup: source.backup,
-      ...(kept?.kept ? {scratchUri: maskUri(kept.uri), scratchDb: kept.db} : {}),
+      ...(kept?.kept ? {scratchUri: maskUri(kept.uri), scratchDb: kept.db, ...(kept.stopHint ? {scratchStop: kept.stopHint} : {})} : {}),
     };
   } catch (error) {
     // The selector stops the scratch server when it was built; before that it is ours to stop.

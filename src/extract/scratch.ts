@@ -1,4 +1,9 @@
+import {spawn} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
+import {mkdtemp} from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 
 import {BSON, EJSON, type Document} from 'bson';
 import {MongoClient} from 'mongodb';
@@ -16,6 +21,8 @@ export interface Scratch {
   /** Drops the scratch database / stops the server unless kept. */
   stop(): Promise<void>;
   kept: boolean;
+  /** For a kept server this command started: how to stop it. */
+  stopHint?: string;
 }
 
 /**
@@ -41,13 +48,15 @@ export async function openScratch(options: {scratchUri?: string; keep?: boolean}
   // Never download: this is an ops tool, often on machines without internet access.
   process.env.MONGOMS_RUNTIME_DOWNLOAD = 'false';
   const {MongoBinary, MongoMemoryServer} = await import('mongodb-memory-server');
+  let binary: string;
   try {
-    await MongoBinary.getPath();
+    binary = await MongoBinary.getPath();
   } catch {
     throw new GravityError('SCRATCH_UNAVAILABLE', 'No mongod binary is available for the scratch engine', {
       hint: 'Set MONGOMS_SYSTEM_BINARY to a mongod binary, pass --scratch-uri mongodb://host:port, or use --engine stream',
     });
   }
+  if (options.keep) return startDetachedMongod(binary, db);
   let server: {getUri(): string; stop(): Promise<boolean>};
   try {
     server = await MongoMemoryServer.create();
@@ -62,12 +71,48 @@ export async function openScratch(options: {scratchUri?: string; keep?: boolean}
     uri,
     db,
     client,
-    kept: Boolean(options.keep),
+    kept: false,
     async stop() {
       await client.close();
-      if (!options.keep) await server.stop();
+      await server.stop();
     },
   };
+}
+
+/**
+ * `--keep-scratch` without `--scratch-uri`: mongodb-memory-server stops its mongod with this
+ * process, so a kept scratch server is started on its own, detached, and outlives the command.
+ * Its data folder and pid are in `stopHint`.
+ */
+async function startDetachedMongod(binary: string, db: string): Promise<Scratch> {
+  const port = await freePort();
+  const dbpath = await mkdtemp(path.join(os.tmpdir(), 'gravity-restore-scratch-'));
+  const child = spawn(binary, ['--dbpath', dbpath, '--port', String(port), '--bind_ip', '127.0.0.1'], {detached: true, stdio: 'ignore'});
+  child.unref();
+  const uri = `mongodb://127.0.0.1:${port}`;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      const client = await connect(uri);
+      return {uri, db, client, kept: true, stopHint: `kill ${child.pid} (data in ${dbpath})`, async stop() {
+        await client.close();
+      }};
+    } catch (error) {
+      if (Date.now() > deadline || child.exitCode !== null) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const {port} = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 async function connect(uri: string): Promise<MongoClient> {

@@ -8,6 +8,7 @@ import {after, before, describe, it} from 'node:test';
 import {BSON} from 'bson';
 
 import {assertCleanError, cleanEnv, json, runCli} from '../support/cli.js';
+import {findLocalMongod} from '../support/mongo-backend.js';
 
 async function closedPort(): Promise<number> {
   const server = net.createServer();
@@ -101,6 +102,20 @@ describe('the CLI through bin/run.js: help and bad input', () => {
     assert.equal(result.stderr.includes('hunter2secret'), false, 'password printed');
     assert.match(result.stderr, /restorer:\*\*\*\*@/);
     assert.ok(result.ms < 15_000, `took ${result.ms} ms`);
+  });
+
+  it('--engine mongod with no mongod binary and no --scratch-uri fails within seconds and says what to set', async () => {
+    const local = await findLocalMongod();
+    if (local) {
+      console.log(`# a local mongod exists (${local}); the no-binary error cannot be shown here`);
+      return;
+    }
+    const bson = path.join(dir, 'artworks.bson');
+    await writeFile(bson, BSON.serialize({_id: 1, a: 1}));
+    const result = await runCli(['extract', '--from', bson, '--collection', 'artworks', '--engine', 'mongod', '--out', path.join(dir, 'set-scratch')]);
+    assertCleanError(result, /MONGOMS_SYSTEM_BINARY.*--scratch-uri/);
+    assert.ok(result.ms < 10_000, `took ${result.ms} ms`);
+    assert.equal((await readdir(dir)).includes('set-scratch'), false);
   });
 
   it('a config file with an unknown key names the key', async () => {
