@@ -43,7 +43,8 @@ export function formatBytes(bytes: number): string {
 
 export function createReporter(options: ReporterOptions): Reporter {
   const stream = options.stream ?? process.stderr;
-  const interactive = Boolean(stream.isTTY) && !options.json && !process.env.CI;
+  // A terminal that reports no width (some pseudo-terminals) cannot redraw a spinner line.
+  const interactive = Boolean(stream.isTTY) && (stream.columns ?? 0) > 0 && !options.json && !process.env.CI;
   let spinner: Ora | null = null;
   let activeBar: SingleBar | null = null;
 
