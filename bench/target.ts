@@ -20,23 +20,22 @@ export async function benchTarget(lines: string[]): Promise<void> {
     await extract({source: {input: bson, backup: null, location: bson, takenAt: null, objects: []}, collection: 'artworks', queryText: '{}', filter: {}, follow: false, relations: [], out, engine: 'stream', toolVersion: 'bench'});
     const set = await readRestoreSet(out);
     const uri = `${mongo.uri.replace(/\/[^/:]*$/, '')}/bench_${Date.now()}`;
-    const conn = await connectTarget({name: 'adhoc', uri, db: uri.split('/').pop()!, label: 'bench'});
+    const conn = await connectTarget({name: 'adhoc', uri, db: uri.split('/').pop()!, label: 'bench'}, {monitorCommands: true});
+    // Round trips: every command the driver sends (the connection is already open and pinged).
+    let commands = 0;
+    conn.client.on('commandStarted', () => commands++);
+    const measure = async <T>(work: () => Promise<T>): Promise<{value: T; ms: number; trips: number}> => {
+      const before = commands;
+      const t = performance.now();
+      const value = await work();
+      return {value, ms: performance.now() - t, trips: commands - before};
+    };
     try {
-      let t = performance.now();
-      const plan = await planSet(set, conn);
-      const planMs = performance.now() - t;
-      t = performance.now();
-      const pushed = await pushSet(set, conn, plan, {onConflict: 'skip'});
-      const pushMs = performance.now() - t;
-      t = performance.now();
-      const replan = await planSet(set, conn);
-      const replanMs = performance.now() - t;
-      t = performance.now();
-      const verified = await verifySet(set, conn);
-      const verifyMs = performance.now() - t;
-      t = performance.now();
-      const rolled = await rollbackSet(set, conn);
-      const rollbackMs = performance.now() - t;
+      const {value: plan, ms: planMs, trips: planTrips} = await measure(() => planSet(set, conn));
+      const {value: pushed, ms: pushMs, trips: pushTrips} = await measure(() => pushSet(set, conn, plan, {onConflict: 'skip'}));
+      const {value: replan, ms: replanMs, trips: replanTrips} = await measure(() => planSet(set, conn));
+      const {value: verified, ms: verifyMs, trips: verifyTrips} = await measure(() => verifySet(set, conn));
+      const {value: rolled, ms: rollbackMs, trips: rollbackTrips} = await measure(() => rollbackSet(set, conn));
       if (rolled.collections.artworks?.deleted !== docs) throw new Error('target bench: rollback did not delete every inserted document');
       const inserted = Object.values(pushed.collections).reduce((n, c) => n + c.inserted, 0);
       if (inserted !== docs || !verified.ok || replan.collections.artworks?.same !== docs) throw new Error('target bench: unexpected result');
@@ -44,13 +43,13 @@ export async function benchTarget(lines: string[]): Promise<void> {
       lines.push(
         `### Target: ${docs.toLocaleString('en-US')} documents of ~500 bytes, MongoDB backend: ${mongo.kind}`,
         '',
-        '| step | time | documents/s |',
-        '|---|---:|---:|',
-        `| plan (all inserts) | ${(planMs / 1000).toFixed(2)} s | ${rate(planMs)} |`,
-        `| push (unordered batches of 1,000, journaled) | ${(pushMs / 1000).toFixed(2)} s | ${rate(pushMs)} |`,
-        `| plan again (all same) | ${(replanMs / 1000).toFixed(2)} s | ${rate(replanMs)} |`,
-        `| verify | ${(verifyMs / 1000).toFixed(2)} s | ${rate(verifyMs)} |`,
-        `| rollback (compare-and-delete, journaled) | ${(rollbackMs / 1000).toFixed(2)} s | ${rate(rollbackMs)} |`,
+        '| step | time | documents/s | round trips |',
+        '|---|---:|---:|---:|',
+        `| plan (all inserts) | ${(planMs / 1000).toFixed(2)} s | ${rate(planMs)} | ${planTrips} |`,
+        `| push (unordered batches of 1,000, journaled) | ${(pushMs / 1000).toFixed(2)} s | ${rate(pushMs)} | ${pushTrips} |`,
+        `| plan again (all same) | ${(replanMs / 1000).toFixed(2)} s | ${rate(replanMs)} | ${replanTrips} |`,
+        `| verify | ${(verifyMs / 1000).toFixed(2)} s | ${rate(verifyMs)} | ${verifyTrips} |`,
+        `| rollback (compare-and-delete, journaled) | ${(rollbackMs / 1000).toFixed(2)} s | ${rate(rollbackMs)} | ${rollbackTrips} |`,
         '',
       );
     } finally {

@@ -11,13 +11,13 @@ const AUTH_CODES = new Set([18 /* AuthenticationFailed */, 13 /* Unauthorized */
  * default 30 s: a wrong host during an incident should not look like a hang. TLS, auth source,
  * replica set and the like pass through the URI untouched.
  */
-export async function connectTarget(given: TargetSpec, options: {timeoutMs?: number} = {}): Promise<TargetConnection> {
+export async function connectTarget(given: TargetSpec, options: {timeoutMs?: number; monitorCommands?: boolean} = {}): Promise<TargetConnection> {
   // The label goes into plans, journals, the ledger and messages: never let a password through.
   const spec: TargetSpec = {...given, label: redact(given.label)};
   const timeoutMs = options.timeoutMs ?? 5000;
   let client: MongoClient;
   try {
-    client = new MongoClient(spec.uri, {serverSelectionTimeoutMS: timeoutMs, connectTimeoutMS: timeoutMs, appName: 'gravity-restore'});
+    client = new MongoClient(spec.uri, {serverSelectionTimeoutMS: timeoutMs, connectTimeoutMS: timeoutMs, appName: 'gravity-restore', monitorCommands: options.monitorCommands ?? false});
   } catch (error) {
     throw new GravityError('TARGET_INVALID', `Target ${spec.label} has an invalid connection string: ${redact(messageOf(error))}`, {
       hint: 'Check the URI (mongodb://user:pass@host:port/db)',
