@@ -5,7 +5,7 @@ import {redact} from '../config/redact.js';
 import {GravityError, isGravityError} from '../errors.js';
 import {JournalWriter, listJournals} from '../restore-set/journal.js';
 import type {JournalFile} from '../restore-set/journal.js';
-import {appendLedger} from '../restore-set/ledger.js';
+import {appendLedger, type LedgerEntry} from '../restore-set/ledger.js';
 import {readSetDocuments} from '../restore-set/manifest.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
 import {decodeExact, docFromJson, idFromJson, idKey, idKeyFromJson, idOf, sameBytes, sha256} from './bson-util.js';
@@ -95,6 +95,17 @@ export async function rollbackSet(set: RestoreSet, conn: TargetConnection, optio
     time: new Date().toISOString(),
   });
   const result: RollbackResult = {target: conn.spec.label, collections: {}, skippedDetails: [], rolledBack: pending.map((p) => p.relPath), journal: journal.path};
+  const ledgerLine = (outcome: LedgerEntry['outcome']): LedgerEntry => ({
+    time: new Date().toISOString(),
+    action: 'rollback',
+    target: conn.spec.name,
+    targetLabel: conn.spec.label,
+    setHash: set.hash,
+    counts: result.collections,
+    outcome,
+    journal: journal.relPath,
+    durationMs: Date.now() - started,
+  });
   const items = undoItems(pending);
   let batchNo = 0;
   try {
@@ -164,15 +175,7 @@ export async function rollbackSet(set: RestoreSet, conn: TargetConnection, optio
     await journal.append({type: 'end', outcome, counts: result.collections, time: new Date().toISOString()});
     await journal.close();
     await appendLedger(set, {
-      time: new Date().toISOString(),
-      action: 'rollback',
-      target: conn.spec.name,
-      targetLabel: conn.spec.label,
-      setHash: set.hash,
-      counts: result.collections,
-      outcome,
-      journal: journal.relPath,
-      durationMs: Date.now() - started,
+      ...ledgerLine(outcome),
       ...(outcome === 'partial' ? {reason: `${result.skippedDetails.length} document(s) changed after the push were left as they are`} : {}),
     });
     return result;
@@ -186,18 +189,7 @@ export async function rollbackSet(set: RestoreSet, conn: TargetConnection, optio
         );
     await journal.append({type: 'interrupted', reason: failure.message, time: new Date().toISOString()}).catch(() => undefined);
     await journal.close().catch(() => undefined);
-    await appendLedger(set, {
-      time: new Date().toISOString(),
-      action: 'rollback',
-      target: conn.spec.name,
-      targetLabel: conn.spec.label,
-      setHash: set.hash,
-      counts: result.collections,
-      outcome: 'failed',
-      reason: failure.message,
-      journal: journal.relPath,
-      durationMs: Date.now() - started,
-    }).catch(() => undefined);
+    await appendLedger(set, {...ledgerLine('failed'), reason: failure.message}).catch(() => undefined);
     throw failure;
   }
 }
