@@ -1,9 +1,8 @@
 import path from 'node:path';
 
 import {Args, Flags} from '@oclif/core';
-
 import {BaseCommand} from '../base-command.js';
-import {writeArchive} from '../dump/write.js';
+
 import {readRestoreSet} from '../restore-set/manifest.js';
 
 export default class Export extends BaseCommand<typeof Export> {
@@ -16,6 +15,8 @@ export default class Export extends BaseCommand<typeof Export> {
   };
 
   async run(): Promise<{archive: string; setHash: string; namespaces: number; documents: number; bytes: number}> {
+    // Loaded here, not at start-up: `--help` and the other commands need none of it.
+    const {writeArchive} = await import('../dump/write.js');
     const set = await readRestoreSet(this.args.set);
     const archive = path.resolve(this.flags.archive);
     const result = await writeArchive(path.join(set.dir, 'dump'), archive, {gzip: this.flags.gzip});

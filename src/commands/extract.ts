@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core';
 
 import {BaseCommand, sourceFlags} from '../base-command.js';
-import {runExtract, type ExtractCommandResult} from '../extract/run.js';
+import type {ExtractCommandResult} from '../extract/run.js';
 
 export default class Extract extends BaseCommand<typeof Extract> {
   static summary = 'Pull the documents matching a query (and their dependents) out of a backup into a restore set';
@@ -27,6 +27,8 @@ export default class Extract extends BaseCommand<typeof Extract> {
   };
 
   async run(): Promise<ExtractCommandResult> {
+    // Loaded here, not at start-up: `--help` and the other commands need none of it.
+    const {runExtract} = await import('../extract/run.js');
     const {flags} = this;
     const result = await runExtract(
       {

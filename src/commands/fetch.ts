@@ -1,12 +1,9 @@
 import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, sourceFlags} from '../base-command.js';
-import {fetchBackup, type FetchResult} from '../catalog/fetch.js';
-import {resolveBackup, selectBackup} from '../catalog/list.js';
+import type {FetchResult} from '../catalog/fetch.js';
 import {parseUserTime} from '../catalog/names.js';
 import {GravityError} from '../errors.js';
-import {openSource} from '../extract/source.js';
-import {unpackCollections} from '../extract/unpack.js';
 import {formatBytes} from '../ui/reporter.js';
 
 export default class Fetch extends BaseCommand<typeof Fetch> {
@@ -28,6 +25,11 @@ export default class Fetch extends BaseCommand<typeof Fetch> {
   };
 
   async run(): Promise<FetchResult> {
+    // Loaded here, not at start-up: `--help` and the other commands need none of it.
+    const {fetchBackup} = await import('../catalog/fetch.js');
+    const {resolveBackup, selectBackup} = await import('../catalog/list.js');
+    const {openSource} = await import('../extract/source.js');
+    const {unpackCollections} = await import('../extract/unpack.js');
     const {flags, settings} = this;
     if (this.args.backup && flags.before) throw new GravityError('USAGE', 'Give a backup id or --before, not both', {hint: 'Drop one of them'});
     const {store, backups} = await openSource(settings);

@@ -1,8 +1,7 @@
 import {Args} from '@oclif/core';
 
 import {BaseCommand, sourceFlags} from '../base-command.js';
-import {inspectDump, type NamespaceSummary} from '../dump/inspect.js';
-import {resolveInput} from '../extract/source.js';
+import type {NamespaceSummary} from '../dump/inspect.js';
 import {formatBytes} from '../ui/reporter.js';
 import {renderTable} from '../ui/table.js';
 
@@ -16,6 +15,9 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
   static flags = {...sourceFlags};
 
   async run(): Promise<{source: string; namespaces: NamespaceSummary[]; oplog?: {documents: number; bytes: number}}> {
+    // Loaded here, not at start-up: `--help` and the other commands need none of it.
+    const {inspectDump} = await import('../dump/inspect.js');
+    const {resolveInput} = await import('../extract/source.js');
     const source = await resolveInput(this.args.backup, this.settings);
     const total = source.objects.reduce((n, o) => n + o.size, 0);
     const bar = this.reporter.bar('Reading', total || 1, 'bytes');

@@ -2,9 +2,8 @@ import {Flags} from '@oclif/core';
 
 import {BaseCommand, sourceFlags} from '../base-command.js';
 import {describeBackups, type ListResult} from '../ui/backups.js';
-import {selectBackup} from '../catalog/list.js';
 import {parseUserTime} from '../catalog/names.js';
-import {openSource} from '../extract/source.js';
+
 import {renderTable} from '../ui/table.js';
 
 export default class List extends BaseCommand<typeof List> {
@@ -26,6 +25,9 @@ export default class List extends BaseCommand<typeof List> {
   };
 
   async run(): Promise<ListResult> {
+    // Loaded here, not at start-up: `--help` and the other commands need none of it.
+    const {selectBackup} = await import('../catalog/list.js');
+    const {openSource} = await import('../extract/source.js');
     const {flags, settings} = this;
     const before = flags.before ? parseUserTime(flags.before, settings.tz) : undefined;
     this.reporter.spin(`Listing ${settings.source ?? 'backups'}`);

@@ -1,8 +1,6 @@
 import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, targetFlag} from '../base-command.js';
-import {openContext, withConnection} from '../promote/context.js';
-import {planSet, savePlan} from '../target/index.js';
 import type {Plan} from '../target/types.js';
 import {renderPlan} from '../ui/plan.js';
 
@@ -17,6 +15,9 @@ export default class PlanCommand extends BaseCommand<typeof PlanCommand> {
   };
 
   async run(): Promise<Plan & {file: string}> {
+    // Loaded here, not at start-up: `--help` and the other commands need none of it.
+    const {openContext, withConnection} = await import('../promote/context.js');
+    const {planSet, savePlan} = await import('../target/index.js');
     const {set, target} = await openContext(this.args.set, this.flags.to, this.settings);
     return withConnection(target, async (conn) => {
       this.reporter.spin(`Planning against ${target.label}`);

@@ -1,7 +1,6 @@
 import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, targetFlag} from '../base-command.js';
-import {runPush} from '../promote/push.js';
 import type {Plan, PushResult} from '../target/types.js';
 import {renderTable} from '../ui/table.js';
 
@@ -28,6 +27,8 @@ export default class Push extends BaseCommand<typeof Push> {
   };
 
   async run(): Promise<PushResult & {plan: Plan}> {
+    // Loaded here, not at start-up: `--help` and the other commands need none of it.
+    const {runPush} = await import('../promote/push.js');
     const {flags} = this;
     const result = await runPush(
       {

@@ -1,8 +1,7 @@
 import {Flags} from '@oclif/core';
 
 import {BaseCommand, sourceFlags} from '../base-command.js';
-import {inferRelations, type InferredRelation} from '../extract/infer.js';
-import {resolveInput} from '../extract/source.js';
+import type {InferredRelation} from '../extract/infer.js';
 import type {Relation} from '../restore-set/manifest.js';
 import {renderTable} from '../ui/table.js';
 
@@ -17,6 +16,9 @@ export default class Relations extends BaseCommand<typeof Relations> {
   };
 
   async run(): Promise<{relations: Array<Relation | InferredRelation>; source: string}> {
+    // Loaded here, not at start-up: `--help` and the other commands need none of it.
+    const {inferRelations} = await import('../extract/infer.js');
+    const {resolveInput} = await import('../extract/source.js');
     if (!this.flags.infer) {
       const relations = this.settings.relations;
       if (relations.length === 0) this.log(`No relations configured${this.settings.configFile ? ` in ${this.settings.configFile}` : ''}. Propose some with --infer <backup>.`);

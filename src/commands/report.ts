@@ -2,7 +2,7 @@ import {Args} from '@oclif/core';
 
 import {BaseCommand} from '../base-command.js';
 import {readRestoreSet} from '../restore-set/manifest.js';
-import {buildReport, renderReportMarkdown, type Report} from '../restore-set/report.js';
+import type {Report} from '../restore-set/report.js';
 
 export default class ReportCommand extends BaseCommand<typeof ReportCommand> {
   static summary = 'The incident record of a restore set: backup used, query, relations, counts, timings, conflicts, ledger';
@@ -10,6 +10,8 @@ export default class ReportCommand extends BaseCommand<typeof ReportCommand> {
   static args = {set: Args.string({description: 'restore set folder', required: true})};
 
   async run(): Promise<Report> {
+    // Loaded here, not at start-up: `--help` and the other commands need none of it.
+    const {buildReport, renderReportMarkdown} = await import('../restore-set/report.js');
     const report = await buildReport(await readRestoreSet(this.args.set));
     this.log(renderReportMarkdown(report));
     return report;

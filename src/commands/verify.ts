@@ -2,8 +2,6 @@ import {Args} from '@oclif/core';
 
 import {BaseCommand, targetFlag} from '../base-command.js';
 import {GravityError} from '../errors.js';
-import {openContext, withConnection} from '../promote/context.js';
-import {verifySet} from '../target/index.js';
 import type {VerifyResult} from '../target/types.js';
 import {renderTable} from '../ui/table.js';
 import {formatValue} from '../ui/values.js';
@@ -16,6 +14,9 @@ export default class Verify extends BaseCommand<typeof Verify> {
   static flags = {to: targetFlag};
 
   async run(): Promise<VerifyResult> {
+    // Loaded here, not at start-up: `--help` and the other commands need none of it.
+    const {openContext, withConnection} = await import('../promote/context.js');
+    const {verifySet} = await import('../target/index.js');
     const {set, target} = await openContext(this.args.set, this.flags.to, this.settings);
     const result = await withConnection(target, (conn) => verifySet(set, conn));
     this.log(renderTable(['collection', 'present', 'missing', 'different', 'skipped conflicts'], Object.entries(result.collections).map(([c, n]) => [c, n.present, n.missing, n.different, n.skippedConflicts])));
