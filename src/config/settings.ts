@@ -1,6 +1,7 @@
 import path from 'node:path';
 
 import {defaultCacheDir} from '../catalog/fetch.js';
+import {assertTimeZone} from '../catalog/names.js';
 import {GravityError} from '../errors.js';
 import type {Relation} from '../restore-set/manifest.js';
 import type {ConfigFile} from './config-file.js';
@@ -36,11 +37,12 @@ export function machineTimezone(): string {
   return process.env.TZ || Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 }
 
+/** The catalog's zone check, with the setting it came from named in the message. */
 export function validateTimezone(tz: string, what: string): string {
   try {
-    new Intl.DateTimeFormat('en-US', {timeZone: tz});
-  } catch {
-    throw new GravityError('USAGE', `Unknown timezone "${tz}" for ${what}`, {hint: 'Use an IANA name such as UTC, America/New_York or Europe/Berlin'});
+    assertTimeZone(tz);
+  } catch (error) {
+    throw new GravityError('USAGE', `Unknown timezone "${tz}" for ${what}`, {hint: 'Use an IANA name such as UTC, America/New_York or Europe/Berlin', cause: error});
   }
   return tz;
 }
