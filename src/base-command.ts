@@ -81,7 +81,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.reporter?.stop();
     // oclif's own exits (this.exit) and parse errors keep their behaviour.
     if (error?.oclif?.exit !== undefined && !isGravityError(error)) {
-      if (error.name === 'ExitError') throw error;
+      // this.exit(n) throws oclif's ExitError (name "Error", code EEXIT): pass it through untouched,
+      // or oclif's default catch would print it as a second --json document and exit 1.
+      if ((error as {code?: string}).code === 'EEXIT') throw error;
       return super.catch(error);
     }
     const debug = this.flags?.debug || process.argv.includes('--debug');
