@@ -43,6 +43,7 @@ async function main(): Promise<number> {
   step('Starting the sandbox');
   const sandbox = await startSandbox();
   process.stdout.write(`S3 ${sandbox.info.s3.endpoint}, staging ${sandbox.info.staging}, production ${sandbox.info.production} (MongoDB: ${sandbox.info.mongo})\n`);
+  process.stdout.write(`MongoDB backend: ${sandbox.info.mongoDetail}\n`);
   try {
     const data = generateGravity();
     const partnerArtworks = data.collections.artworks.filter((a) => (a.doc.partner_id as ObjectId).equals(data.partnerId));

@@ -2,14 +2,17 @@
  * The local sandbox: an S3 server and two MongoDB servers (staging, production) on 127.0.0.1.
  * Used by `npm run sandbox`, the demo and the end-to-end tests.
  */
-import {startMongo} from '../test/support/mongo-backend.js';
+import {startMongo, type MongoBackendKind} from '../test/support/mongo-backend.js';
 import {startS3Server} from '../test/support/s3-server.js';
 
 export interface SandboxInfo {
   s3: {endpoint: string; bucket: string; region: string; accessKeyId: string; secretAccessKey: string};
   staging: string;
   production: string;
-  mongo: 'mongod' | 'test-server' | 'external';
+  /** Which MongoDB the staging and production URIs point at. */
+  mongo: MongoBackendKind;
+  /** Why that one, in one line (e.g. why no real mongod ran). */
+  mongoDetail: string;
 }
 
 export interface Sandbox {
@@ -37,7 +40,8 @@ export async function startSandbox(options: {bucket?: string; db?: string} = {})
       s3: {endpoint: s3.endpoint, bucket, region: s3.region, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey},
       staging: withDb(staging.uri, sameServer ? `${db}_staging` : db),
       production: withDb(production.uri, db),
-      mongo: production.kind === 'test-server' ? 'test-server' : production.kind,
+      mongo: production.kind,
+      mongoDetail: production.detail,
     };
     return {
       info,

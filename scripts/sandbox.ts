@@ -5,7 +5,7 @@
 import {startSandbox} from './sandbox-lib.js';
 
 const sandbox = await startSandbox();
-process.stderr.write(`sandbox: MongoDB backend ${sandbox.info.mongo}; stop with Ctrl-C\n`);
+process.stderr.write(`sandbox: MongoDB backend ${sandbox.info.mongo} (${sandbox.info.mongoDetail}); stop with Ctrl-C\n`);
 process.stdout.write(`${JSON.stringify(sandbox.info)}\n`);
 let stopping = false;
 const stop = async () => {
