@@ -149,14 +149,11 @@ export function downloadHost(env: NodeJS.ProcessEnv = process.env): string {
   return DEFAULT_DOWNLOAD_HOST;
 }
 
-function proxyFor(target: URL, env: NodeJS.ProcessEnv): URL | undefined {
-  const raw =
-    target.protocol === 'https:'
-      ? env.HTTPS_PROXY || env.https_proxy || env.HTTP_PROXY || env.http_proxy
-      : env.HTTP_PROXY || env.http_proxy;
+/** The proxy mongodb-memory-server's downloader would tunnel through (it reads these, in this order, and ignores NO_PROXY). */
+function downloadProxy(env: NodeJS.ProcessEnv): URL | undefined {
+  const names = ['yarn_https-proxy', 'yarn_proxy', 'npm_config_https-proxy', 'npm_config_proxy', 'https_proxy', 'http_proxy', 'HTTPS_PROXY', 'HTTP_PROXY'];
+  const raw = names.map((n) => env[n]).find((v) => v);
   if (!raw) return undefined;
-  const noProxy = (env.NO_PROXY || env.no_proxy || '').split(',').map((s) => s.trim()).filter(Boolean);
-  if (noProxy.some((n) => n === '*' || target.hostname === n || target.hostname.endsWith(n.startsWith('.') ? n : `.${n}`))) return undefined;
   try {
     return new URL(raw);
   } catch {
@@ -165,8 +162,10 @@ function proxyFor(target: URL, env: NodeJS.ProcessEnv): URL | undefined {
 }
 
 /**
- * One HEAD request to the download host (through the proxy mongodb-memory-server would use, via
- * CONNECT). Any HTTP answer counts as reachable: what matters is that the download would not hang.
+ * One HEAD request to the download host, or a CONNECT through the proxy mongodb-memory-server
+ * would tunnel through. Any HTTP answer counts as reachable: what matters is that the download
+ * would not hang. Certificates are not checked, as the downloader does not check them either
+ * (unless npm_config_strict_ssl=true).
  */
 export function probeDownloadHost(host: string, timeoutMs: number, env: NodeJS.ProcessEnv = process.env): Promise<ProbeResult> {
   const started = performance.now();
@@ -190,20 +189,18 @@ export function probeDownloadHost(host: string, timeoutMs: number, env: NodeJS.P
     };
     const timer = setTimeout(() => finish(false, `no answer within ${(timeoutMs / 1000).toFixed(1).replace(/\.0$/, '')} s`), timeoutMs);
     const failed = (e: NodeJS.ErrnoException) => finish(false, e.code && !e.message.includes(e.code) ? `${e.code}: ${e.message}` : e.message || String(e.code));
-    const proxy = proxyFor(target, env);
-    const port = target.port || (target.protocol === 'https:' ? '443' : '80');
-    if (proxy && target.protocol === 'https:') {
-      const connect = http.request({host: proxy.hostname, port: proxy.port || 80, method: 'CONNECT', path: `${target.hostname}:${port}`});
+    const proxy = downloadProxy(env);
+    if (proxy) {
+      // The downloader defaults the port to 443 whatever the scheme.
+      const connect = http.request({host: proxy.hostname, port: proxy.port || 80, method: 'CONNECT', path: `${target.hostname}:${target.port || '443'}`});
       requests.push(connect);
       connect.on('connect', (res) => finish(res.statusCode === 200, `proxy ${proxy.host} answered CONNECT with ${res.statusCode}`));
       connect.on('error', failed);
       connect.end();
       return;
     }
-    const lib = target.protocol === 'https:' ? https : http;
-    const req = proxy
-      ? http.request({host: proxy.hostname, port: proxy.port || 80, method: 'HEAD', path: target.href})
-      : lib.request(target, {method: 'HEAD'});
+    const strict = env.npm_config_strict_ssl === 'true';
+    const req = target.protocol === 'https:' ? https.request(target, {method: 'HEAD', rejectUnauthorized: strict}) : http.request(target, {method: 'HEAD'});
     requests.push(req);
     req.on('response', (res) => {
       res.resume();
@@ -214,7 +211,8 @@ export function probeDownloadHost(host: string, timeoutMs: number, env: NodeJS.P
   });
 }
 
-function probeFile(host: string): string {
+/** The temp file that shares the probe of `host` between sibling processes. */
+export function probeCacheFile(host: string): string {
   const uid = typeof process.getuid === 'function' ? process.getuid() : 'user';
   const key = createHash('sha256').update(host).digest('hex').slice(0, 12);
   return path.join(os.tmpdir(), `gravity-restore-mongod-probe-${uid}-${key}.json`);
@@ -240,7 +238,7 @@ export async function downloadHostReachable(env: NodeJS.ProcessEnv = process.env
   const host = downloadHost(env);
   const fromEnv = parseCached(env[PROBE_VAR], host, 'env', Number.POSITIVE_INFINITY);
   if (fromEnv) return fromEnv;
-  const file = probeFile(host);
+  const file = probeCacheFile(host);
   const fromFile = parseCached(await readFile(file, 'utf8').catch(() => undefined), host, 'file', PROBE_FILE_TTL_MS);
   const result = fromFile ?? (await probeDownloadHost(host, timeoutMs, env));
   const record = JSON.stringify({host, reachable: result.reachable, reason: result.reason, ms: result.ms, at: Date.now()});
