@@ -31,6 +31,8 @@ export interface MongoBackend {
   kind: MongoBackendKind;
   /** Why this backend was chosen, in one line, for logs (connection strings masked). */
   detail: string;
+  /** For the test server: why no real MongoDB was used, without the label. */
+  why?: string;
   stop(): Promise<void>;
 }
 
@@ -291,9 +293,9 @@ export async function downloadMongod(env: NodeJS.ProcessEnv = process.env): Prom
   });
 }
 
-async function startTestServer(detail: string): Promise<MongoBackend> {
+async function startTestServer(detail: string, why: string): Promise<MongoBackend> {
   const server = await startTestMongoServer();
-  return {uri: server.uri, kind: 'test-server', detail, stop: () => server.close()};
+  return {uri: server.uri, kind: 'test-server', detail, why, stop: () => server.close()};
 }
 
 async function startMongod(binary: string): Promise<MongoBackend> {
@@ -330,7 +332,7 @@ export async function startMongo(opts: StartMongoOptions = {}): Promise<MongoBac
   const label = opts.label ? `${opts.label}: ` : '';
   const withLabel = (b: MongoBackend): MongoBackend => ({...b, detail: `${label}${b.detail}`});
   const mode = backendMode(env);
-  if (mode === 'test-server') return startTestServer(`${label}${MODE_VAR}=test-server`);
+  if (mode === 'test-server') return startTestServer(`${label}${MODE_VAR}=test-server`, `${MODE_VAR}=test-server`);
 
   const external = env.MONGODB_TEST_URI;
   if (external) {
@@ -344,24 +346,24 @@ export async function startMongo(opts: StartMongoOptions = {}): Promise<MongoBac
     return withLabel(b);
   }
 
-  const hint = `set MONGODB_TEST_URI, or ${MODE_VAR}=mongod to insist`;
+  const fallBack = (why: string) => startTestServer(`${label}no real mongod: ${why}; using the in-repo test server (set MONGODB_TEST_URI, or ${MODE_VAR}=mongod to insist)`, why);
   let binary = await findLocalMongod(env);
   if (!binary) {
     const probe = await downloadHostReachable(env, opts.probeTimeoutMs);
     if (!probe.reachable) {
       const cached = probe.source === 'probe' ? '' : ', probed earlier this run';
-      return startTestServer(`${label}no real mongod: no local binary and ${probe.host} unreachable (${probe.reason}, ${probe.ms} ms${cached}); using the in-repo test server (${hint})`);
+      return fallBack(`no local binary and ${probe.host} unreachable (${probe.reason}, ${probe.ms} ms${cached})`);
     }
     try {
       binary = await downloadMongod(env);
     } catch (e) {
-      return startTestServer(`${label}no real mongod: ${firstLine(e)}; using the in-repo test server (${hint})`);
+      return fallBack(firstLine(e));
     }
   }
   try {
     return withLabel(await startMongod(binary));
   } catch (e) {
-    return startTestServer(`${label}no real mongod: mongod at ${binary} failed to start (${firstLine(e)}); using the in-repo test server (${hint})`);
+    return fallBack(`mongod at ${binary} failed to start (${firstLine(e)})`);
   }
 }
 
