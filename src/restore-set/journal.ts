@@ -20,12 +20,16 @@ export interface JournalBegin {
   setHash: string;
   planHash?: string;
   onConflict?: 'skip' | 'overwrite' | 'fail';
+  /** Push: documents without an exact form were written re-encoded (--inexact write). */
+  inexact?: 'fail' | 'skip' | 'write';
+  bypassDocumentValidation?: boolean;
   /** For a rollback: the push journals (relative paths) it undoes. */
   rollsBack?: string[];
   time: string;
 }
 export interface JournalResume { type: 'resume'; time: string; planHash?: string }
-export interface JournalCreated { type: 'created'; collection: string; db: string; indexes: string[] }
+/** `creating` is written before createCollection, `created` once its indexes exist: a resume finishes the indexes. */
+export interface JournalCreated { type: 'creating' | 'created'; collection: string; db: string; indexes: string[] }
 /** Announced before a batch is written: everything needed to undo it if the process dies mid-batch. */
 export interface JournalIntent {
   type: 'intent';
@@ -51,11 +55,30 @@ export interface JournalDone {
   batch: number;
   ids: string[];
 }
+/**
+ * Documents not written: `conflict` (changed on the target since the backup: the user's choice to
+ * keep the target's), `refused` (the server refused, or stored other bytes: a failure), `excluded`
+ * (left out on purpose by a flag), `skipped` (rollback: left as is).
+ */
 export interface JournalSkipped {
-  type: 'conflict' | 'skipped';
+  type: 'conflict' | 'skipped' | 'refused' | 'excluded';
   collection: string;
   db: string;
   ids: string[];
+  reason: string;
+  code?: number;
+  codeName?: string;
+}
+/**
+ * Written, but what the target holds is not the set's bytes: re-encoded on purpose (--inexact write)
+ * or changed by the server. The sha256 of what the target holds lets verify and rollback recognise it.
+ */
+export interface JournalStored {
+  type: 'stored';
+  collection: string;
+  db: string;
+  batch: number;
+  items: Array<{id: string; sha256: string}>;
   reason: string;
 }
 export interface JournalEnd {
@@ -73,6 +96,7 @@ export type JournalRecord =
   | JournalIntent
   | JournalDone
   | JournalSkipped
+  | JournalStored
   | JournalEnd
   | JournalInterrupted;
 
@@ -97,14 +121,14 @@ export class JournalWriter {
   /** Start a new journal for `begin.target`; the file name carries the start time. */
   static async create(set: RestoreSet, begin: JournalBegin): Promise<JournalWriter> {
     const dir = path.join(set.dir, JOURNAL_DIR);
-    await mkdir(dir, {recursive: true});
+    await mkdir(dir, {recursive: true, mode: 0o700});
     const stamp = begin.time.replace(/[:.]/g, '-');
     for (let n = 0; ; n++) {
       const name = `${begin.target}-${stamp}${n ? `-${n}` : ''}.jsonl`;
       const file = path.join(dir, name);
       let handle: FileHandle;
       try {
-        handle = await open(file, 'wx');
+        handle = await open(file, 'wx', 0o600);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'EEXIST' && n < 100) continue;
         throw error;
@@ -117,7 +141,14 @@ export class JournalWriter {
 
   /** Reopen an unfinished journal to continue it. */
   static async reopen(journal: JournalFile): Promise<JournalWriter> {
-    const handle = await open(journal.path, 'a');
+    const handle = await open(journal.path, 'a+', 0o600);
+    // A crash mid-line leaves a torn last record; end that line so the next record stays readable.
+    const {size} = await handle.stat();
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      await handle.read(last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) await handle.write('\n');
+    }
     return new JournalWriter(journal.path, journal.relPath, handle);
   }
 

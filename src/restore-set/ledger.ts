@@ -21,6 +21,8 @@ export interface LedgerEntry {
   counts?: Record<string, unknown>;
   outcome: LedgerOutcome;
   reason?: string;
+  /** The push wrote past the target's validator (--bypass-document-validation). */
+  bypassDocumentValidation?: boolean;
   /** Journal path relative to the set folder. */
   journal?: string;
   durationMs?: number;
@@ -32,7 +34,7 @@ export function ledgerPath(set: RestoreSet): string {
 
 /** Append one entry and fsync, so a gate decision never rests on a line the disk lost. */
 export async function appendLedger(set: RestoreSet, entry: LedgerEntry): Promise<void> {
-  const handle = await open(ledgerPath(set), 'a');
+  const handle = await open(ledgerPath(set), 'a', 0o600);
   try {
     await handle.write(`${JSON.stringify(entry)}\n`);
     await handle.sync();

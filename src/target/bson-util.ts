@@ -1,79 +1,128 @@
 import {createHash} from 'node:crypto';
 
-import {BSON, EJSON} from 'bson';
+import {BSON} from 'bson';
 import type {Document} from 'bson';
 
+import {exactForm, exactId, orderedJson, parseOrderedJson, toBytes} from './exact.js';
+
 /**
- * Decoding that keeps every BSON type as its own class (Int32, Double, Long, BSONRegExp, Binary),
- * so serialising the result gives back the same bytes. Push writes set documents through this:
- * the driver takes objects, not raw buffers, and this keeps the backup's types and field order.
+ * Decoding that keeps every BSON type as its own class (Int32, Double, Long, BSONRegExp, Binary).
+ * Field order of integer-like keys is NOT kept (JavaScript objects reorder them): use it to read
+ * values, never to write a document or build a filter from one (see exact.ts for that).
  */
-const EXACT = {promoteValues: false, promoteLongs: false, promoteBuffers: false, bsonRegExp: true} as const;
+const TYPED = {promoteValues: false, promoteLongs: false, promoteBuffers: false, bsonRegExp: true} as const;
 
-export function decodeExact(raw: Uint8Array): Document {
-  return BSON.deserialize(raw, EXACT);
+export function decodeTyped(raw: Uint8Array): Document {
+  return BSON.deserialize(raw, TYPED);
 }
 
-export function encode(doc: Document): Buffer {
-  return Buffer.from(BSON.serialize(doc));
-}
-
-/** The `_id` of a raw document, typed exactly. */
+/** The `_id` of a raw document, typed exactly and in stored field order. */
 export function idOf(raw: Uint8Array): unknown {
-  return decodeExact(raw)._id;
+  return exactId(raw);
 }
 
-/** Lossless text form of an `_id` (canonical Extended JSON): what plans and journals store. */
+/** Lossless text form of an `_id` (canonical Extended JSON, field order kept): what plans and journals store. */
 export function idToJson(id: unknown): string {
-  return EJSON.stringify(id, {relaxed: false});
+  return orderedJson(id);
 }
 
 export function idFromJson(text: string): unknown {
-  return EJSON.parse(text, {relaxed: false});
+  return parseOrderedJson(text);
 }
 
-/** A whole document as canonical Extended JSON (journal pre-images). */
+/** A whole document as canonical Extended JSON in stored field order (journal pre-images, for people). */
 export function docToJson(raw: Uint8Array): string {
-  return EJSON.stringify(decodeExact(raw), {relaxed: false});
+  return orderedJson(exactForm(raw).doc);
 }
 
 /** Inverse of docToJson, back to the same bytes. */
 export function docFromJson(text: string): Buffer {
-  return encode(EJSON.parse(text, {relaxed: false}) as Document);
+  return toBytes(parseOrderedJson(text) as Map<string, unknown>);
 }
 
 /**
- * Map key for an `_id`: canonical Extended JSON with numbers normalised, because the server
- * treats 5, NumberLong(5) and 5.0 as the same `_id` (a `$in` on one finds the other).
+ * Map key for an `_id`, equal exactly when the server's `_id` index sees the same value: numbers
+ * compare by value across Int32, Int64, Double and Decimal128 (5, NumberLong(5), 5.0 and
+ * NumberDecimal("5.00") are one `_id`), while subdocuments compare field by field in order
+ * ({b: 1, "1": 2} and {"1": 2, b: 1} are two `_id`s).
+ * https://www.mongodb.com/docs/manual/reference/bson-type-comparison-order/
  */
 export function idKey(id: unknown): string {
-  return JSON.stringify(normaliseNumbers(EJSON.serialize({v: id}, {relaxed: false}).v));
+  return keyOf(id);
 }
 
 /** Key from the lossless text form. */
 export function idKeyFromJson(text: string): string {
-  return JSON.stringify(normaliseNumbers(JSON.parse(text)));
+  return keyOf(parseOrderedJson(text));
 }
 
-function normaliseNumbers(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(normaliseNumbers);
-  if (value && typeof value === 'object') {
-    const obj = value as Record<string, unknown>;
-    const keys = Object.keys(obj);
-    if (keys.length === 1) {
-      const [k] = keys;
-      const v = obj[k!];
-      if ((k === '$numberInt' || k === '$numberLong') && typeof v === 'string') return {$num: BigInt(v).toString()};
-      if (k === '$numberDouble' && typeof v === 'string') {
-        const n = Number(v);
-        return {$num: Number.isInteger(n) && Math.abs(n) < 2 ** 63 ? BigInt(n).toString() : String(n)};
-      }
-    }
-    const out: Record<string, unknown> = {};
-    for (const k of keys) out[k] = normaliseNumbers(obj[k]);
-    return out;
+function keyOf(value: unknown): string {
+  if (value instanceof Map) return `{${[...value].map(([k, v]) => `${JSON.stringify(k)}:${keyOf(v)}`).join(',')}}`;
+  if (Array.isArray(value)) return `[${value.map(keyOf).join(',')}]`;
+  const number = numericKey(value);
+  if (number !== undefined) return `n:${number}`;
+  if (value && typeof value === 'object' && !(value as {_bsontype?: string})._bsontype && !(value instanceof Date)) {
+    // A plain object (a caller's own value): its own key order is all there is.
+    return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}:${keyOf(v)}`).join(',')}}`;
   }
-  return value;
+  return orderedJson(value);
+}
+
+/** Exact decimal text of a number of any BSON numeric type, or undefined for a non-number. */
+export function numericKey(value: unknown): string | undefined {
+  if (typeof value === 'number') return doubleKey(value);
+  if (typeof value === 'bigint') return normalise(value < 0n ? '-' : '', (value < 0n ? -value : value).toString(), 0);
+  const typed = value as {_bsontype?: string; value?: number; toString(): string} | null;
+  switch (typed?._bsontype) {
+    case 'Int32':
+    case 'Double':
+      return doubleKey(Number(typed.value));
+    case 'Long':
+      return numericKey(BigInt(typed.toString()));
+    case 'Decimal128':
+      return decimalKey(typed.toString());
+    default:
+      return undefined;
+  }
+}
+
+function doubleKey(n: number): string {
+  if (Number.isNaN(n)) return 'NaN';
+  if (!Number.isFinite(n)) return n > 0 ? 'Infinity' : '-Infinity';
+  if (n === 0) return '0';
+  // Every finite double is m × 2^e exactly; m × 5^-e / 10^-e gives its exact decimal digits.
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, Math.abs(n));
+  const bits = view.getBigUint64(0);
+  const biased = Number((bits >> 52n) & 0x7ffn);
+  const fraction = bits & ((1n << 52n) - 1n);
+  const mantissa = biased === 0 ? fraction : fraction | (1n << 52n);
+  const exponent = (biased === 0 ? 1 : biased) - 1075;
+  const sign = n < 0 ? '-' : '';
+  if (exponent >= 0) return normalise(sign, (mantissa << BigInt(exponent)).toString(), 0);
+  return normalise(sign, (mantissa * 5n ** BigInt(-exponent)).toString(), exponent);
+}
+
+function decimalKey(text: string): string {
+  if (/^-?NaN$/i.test(text)) return 'NaN';
+  if (/^-?Inf/i.test(text)) return text.startsWith('-') ? '-Infinity' : 'Infinity';
+  const m = /^(-)?(\d+)(?:\.(\d+))?(?:E([+-]\d+))?$/i.exec(text);
+  if (!m) return `decimal:${text}`;
+  const frac = m[3] ?? '';
+  return normalise(m[1] ?? '', `${m[2]}${frac}`, Number(m[4] ?? 0) - frac.length);
+}
+
+/** sign, digits × 10^exp → one spelling: no leading or trailing zeros, zero unsigned. */
+function normalise(sign: string, digits: string, exp: number): string {
+  let d = digits.replace(/^0+/, '');
+  if (d === '') return '0';
+  let e = exp;
+  const trailing = /0+$/.exec(d);
+  if (trailing) {
+    d = d.slice(0, -trailing[0].length);
+    e += trailing[0].length;
+  }
+  return `${sign}${d}e${e}`;
 }
 
 export function sha256(data: Uint8Array | string): string {

@@ -1,51 +1,43 @@
-import {EJSON} from 'bson';
-
-import {decodeExact} from './bson-util.js';
+import {exactForm, orderedJson} from './exact.js';
+import type {ExactDoc} from './exact.js';
 import type {FieldDiff} from './types.js';
 
 /**
  * Field-level difference between the backup's and the target's version of a document, for people
  * deciding about a conflict. Values are canonical Extended JSON, so a type change (Int32 → Double)
- * shows up. Subdocuments are descended into; arrays are compared whole (an element-wise diff of
- * reordered arrays reads worse than the two arrays side by side).
+ * shows up. Both sides are read in stored field order (exact form), so a reordering is reported as
+ * `(field order)` rather than hidden by JavaScript's ordering of integer-like keys. Subdocuments are
+ * descended into; arrays are compared whole.
  */
 export function fieldDiff(backupRaw: Uint8Array, targetRaw: Uint8Array, limit = 50): FieldDiff[] {
-  const backup = EJSON.serialize(decodeExact(backupRaw), {relaxed: false}) as Record<string, unknown>;
-  const target = EJSON.serialize(decodeExact(targetRaw), {relaxed: false}) as Record<string, unknown>;
   const out: FieldDiff[] = [];
-  diffObjects(backup, target, '', out, limit);
-  if (out.length === 0 && !orderEqual(backup, target)) out.push({path: '(field order)', backup: Object.keys(backup), target: Object.keys(target)});
+  diffDocs(exactForm(backupRaw).doc, exactForm(targetRaw).doc, '', out, limit);
   return out;
 }
 
-/** Extended JSON wrappers ({$oid}, {$date}, {$numberInt}…) are leaves, not subdocuments. */
-function isSubdocument(value: unknown): value is Record<string, unknown> {
-  if (!value || typeof value !== 'object' || Array.isArray(value)) return false;
-  const keys = Object.keys(value);
-  return !(keys.length > 0 && keys.every((k) => k.startsWith('$')));
+function shown(value: unknown): unknown {
+  return JSON.parse(orderedJson(value)) as unknown;
 }
 
-function diffObjects(a: Record<string, unknown>, b: Record<string, unknown>, prefix: string, out: FieldDiff[], limit: number): void {
-  const keys = [...Object.keys(a), ...Object.keys(b).filter((k) => !(k in a))];
+function diffDocs(a: ExactDoc, b: ExactDoc, prefix: string, out: FieldDiff[], limit: number): void {
+  const before = out.length;
+  const keys = [...a.keys(), ...[...b.keys()].filter((k) => !a.has(k))];
   for (const key of keys) {
     if (out.length >= limit) return;
     const p = prefix ? `${prefix}.${key}` : key;
-    const inA = Object.hasOwn(a, key);
-    const inB = Object.hasOwn(b, key);
-    if (inA && inB && isSubdocument(a[key]) && isSubdocument(b[key])) {
-      const before = out.length;
-      diffObjects(a[key] as Record<string, unknown>, b[key] as Record<string, unknown>, p, out, limit);
-      if (out.length === before && !orderEqual(a[key], b[key])) out.push({path: p, backup: a[key], target: b[key]});
+    const va = a.get(key);
+    const vb = b.get(key);
+    if (a.has(key) && b.has(key) && va instanceof Map && vb instanceof Map) {
+      diffDocs(va, vb, p, out, limit);
       continue;
     }
-    if (inA && inB && JSON.stringify(a[key]) === JSON.stringify(b[key])) continue;
+    if (a.has(key) && b.has(key) && orderedJson(va) === orderedJson(vb)) continue;
     const entry: FieldDiff = {path: p};
-    if (inA) entry.backup = a[key];
-    if (inB) entry.target = b[key];
+    if (a.has(key)) entry.backup = shown(va);
+    if (b.has(key)) entry.target = shown(vb);
     out.push(entry);
   }
-}
-
-function orderEqual(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  if (out.length === before && orderedJson(a) !== orderedJson(b)) {
+    out.push({path: prefix ? `${prefix} (field order)` : '(field order)', backup: [...a.keys()], target: [...b.keys()]});
+  }
 }

@@ -10,9 +10,12 @@ import {GravityError, isGravityError} from '../errors.js';
 import {appendLedger} from '../restore-set/ledger.js';
 import {canonicalJson, readSetDocuments} from '../restore-set/manifest.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
-import {decodeExact, idKey, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
+import {decodeTyped, idKey, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
 import {fieldDiff} from './diff.js';
+import {exactForm} from './exact.js';
 import type {ClassCounts, ClassIds, ConflictSample, KeyMatchSample, Plan, ProgressCallback, TargetConnection} from './types.js';
+import {findClashes, readTargetChecks} from './unique.js';
+import type {Clash} from './unique.js';
 
 /** Ids per `$in` round trip: large enough to amortise latency, small enough for a 16 MB command. */
 export const LOOKUP_BATCH = 1000;
@@ -55,8 +58,9 @@ export function classifyCollection(
   sample = 20,
   sampleSoFar = 0,
   knownIds?: unknown[],
+  clashes: Map<string, Clash> = new Map(),
 ): CollectionClassification {
-  const ids: ClassIds = {insert: [], same: [], conflict: [], keyMatch: []};
+  const ids: ClassIds = {insert: [], same: [], conflict: [], keyMatch: [], clash: []};
   const digests: Record<string, string> = {};
   const conflicts: ConflictSample[] = [];
   const keyMatches: KeyMatchSample[] = [];
@@ -67,7 +71,9 @@ export function classifyCollection(
     const current = targetById.get(key);
     if (current === undefined) {
       const holder = keyHolders.get(key);
-      if (holder) {
+      if (clashes.has(key)) {
+        ids.clash.push(json);
+      } else if (holder) {
         ids.keyMatch.push(json);
         if (keyMatches.length + sampleSoFar < sample) {
           keyMatches.push({collection, _id: JSON.parse(json), targetId: JSON.parse(idToJson(holder.targetId)), key: holder.key});
@@ -84,12 +90,27 @@ export function classifyCollection(
     }
   }
   return {
-    counts: {insert: ids.insert.length, same: ids.same.length, conflict: ids.conflict.length, keyMatch: ids.keyMatch.length},
+    counts: {insert: ids.insert.length, same: ids.same.length, conflict: ids.conflict.length, keyMatch: ids.keyMatch.length, clash: ids.clash.length, notExact: 0},
     ids,
     digests,
     conflicts,
     keyMatches,
   };
+}
+
+/**
+ * Documents about to be written (by canonical id) whose exact form does not serialise back to their
+ * bytes, or whose bytes the server would change on insert, with why.
+ */
+function notExactOf(docs: Uint8Array[], ids: unknown[], written: Set<string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  docs.forEach((raw, i) => {
+    const json = idToJson(ids[i]);
+    if (!written.has(json)) return;
+    const {inexact} = exactForm(raw);
+    if (inexact) out[json] = inexact;
+  });
+  return out;
 }
 
 /** The hash of a plan: the same set against the same target state gives the same hash. */
@@ -170,7 +191,7 @@ async function findKeyHolders(
     const chunk = withKey.slice(i, i + KEY_BATCH);
     const found = (await coll.find({$or: chunk.map((c) => c.key)}, {raw: true, projection}).toArray()) as unknown as Uint8Array[];
     for (const raw of found) {
-      const doc = decodeExact(raw);
+      const doc = decodeTyped(raw);
       const k = idKey(matchOn.map((f) => valueAtPath(doc, f)));
       for (const c of byKey.get(k) ?? []) {
         if (idKey(c.id) !== idKey(doc._id)) holders.set(idKey(c.id), {targetId: doc._id, key: JSON.parse(idToJson(c.key)) as Record<string, unknown>});
@@ -195,6 +216,9 @@ export async function planSet(set: RestoreSet, conn: TargetConnection, options: 
     namespaces: {},
     conflicts: [],
     keyMatches: [],
+    clashes: {},
+    notExact: {},
+    targetChecks: {},
     ids: {},
     conflictDigests: {},
   };
@@ -202,23 +226,38 @@ export async function planSet(set: RestoreSet, conn: TargetConnection, options: 
     const entry = set.manifest.collections[name];
     if (!entry) throw new GravityError('SET_INVALID', `Manifest order names ${name}, which is not in its collections`, {hint: 'Extract the set again'});
     const dbName = conn.dbName(entry.db);
-    const coll = conn.client.db(dbName).collection(entry.collection);
+    const db = conn.client.db(dbName);
+    const coll = db.collection(entry.collection);
     const docs = await readSetDocuments(set, name);
     const ids = docs.map(idOf);
     options.onProgress?.({collection: name, done: 0, total: docs.length});
+    const {checks, unique} = await guard(conn, 'plan', () => readTargetChecks(db, entry.collection));
     const targetById = await guard(conn, 'plan', () =>
       fetchRawById(coll, ids, (done) => options.onProgress?.({collection: name, done, total: docs.length})),
     );
+    const absent = docs.flatMap((raw, i) => (targetById.has(idKey(ids[i])) ? [] : [{id: ids[i], raw}]));
     let holders = new Map<string, {targetId: unknown; key: Record<string, unknown>}>();
     if (matchOn.length > 0) {
-      const missing = docs.filter((_, i) => !targetById.has(idKey(ids[i]))).map((raw) => ({id: idOf(raw), doc: decodeExact(raw)}));
-      holders = await guard(conn, 'plan', () => findKeyHolders(coll, missing, matchOn));
+      holders = await guard(conn, 'plan', () => findKeyHolders(coll, absent.map((c) => ({id: c.id, doc: decodeTyped(c.raw)})), matchOn));
     }
-    const result = classifyCollection(name, docs, targetById, holders, sample, plan.conflicts.length, ids);
+    const clashes =
+      unique.length > 0
+        ? await guard(conn, 'plan', () => findClashes(coll, absent.map((c) => ({...c, doc: exactForm(c.raw).doc})), unique))
+        : new Map<string, Clash>();
+    const result = classifyCollection(name, docs, targetById, holders, sample, plan.conflicts.length, ids, clashes);
+    const notExact = notExactOf(docs, ids, new Set([...result.ids.insert, ...result.ids.conflict]));
+    result.counts.notExact = Object.keys(notExact).length;
     plan.collections[name] = result.counts;
     plan.ids[name] = result.ids;
     plan.conflictDigests[name] = result.digests;
     plan.namespaces[name] = {db: dbName, collection: entry.collection};
+    plan.targetChecks[name] = checks;
+    plan.notExact[name] = notExact;
+    plan.clashes[name] = {};
+    for (const id of ids) {
+      const clash = clashes.get(idKey(id));
+      if (clash) plan.clashes[name][idToJson(id)] = clash;
+    }
     plan.conflicts.push(...result.conflicts.slice(0, Math.max(0, sample - plan.conflicts.length)));
     plan.keyMatches.push(...result.keyMatches.slice(0, Math.max(0, sample - plan.keyMatches.length)));
   }

@@ -1,7 +1,7 @@
 import type {Document} from 'bson';
 import {EJSON} from 'bson';
 import {MongoBulkWriteError, MongoServerError} from 'mongodb';
-import type {Collection, Db, Filter, WriteError} from 'mongodb';
+import type {Collection, Db, WriteError} from 'mongodb';
 
 import {redact} from '../config/redact.js';
 import {GravityError, isGravityError} from '../errors.js';
@@ -10,9 +10,13 @@ import type {JournalFile, JournalRecord} from '../restore-set/journal.js';
 import {appendLedger} from '../restore-set/ledger.js';
 import {readSetDocuments, readSetMetadata} from '../restore-set/manifest.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
-import {decodeExact, docToJson, idFromJson, idKey, idKeyFromJson, idOf, sameBytes, sha256} from './bson-util.js';
+import {docToJson, idKey, idKeyFromJson, idOf, sameBytes, sha256} from './bson-util.js';
+import {fieldDiff} from './diff.js';
+import {exactForm, MAX_DOCUMENT_BYTES, toBytes} from './exact.js';
+import type {ExactDoc} from './exact.js';
 import {fetchRawById, isConnectionLoss} from './plan.js';
-import type {Plan, ProgressCallback, PushCounts, PushResult, TargetConnection} from './types.js';
+import type {Plan, ProgressCallback, PushCounts, PushResult, RefusedDetail, TargetConnection} from './types.js';
+import {DEFAULT_RETRY, isTransient, isTransientCode, sleep, unchangedFilter, withRetry, WRITE_CONCERN} from './write.js';
 
 export const PUSH_BATCH_DOCS = 1000;
 /** A batch stays under the server's 16 MB document limit so each journal intent maps to one write. */
@@ -21,6 +25,17 @@ const DUPLICATE_KEY = 11000;
 
 export interface PushOptions {
   onConflict: 'skip' | 'overwrite' | 'fail';
+  /**
+   * Documents that cannot be written byte for byte (the plan's notExact): stop before writing
+   * anything (fail, the default), leave them out (skip, recorded) or write the re-encoded form (write, recorded).
+   */
+  inexact?: 'fail' | 'skip' | 'write';
+  /** Leave out documents whose unique key another `_id` holds (recorded as excluded) instead of reporting them refused. */
+  skipClashes?: boolean;
+  /** As mongorestore's --bypassDocumentValidation: the target's validator is not applied (recorded in the journal and ledger). */
+  bypassDocumentValidation?: boolean;
+  /** Retry policy for transient server errors (tests shorten it). */
+  retry?: {attempts: number; firstDelayMs: number};
   batchDocs?: number;
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
@@ -46,27 +61,15 @@ export function batchesOf<T extends {raw: Uint8Array}>(items: T[], maxDocs: numb
   return out;
 }
 
-/**
- * A filter that matches the document only while it still equals `doc` field by field: the
- * compare-and-swap half of an overwrite or a rollback (the byte comparison just before it is the
- * precise check; this closes the window between that read and the write). Fields the query
- * language would read as operators or patterns (names with `$` or `.`, regex values) are left
- * out of the filter rather than misread.
- */
-export function casFilter(doc: Document): Filter<Document> {
-  const filter: Document = {};
-  for (const [k, v] of Object.entries(doc)) {
-    if (k.startsWith('$') || k.includes('.')) continue;
-    if (v && typeof v === 'object' && (v as {_bsontype?: string})._bsontype === 'BSONRegExp') continue;
-    if (v instanceof RegExp) continue;
-    filter[k] = v;
-  }
-  return filter as Filter<Document>;
-}
-
+/** A document of the set on its way to the target. */
 interface SetDoc {
   raw: Uint8Array;
   json: string;
+  id: unknown;
+  /** The exact form handed to the driver. */
+  doc: ExactDoc;
+  /** The bytes the target must end up holding: the set's, or the re-encoded form under --inexact write. */
+  bytes: Uint8Array;
 }
 
 export async function pushSet(set: RestoreSet, conn: TargetConnection, plan: Plan, options: PushOptions): Promise<PushResult> {
@@ -79,6 +82,7 @@ export async function pushSet(set: RestoreSet, conn: TargetConnection, plan: Pla
       details: {collections: plan.collections},
     });
   }
+  refuseInexact(plan, options);
   if (options.signal?.aborted) throw interrupted(null);
 
   const unfinished = (await listJournals(set, conn.spec.name)).filter(
@@ -96,6 +100,8 @@ export async function pushSet(set: RestoreSet, conn: TargetConnection, plan: Pla
         setHash: set.hash,
         planHash: plan.hash,
         onConflict: options.onConflict,
+        inexact: options.inexact ?? 'fail',
+        ...(options.bypassDocumentValidation ? {bypassDocumentValidation: true} : {}),
         time,
       });
   if (previous) await journal.append({type: 'resume', time, planHash: plan.hash});
@@ -117,14 +123,26 @@ export async function pushSet(set: RestoreSet, conn: TargetConnection, plan: Pla
     });
   }
 
-  const result: PushResult = {target: conn.spec.label, planHash: plan.hash, collections: {}, journal: journal.path, resumed: Boolean(previous), conflictDetails: []};
-  const ctx: PushContext = {set, conn, plan, options, journal, result, earlierOverwrites, batch: lastBatch(previous?.records ?? [])};
+  const result: PushResult = {
+    target: conn.spec.label,
+    planHash: plan.hash,
+    collections: {},
+    journal: journal.path,
+    resumed: Boolean(previous),
+    conflictDetails: [],
+    refusedDetails: [],
+    complete: true,
+  };
+  const ctx: PushContext = {set, conn, plan, options, journal, result, earlierOverwrites, batch: lastBatch(previous?.records ?? []), earlier: previous?.records ?? [], createdHere: []};
   try {
     for (const name of set.manifest.order) await pushCollection(ctx, name);
     const counts = result.collections;
-    await journal.append({type: 'end', outcome: 'ok', counts, time: new Date().toISOString()});
+    const refused = Object.values(counts).reduce((n, c) => n + c.refused, 0);
+    result.complete = refused === 0;
+    const outcome = result.complete ? 'ok' : 'partial';
+    await journal.append({type: 'end', outcome, counts, time: new Date().toISOString()});
     await journal.close();
-    await appendLedger(set, ledgerLine(ctx, 'ok', started));
+    await appendLedger(set, {...ledgerLine(ctx, outcome, started), ...(result.complete ? {} : {reason: `${refused} document(s) refused by the target`})});
     return result;
   } catch (error) {
     const failure = asFailure(error, options.signal, journal.relPath, conn);
@@ -144,6 +162,25 @@ interface PushContext {
   result: PushResult;
   earlierOverwrites: Set<string>;
   batch: number;
+  /** Records of the journal this push resumes. */
+  earlier: JournalRecord[];
+  /** Collection-creation records of this run. */
+  createdHere: JournalRecord[];
+}
+
+/** Documents that cannot be written byte for byte stop the push before its first write, unless a flag says what to do. */
+function refuseInexact(plan: Plan, options: PushOptions): void {
+  if ((options.inexact ?? 'fail') !== 'fail') return;
+  const found: string[] = [];
+  for (const [collection, byId] of Object.entries(plan.notExact ?? {})) {
+    const written = new Set([...(plan.ids[collection]?.insert ?? []), ...(options.onConflict === 'overwrite' ? (plan.ids[collection]?.conflict ?? []) : [])]);
+    for (const [id, reason] of Object.entries(byId)) if (written.has(id)) found.push(`${collection} _id ${id}: ${reason}`);
+  }
+  if (found.length === 0) return;
+  throw new GravityError('NOT_EXACT', `${found.length} document(s) cannot be written byte for byte, e.g. ${found[0]}; nothing was written`, {
+    hint: 'Leave them out with --inexact skip (recorded; verify accepts them), or write the re-encoded form with --inexact write',
+    details: {documents: found.slice(0, 100)},
+  });
 }
 
 function checkPlanFits(set: RestoreSet, conn: TargetConnection, plan: Plan): void {
@@ -183,6 +220,7 @@ function ledgerLine(ctx: PushContext, outcome: 'ok' | 'partial', started: number
     journal: ctx.journal.relPath,
     durationMs: Date.now() - started,
     ...(ctx.options.overrideReason ? {reason: `override: ${ctx.options.overrideReason}`} : {}),
+    ...(ctx.options.bypassDocumentValidation ? {bypassDocumentValidation: true} : {}),
   };
 }
 
@@ -208,13 +246,18 @@ function asFailure(error: unknown, signal: AbortSignal | undefined, journal: str
   });
 }
 
+/**
+ * Create a missing collection with the backup's options and indexes before the first insert, so
+ * unique indexes guard what is written. `creating` is journaled first: a push that dies between
+ * createCollection and createIndexes finishes the indexes when it resumes (createIndexes with the
+ * same specification is a no-op on the server).
+ */
 async function ensureCollection(ctx: PushContext, name: string, db: Db, collection: string): Promise<void> {
+  const unfinished = [...ctx.earlier, ...ctx.createdHere].some((r) => r.type === 'creating' && r.collection === name) &&
+    ![...ctx.earlier, ...ctx.createdHere].some((r) => r.type === 'created' && r.collection === name);
   const existing = await db.listCollections({name: collection}, {nameOnly: true}).toArray();
-  if (existing.length > 0) return;
+  if (existing.length > 0 && !unfinished) return;
   const metadata = await readSetMetadata(ctx.set, name);
-  // Metadata is canonical Extended JSON; relaxed decoding gives plain numbers for sizes and limits.
-  const options = metadata?.options ? (EJSON.deserialize(metadata.options as Document, {relaxed: true}) as Document) : {};
-  await db.createCollection(collection, options);
   const indexes = ((metadata?.indexes as Document[] | undefined) ?? [])
     .map((ix) => EJSON.deserialize(ix, {relaxed: true}) as Document)
     .filter((ix) => ix.name !== '_id_')
@@ -222,8 +265,23 @@ async function ensureCollection(ctx: PushContext, name: string, db: Db, collecti
       const {v: _v, ns: _ns, ...spec} = ix;
       return spec;
     });
+  const creating = {type: 'creating' as const, collection: name, db: db.databaseName, indexes: indexes.map((ix) => String(ix.name))};
+  if (existing.length === 0) {
+    await ctx.journal.append(creating);
+    ctx.createdHere.push(creating);
+    // Metadata is canonical Extended JSON; relaxed decoding gives plain numbers for sizes and limits.
+    const options = metadata?.options ? (EJSON.deserialize(metadata.options as Document, {relaxed: true}) as Document) : {};
+    await db.createCollection(collection, options);
+  }
   if (indexes.length > 0) await db.collection(collection).createIndexes(indexes as Parameters<Collection['createIndexes']>[0]);
-  await ctx.journal.append({type: 'created', collection: name, db: db.databaseName, indexes: indexes.map((ix) => String(ix.name))});
+  const created = {...creating, type: 'created' as const};
+  await ctx.journal.append(created);
+  ctx.createdHere.push(created);
+}
+
+function setDoc(raw: Uint8Array, json: string, inexactWrite: boolean): SetDoc {
+  const form = exactForm(raw);
+  return {raw, json, id: form.doc.get('_id'), doc: form.doc, bytes: form.inexact !== null && inexactWrite ? toBytes(form.doc) : raw};
 }
 
 async function pushCollection(ctx: PushContext, name: string): Promise<void> {
@@ -231,46 +289,53 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
   const entry = set.manifest.collections[name]!;
   const ns = plan.namespaces[name] ?? {db: conn.dbName(entry.db), collection: entry.collection};
   const db = conn.client.db(ns.db);
-  const coll = db.collection(ns.collection, {writeConcern: {w: 'majority'}});
+  const coll = db.collection(ns.collection, {writeConcern: WRITE_CONCERN});
   const ids = plan.ids[name]!;
-  const counts: PushCounts = {inserted: 0, overwritten: 0, skipped: ids.same.length, conflicts: 0};
+  const counts: PushCounts = {inserted: 0, overwritten: 0, skipped: ids.same.length, conflicts: 0, refused: 0, excluded: 0};
   result.collections[name] = counts;
+  const notExact = plan.notExact?.[name] ?? {};
+  const inexact = options.inexact ?? 'fail';
 
-  const docs = await readSetDocuments(set, name);
-  const byKey = new Map<string, SetDoc>();
-  for (const raw of docs) {
-    const id = idOf(raw);
-    byKey.set(idKey(id), {raw, json: ''});
+  const byKey = new Map<string, Uint8Array>();
+  for (const raw of await readSetDocuments(set, name)) byKey.set(idKey(idOf(raw)), raw);
+  const pick = (list: string[]): SetDoc[] => {
+    const out: SetDoc[] = [];
+    for (const json of list) {
+      const raw = byKey.get(idKeyFromJson(json));
+      if (!raw) throw new GravityError('PLAN_CHANGED', `The plan names ${json} in ${name}, which the set does not hold`, {hint: 'Run `gravity-restore plan SET --to TARGET` again'});
+      if (notExact[json] === undefined || inexact === 'write') out.push(setDoc(raw, json, inexact === 'write'));
+    }
+    return out;
+  };
+  const writes = [...ids.insert, ...(options.onConflict === 'overwrite' ? ids.conflict : [])];
+  if (inexact === 'skip') {
+    for (const json of writes.filter((id) => notExact[id] !== undefined)) await record(ctx, 'excluded', name, ns.db, [json], `not written (--inexact skip): ${notExact[json]}`);
   }
-  const pick = (list: string[]): SetDoc[] =>
-    list.map((json) => {
-      const doc = byKey.get(idKeyFromJson(json));
-      if (!doc) throw new GravityError('PLAN_CHANGED', `The plan names ${json} in ${name}, which the set does not hold`, {hint: 'Run `gravity-restore plan SET --to TARGET` again'});
-      return {raw: doc.raw, json};
-    });
 
-  const total = ids.insert.length + (options.onConflict === 'overwrite' ? ids.conflict.length : 0);
+  const inserts = pick(ids.insert);
+  const total = inserts.length + (options.onConflict === 'overwrite' ? ids.conflict.length : 0);
   let done = 0;
   const progress = () => options.onProgress?.({collection: name, done, total});
   progress();
 
-  if (ids.keyMatch.length > 0) {
-    await recordConflicts(ctx, name, ns.db, ids.keyMatch, 'natural key held by another _id on the target');
-    counts.conflicts += ids.keyMatch.length;
+  if (ids.keyMatch.length > 0) await record(ctx, 'conflict', name, ns.db, ids.keyMatch, 'natural key held by another _id on the target');
+  for (const json of ids.clash ?? []) {
+    const clash = plan.clashes?.[name]?.[json];
+    const why = clash ? `unique index ${clash.index} already holds this key for _id ${clash.targetId}` : 'a unique index already holds this key for another _id';
+    if (options.skipClashes) await record(ctx, 'excluded', name, ns.db, [json], `not written (--skip-clashes): ${why}`);
+    else await record(ctx, 'refused', name, ns.db, [json], `not written: ${why} (the server would refuse it with E11000)`, 11000, 'DuplicateKey');
   }
 
-  const inserts = pick(ids.insert);
   if (inserts.length > 0) await ensureCollection(ctx, name, db, ns.collection);
   for (const batch of batchesOf(inserts, options.batchDocs ?? PUSH_BATCH_DOCS)) {
     if (options.signal?.aborted) throw interrupted(journal.relPath);
-    await insertBatch(ctx, name, ns.db, coll, batch, counts);
+    await insertBatch(ctx, name, ns.db, db, coll, batch, counts);
     done += batch.length;
     progress();
   }
 
   if (ids.conflict.length > 0 && options.onConflict !== 'overwrite') {
-    await recordConflicts(ctx, name, ns.db, ids.conflict, 'changed on the target since the backup (skipped)');
-    counts.conflicts += ids.conflict.length;
+    await record(ctx, 'conflict', name, ns.db, ids.conflict, 'changed on the target since the backup (skipped)');
   } else if (ids.conflict.length > 0) {
     for (const batch of batchesOf(pick(ids.conflict), options.batchDocs ?? PUSH_BATCH_DOCS)) {
       if (options.signal?.aborted) throw interrupted(journal.relPath);
@@ -281,11 +346,34 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
   }
 }
 
-async function recordConflicts(ctx: PushContext, collection: string, db: string, ids: string[], reason: string): Promise<void> {
+/** Journal documents that were not written, count them, and keep a sample for the result. */
+async function record(
+  ctx: PushContext,
+  type: 'conflict' | 'refused' | 'excluded',
+  collection: string,
+  db: string,
+  ids: string[],
+  reason: string,
+  code?: number,
+  codeName?: string,
+): Promise<void> {
   if (ids.length === 0) return;
-  await ctx.journal.append({type: 'conflict', collection, db, ids, reason});
-  for (const id of ids.slice(0, Math.max(0, 100 - ctx.result.conflictDetails.length))) {
-    ctx.result.conflictDetails.push({collection, _id: JSON.parse(id), reason});
+  const safe = redact(reason);
+  await ctx.journal.append({type, collection, db, ids, reason: safe, ...(code === undefined ? {} : {code}), ...(codeName ? {codeName} : {})});
+  const counts = ctx.result.collections[collection]!;
+  if (type === 'conflict') {
+    counts.conflicts += ids.length;
+    for (const id of ids.slice(0, Math.max(0, 100 - ctx.result.conflictDetails.length))) ctx.result.conflictDetails.push({collection, _id: JSON.parse(id), reason: safe});
+  } else if (type === 'refused') {
+    counts.refused += ids.length;
+    for (const id of ids.slice(0, Math.max(0, 100 - ctx.result.refusedDetails.length))) {
+      const detail: RefusedDetail = {collection, _id: JSON.parse(id), reason: safe};
+      if (code !== undefined) detail.code = code;
+      if (codeName) detail.codeName = codeName;
+      ctx.result.refusedDetails.push(detail);
+    }
+  } else {
+    counts.excluded += ids.length;
   }
 }
 
@@ -294,68 +382,161 @@ function writeErrorsOf(error: MongoBulkWriteError): WriteError[] {
   return Array.isArray(list) ? list : [list as WriteError];
 }
 
-async function insertBatch(ctx: PushContext, name: string, db: string, coll: Collection, batch: SetDoc[], counts: PushCounts): Promise<void> {
+interface Refusal {
+  reason: string;
+  code?: number;
+  codeName?: string;
+}
+
+function refusalOf(we: {code?: number; errmsg?: string; errInfo?: unknown; codeName?: string}): Refusal {
+  const info = we.errInfo ? ` ${JSON.stringify(we.errInfo).slice(0, 400)}` : '';
+  const name = we.codeName ?? CODE_NAMES[we.code ?? -1];
+  return {reason: `refused by the server: ${we.errmsg ?? `code ${we.code}`}${info}`, ...(we.code === undefined ? {} : {code: we.code}), ...(name ? {codeName: name} : {})};
+}
+
+const CODE_NAMES: Record<number, string> = {2: 'BadValue', 121: 'DocumentValidationFailure', 10334: 'BSONObjectTooLarge', 11000: 'DuplicateKey', 13: 'Unauthorized'};
+
+/**
+ * Insert a batch in exact form, unordered. Per-document outcomes: inserted (read back byte for
+ * byte), already there (an earlier run wrote it), conflict (the `_id` now holds something else),
+ * refused (with the server's code and reason), or retried while the server says "try again".
+ */
+async function insertBatch(ctx: PushContext, name: string, dbName: string, db: Db, coll: Collection, batch: SetDoc[], counts: PushCounts): Promise<void> {
   const number = ++ctx.batch;
-  await ctx.journal.append({type: 'intent', collection: name, db, batch: number, insert: batch.map((d) => d.json)});
-  const failed = new Map<number, WriteError>();
-  try {
-    await coll.insertMany(
-      batch.map((d) => decodeExact(d.raw)),
-      {ordered: false},
-    );
-  } catch (error) {
-    // Only per-document failures are handled here. A bulk error with none (the driver reports a
-    // connection dropped mid-insert that way) or with a write-concern error means the batch's fate
-    // is unknown: rethrow, and let a resume settle it from the journal.
-    if (!(error instanceof MongoBulkWriteError) || error.err) throw error;
-    const errors = error.writeErrors ? writeErrorsOf(error) : [];
-    if (errors.length === 0) throw error;
-    for (const we of errors) failed.set(we.index, we);
-  }
-  const inserted: string[] = [];
+  await ctx.journal.append({type: 'intent', collection: name, db: dbName, batch: number, insert: batch.map((d) => d.json)});
+  const policy = {...DEFAULT_RETRY, ...ctx.options.retry, ...(ctx.options.signal ? {signal: ctx.options.signal} : {})};
+  const refused = new Map<SetDoc, Refusal>();
   const duplicates: SetDoc[] = [];
-  const rejected = new Map<string, string[]>();
-  batch.forEach((d, i) => {
-    const we = failed.get(i);
-    if (!we) inserted.push(d.json);
-    else if (we.code === DUPLICATE_KEY) duplicates.push(d);
-    else {
-      const reason = `rejected by the server: ${redact(we.errmsg ?? `code ${we.code}`)}`;
-      rejected.set(reason, [...(rejected.get(reason) ?? []), d.json]);
+  let pending = batch;
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    const failed = await insertOnce(ctx, db, coll, pending);
+    const again: SetDoc[] = [];
+    for (const [doc, we] of failed) {
+      if (we === 'transient' || isTransientCode(we.code)) again.push(doc);
+      else if (we.code === DUPLICATE_KEY) duplicates.push(doc);
+      else refused.set(doc, refusalOf(we));
     }
-  });
+    if (again.length === 0) break;
+    if (attempt >= policy.attempts || ctx.options.signal?.aborted) {
+      for (const doc of again) refused.set(doc, {reason: `the server kept answering "try again" (${attempt} attempts); run the push again to retry`});
+      break;
+    }
+    await sleep(policy.firstDelayMs * 2 ** (attempt - 1), policy.signal);
+    pending = again;
+  }
+
+  const conflicts: string[] = [];
+  const written = batch.filter((d) => !refused.has(d) && !duplicates.includes(d));
   if (duplicates.length > 0) {
-    // An id already present and identical is a document an interrupted run (or someone else) already
-    // wrote: done. Anything else is a unique-key clash: reported, not fatal.
-    const current = await fetchRawById(coll, duplicates.map((d) => idFromJson(d.json)));
-    const clashes: string[] = [];
+    // The `_id` holds the very bytes (an interrupted run, or someone else, wrote it): done. Something
+    // else under the `_id`: changed since the plan. Nothing under the `_id`: another unique index.
+    const current = await fetchRawById(coll, duplicates.map((d) => d.id));
     for (const d of duplicates) {
-      const now = current.get(idKeyFromJson(d.json));
-      if (now && sameBytes(now, d.raw)) inserted.push(d.json);
-      else clashes.push(d.json);
+      const now = current.get(idKey(d.id));
+      if (now && sameBytes(now, d.bytes)) written.push(d);
+      else if (now) conflicts.push(d.json);
+      else refused.set(d, {reason: 'refused by the server: duplicate key (a unique index already holds this key for another _id)', code: DUPLICATE_KEY, codeName: 'DuplicateKey'});
     }
-    if (clashes.length > 0) rejected.set('duplicate key (a unique index already holds this value)', clashes);
   }
-  if (inserted.length > 0) await ctx.journal.append({type: 'inserted', collection: name, db, batch: number, ids: inserted});
-  counts.inserted += inserted.length;
-  for (const [reason, ids] of rejected) {
-    await recordConflicts(ctx, name, db, ids, reason);
-    counts.conflicts += ids.length;
+  await readBack(ctx, name, dbName, coll, number, written, 'inserted', counts);
+  if (conflicts.length > 0) await record(ctx, 'conflict', name, dbName, conflicts, 'changed on the target since the plan (not written)');
+  for (const [doc, why] of refused) await record(ctx, 'refused', name, dbName, [doc.json], why.reason, why.code, why.codeName);
+}
+
+type InsertFailure = WriteError | 'transient';
+
+/** One unordered insert of `docs`; the documents that failed, with why. Whole-batch transient errors are retried here. */
+async function insertOnce(ctx: PushContext, db: Db, coll: Collection, docs: SetDoc[]): Promise<Map<SetDoc, InsertFailure>> {
+  const failed = new Map<SetDoc, InsertFailure>();
+  const bypass = ctx.options.bypassDocumentValidation ? {bypassDocumentValidation: true} : {};
+  const policy = {...DEFAULT_RETRY, ...ctx.options.retry, ...(ctx.options.signal ? {signal: ctx.options.signal} : {})};
+  // The driver refuses a document of exactly 16 MiB that mongod accepts: those go as a command of their own.
+  const large = docs.filter((d) => d.bytes.length >= MAX_DOCUMENT_BYTES);
+  const normal = docs.filter((d) => d.bytes.length < MAX_DOCUMENT_BYTES);
+  if (normal.length > 0) {
+    try {
+      // forceServerObjectId: every set document has its `_id`; the driver must not add one to the Map.
+      await withRetry(() => coll.insertMany(normal.map((d) => d.doc), {ordered: false, forceServerObjectId: true, ...bypass}), policy);
+    } catch (error) {
+      // Only per-document failures are sorted here. A bulk error with none, or with a write-concern
+      // error, leaves the batch's fate unknown: rethrow, and let a resume settle it from the journal.
+      if (!(error instanceof MongoBulkWriteError) || error.err) throw error;
+      const errors = error.writeErrors ? writeErrorsOf(error) : [];
+      if (errors.length === 0) throw error;
+      for (const we of errors) failed.set(normal[we.index]!, we);
+    }
   }
+  for (const d of large) {
+    try {
+      const reply = await withRetry(
+        () => db.command({insert: coll.collectionName, documents: [d.doc], ordered: true, writeConcern: WRITE_CONCERN, ...bypass}),
+        policy,
+      );
+      const errors = (reply.writeErrors as WriteError[] | undefined) ?? [];
+      if (errors[0]) failed.set(d, errors[0]);
+    } catch (error) {
+      if (isTransient(error)) failed.set(d, 'transient');
+      else if (error instanceof MongoServerError) failed.set(d, {code: error.code, errmsg: error.message} as unknown as WriteError);
+      else throw error;
+    }
+  }
+  return failed;
+}
+
+/**
+ * Read written documents back raw and compare bytes: the promise is the set's bytes on the target,
+ * and only what reads back so counts as done. Anything else is journaled with the sha256 of what the
+ * target holds (so verify and rollback can recognise it) and reported as refused, never as restored.
+ */
+async function readBack(
+  ctx: PushContext,
+  name: string,
+  db: string,
+  coll: Collection,
+  batch: number,
+  written: SetDoc[],
+  kind: 'inserted' | 'overwritten',
+  counts: PushCounts,
+): Promise<void> {
+  if (written.length === 0) return;
+  const current = await fetchRawById(coll, written.map((d) => d.id));
+  const good: string[] = [];
+  const stored: Array<{id: string; sha256: string}> = [];
+  const differing: Array<{doc: SetDoc; why: string}> = [];
+  for (const d of written) {
+    const now = current.get(idKey(d.id));
+    if (now && sameBytes(now, d.raw)) good.push(d.json);
+    else if (now && sameBytes(now, d.bytes)) {
+      good.push(d.json);
+      stored.push({id: d.json, sha256: sha256(now)});
+    } else if (now) {
+      stored.push({id: d.json, sha256: sha256(now)});
+      const diff = fieldDiff(d.bytes, now, 3).map((f) => f.path).join(', ');
+      differing.push({doc: d, why: `written, but the target holds other bytes (${diff || 'encoding'})`});
+    } else differing.push({doc: d, why: 'written, but it is not on the target when read back'});
+  }
+  if (stored.length > 0) {
+    const reason = differing.length > 0 ? 'the target holds other bytes than the set' : 're-encoded on purpose (--inexact write)';
+    await ctx.journal.append({type: 'stored', collection: name, db, batch, items: stored, reason});
+  }
+  if (good.length > 0) await ctx.journal.append({type: kind, collection: name, db, batch, ids: good});
+  if (kind === 'inserted') counts.inserted += good.length;
+  else counts.overwritten += good.length;
+  for (const {doc, why} of differing) await record(ctx, 'refused', name, db, [doc.json], why);
 }
 
 async function overwriteBatch(ctx: PushContext, name: string, db: string, coll: Collection, batch: SetDoc[], counts: PushCounts): Promise<void> {
   const digests = ctx.plan.conflictDigests[name] ?? {};
-  const current = await fetchRawById(coll, batch.map((d) => idFromJson(d.json)));
+  const current = await fetchRawById(coll, batch.map((d) => d.id));
   const writable: Array<{doc: SetDoc; pre: Uint8Array}> = [];
   const changed: string[] = [];
   const gone: string[] = [];
   for (const d of batch) {
-    const now = current.get(idKeyFromJson(d.json));
+    const now = current.get(idKey(d.id));
     if (!now) gone.push(d.json);
-    else if (sameBytes(now, d.raw)) {
+    else if (sameBytes(now, d.bytes)) {
       // Already holds the backup's version: this push wrote it before an interruption, or someone else did.
-      if (ctx.earlierOverwrites.has(`${name}\u0000${idKeyFromJson(d.json)}`)) counts.overwritten++;
+      if (ctx.earlierOverwrites.has(`${name}\u0000${idKey(d.id)}`)) counts.overwritten++;
       else counts.skipped++;
     } else if (sha256(now) !== digests[d.json]) changed.push(d.json);
     else writable.push({doc: d, pre: now});
@@ -367,33 +548,24 @@ async function overwriteBatch(ctx: PushContext, name: string, db: string, coll: 
       collection: name,
       db,
       batch: number,
-      overwrite: writable.map((w) => ({id: w.doc.json, pre: docToJson(w.pre), preBson: Buffer.from(w.pre).toString('base64'), preSha256: sha256(w.pre), writtenSha256: sha256(w.doc.raw)})),
+      overwrite: writable.map((w) => ({id: w.doc.json, pre: docToJson(w.pre), preBson: Buffer.from(w.pre).toString('base64'), preSha256: sha256(w.pre), writtenSha256: sha256(w.doc.bytes)})),
     });
   }
-  const written: string[] = [];
-  const clashes: string[] = [];
+  const policy = {...DEFAULT_RETRY, ...ctx.options.retry, ...(ctx.options.signal ? {signal: ctx.options.signal} : {})};
+  const bypass = ctx.options.bypassDocumentValidation ? {bypassDocumentValidation: true} : {};
+  const written: SetDoc[] = [];
   for (const w of writable) {
     try {
-      const res = await coll.replaceOne(casFilter(decodeExact(w.pre)), decodeExact(w.doc.raw));
-      if (res.matchedCount === 1) written.push(w.doc.json);
+      const res = await withRetry(() => coll.replaceOne(unchangedFilter(w.doc.id, w.pre, w.doc.bytes.length), w.doc.doc, bypass), policy);
+      if (res.matchedCount === 1) written.push(w.doc);
       else changed.push(w.doc.json);
     } catch (error) {
-      if (!(error instanceof MongoServerError) || error.code !== DUPLICATE_KEY) throw error;
-      clashes.push(w.doc.json);
+      if (!(error instanceof MongoServerError) || isTransient(error)) throw error;
+      const why = refusalOf({code: error.code as number, errmsg: error.message, errInfo: (error as {errInfo?: unknown}).errInfo});
+      await record(ctx, 'refused', name, db, [w.doc.json], why.reason, why.code, why.codeName);
     }
   }
-  if (clashes.length > 0) {
-    await recordConflicts(ctx, name, db, clashes, 'duplicate key (a unique index already holds this value)');
-    counts.conflicts += clashes.length;
-  }
-  if (written.length > 0) await ctx.journal.append({type: 'overwritten', collection: name, db, batch: number, ids: written});
-  counts.overwritten += written.length;
-  if (changed.length > 0) {
-    await recordConflicts(ctx, name, db, changed, 'changed on the target since the plan (not overwritten)');
-    counts.conflicts += changed.length;
-  }
-  if (gone.length > 0) {
-    await recordConflicts(ctx, name, db, gone, 'deleted on the target since the plan (not written)');
-    counts.conflicts += gone.length;
-  }
+  await readBack(ctx, name, db, coll, number, written, 'overwritten', counts);
+  if (changed.length > 0) await record(ctx, 'conflict', name, db, changed, 'changed on the target since the plan (not overwritten)');
+  if (gone.length > 0) await record(ctx, 'conflict', name, db, gone, 'deleted on the target since the plan (not written)');
 }

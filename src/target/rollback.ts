@@ -8,9 +8,11 @@ import type {JournalFile} from '../restore-set/journal.js';
 import {appendLedger, type LedgerEntry} from '../restore-set/ledger.js';
 import {readSetDocuments} from '../restore-set/manifest.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
-import {decodeExact, docFromJson, idFromJson, idKey, idKeyFromJson, idOf, sameBytes, sha256} from './bson-util.js';
+import {docFromJson, idFromJson, idKey, idKeyFromJson, idOf, sameBytes, sha256} from './bson-util.js';
+import {exactForm} from './exact.js';
 import {fetchRawById, isConnectionLoss} from './plan.js';
-import {casFilter, PUSH_BATCH_DOCS} from './push.js';
+import {PUSH_BATCH_DOCS} from './push.js';
+import {DEFAULT_RETRY, unchangedFilter, withRetry, WRITE_CONCERN} from './write.js';
 import type {RollbackCounts, RollbackResult, TargetConnection} from './types.js';
 import {pushJournals} from './verify.js';
 
@@ -26,6 +28,8 @@ export interface UndoItem {
   pre?: string;
   preBson?: string;
   writtenSha256?: string;
+  /** For inserts that left other bytes than the set's on the target: the sha256 of what it held. */
+  storedSha256?: string;
 }
 
 /**
@@ -53,13 +57,21 @@ export function undoItems(journals: JournalFile[]): UndoItem[] {
           const item = local.get(`${r.collection}\u0000${idKeyFromJson(id)}`);
           if (item) item.confirmed = true;
         }
-      } else if (r.type === 'conflict') {
+      } else if (r.type === 'conflict' || r.type === 'refused' || r.type === 'excluded') {
         for (const id of r.ids) conflicted.add(`${r.collection}\u0000${idKeyFromJson(id)}`);
+      } else if (r.type === 'stored') {
+        for (const it of r.items) {
+          const item = local.get(`${r.collection}\u0000${idKeyFromJson(it.id)}`);
+          if (item) {
+            item.storedSha256 = it.sha256;
+            item.confirmed = true;
+          }
+        }
       }
     }
     for (const [k, item] of local) {
-      // An insert the server refused (duplicate key) was never ours to undo.
-      if (item.kind === 'insert' && !item.confirmed && conflicted.has(k)) continue;
+      // An insert the server refused (duplicate key, validator) was never ours to undo.
+      if (item.kind === 'insert' && !item.confirmed && conflicted.has(k) && item.storedSha256 === undefined) continue;
       if (!seen.has(k)) seen.set(k, item);
     }
   }
@@ -74,9 +86,17 @@ function preImage(item: UndoItem): Uint8Array {
 export async function rollbackSet(set: RestoreSet, conn: TargetConnection, options: {signal?: AbortSignal; batchDocs?: number} = {}): Promise<RollbackResult> {
   const started = Date.now();
   const pushes = await pushJournals(set, conn);
+  // A push is done with once a rollback of it finished with nothing left over. A partial or
+  // interrupted rollback is not final: what it undid is left out, the rest is tried again.
   const undone = new Set<string>();
+  const alreadyUndone = new Set<string>();
   for (const j of await listJournals(set, conn.spec.name)) {
-    if (j.begin.op === 'rollback' && j.finished && j.begin.setHash === set.hash) for (const p of j.begin.rollsBack ?? []) undone.add(p);
+    if (j.begin.op !== 'rollback' || j.begin.setHash !== set.hash) continue;
+    const end = j.records.find((r) => r.type === 'end');
+    if (end && end.type === 'end' && end.outcome === 'ok') for (const p of j.begin.rollsBack ?? []) undone.add(p);
+    for (const r of j.records) {
+      if (r.type === 'deleted' || r.type === 'restored') for (const id of r.ids) alreadyUndone.add(`${r.collection}\u0000${idKeyFromJson(id)}`);
+    }
   }
   const pending = pushes.filter((p) => !undone.has(p.relPath));
   if (pending.length === 0) {
@@ -106,7 +126,8 @@ export async function rollbackSet(set: RestoreSet, conn: TargetConnection, optio
     journal: journal.relPath,
     durationMs: Date.now() - started,
   });
-  const items = undoItems(pending);
+  const items = undoItems(pending).filter((i) => !alreadyUndone.has(`${i.collection}\u0000${idKeyFromJson(i.id)}`));
+  const policy = {...DEFAULT_RETRY, ...(options.signal ? {signal: options.signal} : {})};
   let batchNo = 0;
   try {
     // Dependents before parents: the reverse of the push order.
@@ -123,7 +144,7 @@ export async function rollbackSet(set: RestoreSet, conn: TargetConnection, optio
         result.skippedDetails.push({collection: name, _id: JSON.parse(id), reason});
       };
       const db = mine[0]!.db;
-      const coll = conn.client.db(db || conn.dbName(entry.db)).collection(entry.collection, {writeConcern: {w: 'majority'}});
+      const coll = conn.client.db(db || conn.dbName(entry.db)).collection(entry.collection, {writeConcern: WRITE_CONCERN});
       const size = options.batchDocs ?? PUSH_BATCH_DOCS;
       for (let start = 0; start < mine.length; start += size) {
         const batch = mine.slice(start, start + size).map((item) => ({item}));
@@ -137,20 +158,23 @@ export async function rollbackSet(set: RestoreSet, conn: TargetConnection, optio
             const wrote = setDocs.get(idKeyFromJson(item.id));
             if (!now) {
               if (item.confirmed) skip(item.id, 'already absent');
-            } else if (wrote && sameBytes(now, wrote)) deletes.push({id: item.id, now});
+            } else if ((wrote && sameBytes(now, wrote)) || (item.storedSha256 !== undefined && sha256(now) === item.storedSha256)) deletes.push({id: item.id, now});
             else if (item.confirmed) skip(item.id, 'changed after the push (left as is)');
           } else {
+            const pre = preImage(item);
+            const inexact = exactForm(pre).inexact;
             if (!now) skip(item.id, 'deleted after the push (pre-image not restored)');
-            else if (sha256(now) === item.writtenSha256) restores.push({id: item.id, now, pre: preImage(item)});
-            else if (item.confirmed || sha256(now) !== sha256(preImage(item))) skip(item.id, 'changed after the push (left as is)');
+            else if (sha256(now) === item.writtenSha256 && inexact) skip(item.id, `the pre-image cannot be written back byte for byte (${inexact}); it is in the journal`);
+            else if (sha256(now) === item.writtenSha256) restores.push({id: item.id, now, pre});
+            else if (item.confirmed || sha256(now) !== sha256(pre)) skip(item.id, 'changed after the push (left as is)');
           }
         }
         if (deletes.length === 0 && restores.length === 0) continue;
         const number = ++batchNo;
         await journal.append({type: 'intent', collection: name, db, batch: number, delete: deletes.map((d) => d.id), restore: restores.map((r) => r.id)});
         if (deletes.length > 0) {
-          const ops: AnyBulkWriteOperation<Document>[] = deletes.map((d) => ({deleteOne: {filter: casFilter(decodeExact(d.now))}}));
-          const res = await coll.bulkWrite(ops, {ordered: false});
+          const ops: AnyBulkWriteOperation<Document>[] = deletes.map((d) => ({deleteOne: {filter: unchangedFilter(idFromJson(d.id), d.now)}}));
+          const res = await withRetry(() => coll.bulkWrite(ops, {ordered: false}), policy);
           let deleted = deletes.map((d) => d.id);
           if (res.deletedCount < deletes.length) {
             // Someone changed a few between our read and the delete: find which, and leave them.
@@ -163,12 +187,20 @@ export async function rollbackSet(set: RestoreSet, conn: TargetConnection, optio
         }
         const restored: string[] = [];
         for (const r of restores) {
-          const res = await coll.replaceOne(casFilter(decodeExact(r.now)), decodeExact(r.pre));
+          const res = await withRetry(() => coll.replaceOne(unchangedFilter(idFromJson(r.id), r.now, r.pre.length), exactForm(r.pre).doc), policy);
           if (res.matchedCount === 1) restored.push(r.id);
           else skip(r.id, 'changed during the rollback (left as is)');
         }
-        if (restored.length > 0) await journal.append({type: 'restored', collection: name, db, batch: number, ids: restored});
-        counts.restored += restored.length;
+        // Read back: a pre-image counts as restored only when the target holds its very bytes again.
+        const back = restored.length > 0 ? await fetchRawById(coll, restored.map((id) => idFromJson(id))) : new Map<string, Uint8Array>();
+        const exact = restored.filter((id) => {
+          const now = back.get(idKeyFromJson(id));
+          const pre = restores.find((r) => r.id === id)!.pre;
+          return now !== undefined && sameBytes(now, pre);
+        });
+        for (const id of restored.filter((r) => !exact.includes(r))) skip(id, 'restored, but the target holds other bytes than the pre-image');
+        if (exact.length > 0) await journal.append({type: 'restored', collection: name, db, batch: number, ids: exact});
+        counts.restored += exact.length;
       }
     }
     const outcome = result.skippedDetails.length > 0 ? 'partial' : 'ok';

@@ -20,21 +20,49 @@ export interface TargetConnection {
   close(): Promise<void>;
 }
 
-export type Classification = 'insert' | 'same' | 'conflict' | 'keyMatch';
+export type Classification = 'insert' | 'same' | 'conflict' | 'keyMatch' | 'clash';
 
 export interface ClassCounts {
   insert: number;
   same: number;
   conflict: number;
   keyMatch: number;
+  /** Absent by `_id`, but a unique index of the target holds its key under another `_id`: the server would refuse it. */
+  clash: number;
+  /** Of the documents that would be written (insert, conflict), those that cannot be written byte for byte. */
+  notExact: number;
 }
 
-/** Ids per class, as canonical Extended JSON of `_id`, in backup order. */
+/** Ids per class, as canonical Extended JSON of `_id` (field order kept), in backup order. */
 export interface ClassIds {
   insert: string[];
   same: string[];
   conflict: string[];
   keyMatch: string[];
+  clash: string[];
+}
+
+/** A document whose unique key another document of the target holds. */
+export interface ClashSample {
+  collection: string;
+  _id: unknown;
+  /** The unique index, and the key it holds. */
+  index: string;
+  key: Record<string, unknown>;
+  /** `_id` of the target document that holds it (canonical Extended JSON). */
+  targetId: unknown;
+}
+
+/** What the target enforces on a collection, read before planning. */
+export interface TargetChecks {
+  exists: boolean;
+  uniqueIndexes: string[];
+  /** The collection has a validator; documents it rejects are refused at push (code 121). */
+  validator: boolean;
+  validationLevel?: string;
+  validationAction?: string;
+  /** Default collation of the collection, when it has one (string equality in filters follows it). */
+  collation?: unknown;
 }
 
 export interface FieldDiff {
@@ -78,6 +106,11 @@ export interface Plan {
   namespaces: Record<string, {db: string; collection: string}>;
   conflicts: ConflictSample[];
   keyMatches: KeyMatchSample[];
+  /** Every clash, by collection and id: the index and the holder, for push to report. */
+  clashes: Record<string, Record<string, {index: string; targetId: string; key: Record<string, unknown>}>>;
+  /** Every document to be written whose exact form does not give back its bytes, with why. */
+  notExact: Record<string, Record<string, string>>;
+  targetChecks: Record<string, TargetChecks>;
   ids: Record<string, ClassIds>;
   /** sha256 of the target's raw BSON for each conflicting id: what the plan saw, for compare-and-swap. */
   conflictDigests: Record<string, Record<string, string>>;
@@ -87,7 +120,20 @@ export interface PushCounts {
   inserted: number;
   overwritten: number;
   skipped: number;
+  /** Changed on the target since the backup (or since the plan), left as the target has them. */
   conflicts: number;
+  /** Not restored: the server refused them (unique key, validator, size, …) or stored other bytes. */
+  refused: number;
+  /** Left out on purpose (--skip-clashes, --inexact skip). */
+  excluded: number;
+}
+
+export interface RefusedDetail {
+  collection: string;
+  _id: unknown;
+  reason: string;
+  code?: number;
+  codeName?: string;
 }
 
 export interface PushResult {
@@ -99,6 +145,10 @@ export interface PushResult {
   resumed: boolean;
   /** Ids reported as conflicts at push time, with why. */
   conflictDetails: Array<{collection: string; _id: unknown; reason: string}>;
+  /** Documents not restored, with the server's reason (up to 100). */
+  refusedDetails: RefusedDetail[];
+  /** True when every document meant to be written is on the target as promised. */
+  complete: boolean;
 }
 
 export interface VerifyCounts {
@@ -106,6 +156,8 @@ export interface VerifyCounts {
   missing: number;
   different: number;
   skippedConflicts: number;
+  /** Left out of the push on purpose (--skip-clashes, --inexact skip): not failures. */
+  excluded: number;
 }
 
 export interface VerifyResult {

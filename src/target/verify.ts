@@ -3,7 +3,7 @@ import type {JournalFile} from '../restore-set/journal.js';
 import {appendLedger} from '../restore-set/ledger.js';
 import {readSetDocuments} from '../restore-set/manifest.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
-import {idKey, idKeyFromJson, idOf, idToJson, sameBytes} from './bson-util.js';
+import {idKey, idKeyFromJson, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
 import {fetchRawById, guard} from './plan.js';
 import type {ProgressCallback, TargetConnection, VerifyCounts, VerifyResult} from './types.js';
 
@@ -16,11 +16,11 @@ export async function pushJournals(set: RestoreSet, conn: TargetConnection): Pro
   );
 }
 
-/** Ids (per collection, by id key) that a push journal recorded as conflicts it did not write. */
-export function conflictIdsOf(journal: JournalFile | undefined): Map<string, Set<string>> {
+/** Ids (per collection, by id key) that a push journal recorded as `type` (conflicts it left alone, documents excluded on purpose). */
+export function conflictIdsOf(journal: JournalFile | undefined, type: 'conflict' | 'excluded' = 'conflict'): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
   for (const r of journal?.records ?? []) {
-    if (r.type !== 'conflict') continue;
+    if (r.type !== type) continue;
     const set = out.get(r.collection) ?? new Set<string>();
     for (const id of r.ids) set.add(idKeyFromJson(id));
     out.set(r.collection, set);
@@ -28,15 +28,34 @@ export function conflictIdsOf(journal: JournalFile | undefined): Map<string, Set
   return out;
 }
 
+/** sha256 of what the target was left holding where a push wrote other bytes than the set's (re-encoded on purpose), per collection and id key. */
+function storedDigests(journals: JournalFile[]): Map<string, Map<string, string>> {
+  const out = new Map<string, Map<string, string>>();
+  for (const j of journals) {
+    for (const r of j.records) {
+      if (r.type !== 'stored' || !r.reason.includes('on purpose')) continue;
+      const m = out.get(r.collection) ?? new Map<string, string>();
+      for (const item of r.items) m.set(idKeyFromJson(item.id), item.sha256);
+      out.set(r.collection, m);
+    }
+  }
+  return out;
+}
+
 /**
- * Does the target hold every document of the set, byte for byte? Documents the last push to this
- * target left alone as conflicts are counted apart (skippedConflicts), not as failures: the
- * user chose to keep the target's version.
+ * Does the target hold every document of the set, byte for byte? Not failures: documents the last
+ * push left alone as conflicts (skippedConflicts: the user chose to keep the target's version),
+ * documents it left out on purpose (excluded), and documents written re-encoded on purpose
+ * (--inexact write) that still hold what was written. Everything else that is not there exactly,
+ * refusals included, fails verify.
  */
 export async function verifySet(set: RestoreSet, conn: TargetConnection, options: {onProgress?: ProgressCallback} = {}): Promise<VerifyResult> {
   const started = Date.now();
-  const last = (await pushJournals(set, conn)).at(-1);
+  const journals = await pushJournals(set, conn);
+  const last = journals.at(-1);
   const skipped = conflictIdsOf(last);
+  const excluded = conflictIdsOf(last, 'excluded');
+  const reencoded = storedDigests(journals);
   const result: VerifyResult = {target: conn.spec.label, ok: true, collections: {}, problems: []};
   for (const name of set.manifest.order) {
     const entry = set.manifest.collections[name]!;
@@ -44,13 +63,16 @@ export async function verifySet(set: RestoreSet, conn: TargetConnection, options
     const docs = await readSetDocuments(set, name);
     const ids = docs.map(idOf);
     const current = await guard(conn, 'verify', () => fetchRawById(coll, ids, (done) => options.onProgress?.({collection: name, done, total: docs.length})));
-    const counts: VerifyCounts = {present: 0, missing: 0, different: 0, skippedConflicts: 0};
+    const counts: VerifyCounts = {present: 0, missing: 0, different: 0, skippedConflicts: 0, excluded: 0};
     const skippedHere = skipped.get(name) ?? new Set<string>();
+    const excludedHere = excluded.get(name) ?? new Set<string>();
+    const reencodedHere = reencoded.get(name) ?? new Map<string, string>();
     docs.forEach((raw, i) => {
       const key = idKey(ids[i]);
       const now = current.get(key);
-      if (now && sameBytes(now, raw)) counts.present++;
+      if (now && (sameBytes(now, raw) || reencodedHere.get(key) === sha256(now))) counts.present++;
       else if (skippedHere.has(key)) counts.skippedConflicts++;
+      else if (excludedHere.has(key)) counts.excluded++;
       else {
         const problem = now ? 'different' : 'missing';
         counts[problem]++;
