@@ -10,7 +10,7 @@ import {BSON, ObjectId, type Document} from 'bson';
 import {Query} from 'mingo/query';
 
 import {GravityError} from '../errors.js';
-import {MATCH_CONTEXT, TYPE_ALIASES, TYPE_REFUSED} from './operators.js';
+import {MATCH_CONTEXT, NUMERIC_TYPE_NAMES, TYPE_ALIASES, TYPE_REFUSED} from './operators.js';
 import {FieldPicker} from './raw.js';
 import {BinKey, NumKey, TsKey, UnsupportedValue, canonical, isNumeric, isPlainObject, regexFromBson} from './values.js';
 
@@ -94,7 +94,7 @@ function prepareType(arg: unknown, path: string): unknown {
     const key = String(c);
     if (typeof c !== 'string' && typeof c !== 'number') throw invalid(`$type on "${path}" takes type names or numbers`);
     if (TYPE_REFUSED.has(key)) {
-      throw unsupported(`$type "${key}" on "${path}" is not supported: int, long, double and decimal are matched as one numeric type`, 'Use {"$type": "number"} instead');
+      throw unsupported(`$type "${key}" on "${path}" is not supported: symbols, JavaScript code and DBPointers are not told apart from other types here`, 'Match these fields by value, or extract with the scratch engine');
     }
     if (!TYPE_ALIASES[key]) throw invalid(`$type on "${path}" names an unknown type ${JSON.stringify(key)}`);
     return key;
@@ -212,7 +212,9 @@ function prepareFilter(filter: unknown, where: string): Record<string, unknown> 
     } else if (key.startsWith('$')) {
       refuseOperator(key, key);
     } else {
-      out[key] = isOperatorObject(value) ? prepareOps(value, key) : canon(value);
+      const v = isOperatorObject(value) ? prepareOps(value, key) : canon(value);
+      // A regex value is a $regex match; said here so the compiled regex (and its BSON source) is kept as is.
+      out[key] = v instanceof RegExp ? {$regex: v} : v;
     }
   }
   return out;
@@ -224,6 +226,17 @@ function makeQuery(prepared: Record<string, unknown>): Query {
   } catch (error) {
     throw invalid(`Query cannot be compiled: ${(error as Error).message}`);
   }
+}
+
+/** Whether a `$type` anywhere in the prepared filter names int, long, double or decimal. */
+function needsNumericKinds(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(needsNumericKinds);
+  if (!isPlainObject(value)) return false;
+  for (const [key, v] of Object.entries(value)) {
+    if (key === '$type' && (Array.isArray(v) ? v : [v]).some((t) => NUMERIC_TYPE_NAMES.has(TYPE_ALIASES[String(t)]))) return true;
+    if (needsNumericKinds(v)) return true;
+  }
+  return false;
 }
 
 /** Every dotted path the filter reads at document level ($elemMatch reads its path whole). */
@@ -343,10 +356,13 @@ export function compileQuery(filter: Document): CompiledQuery {
   const fields = [...new Set(read.map((p) => p.split('.')[0]))];
   const pins = fields.length === 0 ? null : pinsOfFilter(prepared);
   const prescreen = pins?.patterns ?? null;
-  const picker = new FieldPicker(read);
+  // The lazy picker reads int32 and double alike as JS numbers; a $type on numeric subtypes needs
+  // the BSON types, so such filters decode documents keeping bson's numeric wrapper classes.
+  const typed = needsNumericKinds(prepared);
+  const picker = typed ? null : new FieldPicker(read);
   const stages: string[] = [];
   if (pins) stages.push(`prescreen(${pins.label}${pins.patterns.length > 1 ? `×${pins.patterns.length}` : ''})`);
-  if (fields.length > 0) stages.push(`lazy(${read.join(', ')})`, 'exact');
+  if (fields.length > 0) stages.push(typed ? 'decode(numeric types)' : `lazy(${read.join(', ')})`, 'exact');
   const plan = stages.length > 0 ? stages.join(' → ') : 'all';
 
   const matches = (doc: Buffer): boolean => {
@@ -354,7 +370,10 @@ export function compileQuery(filter: Document): CompiledQuery {
     if (prescreen !== null && !anyPattern(doc, prescreen)) return false;
     let picked: Record<string, unknown> | null;
     try {
-      picked = picker.pick(doc) ?? (canonical(BSON.deserialize(doc)) as Record<string, unknown>);
+      picked =
+        picker === null
+          ? (canonical(BSON.deserialize(doc, {promoteValues: false}), undefined, true) as Record<string, unknown>)
+          : (picker.pick(doc) ?? (canonical(BSON.deserialize(doc)) as Record<string, unknown>));
     } catch (error) {
       throw new GravityError('DUMP_CORRUPT', `A document is not valid BSON: ${(error as Error).message}`, {
         hint: 'Check the backup file with `gravity-restore inspect`; it may be truncated or not a mongodump .bson file',
@@ -368,12 +387,16 @@ export function compileQuery(filter: Document): CompiledQuery {
 
 const referenceCache = new WeakMap<Document, Query>();
 
-/** The reference: exact matching on a fully decoded document (BSON.deserialize with default options). */
+/**
+ * The reference: exact matching on a fully decoded document (BSON.deserialize with default options).
+ * Numeric BSON types are known only from wrapper classes (a decode with `promoteValues: false`);
+ * a plain JS number counts as the type the bson serialiser would write for it.
+ */
 export function matchesDecoded(filter: Document, doc: Document): boolean {
   let query = referenceCache.get(filter);
   if (!query) {
     query = makeQuery(prepareFilter(filter, 'Query'));
     referenceCache.set(filter, query);
   }
-  return query.test(canonical(doc) as Record<string, unknown>);
+  return query.test(canonical(doc, undefined, true) as Record<string, unknown>);
 }

@@ -19,43 +19,62 @@ import {Query} from 'mingo/query';
 import type {Options, QueryOperator} from 'mingo/types';
 import {MaxKey, MinKey, ObjectId} from 'bson';
 
-import {BinKey, NumKey, TsKey, bsonEqual, compareNumbers, compareStrings, isNumeric, isPlainObject} from './values.js';
+import {
+  BinKey,
+  NumKey,
+  TsKey,
+  UNDEFINED,
+  bsonEqual,
+  carryKind,
+  compareNumbers,
+  compareStrings,
+  isNumeric,
+  isPlainObject,
+  numericKind,
+  regexKey,
+  type NumericKind,
+} from './values.js';
 
-/** What a path yields in one document: leaf values (arrays not expanded) and whether some branch lacked it. */
+/**
+ * What a path yields in one document: leaf values (arrays not expanded), the numeric BSON type of
+ * each numeric leaf (for `$type`), and whether some branch lacked the path.
+ */
 export interface PathValues {
   values: unknown[];
+  kinds: (NumericKind | undefined)[];
   missing: boolean;
 }
 
 const isDigits = (s: string): boolean => /^\d+$/.test(s);
 
-function walk(value: unknown, parts: string[], i: number, out: PathValues): void {
+function walk(value: unknown, parts: string[], i: number, out: PathValues, parent: unknown, key: string): void {
   if (i === parts.length) {
     out.values.push(value);
+    out.kinds.push(numericKind(parent, key, value));
     return;
   }
   const part = parts[i];
   if (Array.isArray(value)) {
     if (isDigits(part)) {
       const index = Number(part);
-      if (index < value.length) walk(value[index], parts, i + 1, out);
+      if (index < value.length) walk(value[index], parts, i + 1, out, value, part);
       else out.missing = true;
     }
-    for (const element of value) {
-      if (isPlainObject(element)) walk(element, parts, i, out);
+    for (let k = 0; k < value.length; k++) {
+      if (isPlainObject(value[k])) walk(value[k], parts, i, out, value, String(k));
     }
     return;
   }
   if (isPlainObject(value) && Object.prototype.hasOwnProperty.call(value, part)) {
-    walk(value[part], parts, i + 1, out);
+    walk(value[part], parts, i + 1, out, value, part);
     return;
   }
   out.missing = true;
 }
 
 export function pathValues(doc: unknown, path: string | string[]): PathValues {
-  const out: PathValues = {values: [], missing: false};
-  walk(doc, typeof path === 'string' ? path.split('.') : path, 0, out);
+  const out: PathValues = {values: [], kinds: [], missing: false};
+  walk(doc, typeof path === 'string' ? path.split('.') : path, 0, out, null, '');
   return out;
 }
 
@@ -79,7 +98,7 @@ function regexSingle(v: unknown, re: RegExp): boolean {
     re.lastIndex = 0;
     return re.test(v);
   }
-  return v instanceof RegExp && v.source === re.source && v.flags === re.flags;
+  return v instanceof RegExp && regexKey(v) === regexKey(re);
 }
 
 function eqValues(pv: PathValues, rhs: unknown): boolean {
@@ -151,8 +170,13 @@ function cmpValues(pv: PathValues, rhs: unknown, op: Cmp): boolean {
   return false;
 }
 
-/** `$type` names and numbers that canonical values can tell apart exactly. */
+/** `$type` names and numbers, mapped to one name per type. */
 export const TYPE_ALIASES: Record<string, string> = {
+  double: 'double', 1: 'double',
+  int: 'int', 16: 'int',
+  long: 'long', 18: 'long',
+  decimal: 'decimal', 19: 'decimal',
+  undefined: 'undefined', 6: 'undefined',
   string: 'string', 2: 'string',
   object: 'object', 3: 'object',
   array: 'array', 4: 'array',
@@ -168,11 +192,15 @@ export const TYPE_ALIASES: Record<string, string> = {
   number: 'number',
 };
 
-/** Numeric subtypes are lost when int32/int64/double/decimal are unified for exact cross-type equality. */
-export const TYPE_REFUSED = new Set(['double', 'int', 'long', 'decimal', '1', '16', '18', '19', 'undefined', '6', 'javascript', '13', 'symbol', '14', 'javascriptWithScope', '15', 'dbPointer', '12']);
+/** Types canonical values do not keep apart (symbols read as strings; code and DBPointer are not decoded for matching). */
+export const TYPE_REFUSED = new Set(['javascript', '13', 'symbol', '14', 'javascriptWithScope', '15', 'dbPointer', '12']);
+
+/** `$type` names that need the numeric BSON type of values, not only their numeric value. */
+export const NUMERIC_TYPE_NAMES = new Set(['double', 'int', 'long', 'decimal']);
 
 function typeOfValue(v: unknown): string {
   if (v === null) return 'null';
+  if (v === UNDEFINED) return 'undefined';
   if (Array.isArray(v)) return 'array';
   if (v instanceof RegExp) return 'regex';
   if (v instanceof MinKey) return 'minKey';
@@ -182,12 +210,22 @@ function typeOfValue(v: unknown): string {
   return fam === 'other' ? 'other' : fam;
 }
 
+/** Whether one value (not an array) is of a listed type; `kind` is its numeric BSON type. */
+function typeMatches(v: unknown, kind: NumericKind | undefined, types: string[]): boolean {
+  const t = typeOfValue(v);
+  if (types.includes(t)) return true;
+  return t === 'number' && kind !== undefined && types.includes(kind);
+}
+
 function typeValues(pv: PathValues, types: string[]): boolean {
-  for (const v of pv.values) {
+  for (let i = 0; i < pv.values.length; i++) {
+    const v = pv.values[i];
     if (Array.isArray(v)) {
       if (types.includes('array')) return true;
-      for (const e of v) if (!Array.isArray(e) && types.includes(typeOfValue(e))) return true;
-    } else if (types.includes(typeOfValue(v))) return true;
+      for (let k = 0; k < v.length; k++) {
+        if (!Array.isArray(v[k]) && typeMatches(v[k], numericKind(v, String(k), v[k]), types)) return true;
+      }
+    } else if (typeMatches(v, pv.kinds[i], types)) return true;
   }
   return false;
 }
@@ -252,7 +290,7 @@ function modArgs(arg: unknown): [bigint, bigint] {
 const DIRECT = new Set(['$eq', '$ne', '$in', '$nin', '$regex', '$gt', '$gte', '$lt', '$lte', '$type', '$mod']);
 
 /** One array element tested by the operator form of `$elemMatch`: the element is not expanded again. */
-function directSingle(op: string, arg: unknown, v: unknown): boolean {
+function directSingle(op: string, arg: unknown, v: unknown, kind: NumericKind | undefined): boolean {
   const hit = (x: unknown): boolean => (x instanceof RegExp ? regexSingle(v, x) : eqSingle(v, x));
   switch (op) {
     case '$eq':
@@ -269,9 +307,9 @@ function directSingle(op: string, arg: unknown, v: unknown): boolean {
     case '$gte':
     case '$lt':
     case '$lte':
-      return !Array.isArray(v) && cmpValues({values: [v], missing: false}, arg, op);
+      return !Array.isArray(v) && cmpValues({values: [v], kinds: [kind], missing: false}, arg, op);
     case '$type':
-      return typeList(arg).includes(typeOfValue(v));
+      return typeMatches(v, kind, typeList(arg));
     case '$mod': {
       const [divisor, remainder] = modArgs(arg);
       return modValues([v], divisor, remainder);
@@ -281,18 +319,24 @@ function directSingle(op: string, arg: unknown, v: unknown): boolean {
   }
 }
 
-function elemValuePredicate(spec: Record<string, unknown>, options: Options): (v: unknown) => boolean {
-  const checks: ((v: unknown) => boolean)[] = [];
+type ElementTest = (v: unknown, index: number, array: unknown[]) => boolean;
+
+function elemValuePredicate(spec: Record<string, unknown>, options: Options): ElementTest {
+  const checks: ElementTest[] = [];
   for (const [op, arg] of Object.entries(spec)) {
     if (DIRECT.has(op)) {
-      checks.push((v) => directSingle(op, arg, v));
+      checks.push((v, i, a) => directSingle(op, arg, v, numericKind(a, String(i), v)));
     } else {
       // $not, $exists, $size, $all, $elemMatch read the element as a field of a one-field document.
       const q = new Query({x: {[op]: arg}}, options);
-      checks.push((v) => q.test({x: v}));
+      checks.push((v, i, a) => {
+        const wrapper = {x: v};
+        carryKind(wrapper, 'x', numericKind(a, String(i), v));
+        return q.test(wrapper);
+      });
     }
   }
-  return (v) => checks.every((c) => c(v));
+  return (v, i, a) => checks.every((c) => c(v, i, a));
 }
 
 type MakeOp = (selector: string, value: unknown, options: Options) => (obj: unknown) => boolean;
@@ -312,7 +356,7 @@ const elemMatch = fieldOp((value, options) => {
   const spec = value as Record<string, unknown>;
   const keys = Object.keys(spec);
   const valueForm = keys.length > 0 && keys.every((k) => k.startsWith('$') && k !== '$and' && k !== '$or' && k !== '$nor');
-  let test: (e: unknown) => boolean;
+  let test: ElementTest;
   if (valueForm) test = elemValuePredicate(spec, options);
   else {
     const q = new Query(spec, options);

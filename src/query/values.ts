@@ -59,15 +59,63 @@ export class TsKey {
 export class UnsupportedValue extends Error {}
 
 const JS_REGEX_FLAGS = new Set(['i', 'm', 's', 'u']);
+/** Whitespace that PCRE's extended mode (the `x` option) ignores in a pattern. */
+const PCRE_SPACE = new Set([' ', '\t', '\n', '\v', '\f', '\r']);
+
+/**
+ * PCRE's `x` option, which JavaScript lacks: drops unescaped whitespace and `#` comments (to the
+ * end of the line) outside character classes. Escaped whitespace stays, written as a hex escape so
+ * it is valid with or without the `u` flag.
+ */
+function stripExtended(pattern: string): string {
+  let out = '';
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === '\\' && i + 1 < pattern.length) {
+      const next = pattern[++i];
+      out += PCRE_SPACE.has(next) ? `\\x${next.charCodeAt(0).toString(16).padStart(2, '0')}` : c + next;
+    } else if (inClass) {
+      if (c === ']') inClass = false;
+      out += c;
+    } else if (c === '[') {
+      inClass = true;
+      out += c;
+      // A `]` right after `[` or `[^` is a literal member, not the end of the class.
+      if (pattern[i + 1] === '^') out += pattern[++i];
+      if (pattern[i + 1] === ']') out += pattern[++i];
+    } else if (c === '#') {
+      while (i + 1 < pattern.length && pattern[i + 1] !== '\n') i++;
+    } else if (!PCRE_SPACE.has(c)) {
+      out += c;
+    }
+  }
+  return out;
+}
+
+/** The BSON pattern and options a compiled regex came from, for regex-to-regex equality. */
+const REGEX_SOURCE = new WeakMap<RegExp, string>();
+
+/** Identity of a regex value as MongoDB compares it: its BSON pattern and (sorted) options. */
+export function regexKey(re: RegExp): string {
+  return REGEX_SOURCE.get(re) ?? `${re.source}/${[...re.flags].sort().join('')}`;
+}
 
 export function regexFromBson(pattern: string, options: string): RegExp {
   let flags = '';
+  let extended = false;
   for (const f of options) {
+    if (f === 'x') {
+      extended = true;
+      continue;
+    }
     if (!JS_REGEX_FLAGS.has(f)) throw new UnsupportedValue(`regex option "${f}" has no exact JavaScript equivalent`);
     if (!flags.includes(f)) flags += f;
   }
   try {
-    return new RegExp(pattern, flags);
+    const re = new RegExp(extended ? stripExtended(pattern) : pattern, flags);
+    if (extended) REGEX_SOURCE.set(re, `${pattern}/${[...new Set(options)].sort().join('')}`);
+    return re;
   } catch (error) {
     throw new UnsupportedValue(`regex /${pattern}/ is not valid in JavaScript: ${(error as Error).message}`);
   }
@@ -138,7 +186,10 @@ function numericFromBigInt(v: bigint): number | NumKey {
   return numericFromDecimalString(v.toString());
 }
 
-/** BSON's deprecated undefined type: since MongoDB 9.0 (SERVER-36681) it no longer equals null. */
+/**
+ * BSON's deprecated undefined type. Since MongoDB 8.0 an equality or `$in` with null no longer
+ * matches it (https://www.mongodb.com/docs/manual/reference/bson-types/migrate-undefined/).
+ */
 class BsonUndefined {
   toString(): string {
     return 'undefined';
@@ -146,11 +197,62 @@ class BsonUndefined {
 }
 export const UNDEFINED = new BsonUndefined();
 
+/** The numeric BSON types, which canonical values unify but `$type` tells apart. */
+export type NumericKind = 'int' | 'long' | 'double' | 'decimal';
+
+/** Per canonical container (document or array): the numeric BSON type of each numeric member, by key. */
+const NUMERIC_KINDS = new WeakMap<object, Map<string, NumericKind>>();
+
+function kindOfBson(value: unknown): NumericKind | undefined {
+  if (typeof value === 'bigint') return 'long';
+  if (value === null || typeof value !== 'object') return undefined;
+  switch ((value as Bsonish)._bsontype) {
+    case 'Int32':
+      return 'int';
+    case 'Double':
+      return 'double';
+    case 'Long':
+      return 'long';
+    case 'Decimal128':
+      return 'decimal';
+    default:
+      return undefined;
+  }
+}
+
+function recordKinds(container: object, source: Iterable<[string, unknown]>): void {
+  let kinds: Map<string, NumericKind> | undefined;
+  for (const [key, v] of source) {
+    const kind = kindOfBson(v);
+    if (kind) (kinds ??= new Map()).set(key, kind);
+  }
+  if (kinds) NUMERIC_KINDS.set(container, kinds);
+}
+
+/**
+ * The numeric BSON type of `value`, the member `key` of the canonical container `parent`. Known
+ * exactly when the container was built with `keepKinds` from wrapper classes (a decode with
+ * `promoteValues: false`); otherwise it is the type the bson serialiser would write for it.
+ */
+export function numericKind(parent: unknown, key: string, value: unknown): NumericKind | undefined {
+  if (!isNumeric(value)) return undefined;
+  const known = parent !== null && typeof parent === 'object' ? NUMERIC_KINDS.get(parent)?.get(key) : undefined;
+  if (known) return known;
+  if (typeof value === 'number') return Number.isInteger(value) && !Object.is(value, -0) && value >= -(2 ** 31) && value < 2 ** 31 ? 'int' : 'double';
+  return value.exponent >= 0 ? 'long' : 'decimal';
+}
+
+/** Lets a one-field wrapper document carry the numeric type its value had where it came from. */
+export function carryKind(wrapper: object, key: string, kind: NumericKind | undefined): void {
+  if (kind) NUMERIC_KINDS.set(wrapper, new Map([[key, kind]]));
+}
+
 /**
  * Maps one BSON value (ESM or CommonJS bson classes, or promoted JS values) to its canonical form.
  * In documents a JS `undefined` is BSON undefined; in filters it means null, as the driver sends it.
+ * With `keepKinds`, the numeric BSON type of every numeric member is recorded (see `numericKind`).
  */
-export function canonical(value: unknown, undefinedAs: unknown = UNDEFINED): unknown {
+export function canonical(value: unknown, undefinedAs: unknown = UNDEFINED, keepKinds = false): unknown {
   if (value === undefined) return undefinedAs;
   if (value === null) return null;
   switch (typeof value) {
@@ -165,7 +267,11 @@ export function canonical(value: unknown, undefinedAs: unknown = UNDEFINED): unk
     default:
       throw new UnsupportedValue(`a ${typeof value} value cannot be matched`);
   }
-  if (Array.isArray(value)) return value.map((v) => canonical(v, undefinedAs));
+  if (Array.isArray(value)) {
+    const out = value.map((v) => canonical(v, undefinedAs, keepKinds));
+    if (keepKinds) recordKinds(out, value.map((v, i): [string, unknown] => [String(i), v]));
+    return out;
+  }
   if (value instanceof Date) return value;
   if (value instanceof RegExp) return value;
   if (value instanceof NumKey || value instanceof BinKey || value instanceof TsKey) return value;
@@ -204,9 +310,10 @@ export function canonical(value: unknown, undefinedAs: unknown = UNDEFINED): unk
     case 'DBRef': {
       // bson turns {$ref, $id, $db} subdocuments into DBRef; MongoDB sees an ordinary subdocument.
       const r = v as unknown as {collection: string; oid: unknown; db?: string; fields?: Record<string, unknown>};
-      const out: Record<string, unknown> = {$ref: r.collection, $id: canonical(r.oid, undefinedAs)};
+      const out: Record<string, unknown> = {$ref: r.collection, $id: canonical(r.oid, undefinedAs, keepKinds)};
       if (r.db !== undefined && r.db !== '') out.$db = r.db;
-      for (const [key, field] of Object.entries(r.fields ?? {})) out[key] = canonical(field, undefinedAs);
+      for (const [key, field] of Object.entries(r.fields ?? {})) out[key] = canonical(field, undefinedAs, keepKinds);
+      if (keepKinds) recordKinds(out, [['$id', r.oid], ...Object.entries(r.fields ?? {})]);
       return out;
     }
     default:
@@ -214,7 +321,8 @@ export function canonical(value: unknown, undefinedAs: unknown = UNDEFINED): unk
       return value;
   }
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(v)) out[key] = canonical(v[key], undefinedAs);
+  for (const key of Object.keys(v)) out[key] = canonical(v[key], undefinedAs, keepKinds);
+  if (keepKinds) recordKinds(out, Object.entries(v));
   return out;
 }
 
@@ -288,7 +396,7 @@ export function bsonEqual(a: unknown, b: unknown): boolean {
   }
   if (Array.isArray(b)) return false;
   if (a instanceof Date) return b instanceof Date && a.getTime() === b.getTime();
-  if (a instanceof RegExp) return b instanceof RegExp && a.source === b.source && a.flags === b.flags;
+  if (a instanceof RegExp) return b instanceof RegExp && regexKey(a) === regexKey(b);
   if (a instanceof NumKey || a instanceof BinKey || a instanceof TsKey) {
     return a.constructor === b.constructor && a.toString() === String(b);
   }

@@ -83,7 +83,7 @@ const ROWS: Row[] = [
   ['$exists true does not match a missing field', {b: 1}, '{a: {$exists: true}}', false, EXISTS],
   ['$in [null] matches a missing field', {b: 1}, '{a: {$in: [null]}}', true, NULLS],
   ['$in [null, 4] matches a null field', {a: null}, '{a: {$in: [null, 4]}}', true, NULLS],
-  ['$nin [null] does not match a missing field', {}, '{a: {$nin: [null]}}', false, NIN],
+  ['$nin [null] does not match a missing field (as $ne null)', {}, '{a: {$nin: [null]}}', false, NULLS],
   ['dotted null matches when the parent is missing', {b: 1}, '{"a.b": null}', true, NULLS],
   ['dotted null matches when the subdocument lacks the field', {a: {c: 1}}, '{"a.b": null}', true, NULLS],
   ['dotted null does not match a value', {a: {b: 'hi'}}, '{"a.b": null}', false, NULLS],
@@ -359,6 +359,53 @@ const ROWS: Row[] = [
   ['BinData with another subtype does not match', {b: new Binary(Buffer.from([1, 2, 3]), 5)}, '{b: BinData(0, "AQID")}', false, BSON_TYPES],
   ['MaxKey equality', {m: new MaxKey()}, '{m: MaxKey}', true, TYPE],
 ];
+
+/**
+ * The documents of the null semantics table once kept in test/unit/query-match.test.ts. Rows whose
+ * answers the manual documents are traps here; the rest (dotted null paths through arrays) stay there.
+ */
+const NULL_TABLE_DOCS: Record<string, Document> = {
+  a_empty_subobject: {a: {}},
+  a_null: {a: null},
+  a_number: {a: 4},
+  a_sub_b_not_null: {a: {b: 'hi'}},
+  a_sub_b_null: {a: {b: null}},
+  no_a: {},
+  a_double_array: {a: [[]]},
+  a_empty_array: {a: []},
+  a_objs_some_b_null: {a: [{b: null}, {b: 3}]},
+  a_objs_no_b_null: {a: [{b: 1}, {b: 3}, {b: 'string'}]},
+  a_objs_some_b_missing: {a: [{b: 3}, {}]},
+  a_values_all_null: {a: [null, null]},
+  a_values_no_null: {a: [1, 'string', 4]},
+  a_values_with_null: {a: [1, 'string', null, 4]},
+};
+const NON_ARRAY = ['a_empty_subobject', 'a_null', 'a_number', 'a_sub_b_not_null', 'a_sub_b_null', 'no_a'];
+
+/** [filter, manual, documents it covers, documents that match]. */
+const NULL_TABLE: [string, string, string[], string[]][] = [
+  // null matches null, a missing field and an array holding null (not [] or [[]]).
+  ['{a: {$eq: null}}', UNDEF, Object.keys(NULL_TABLE_DOCS), ['a_null', 'no_a', 'a_values_all_null', 'a_values_with_null']],
+  // $nin is the negation of $in: null as above, [] equals [] and matches an array holding [].
+  [
+    '{a: {$nin: [null, []]}}',
+    NIN,
+    Object.keys(NULL_TABLE_DOCS),
+    ['a_empty_subobject', 'a_number', 'a_sub_b_not_null', 'a_sub_b_null', 'a_objs_some_b_null', 'a_objs_no_b_null', 'a_objs_some_b_missing', 'a_values_no_null'],
+  ],
+  // $elemMatch needs an array with an element equal to null.
+  ['{a: {$elemMatch: {$eq: null}}}', ELEM, Object.keys(NULL_TABLE_DOCS), ['a_values_all_null', 'a_values_with_null']],
+  // Without arrays on the path, a.b is null, missing or a value.
+  ['{"a.b": {$eq: null}}', NULLS, NON_ARRAY, ['a_empty_subobject', 'a_null', 'a_number', 'a_sub_b_null', 'no_a']],
+  ['{"a.b": {$ne: null}}', NULLS, NON_ARRAY, ['a_sub_b_not_null']],
+  ['{"a.b": {$exists: false}}', EXISTS, NON_ARRAY, ['a_empty_subobject', 'a_null', 'a_number', 'no_a']],
+];
+
+for (const [filter, manual, docs, matching] of NULL_TABLE) {
+  for (const id of docs) {
+    ROWS.push([`null table: ${filter} on ${id}`, NULL_TABLE_DOCS[id], filter, matching.includes(id), manual]);
+  }
+}
 
 export const TRAPS: TrapCase[] = ROWS.map(([name, doc, filter, expected, manual, before80]) => ({
   name,

@@ -129,7 +129,7 @@ describe('dates', () => {
   });
 });
 
-describe('null and missing (MongoDB 9.0 semantics)', () => {
+describe('null and missing (mongod 8.0: query-for-null-fields and migrate-undefined manual pages)', () => {
   it('null matches null and missing, not undefined or empty arrays', () => {
     assert.equal(match({a: null}, {a: null}), true);
     assert.equal(match({a: null}, {}), true);
@@ -216,8 +216,10 @@ describe('regex', () => {
     assert.equal(match(q, {name: 'zzz'}), true);
     assert.equal(match(q, {name: 'bcd'}), false);
   });
-  it('refuses the x flag, which JavaScript cannot honour', () => {
-    assert.equal(refusal('{a: {$regex: "a b", $options: "x"}}').code, 'QUERY_UNSUPPORTED');
+  it('honours the x flag by dropping pattern whitespace and comments, and refuses flags JavaScript lacks', () => {
+    assert.equal(match('{a: {$regex: "a b # comment", $options: "x"}}', {a: 'ab'}), true);
+    assert.equal(match('{a: {$regex: "a b", $options: "x"}}', {a: 'a b'}), false);
+    assert.equal(refusal('{a: {$regex: "a", $options: "l"}}').code, 'QUERY_UNSUPPORTED');
   });
 });
 
@@ -246,7 +248,7 @@ describe('refusals', () => {
     [{$text: {$search: 'x'}}, 'QUERY_UNSUPPORTED'],
     [{loc: {$near: [0, 0]}}, 'QUERY_UNSUPPORTED'],
     [{loc: {$geoWithin: {$center: [[0, 0], 1]}}}, 'QUERY_UNSUPPORTED'],
-    [{a: {$type: 'int'}}, 'QUERY_UNSUPPORTED'],
+    [{a: {$type: 'symbol'}}, 'QUERY_UNSUPPORTED'],
     [{a: {$gt: {x: 1}}}, 'QUERY_UNSUPPORTED'],
     [{a: {$foo: 1}}, 'QUERY_SYNTAX'],
     [{a: {$mod: [0, 1]}}, 'QUERY_SYNTAX'],
@@ -292,14 +294,15 @@ describe('why mingo alone is not the reference (checked against the installed mi
   });
 });
 
-describe('null semantics table (expected sets as documented by MongoDB 9.0 behaviour)', () => {
+/*
+ * Dotted null paths through arrays. The manual documents null matching for fields that are null or
+ * missing (https://www.mongodb.com/docs/manual/tutorial/query-for-null-fields/) but not how `a.b`
+ * treats arrays of scalars, nested arrays or array elements lacking `b`; these rows were written by
+ * hand and have not been checked against a mongod. The documented rows of this table are traps in
+ * test/support/query-traps.ts ("null table: …").
+ */
+describe('dotted null through arrays (not documented in the manual; never checked against mongod)', () => {
   const docs: Record<string, Document> = {
-    a_empty_subobject: {a: {}},
-    a_null: {a: null},
-    a_number: {a: 4},
-    a_sub_b_not_null: {a: {b: 'hi'}},
-    a_sub_b_null: {a: {b: null}},
-    no_a: {},
     a_double_array: {a: [[]]},
     a_empty_array: {a: []},
     a_objs_some_b_null: {a: [{b: null}, {b: 3}]},
@@ -310,12 +313,9 @@ describe('null semantics table (expected sets as documented by MongoDB 9.0 behav
     a_values_with_null: {a: [1, 'string', null, 4]},
   };
   const cases: [Document, string[]][] = [
-    [{a: {$eq: null}}, ['a_null', 'no_a', 'a_values_all_null', 'a_values_with_null']],
-    [{a: {$nin: [null, []]}}, ['a_empty_subobject', 'a_number', 'a_sub_b_not_null', 'a_sub_b_null', 'a_objs_some_b_null', 'a_objs_no_b_null', 'a_objs_some_b_missing', 'a_values_no_null']],
-    [{a: {$elemMatch: {$eq: null}}}, ['a_values_all_null', 'a_values_with_null']],
-    [{'a.b': {$eq: null}}, ['a_empty_subobject', 'a_null', 'a_number', 'a_sub_b_null', 'no_a', 'a_double_array', 'a_empty_array', 'a_objs_some_b_null', 'a_objs_some_b_missing', 'a_values_all_null', 'a_values_no_null', 'a_values_with_null']],
-    [{'a.b': {$ne: null}}, ['a_sub_b_not_null', 'a_objs_no_b_null']],
-    [{'a.b': {$exists: false}}, ['a_empty_subobject', 'a_null', 'a_number', 'no_a', 'a_double_array', 'a_empty_array', 'a_values_all_null', 'a_values_no_null', 'a_values_with_null']],
+    [{'a.b': {$eq: null}}, ['a_double_array', 'a_empty_array', 'a_objs_some_b_null', 'a_objs_some_b_missing', 'a_values_all_null', 'a_values_no_null', 'a_values_with_null']],
+    [{'a.b': {$ne: null}}, ['a_objs_no_b_null']],
+    [{'a.b': {$exists: false}}, ['a_double_array', 'a_empty_array', 'a_values_all_null', 'a_values_no_null', 'a_values_with_null']],
   ];
   for (const [q, expected] of cases) {
     it(JSON.stringify(q), () => {
@@ -324,7 +324,7 @@ describe('null semantics table (expected sets as documented by MongoDB 9.0 behav
     });
   }
 
-  it('BSON undefined is not null', () => {
+  it('BSON undefined is not null (mongod 8.0, https://www.mongodb.com/docs/manual/reference/bson-types/migrate-undefined/)', () => {
     // Hand-built {a: undefined} (type 0x06): serialisers write null for JS undefined.
     const doc = Buffer.from([8, 0, 0, 0, 0x06, 0x61, 0, 0]);
     assert.equal(compileQuery({a: null}).matches(doc), false);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import {describe, it} from 'node:test';
 
-import {BSON, Binary, Decimal128, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp, UUID} from 'bson';
+import {BSON, BSONRegExp, Binary, Decimal128, Double, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp, UUID} from 'bson';
 
 import {GravityError} from '../../src/errors.js';
 import {compileQuery} from '../../src/query/compile.js';
@@ -65,14 +65,43 @@ describe('parseQuery: shell syntax', () => {
     assert.equal(q.d.getTime(), -5);
     assert.equal(q.r.toISOString(), '2020-01-01T00:00:00.000Z');
     assert.ok(q.l instanceof Long);
+    assert.equal(q.l.toString(), '7');
     assert.ok(q.x instanceof Decimal128);
+    assert.equal(q.x.toString(), '2.5');
     assert.ok(q.u instanceof Binary || q.u instanceof UUID);
+    assert.equal(q.u.sub_type, 4);
+    assert.equal(Buffer.from(q.u.buffer).toString('hex'), '0123456789abcdef0123456789abcdef');
+    assert.equal(q.o.toHexString(), HEX);
   });
 
-  it('parses operators and regex forms', () => {
-    const q = parseQuery(`{a: {$in: [1, /x/]}, b: {$regex: 'ab', $options: 'i'}, $or: [{c: {$gt: 2}}, {c: null}]}`);
-    assert.ok(Array.isArray(q.a.$in));
+  it('parses operators and regex forms into the values typed', () => {
+    const q = parseQuery(`{a: {$in: [1, /x/m, "s", NumberLong("7")]}, b: {$regex: 'ab', $options: 'i'}, $or: [{c: {$gt: 2.5}}, {c: null}]}`);
+    assert.deepEqual(Object.keys(q), ['a', 'b', '$or']);
+    const list = q.a.$in as unknown[];
+    assert.equal(list.length, 4);
+    assert.ok(list[0] instanceof Int32 || list[0] === 1, `1 parsed as ${String(list[0])}`);
+    assert.equal(Number(list[0]), 1);
+    assert.ok(list[1] instanceof BSONRegExp, 'regex literal is a BSON regex');
+    assert.equal((list[1] as BSONRegExp).pattern, 'x');
+    assert.equal((list[1] as BSONRegExp).options, 'm');
+    assert.equal(list[2], 's');
+    assert.ok(list[3] instanceof Long);
+    assert.equal(String(list[3]), '7');
+    // Extended JSON reads {$regex, $options} (its legacy regex form) as one regex value: a regex match, as the operator is.
+    assert.ok(q.b instanceof BSONRegExp);
+    assert.equal(q.b.pattern, 'ab');
+    assert.equal(q.b.options, 'i');
     assert.equal(q.$or.length, 2);
+    assert.deepEqual(Object.keys(q.$or[0].c), ['$gt']);
+    assert.ok(q.$or[0].c.$gt instanceof Double || q.$or[0].c.$gt === 2.5);
+    assert.equal(Number(q.$or[0].c.$gt), 2.5);
+    assert.deepEqual(q.$or[1], {c: null});
+  });
+
+  it('keeps the field order of the query, integer-like keys included', () => {
+    const q = parseQuery('{sub: {b: 1, a: 2}, "2020": 1, x: 1}');
+    assert.deepEqual(Object.keys(q.sub), ['b', 'a']);
+    assert.ok(Object.keys(q).includes('2020'));
   });
 
   it('the parsed ObjectId query matches the document (ESM and CommonJS bson classes agree)', () => {
