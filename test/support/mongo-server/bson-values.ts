@@ -1,8 +1,10 @@
 /**
  * BSON helpers for the test server: raw-byte surgery (so stored documents stay byte-identical),
- * the "matchable" view handed to mingo, and mongod-style equality keys for unique indexes.
+ * reply encoding, and the "matchable" view handed to mingo for projections, pipelines after their
+ * leading `$match` and operator updates (filters themselves go through match.ts).
  */
 import {Decimal128, Double, Int32, Long, ObjectId, deserialize, onDemand, serialize} from 'bson';
+import {BArr, BDoc, BVal, type Value, elementBytes, encodeEntries, parseDoc, toValue} from './tree.js';
 import type {Document} from 'bson';
 
 export type {Document};
@@ -152,119 +154,7 @@ export function setPath(doc: Document, path: string, value: unknown): void {
   else if (isPlainObject(cur)) cur[last] = value;
 }
 
-/** Values at a dotted path, expanding arrays the way a multikey index does. */
-export function valuesAtPath(doc: unknown, path: string): unknown[] {
-  const parts = path.split('.');
-  let current: unknown[] = [doc];
-  for (const p of parts) {
-    const next: unknown[] = [];
-    for (const c of current) {
-      if (Array.isArray(c)) {
-        const idx = Number(p);
-        if (Number.isInteger(idx) && idx >= 0 && idx < c.length) next.push(c[idx]);
-        for (const el of c) if (isPlainObject(el) && Object.hasOwn(el, p)) next.push(el[p]);
-      } else if (isPlainObject(c)) {
-        if (Object.hasOwn(c, p)) next.push(c[p]);
-      }
-    }
-    current = next;
-  }
-  if (current.length === 0) return [undefined];
-  const out: unknown[] = [];
-  for (const v of current) {
-    if (Array.isArray(v)) {
-      if (v.length === 0) out.push(undefined);
-      else out.push(...v);
-    } else {
-      out.push(v);
-    }
-  }
-  return out;
-}
-
-function numberKey(n: number): string {
-  if (Number.isNaN(n)) return 'nNaN';
-  if (Number.isInteger(n) && Math.abs(n) < 1e21) return `n${BigInt(n).toString()}`;
-  return `n${n}`;
-}
-
-/**
- * A string equal for values mongod's indexes treat as equal: numbers across types, null and
- * missing. Works on typed or matchable values.
- */
-export function keyOf(v: unknown): string {
-  if (v === undefined || v === null) return 'z';
-  switch (typeof v) {
-    case 'number':
-      return numberKey(v);
-    case 'string':
-      return `s${JSON.stringify(v)}`;
-    case 'boolean':
-      return v ? 'bt' : 'bf';
-    case 'bigint':
-      return `n${v.toString()}`;
-    default:
-      break;
-  }
-  if (v instanceof Date) return `d${v.getTime()}`;
-  if (v instanceof RegExp) return `r/${v.source}/${v.flags}`;
-  if (Array.isArray(v)) return `[${v.map(keyOf).join(',')}]`;
-  if (isPlainObject(v)) return `{${Object.keys(v).map((k) => `${JSON.stringify(k)}:${keyOf(v[k])}`).join(',')}}`;
-  switch (bsonTypeOf(v)) {
-    case 'Int32':
-    case 'Double':
-      return numberKey((v as Int32 | Double).value);
-    case 'Long': {
-      const l = v as Long;
-      return `n${l.toString()}`;
-    }
-    case 'Decimal128': {
-      const n = Number((v as Decimal128).toString());
-      return numberKey(n);
-    }
-    case 'ObjectId':
-      return `o${(v as ObjectId).toHexString()}`;
-    case 'Binary': {
-      const b = v as {sub_type: number; buffer: Uint8Array};
-      return `x${b.sub_type}:${Buffer.from(b.buffer).toString('hex')}`;
-    }
-    default:
-      return `e${bsonTypeOf(v) ?? 'object'}:${String(v)}`;
-  }
-}
-
-/** mongod's shell-like rendering of a value inside `dup key: { … }`. */
-export function formatValue(v: unknown): string {
-  if (v === undefined || v === null) return 'null';
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
-  if (v instanceof Date) return `new Date(${v.getTime()})`;
-  if (v instanceof RegExp) return `/${v.source}/${v.flags}`;
-  if (Array.isArray(v)) return `[ ${v.map(formatValue).join(', ')} ]`;
-  if (isPlainObject(v)) {
-    const keys = Object.keys(v);
-    return keys.length === 0 ? '{}' : `{ ${keys.map((k) => `${k}: ${formatValue(v[k])}`).join(', ')} }`;
-  }
-  switch (bsonTypeOf(v)) {
-    case 'ObjectId':
-      return `ObjectId('${(v as ObjectId).toHexString()}')`;
-    case 'Int32':
-    case 'Double':
-      return String((v as Int32 | Double).value);
-    default:
-      return String(v);
-  }
-}
-
 // ---- raw byte helpers -------------------------------------------------------------------------
-
-function elementStart(el: readonly number[]): number {
-  return el[1]! - 1;
-}
-
-function elementEnd(el: readonly number[]): number {
-  return el[3]! + el[4]!;
-}
 
 function isName(bytes: Uint8Array, el: readonly number[], name: string): boolean {
   if (el[2] !== name.length) return false;
@@ -315,24 +205,16 @@ export function rawField(doc: Uint8Array, name: string): {type: number; bytes: B
  * Puts `_id` first, as mongod stores it, generating an ObjectId when missing. Returns the same
  * buffer when `_id` already leads, so stored bytes equal the bytes sent.
  */
-export function withIdFirst(doc: Buffer, fallbackId?: unknown): {bytes: Buffer; id: unknown} {
-  const els = [...onDemand.parseToElements(doc)];
-  const idx = els.findIndex((el) => isName(doc, el, '_id'));
-  if (idx === 0) return {bytes: doc, id: idOf(doc, els[0]!)};
+export function withIdFirst(doc: Buffer, fallbackId?: Value): {bytes: Buffer; id: Value} {
+  const tree = parseDoc(doc);
+  const idx = tree.entries.findIndex(([k]) => k === '_id');
+  if (idx === 0) return {bytes: doc, id: tree.entries[0]![1]};
   if (idx > 0) {
-    const idEl = els[idx]!;
-    const parts = [doc.subarray(elementStart(idEl), elementEnd(idEl))];
-    for (const el of els) if (el !== idEl) parts.push(doc.subarray(elementStart(el), elementEnd(el)));
-    const bytes = docFromElements(parts);
-    return {bytes, id: idOf(doc, idEl)};
+    const idEntry = tree.entries[idx]!;
+    return {bytes: encodeEntries([idEntry, ...tree.entries.filter((e) => e !== idEntry)]), id: idEntry[1]};
   }
-  const id = fallbackId === undefined ? new ObjectId() : fallbackId;
-  const parts = [element('_id', id), ...els.map((el) => doc.subarray(elementStart(el), elementEnd(el)))];
-  return {bytes: docFromElements(parts), id};
-}
-
-function idOf(doc: Buffer, el: readonly number[]): unknown {
-  return decodeTyped(docFromElements([doc.subarray(elementStart(el), elementEnd(el))]))._id;
+  const id = fallbackId ?? toValue(new ObjectId());
+  return {bytes: encodeEntries([['_id', id], ...tree.entries]), id};
 }
 
 /** Encodes a reply; RawDoc values (alone or in arrays) are spliced in byte for byte. */
@@ -341,8 +223,12 @@ export function encodeReply(doc: Document): Buffer {
   return docFromElements(Object.keys(doc).map((k) => encodeElement(k, doc[k])));
 }
 
+function isTreeValue(v: unknown): v is Value {
+  return v instanceof BVal || v instanceof BDoc || v instanceof BArr;
+}
+
 function containsRaw(v: unknown): boolean {
-  if (v instanceof RawDoc) return true;
+  if (v instanceof RawDoc || isTreeValue(v)) return true;
   if (Array.isArray(v)) return v.some(containsRaw);
   if (isPlainObject(v)) return Object.keys(v).some((k) => containsRaw(v[k]));
   return false;
@@ -350,6 +236,7 @@ function containsRaw(v: unknown): boolean {
 
 function encodeElement(name: string, v: unknown): Buffer {
   if (v instanceof RawDoc) return rawElement(3, name, v.bytes);
+  if (isTreeValue(v)) return elementBytes(name, v);
   if (!containsRaw(v)) return element(name, v);
   if (Array.isArray(v)) return rawElement(4, name, docFromElements(v.map((x, i) => encodeElement(String(i), x))));
   const d = v as Document;

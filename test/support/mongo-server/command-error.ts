@@ -1,11 +1,15 @@
-/** mongod's error codes and names, as the drivers read them from `{ok: 0, code, codeName}`. */
-export const CODE_NAMES = {
+/**
+ * mongod's error codes and names, as the drivers read them from `{ok: 0, code, codeName}`.
+ * Codes without a name in mongod's error_codes.yml are reported as `Location<code>`, as mongod does.
+ */
+export const CODE_NAMES: Record<number, string> = {
   1: 'InternalError',
   2: 'BadValue',
   9: 'FailedToParse',
   14: 'TypeMismatch',
   18: 'AuthenticationFailed',
   20: 'IllegalOperation',
+  22: 'InvalidBSON',
   26: 'NamespaceNotFound',
   27: 'IndexNotFound',
   40: 'ConflictingUpdateOperators',
@@ -19,16 +23,17 @@ export const CODE_NAMES = {
   85: 'IndexOptionsConflict',
   86: 'IndexKeySpecsConflict',
   115: 'CommandNotSupported',
+  121: 'DocumentValidationFailure',
+  168: 'InvalidPipelineOperator',
+  10334: 'BSONObjectTooLarge',
   11000: 'DuplicateKey',
-} as const;
-
-export type ErrorNumber = keyof typeof CODE_NAMES;
+};
 
 export class CommandError extends Error {
   readonly extra: Record<string, unknown>;
 
   constructor(
-    readonly code: ErrorNumber,
+    readonly code: number,
     message: string,
     extra: Record<string, unknown> = {},
   ) {
@@ -37,6 +42,6 @@ export class CommandError extends Error {
   }
 
   get codeName(): string {
-    return CODE_NAMES[this.code];
+    return CODE_NAMES[this.code] ?? `Location${this.code}`;
   }
 }

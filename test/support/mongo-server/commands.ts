@@ -1,23 +1,18 @@
 /** Command dispatch: one handler per mongod command this test server understands. */
 import {Long, ObjectId} from 'bson';
-import {Query} from 'mingo';
-import {
-  type Document,
-  RawDoc,
-  decodeTyped,
-  encode,
-  isPlainObject,
-  keyOf,
-  toMatchable,
-  valuesAtPath,
-} from './bson-values.js';
+import {type Document, RawDoc, decodeTyped, encode, isPlainObject, toMatchable} from './bson-values.js';
 import {CommandError} from './command-error.js';
-import {aggregate, mingoGuard, parseUpdate, project, select, updatedBytes, upsertBytes} from './query.js';
-import {type Collection, type Store, typedOf} from './storage.js';
+import {keyOf, toNumber} from './compare.js';
+import {compileFilter, valuesAt} from './match.js';
+import {aggregate, parseUpdate, project, select, updatedBytes, upsertBytes} from './query.js';
+import {type Collection, MAX_BSON_SIZE, type Store, fillEmptyTimestamps, formatValue, treeOf, validationOf} from './storage.js';
+import {BArr, BDoc, BT, BVal, type Value, parseDoc, stringOf, toValue} from './tree.js';
 
 export const MAX_WIRE_VERSION = 17;
 export const SERVER_VERSION = '6.0.0';
-const MAX_BSON_SIZE = 16 * 1024 * 1024;
+/** Commands may exceed a document's limit by 16 KiB (mongod's BSONObjMaxInternalSize). */
+const MAX_COMMAND_SIZE = MAX_BSON_SIZE + 16 * 1024;
+export const MAX_MESSAGE_SIZE = 48_000_000;
 const MAX_BATCH_BYTES = MAX_BSON_SIZE;
 const DEFAULT_FIRST_BATCH = 101;
 
@@ -28,6 +23,30 @@ export interface Request {
   raw: Buffer;
   /** OP_MSG kind-1 document sequences, by identifier. */
   sequences: Map<string, Buffer[]>;
+  /** The command in stored field order, parsed on first use. */
+  tree?: BDoc;
+}
+
+function treeOfRequest(req: Request): BDoc {
+  req.tree ??= parseDoc(req.raw);
+  return req.tree;
+}
+
+/** A document-valued command field in stored order; absent or null is undefined. */
+function docField(req: Request, field: string): BDoc | undefined {
+  const v = treeOfRequest(req).get(field);
+  if (v === undefined || v.type === BT.NULL) return undefined;
+  if (!(v instanceof BDoc)) {
+    throw new CommandError(14, `BSON field '${Object.keys(req.body)[0]}.${field}' is the wrong type, expected type 'object'`);
+  }
+  return v;
+}
+
+function statementDoc(tree: BDoc, field: string): BDoc | undefined {
+  const v = tree.get(field);
+  if (v === undefined) return undefined;
+  if (!(v instanceof BDoc)) throw new CommandError(14, `BSON field '${field}' is the wrong type, expected type 'object'`);
+  return v;
 }
 
 export interface ServerState {
@@ -134,7 +153,7 @@ function hello(legacy: boolean): Handler {
     helloOk: true,
     [legacy ? 'ismaster' : 'isWritablePrimary']: true,
     maxBsonObjectSize: MAX_BSON_SIZE,
-    maxMessageSizeBytes: 48_000_000,
+    maxMessageSizeBytes: MAX_MESSAGE_SIZE,
     maxWriteBatchSize: 100_000,
     localTime: new Date(),
     logicalSessionTimeoutMinutes: 30,
@@ -165,10 +184,12 @@ const insert: Handler = (req, state) => {
   const writeErrors: Document[] = [];
   let n = 0;
   const docs = items(req, 'documents');
+  const bypassValidation = req.body.bypassDocumentValidation === true;
   for (let i = 0; i < docs.length; i++) {
     try {
+      // mongod accepts a document of exactly 16 MiB and refuses anything larger.
       if (docs[i]!.length > MAX_BSON_SIZE) throw new CommandError(2, `object to insert too large. size in bytes: ${docs[i]!.length}, max size: ${MAX_BSON_SIZE}`);
-      coll.insert(docs[i]!);
+      coll.insert(fillEmptyTimestamps(docs[i]!), {bypassValidation});
       n++;
     } catch (e) {
       writeErrors.push(writeError(i, e));
@@ -187,20 +208,22 @@ const update: Handler = (req, state) => {
   let n = 0;
   let nModified = 0;
   const statements = items(req, 'updates');
+  const bypassValidation = req.body.bypassDocumentValidation === true;
   for (let i = 0; i < statements.length; i++) {
     try {
       const st = decodeTyped(statements[i]!);
       const filter = (st.q ?? {}) as Document;
+      const q = statementDoc(parseDoc(statements[i]!), 'q');
       const spec = parseUpdate(statements[i]!, st.u);
       const arrayFilters = st.arrayFilters as Document[] | undefined;
       const multi = st.multi === true;
       if (multi && spec.kind === 'replacement') throw new CommandError(9, 'multi update is not supported for replacement-style update');
       const coll = state.store.get(req.db, name);
-      const recs = select(coll, filter, {limit: multi ? 0 : 1});
+      const recs = select(coll, q, {limit: multi ? 0 : 1});
       if (recs.length === 0 && st.upsert === true) {
         const target = state.store.ensure(req.db, name).coll;
         const {bytes, fallbackId} = upsertBytes(spec, filter, arrayFilters);
-        const rec = target.insert(bytes, fallbackId);
+        const rec = target.insert(bytes, {fallbackId, bypassValidation});
         upserted.push({index: i, _id: rec.id});
         n++;
         continue;
@@ -209,7 +232,7 @@ const update: Handler = (req, state) => {
         const bytes = updatedBytes(rec, spec, filter, arrayFilters);
         n++;
         if (bytes !== rec.bytes) {
-          coll!.replace(rec, bytes);
+          coll!.replace(rec, bytes, {bypassValidation});
           nModified++;
         }
       }
@@ -234,10 +257,11 @@ const del: Handler = (req, state) => {
   const statements = items(req, 'deletes');
   for (let i = 0; i < statements.length; i++) {
     try {
-      const st = decodeTyped(statements[i]!);
-      const limit = num(st.limit) ?? 0;
+      const st = parseDoc(statements[i]!);
+      const limitValue = st.get('limit');
+      const limit = limitValue instanceof BVal && limitValue.type !== BT.STRING ? toNumber(limitValue) : 0;
       if (limit !== 0 && limit !== 1) throw new CommandError(9, 'The limit field in delete objects must be 0 or 1');
-      for (const rec of select(coll, (st.q ?? {}) as Document, {limit})) {
+      for (const rec of select(coll, statementDoc(st, 'q'), {limit})) {
         coll!.remove(rec);
         n++;
       }
@@ -262,7 +286,7 @@ const findCmd: Handler = (req, state) => {
   if (skip < 0) throw new CommandError(2, 'Skip value must be non-negative');
   const batchSize = num(b.batchSize);
   if (batchSize !== undefined && batchSize < 0) throw new CommandError(2, 'BatchSize value must be non-negative');
-  const recs = select(state.store.get(req.db, name), b.filter as Document | undefined, {sort: b.sort as Document | undefined, skip, limit});
+  const recs = select(state.store.get(req.db, name), docField(req, 'filter'), {sort: docField(req, 'sort'), skip, limit});
   const docs = project(recs, b.projection as Document | undefined);
   return cursorReply(state, `${req.db}.${name}`, docs, batchSize, singleBatch);
 };
@@ -290,20 +314,23 @@ const killCursors: Handler = (req, state) => {
 
 const count: Handler = (req, state) => {
   const coll = state.store.get(req.db, collName(req, 'count'));
-  const recs = select(coll, req.body.query as Document | undefined, {skip: num(req.body.skip), limit: Math.abs(num(req.body.limit) ?? 0)});
+  const recs = select(coll, docField(req, 'query'), {skip: num(req.body.skip), limit: Math.abs(num(req.body.limit) ?? 0)});
   return {n: recs.length, ok: 1};
 };
 
 const distinct: Handler = (req, state) => {
   const key = req.body.key;
   if (typeof key !== 'string') throw new CommandError(14, "BSON field 'distinct.key' is missing or not a string");
-  const recs = select(state.store.get(req.db, collName(req, 'distinct')), req.body.query as Document | undefined);
-  const seen = new Map<string, unknown>();
+  const recs = select(state.store.get(req.db, collName(req, 'distinct')), docField(req, 'query'));
+  const parts = key.split('.');
+  const seen = new Map<string, Value>();
   for (const rec of recs) {
-    for (const v of valuesAtPath(typedOf(rec), key)) {
+    for (const v of valuesAt(treeOf(rec), parts, false)) {
       if (v === undefined) continue;
-      const k = keyOf(v);
-      if (!seen.has(k)) seen.set(k, v);
+      for (const x of v instanceof BArr ? v.items : [v]) {
+        const k = keyOf(x);
+        if (!seen.has(k)) seen.set(k, x);
+      }
     }
   }
   return {values: [...seen.values()], ok: 1};
@@ -315,7 +342,8 @@ const aggregateCmd: Handler = (req, state) => {
   if (!Array.isArray(req.body.pipeline)) throw new CommandError(14, "'pipeline' option must be specified as an array");
   if (req.body.explain === true) throw new CommandError(115, 'explain is not supported by the gravity-restore test server');
   if (!isPlainObject(req.body.cursor)) throw new CommandError(9, "The 'cursor' option is required, except for aggregate with the explain argument");
-  const docs = aggregate(state.store, state.store.get(req.db, target), req.body.pipeline as Document[]);
+  const stages = treeOfRequest(req).get('pipeline') as BArr;
+  const docs = aggregate(state.store, state.store.get(req.db, target), req.body.pipeline as Document[], stages);
   return cursorReply(state, `${req.db}.${target}`, docs, cursorBatchSize(req.body), false);
 };
 
@@ -326,7 +354,8 @@ const findAndModify: Handler = (req, state) => {
   const filter = (b.query ?? {}) as Document;
   const fields = b.fields as Document | undefined;
   const coll = state.store.get(req.db, name);
-  const [rec] = select(coll, filter, {sort: b.sort as Document | undefined, limit: 1});
+  const bypassValidation = b.bypassDocumentValidation === true;
+  const [rec] = select(coll, docField(req, 'query'), {sort: docField(req, 'sort'), limit: 1});
   if (b.remove === true) {
     if (!rec) return {lastErrorObject: {n: 0}, value: null, ok: 1};
     coll!.remove(rec);
@@ -338,13 +367,13 @@ const findAndModify: Handler = (req, state) => {
   if (rec) {
     const before = project([rec], fields)[0]!;
     const bytes = updatedBytes(rec, spec, filter, arrayFilters);
-    if (bytes !== rec.bytes) coll!.replace(rec, bytes);
+    if (bytes !== rec.bytes) coll!.replace(rec, bytes, {bypassValidation});
     const value = b.new === true ? project([rec], fields)[0]! : before;
     return {lastErrorObject: {n: 1, updatedExisting: true}, value: new RawDoc(value), ok: 1};
   }
   if (b.upsert !== true) return {lastErrorObject: {n: 0, updatedExisting: false}, value: null, ok: 1};
   const {bytes, fallbackId} = upsertBytes(spec, filter, arrayFilters);
-  const created = state.store.ensure(req.db, name).coll.insert(bytes, fallbackId);
+  const created = state.store.ensure(req.db, name).coll.insert(bytes, {fallbackId, bypassValidation});
   const value = b.new === true ? new RawDoc(project([created], fields)[0]!) : null;
   return {lastErrorObject: {n: 1, updatedExisting: false, upserted: created.id}, value, ok: 1};
 };
@@ -359,9 +388,26 @@ const GENERIC_FIELDS = new Set([
 const create: Handler = (req, state) => {
   const name = collName(req, 'create');
   if (state.store.get(req.db, name)) throw new CommandError(48, `Collection ${req.db}.${name} already exists.`);
-  const options: Document = {};
-  for (const k of Object.keys(req.body)) if (k !== 'create' && !GENERIC_FIELDS.has(k)) options[k] = req.body[k];
+  const options = BDoc.fromEntries(treeOfRequest(req).entries.filter(([k]) => k !== 'create' && !GENERIC_FIELDS.has(k)));
   state.store.ensure(req.db, name, options);
+  return {ok: 1};
+};
+
+/** collMod: changes a collection's validator, validationLevel or validationAction. */
+const collMod: Handler = (req, state) => {
+  const name = collName(req, 'collMod');
+  const coll = state.store.get(req.db, name);
+  if (!coll) throw new CommandError(26, 'ns does not exist');
+  const changes = treeOfRequest(req).entries.filter(([k]) => k !== 'collMod' && !GENERIC_FIELDS.has(k));
+  for (const [k] of changes) {
+    if (k !== 'validator' && k !== 'validationLevel' && k !== 'validationAction') {
+      throw new CommandError(115, `collMod ${k} is not supported by the gravity-restore test server`);
+    }
+  }
+  const kept = coll.options.entries.filter(([k]) => !changes.some(([c]) => c === k));
+  const options = BDoc.fromEntries([...kept, ...changes]);
+  coll.validation = validationOf(options);
+  coll.options = options;
   return {ok: 1};
 };
 
@@ -379,24 +425,25 @@ const dropDatabase: Handler = (req, state) => {
   return {dropped: req.db, ok: 1};
 };
 
-function collectionInfo(c: Collection): Document {
-  return {
-    name: c.name,
-    type: 'collection',
-    options: c.options,
-    info: {readOnly: false, uuid: c.uuid},
-    idIndex: {v: 2, key: {_id: 1}, name: '_id_'},
-  };
+function collectionInfo(c: Collection): BDoc {
+  const idIndex = BDoc.fromEntries([['v', toValue(2)], ['key', BDoc.fromEntries([['_id', toValue(1)]])], ['name', toValue('_id_')]]);
+  return BDoc.fromEntries([
+    ['name', toValue(c.name)],
+    ['type', toValue('collection')],
+    ['options', c.options],
+    ['info', BDoc.fromEntries([['readOnly', toValue(false)], ['uuid', toValue(c.uuid)]])],
+    ['idIndex', idIndex],
+  ]);
 }
 
 const listCollections: Handler = (req, state) => {
-  const filter = req.body.filter as Document | undefined;
-  const q = filter && Object.keys(filter).length ? mingoGuard(() => new Query(toMatchable(filter) as Document)) : undefined;
+  const filter = docField(req, 'filter');
+  const pred = filter ? compileFilter(filter) : undefined;
   const docs: Buffer[] = [];
   for (const c of state.store.collections(req.db)) {
     const info = collectionInfo(c);
-    if (q && !q.test(toMatchable(info) as Document)) continue;
-    docs.push(encode(req.body.nameOnly === true ? {name: c.name, type: 'collection'} : info));
+    if (pred && !pred(info)) continue;
+    docs.push(req.body.nameOnly === true ? encode({name: c.name, type: 'collection'}) : info.bytes);
   }
   return cursorReply(state, `${req.db}.$cmd.listCollections`, docs, cursorBatchSize(req.body), false);
 };
@@ -405,29 +452,30 @@ const listIndexes: Handler = (req, state) => {
   const name = collName(req, 'listIndexes');
   const coll = state.store.get(req.db, name);
   if (!coll) throw new CommandError(26, `ns does not exist: ${req.db}.${name}`);
-  const docs = coll.indexes.map((i) => encode(i.spec));
+  const docs = coll.indexes.map((i) => i.spec.bytes);
   return cursorReply(state, `${req.db}.$cmd.listIndexes.${name}`, docs, cursorBatchSize(req.body), false);
 };
 
-function defaultIndexName(key: Document): string {
-  return Object.keys(key)
-    .map((k) => `${k}_${String(toMatchable(key[k]))}`)
-    .join('_');
+function defaultIndexName(key: BDoc): string {
+  return key.entries.map(([k, v]) => `${k}_${v instanceof BVal && v.type === BT.STRING ? stringOf(v) : v instanceof BVal && v.type !== BT.DOC ? String(toNumber(v)) : formatValue(v)}`).join('_');
 }
 
 const createIndexes: Handler = (req, state) => {
   const name = collName(req, 'createIndexes');
-  const specs = req.body.indexes;
-  if (!Array.isArray(specs) || specs.length === 0) throw new CommandError(2, 'Must specify at least one index to create');
+  const specs = treeOfRequest(req).get('indexes');
+  if (!(specs instanceof BArr) || specs.items.length === 0) throw new CommandError(2, 'Must specify at least one index to create');
+  const parsed = specs.items.map((s) => {
+    if (!(s instanceof BDoc)) throw new CommandError(14, "BSON field 'createIndexes.indexes' is the wrong type");
+    const key = s.get('key');
+    if (!(key instanceof BDoc) || key.entries.length === 0) throw new CommandError(67, 'Index keys cannot be empty.');
+    const given = s.get('name');
+    const indexName = given instanceof BVal && given.type === BT.STRING ? given : toValue(defaultIndexName(key));
+    return BDoc.fromEntries([['key', key], ['name', indexName], ...s.entries.filter(([k]) => k !== 'key' && k !== 'name' && k !== 'v')]);
+  });
   const {coll, created} = state.store.ensure(req.db, name);
   const before = coll.indexes.length;
   let made = 0;
-  for (const s of specs as Document[]) {
-    if (!isPlainObject(s.key) || Object.keys(s.key).length === 0) throw new CommandError(67, 'Index keys cannot be empty.');
-    const spec: Document = {key: s.key, name: typeof s.name === 'string' ? s.name : defaultIndexName(s.key)};
-    for (const k of Object.keys(s)) if (k !== 'key' && k !== 'name' && k !== 'v') spec[k] = s[k];
-    if (coll.addIndex(spec) === 'created') made++;
-  }
+  for (const spec of parsed) if (coll.addIndex(spec) === 'created') made++;
   const reply: Document = {numIndexesBefore: before, numIndexesAfter: coll.indexes.length, createdCollectionAutomatically: created};
   if (made === 0) reply.note = 'all indexes already exist';
   reply.ok = 1;
@@ -447,8 +495,9 @@ const dropIndexes: Handler = (req, state) => {
   } else if (Array.isArray(which)) {
     for (const n of which) coll.dropIndex(String(n));
   } else if (isPlainObject(which)) {
-    const found = coll.indexes.find((i) => keyOf(toMatchable(i.key)) === keyOf(toMatchable(which)));
-    if (!found) throw new CommandError(27, `can't find index with key: ${JSON.stringify(toMatchable(which))}`);
+    const wanted = docField(req, 'index')!;
+    const found = coll.indexes.find((i) => keyOf(i.key) === keyOf(wanted));
+    if (!found) throw new CommandError(27, `can't find index with key: ${formatValue(wanted)}`);
     coll.dropIndex(found.name);
   } else {
     throw new CommandError(14, "BSON field 'dropIndexes.index' is the wrong type");
@@ -457,14 +506,14 @@ const dropIndexes: Handler = (req, state) => {
 };
 
 const listDatabases: Handler = (req, state) => {
-  const filter = req.body.filter as Document | undefined;
-  const q = filter && Object.keys(filter).length ? mingoGuard(() => new Query(toMatchable(filter) as Document)) : undefined;
+  const filter = docField(req, 'filter');
+  const pred = filter ? compileFilter(filter) : undefined;
   let totalSize = 0;
   const databases: Document[] = [];
   for (const [name] of state.store.dbs) {
     const sizeOnDisk = state.store.collections(name).reduce((s, c) => s + c.dataSize(), 0);
     const info = {name, sizeOnDisk, empty: false};
-    if (q && !q.test(info)) continue;
+    if (pred && !pred(parseDoc(encode(info)))) continue;
     totalSize += sizeOnDisk;
     databases.push(req.body.nameOnly === true ? {name} : info);
   }
@@ -559,6 +608,7 @@ const HANDLERS: Record<string, Handler> = {
   listDatabases,
   listCollections,
   create,
+  collMod,
   drop,
   dropDatabase,
   renameCollection,
@@ -588,6 +638,14 @@ export function runCommand(req: Request, state: ServerState): Document {
     if (name === undefined) throw new CommandError(59, 'no such command: empty document');
     const handler = Object.hasOwn(HANDLERS, name) ? HANDLERS[name] : undefined;
     if (!handler) throw new CommandError(59, `no such command: '${name}'`);
+    if (req.raw.length > MAX_COMMAND_SIZE) {
+      throw new CommandError(10334, `BSONObj size: ${req.raw.length} (0x${req.raw.length.toString(16).toUpperCase()}) is invalid. Size must be between 0 and ${MAX_COMMAND_SIZE}(16MB) First element: ${name}: "${String(req.body[name])}"`);
+    }
+    for (const seq of req.sequences.values()) {
+      for (const d of seq) {
+        if (d.length > MAX_COMMAND_SIZE) throw new CommandError(10334, `BSONObj size: ${d.length} (0x${d.length.toString(16).toUpperCase()}) is invalid. Size must be between 0 and ${MAX_COMMAND_SIZE}(16MB)`);
+      }
+    }
     return handler(req, state);
   } catch (e) {
     if (e instanceof CommandError) return {ok: 0, errmsg: e.message, code: e.code, codeName: e.codeName, ...e.extra};

@@ -1,8 +1,9 @@
 /**
- * Query, projection, aggregation and update semantics, delegated to mingo over the matchable
- * view; results map back to the stored bytes whenever a document passes through unchanged.
+ * Query selection through the strict matcher (match.ts); projection, pipelines after their leading
+ * `$match` stages and operator updates still go through mingo over the matchable view, and results
+ * map back to the stored bytes whenever a document passes through unchanged.
  */
-import {Aggregator, Query, find, update as mingoUpdate} from 'mingo';
+import {Aggregator, find, update as mingoUpdate} from 'mingo';
 import {ObjectId} from 'bson';
 import {
   type Document,
@@ -10,7 +11,6 @@ import {
   decodeTyped,
   encode,
   isPlainObject,
-  keyOf,
   orderLike,
   rawField,
   restoreTypes,
@@ -19,10 +19,13 @@ import {
   withIdFirst,
 } from './bson-values.js';
 import {CommandError} from './command-error.js';
-import {type Collection, type Rec, type Store, matchOf, typedOf} from './storage.js';
+import {keyOf} from './compare.js';
+import {compileFilter, compileSort} from './match.js';
+import {type Collection, type Rec, type Store, fillEmptyTimestamps, treeOf, typedOf} from './storage.js';
+import {BArr, BDoc, BT, BVal, type Value, toValue} from './tree.js';
 
 /** mingo throws plain Errors for bad operators; mongod answers BadValue. */
-export function mingoGuard<T>(fn: () => T, code: 2 | 9 = 2): T {
+export function mingoGuard<T>(fn: () => T, code = 2): T {
   try {
     return fn();
   } catch (e) {
@@ -35,80 +38,67 @@ function isEmptyDoc(d: unknown): boolean {
   return d === undefined || d === null || (isPlainObject(d) && Object.keys(d).length === 0);
 }
 
-/** `{_id: <scalar>}` can be answered from the primary key without a scan. */
-function idEquality(filter: Document): unknown {
-  const keys = Object.keys(filter);
-  if (keys.length !== 1 || keys[0] !== '_id') return undefined;
-  const v = filter._id;
-  if (v === null || v === undefined || v instanceof RegExp || Array.isArray(v) || isPlainObject(v)) return undefined;
-  return v;
+function isOperatorDoc(v: Value): boolean {
+  return v instanceof BDoc && v.entries.length > 0 && v.entries[0]![0].startsWith('$');
 }
 
 /**
  * Candidate records from the `_id` part of a filter, as mongod narrows by its _id index:
- * `{_id: <scalar>, …}` or `{_id: {$in: [ObjectId | string, …]}, …}`. The whole filter is
- * still tested on them. Only types whose key equality is BSON equality use `$in` this way
- * (5 and 5.0 take the general path); null means "scan".
+ * `{_id: v}`, `{_id: {$eq: v}}` or `{_id: {$in: [...]}}`. Keys compare as mongod compares values
+ * (numbers by value, documents by field order), and the whole filter is still tested on them.
+ * null means "scan".
  */
-function idCandidates(coll: Collection, filter: Document): Rec[] | null {
-  if (!('_id' in filter)) return null;
-  const id = filter._id;
-  let values: unknown[];
-  if (isPlainObject(id)) {
-    const ops = id as Document;
-    if (Object.keys(ops).length !== 1 || !Array.isArray(ops.$in)) return null;
-    values = ops.$in as unknown[];
-    if (!values.every((v) => typeof v === 'string' || v instanceof ObjectId)) return null;
+function idCandidates(coll: Collection, filter: BDoc): Rec[] | null {
+  const id = filter.get('_id');
+  if (id === undefined) return null;
+  let values: readonly Value[];
+  if (isOperatorDoc(id)) {
+    const ops = id as BDoc;
+    if (ops.entries.length !== 1) return null;
+    const [op, arg] = ops.entries[0]!;
+    if (op === '$eq') values = [arg];
+    else if (op === '$in' && arg instanceof BArr) values = arg.items;
+    else return null;
   } else {
-    if (idEquality({_id: id}) === undefined) return null;
     values = [id];
   }
-  const seen = new Set<Rec>();
+  const out = new Set<Rec>();
   for (const v of values) {
+    // A regex matches by pattern and an array by its elements: those need the scan.
+    if (v.type === BT.REGEX || v instanceof BArr) return null;
     const r = coll.records.get(keyOf(v));
-    if (r) seen.add(r);
+    if (r) out.add(r);
   }
-  return [...seen];
+  return [...out];
 }
 
 export interface SelectOptions {
-  sort?: Document | undefined;
+  sort?: BDoc | undefined;
   skip?: number | undefined;
   limit?: number | undefined;
 }
 
-/** Records matching a filter, in natural order unless sorted. */
-export function select(coll: Collection | undefined, filter: Document | undefined, opts: SelectOptions = {}): Rec[] {
+/** Records matching a filter, in natural order unless sorted. The filter is compiled even for a missing collection. */
+export function select(coll: Collection | undefined, filter: BDoc | undefined, opts: SelectOptions = {}): Rec[] {
+  const f = filter ?? BDoc.fromEntries([]);
+  const pred = compileFilter(f);
+  const sort = opts.sort && opts.sort.entries.length > 0 ? compileSort(opts.sort) : undefined;
   if (!coll) return [];
-  let recs: Rec[];
-  const f = filter ?? {};
-  const id = idEquality(f);
-  if (isEmptyDoc(f)) {
+  let recs: Rec[] = [];
+  if (f.entries.length === 0) {
     recs = [...coll.records.values()];
-  } else if (id !== undefined) {
-    const r = coll.records.get(keyOf(id));
-    recs = r ? [r] : [];
   } else {
     const candidates = idCandidates(coll, f);
-    if (candidates && Object.keys(f).length === 1) {
-      // The key lookup was the whole filter, and exact for these types.
-      recs = candidates;
-    } else {
-      const q = mingoGuard(() => new Query(toMatchable(f) as Document));
-      recs = [];
-      for (const r of candidates ?? coll.records.values()) if (q.test(matchOf(r))) recs.push(r);
+    for (const r of candidates ?? coll.records.values()) if (pred(treeOf(r))) recs.push(r);
+    if (candidates) {
+      // Keep natural (insertion) order, as a collection scan would give.
+      const order = new Map([...coll.records.values()].map((r, i) => [r, i]));
+      recs.sort((a, b) => order.get(a)! - order.get(b)!);
     }
   }
-  if (opts.sort && !isEmptyDoc(opts.sort)) {
-    const byObj = new Map<object, Rec>();
-    const docs = recs.map((r) => {
-      const m = matchOf(r);
-      byObj.set(m, r);
-      return m;
-    });
-    const sort = toMatchable(opts.sort) as Record<string, 1 | -1>;
-    const sorted = mingoGuard(() => find(docs, {}).sort(sort).all());
-    recs = sorted.map((d) => byObj.get(d as object)!);
+  if (sort) {
+    const trees = new Map(recs.map((r) => [r, treeOf(r)]));
+    recs = [...recs].sort((a, b) => sort(trees.get(a)!, trees.get(b)!));
   }
   const skip = opts.skip ?? 0;
   const limit = opts.limit ?? 0;
@@ -127,14 +117,29 @@ export function project(recs: Rec[], projection: Document | undefined): Buffer[]
   });
 }
 
-/** Runs a pipeline; documents that come out untouched are sent as their stored bytes. */
-export function aggregate(store: Store, coll: Collection | undefined, pipeline: Document[]): Buffer[] {
+/**
+ * Runs a pipeline; leading `$match` stages use the strict matcher, the rest mingo. Documents that
+ * come out untouched are sent as their stored bytes.
+ */
+export function aggregate(store: Store, coll: Collection | undefined, pipeline: Document[], stages: BArr): Buffer[] {
   for (const stage of pipeline) {
     const op = Object.keys(stage)[0];
     if (op === '$out' || op === '$merge') throw new CommandError(115, `${op} is not supported by the gravity-restore test server`);
   }
+  let recs = coll ? [...coll.records.values()] : [];
+  let first = 0;
+  while (first < stages.items.length) {
+    const stage = stages.items[first];
+    if (!(stage instanceof BDoc) || stage.entries.length !== 1 || stage.entries[0]![0] !== '$match') break;
+    const filter = stage.entries[0]![1];
+    if (!(filter instanceof BDoc)) throw new CommandError(15959, 'the match filter must be an expression in an object');
+    recs = select(coll, filter).filter((r) => recs.includes(r));
+    first++;
+  }
+  const rest = pipeline.slice(first);
+  if (rest.length === 0) return recs.map((r) => r.bytes);
   const byObj = new Map<object, Rec>();
-  const docs = (coll ? [...coll.records.values()] : []).map((r) => {
+  const docs = recs.map((r) => {
     const m = toMatchable(typedOf(r)) as Document;
     byObj.set(m, r);
     return m;
@@ -142,7 +147,7 @@ export function aggregate(store: Store, coll: Collection | undefined, pipeline: 
   const db = coll?.db ?? '';
   const agg = mingoGuard(
     () =>
-      new Aggregator(toMatchable(pipeline) as Document[], {
+      new Aggregator(toMatchable(rest) as Document[], {
         collectionResolver: (name: string) =>
           [...(store.get(db, name)?.records.values() ?? [])].map((r) => toMatchable(typedOf(r)) as Document),
       }),
@@ -200,8 +205,12 @@ function equalityFields(filter: Document, into: Document): void {
   }
 }
 
+function sameId(a: unknown, b: unknown): boolean {
+  return keyOf(a instanceof BVal || a instanceof BDoc || a instanceof BArr ? a : toValue(a)) === keyOf(b instanceof BVal || b instanceof BDoc || b instanceof BArr ? b : toValue(b));
+}
+
 function checkIdUnchanged(oldId: unknown, newId: unknown): void {
-  if (keyOf(oldId) !== keyOf(newId)) {
+  if (!sameId(oldId, newId)) {
     throw new CommandError(66, "After applying the update, the (immutable) field '_id' was found to have been altered");
   }
 }
@@ -215,7 +224,7 @@ function guardId(ops: Document, id: unknown): void {
       const target = op === '$rename' ? String(spec[path]) : path;
       for (const p of [path, target]) {
         if (p !== '_id' && !p.startsWith('_id.')) continue;
-        if ((op === '$set' || op === '$setOnInsert') && p === '_id' && keyOf(spec[path]) === keyOf(id)) {
+        if ((op === '$set' || op === '$setOnInsert') && p === '_id' && sameId(spec[path], id)) {
           delete spec[path];
           continue;
         }
@@ -273,8 +282,9 @@ function applyToTyped(typed: Document, spec: Exclude<UpdateSpec, {kind: 'replace
 /** New bytes for `rec` under `spec`, or the same buffer when nothing changed. */
 export function updatedBytes(rec: Rec, spec: UpdateSpec, filter: Document, arrayFilters?: Document[]): Buffer {
   if (spec.kind === 'replacement') {
-    const {bytes, id} = withIdFirst(spec.bytes, rec.id);
+    const {bytes: ordered, id} = withIdFirst(spec.bytes, rec.id);
     checkIdUnchanged(rec.id, id);
+    const bytes = fillEmptyTimestamps(ordered);
     return bytes.equals(rec.bytes) ? rec.bytes : bytes;
   }
   const next = applyToTyped(typedOf(rec), spec, filter, arrayFilters, false);
@@ -284,14 +294,15 @@ export function updatedBytes(rec: Rec, spec: UpdateSpec, filter: Document, array
 }
 
 /** The document an upsert inserts when nothing matched. */
-export function upsertBytes(spec: UpdateSpec, filter: Document, arrayFilters?: Document[]): {bytes: Buffer; fallbackId: unknown} {
+export function upsertBytes(spec: UpdateSpec, filter: Document, arrayFilters?: Document[]): {bytes: Buffer; fallbackId: Value} {
   const base: Document = {};
   equalityFields(filter, base);
-  const fallbackId = base._id === undefined ? new ObjectId() : base._id;
-  if (spec.kind === 'replacement') return {bytes: spec.bytes, fallbackId};
-  const seeded: Document = {_id: fallbackId, ...base};
+  const typedId: unknown = base._id === undefined ? new ObjectId() : base._id;
+  const fallbackId = toValue(typedId);
+  if (spec.kind === 'replacement') return {bytes: fillEmptyTimestamps(spec.bytes), fallbackId};
+  const seeded: Document = {_id: typedId, ...base};
   const next = applyToTyped(seeded, spec, filter, arrayFilters, true);
-  checkIdUnchanged(fallbackId, next._id);
+  checkIdUnchanged(typedId, next._id);
   return {bytes: encode(next), fallbackId};
 }
 

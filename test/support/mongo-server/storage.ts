@@ -1,80 +1,197 @@
 /**
- * In-memory databases. Each document is kept as the BSON bytes received; decoded views are
- * derived (and the matchable one cached) only when a query needs them.
+ * In-memory databases. Each document is kept as the BSON bytes received; the order-preserving tree
+ * view is derived (and cached) only when a query, index or validator needs it.
  */
-import {Query} from 'mingo';
 import {UUID} from 'bson';
-import {
-  type Document,
-  decodeTyped,
-  formatValue,
-  keyOf,
-  toMatchable,
-  valuesAtPath,
-  withIdFirst,
-} from './bson-values.js';
+import {decodeTyped, withIdFirst, type Document} from './bson-values.js';
 import {CommandError} from './command-error.js';
+import {keyOf} from './compare.js';
+import {type Pred, compileFilter, valuesAt} from './match.js';
+import {compileSchema, type Failure} from './schema.js';
+import {BArr, BDoc, BT, BVal, type Value, encodeEntries, parseDoc, regexParts, stringOf, toValue} from './tree.js';
+
+export const MAX_BSON_SIZE = 16 * 1024 * 1024;
 
 export interface Rec {
   idKey: string;
-  id: unknown;
+  id: Value;
   bytes: Buffer;
-  /** Cached matchable view; never mutate it. */
-  match?: Document;
+  /** Cached tree view; never mutate it. */
+  tree?: BDoc;
 }
 
 export interface IndexSpec {
   name: string;
-  key: Document;
+  key: BDoc;
+  fields: string[][];
   unique: boolean;
   sparse: boolean;
-  partial: Query | undefined;
-  /** The document listIndexes returns. */
-  spec: Document;
+  partial: Pred | undefined;
+  /** The document listIndexes returns, in the order it was given. */
+  spec: BDoc;
 }
 
-const ID_INDEX: IndexSpec = {
-  name: '_id_',
-  key: {_id: 1},
-  unique: true,
-  sparse: false,
-  partial: undefined,
-  spec: {v: 2, key: {_id: 1}, name: '_id_'},
-};
+function idIndex(): IndexSpec {
+  const key = BDoc.fromEntries([['_id', toValue(1)]]);
+  return {
+    name: '_id_',
+    key,
+    fields: [['_id']],
+    unique: true,
+    sparse: false,
+    partial: undefined,
+    spec: BDoc.fromEntries([['v', toValue(2)], ['key', key], ['name', toValue('_id_')]]),
+  };
+}
 
 export function typedOf(rec: Rec): Document {
   return decodeTyped(rec.bytes);
 }
 
-export function matchOf(rec: Rec): Document {
-  rec.match ??= toMatchable(decodeTyped(rec.bytes)) as Document;
-  return rec.match;
+export function treeOf(rec: Rec): BDoc {
+  rec.tree ??= parseDoc(rec.bytes);
+  return rec.tree;
+}
+
+/** mongod's shell-like rendering of a value inside `dup key: { … }`. */
+export function formatValue(v: Value | undefined): string {
+  if (v === undefined) return 'null';
+  if (v instanceof BDoc) return v.entries.length === 0 ? '{}' : `{ ${v.entries.map(([k, x]) => `${k}: ${formatValue(x)}`).join(', ')} }`;
+  if (v instanceof BArr) return `[ ${v.items.map(formatValue).join(', ')} ]`;
+  switch (v.type) {
+    case BT.STRING:
+    case BT.SYMBOL:
+      return JSON.stringify(stringOf(v));
+    case BT.INT32:
+      return String(v.bytes.readInt32LE(0));
+    case BT.INT64:
+      return String(v.bytes.readBigInt64LE(0));
+    case BT.DOUBLE: {
+      const n = v.bytes.readDoubleLE(0);
+      return Number.isInteger(n) ? `${n}.0` : String(n);
+    }
+    case BT.NULL:
+      return 'null';
+    case BT.UNDEFINED:
+      return 'undefined';
+    case BT.BOOL:
+      return v.bytes[0] ? 'true' : 'false';
+    case BT.OID:
+      return `ObjectId('${v.bytes.toString('hex')}')`;
+    case BT.DATE:
+      return `new Date(${v.bytes.readBigInt64LE(0)})`;
+    case BT.TIMESTAMP:
+      return `Timestamp(${v.bytes.readUInt32LE(4)}, ${v.bytes.readUInt32LE(0)})`;
+    case BT.REGEX: {
+      const {pattern, flags} = regexParts(v);
+      return `/${pattern}/${flags}`;
+    }
+    case BT.MINKEY:
+      return 'MinKey';
+    case BT.MAXKEY:
+      return 'MaxKey';
+    default:
+      return String(decodeTyped(encodeEntries([['v', v]])).v);
+  }
+}
+
+let lastSeconds = 0;
+let lastIncrement = 0;
+
+/** Unique, increasing timestamps, as one mongod hands them out. */
+function nextTimestamp(): Buffer {
+  const now = Math.floor(Date.now() / 1000);
+  if (now > lastSeconds) {
+    lastSeconds = now;
+    lastIncrement = 1;
+  } else {
+    lastIncrement++;
+  }
+  const b = Buffer.alloc(8);
+  b.writeUInt32LE(lastIncrement, 0);
+  b.writeUInt32LE(lastSeconds, 4);
+  return b;
+}
+
+/**
+ * mongod replaces an empty Timestamp(0, 0) in a top-level field other than `_id` with the current
+ * time when it inserts or replaces a document (https://www.mongodb.com/docs/manual/reference/bson-types/#timestamps).
+ * Returns the same buffer when there is none.
+ */
+export function fillEmptyTimestamps(bytes: Buffer): Buffer {
+  const tree = parseDoc(bytes);
+  let changed = false;
+  const entries = tree.entries.map(([k, v]): readonly [string, Value] => {
+    if (k !== '_id' && v instanceof BVal && v.type === BT.TIMESTAMP && v.bytes.every((x) => x === 0)) {
+      changed = true;
+      return [k, new BVal(BT.TIMESTAMP, nextTimestamp())];
+    }
+    return [k, v];
+  });
+  return changed ? encodeEntries(entries) : bytes;
+}
+
+export interface Validation {
+  validator: BDoc;
+  level: 'off' | 'strict' | 'moderate';
+  action: 'error' | 'warn';
+  /** Rules a document does not satisfy; empty when it is valid. */
+  check: (doc: BDoc) => Failure[];
+}
+
+function str(v: Value | undefined): string | undefined {
+  return v instanceof BVal && v.type === BT.STRING ? stringOf(v) : undefined;
+}
+
+/** Compiles collection options' `validator`, `validationLevel` and `validationAction`. */
+export function validationOf(options: BDoc): Validation | undefined {
+  const validator = options.get('validator');
+  if (validator === undefined) return undefined;
+  if (!(validator instanceof BDoc)) throw new CommandError(14, "BSON field 'validator' is the wrong type, expected type 'object'");
+  const level = str(options.get('validationLevel')) ?? 'strict';
+  const action = str(options.get('validationAction')) ?? 'error';
+  if (level !== 'off' && level !== 'strict' && level !== 'moderate') {
+    throw new CommandError(2, `Enumeration value '${level}' for field 'validationLevel' is not a valid value.`);
+  }
+  if (action !== 'error' && action !== 'warn') throw new CommandError(2, `Enumeration value '${action}' for field 'validationAction' is not a valid value.`);
+  const schema = validator.entries.length === 1 && validator.entries[0]![0] === '$jsonSchema' && validator.entries[0]![1] instanceof BDoc
+    ? compileSchema(validator.entries[0]![1])
+    : undefined;
+  const filter = compileFilter(validator);
+  const check = (doc: BDoc): Failure[] => {
+    if (schema) {
+      const failed = schema(doc);
+      return failed.length ? [{operatorName: '$jsonSchema', schemaRulesNotSatisfied: failed}] : [];
+    }
+    return filter(doc) ? [] : [{operatorName: validator.entries.length === 1 ? validator.entries[0]![0] : '$and', specifiedAs: validator}];
+  };
+  return {validator, level, action, check};
 }
 
 export class Collection {
   readonly uuid = new UUID();
   readonly records = new Map<string, Rec>();
-  readonly indexes: IndexSpec[] = [ID_INDEX];
+  readonly indexes: IndexSpec[] = [idIndex()];
   /** index name → index key → idKey of the record holding it */
   private readonly unique = new Map<string, Map<string, string>>();
+  validation: Validation | undefined;
 
   constructor(
     public db: string,
     public name: string,
-    readonly options: Document,
-  ) {}
+    public options: BDoc,
+  ) {
+    this.validation = validationOf(options);
+  }
 
   get ns(): string {
     return `${this.db}.${this.name}`;
   }
 
-  private dupError(index: IndexSpec, keyValue: Document, prefix = ''): CommandError {
-    const shown = Object.keys(keyValue)
-      .map((k) => `${k}: ${formatValue(keyValue[k])}`)
-      .join(', ');
+  private dupError(index: IndexSpec, keyValue: BDoc, prefix = ''): CommandError {
     return new CommandError(
       11000,
-      `${prefix}E11000 duplicate key error collection: ${this.ns} index: ${index.name} dup key: { ${shown} }`,
+      `${prefix}E11000 duplicate key error collection: ${this.ns} index: ${index.name} dup key: ${formatValue(keyValue)}`,
       {keyPattern: index.key, keyValue},
     );
   }
@@ -83,35 +200,50 @@ export class Collection {
     return this.indexes.filter((i) => i.unique && i.name !== '_id_');
   }
 
-  /** Index keys of a document, or undefined when a sparse/partial index skips it. */
-  private entries(index: IndexSpec, typed: Document): {keys: string[]; keyValue: Document} | undefined {
-    const fields = Object.keys(index.key);
-    const perField = fields.map((f) => valuesAtPath(typed, f));
+  /** Index keys of a document (one per multikey combination), or undefined when a sparse/partial index skips it. */
+  private entries(index: IndexSpec, doc: BDoc): Array<{key: string; values: Array<Value | undefined>}> | undefined {
+    const perField = index.fields.map((parts) => {
+      const out: Array<Value | undefined> = [];
+      for (const v of valuesAt(doc, parts, false)) {
+        if (v instanceof BArr) {
+          // An empty array is indexed as undefined, apart from null and missing.
+          if (v.items.length === 0) out.push(new BVal(BT.UNDEFINED, Buffer.alloc(0)));
+          else out.push(...v.items);
+        } else {
+          out.push(v);
+        }
+      }
+      return out;
+    });
     if (index.sparse && perField.every((vs) => vs.every((v) => v === undefined))) return undefined;
-    if (index.partial && !index.partial.test(toMatchable(typed) as Document)) return undefined;
-    let keys = [''];
+    if (index.partial && !index.partial(doc)) return undefined;
+    let combos: Array<Array<Value | undefined>> = [[]];
     for (const vs of perField) {
-      const next: string[] = [];
-      for (const prefix of keys) for (const v of vs) next.push(`${prefix}|${keyOf(v)}`);
-      keys = next;
+      const next: Array<Array<Value | undefined>> = [];
+      for (const prefix of combos) for (const v of vs) next.push([...prefix, v]);
+      combos = next;
     }
-    const keyValue: Document = {};
-    fields.forEach((f, i) => (keyValue[f] = perField[i]![0] ?? null));
-    return {keys: [...new Set(keys)], keyValue};
+    const seen = new Map<string, Array<Value | undefined>>();
+    for (const c of combos) seen.set(c.map(keyOf).join('\u0000'), c);
+    return [...seen].map(([key, values]) => ({key, values}));
   }
 
-  private checkUnique(typed: Document | undefined, ownIdKey: string): Array<[IndexSpec, string[]]> {
+  private keyValue(index: IndexSpec, values: Array<Value | undefined>): BDoc {
+    return BDoc.fromEntries(index.key.keys().map((k, i) => [k, values[i] ?? new BVal(BT.NULL, Buffer.alloc(0))] as const));
+  }
+
+  private checkUnique(doc: BDoc | undefined, ownIdKey: string): Array<[IndexSpec, string[]]> {
     const planned: Array<[IndexSpec, string[]]> = [];
-    if (!typed) return planned;
+    if (!doc) return planned;
     for (const index of this.secondaryUnique()) {
-      const e = this.entries(index, typed);
+      const e = this.entries(index, doc);
       if (!e) continue;
       const map = this.unique.get(index.name)!;
-      for (const k of e.keys) {
-        const holder = map.get(k);
-        if (holder !== undefined && holder !== ownIdKey) throw this.dupError(index, e.keyValue);
+      for (const {key, values} of e) {
+        const holder = map.get(key);
+        if (holder !== undefined && holder !== ownIdKey) throw this.dupError(index, this.keyValue(index, values));
       }
-      planned.push([index, e.keys]);
+      planned.push([index, e.map((x) => x.key)]);
     }
     return planned;
   }
@@ -125,35 +257,53 @@ export class Collection {
 
   private removeEntries(rec: Rec): void {
     if (this.unique.size === 0) return;
-    const typed = typedOf(rec);
+    const doc = treeOf(rec);
     for (const index of this.secondaryUnique()) {
-      const e = this.entries(index, typed);
+      const e = this.entries(index, doc);
       if (!e) continue;
       const map = this.unique.get(index.name)!;
-      for (const k of e.keys) if (map.get(k) === rec.idKey) map.delete(k);
+      for (const {key} of e) if (map.get(key) === rec.idKey) map.delete(key);
     }
   }
 
+  private validate(doc: BDoc, id: Value, before: BDoc | undefined): void {
+    const v = this.validation;
+    if (!v || v.level === 'off' || v.action === 'warn') return;
+    // moderate: updates to documents that already failed the rules are not checked.
+    if (before && v.level === 'moderate' && v.check(before).length > 0) return;
+    const failed = v.check(doc);
+    if (failed.length === 0) return;
+    throw new CommandError(121, 'Document failed validation', {errInfo: {failingDocumentId: id, details: failed[0]}});
+  }
+
   /** Stores a new document; `_id` is moved first or generated, as mongod does. */
-  insert(raw: Buffer, fallbackId?: unknown): Rec {
-    const {bytes, id} = withIdFirst(raw, fallbackId);
-    if (Array.isArray(id)) throw new CommandError(2, "can't use an array for _id");
+  insert(raw: Buffer, opts: {fallbackId?: Value; bypassValidation?: boolean} = {}): Rec {
+    const {bytes, id} = withIdFirst(raw, opts.fallbackId);
+    if (id instanceof BArr) throw new CommandError(2, "can't use an array for _id");
+    if (id.type === BT.REGEX) throw new CommandError(2, "can't use a regex for _id");
+    if (id.type === BT.UNDEFINED) throw new CommandError(2, "can't use a undefined for _id");
     const idKey = keyOf(id);
-    if (this.records.has(idKey)) throw this.dupError(ID_INDEX, {_id: id});
-    const planned = this.checkUnique(this.unique.size > 0 ? decodeTyped(bytes) : undefined, idKey);
-    const rec: Rec = {idKey, id, bytes};
+    if (this.records.has(idKey)) throw this.dupError(this.indexes[0]!, BDoc.fromEntries([['_id', id]]));
+    const needsTree = this.unique.size > 0 || (this.validation !== undefined && !opts.bypassValidation);
+    const tree = needsTree ? parseDoc(bytes) : undefined;
+    if (tree && !opts.bypassValidation) this.validate(tree, id, undefined);
+    const planned = this.checkUnique(this.unique.size > 0 ? tree : undefined, idKey);
+    const rec: Rec = {idKey, id, bytes, ...(tree ? {tree} : {})};
     this.addEntries(planned, idKey);
     this.records.set(idKey, rec);
     return rec;
   }
 
   /** Swaps a record's bytes in place (keeping its natural order); `_id` must be unchanged. */
-  replace(rec: Rec, bytes: Buffer): void {
-    const planned = this.checkUnique(this.unique.size > 0 ? decodeTyped(bytes) : undefined, rec.idKey);
+  replace(rec: Rec, bytes: Buffer, opts: {bypassValidation?: boolean} = {}): void {
+    if (bytes.length > MAX_BSON_SIZE) throw new CommandError(17419, `Resulting document after update is larger than ${MAX_BSON_SIZE}`);
+    const tree = parseDoc(bytes);
+    if (!opts.bypassValidation) this.validate(tree, rec.id, treeOf(rec));
+    const planned = this.checkUnique(this.unique.size > 0 ? tree : undefined, rec.idKey);
     this.removeEntries(rec);
     this.addEntries(planned, rec.idKey);
     rec.bytes = bytes;
-    delete rec.match;
+    rec.tree = tree;
   }
 
   remove(rec: Rec): void {
@@ -162,42 +312,48 @@ export class Collection {
   }
 
   /** Adds an index; a unique one is built over existing data first and refused on duplicates. */
-  addIndex(spec: Document): 'created' | 'exists' {
-    const name = String(spec.name);
-    const key = spec.key as Document;
+  addIndex(spec: BDoc): 'created' | 'exists' {
+    const name = str(spec.get('name'))!;
+    const key = spec.get('key') as BDoc;
+    const uniqueValue = spec.get('unique');
+    const unique = uniqueValue !== undefined && !(uniqueValue instanceof BVal && (uniqueValue.type === BT.BOOL ? uniqueValue.bytes[0] === 0 : uniqueValue.type === BT.NULL));
+    const sparseValue = spec.get('sparse');
+    const sparse = sparseValue instanceof BVal && sparseValue.type === BT.BOOL && sparseValue.bytes[0] === 1;
+    const partialFilter = spec.get('partialFilterExpression');
     const same = this.indexes.find((i) => i.name === name);
-    const unique = spec.unique === true || (typeof spec.unique === 'object' && spec.unique !== null);
+    const described = (s: BDoc): string => formatValue(s);
     if (same) {
       if (keyOf(same.key) !== keyOf(key)) {
-        throw new CommandError(86, `An existing index has the same name as the requested index. Requested index: ${JSON.stringify(spec)}`);
+        throw new CommandError(86, `An existing index has the same name as the requested index. When index names are not specified, they are auto generated and can cause conflicts. Please refer to our documentation. Requested index: ${described(spec)}, existing index: ${described(same.spec)}`);
       }
-      if (same.unique !== unique) {
-        throw new CommandError(85, `An equivalent index already exists with the same name but different options. Requested index: ${JSON.stringify(spec)}`);
+      if (same.unique !== unique || same.sparse !== sparse || keyOf(same.spec.get('partialFilterExpression')) !== keyOf(partialFilter)) {
+        throw new CommandError(85, `An equivalent index already exists with the same name but different options. Requested index: ${described(spec)}, existing index: ${described(same.spec)}`);
       }
       return 'exists';
     }
-    const other = this.indexes.find((i) => keyOf(i.key) === keyOf(key));
-    if (other && other.unique === unique) return 'exists';
+    const other = this.indexes.find((i) => keyOf(i.key) === keyOf(key) && keyOf(i.spec.get('partialFilterExpression')) === keyOf(partialFilter));
+    if (other && other.unique === unique && other.sparse === sparse) return 'exists';
     if (other) {
-      throw new CommandError(85, `An equivalent index already exists with a different name and options. Requested index: ${JSON.stringify(spec)}, existing index: ${JSON.stringify(other.spec)}`);
+      throw new CommandError(85, `An equivalent index already exists with a different name and options. Requested index: ${described(spec)}, existing index: ${described(other.spec)}`);
     }
-    const partialFilter = spec.partialFilterExpression as Document | undefined;
+    if (partialFilter !== undefined && !(partialFilter instanceof BDoc)) throw new CommandError(67, 'partialFilterExpression must be an object');
     const index: IndexSpec = {
       name,
       key,
+      fields: key.keys().map((k) => k.split('.')),
       unique,
-      sparse: spec.sparse === true,
-      partial: partialFilter ? new Query(toMatchable(partialFilter) as Document) : undefined,
-      spec: {v: 2, ...spec},
+      sparse,
+      partial: partialFilter instanceof BDoc ? compileFilter(partialFilter) : undefined,
+      spec: BDoc.fromEntries([['v', toValue(2)], ...spec.entries.filter(([k]) => k !== 'v')]),
     };
     if (unique) {
       const map = new Map<string, string>();
       for (const rec of this.records.values()) {
-        const e = this.entries(index, typedOf(rec));
+        const e = this.entries(index, treeOf(rec));
         if (!e) continue;
-        for (const k of e.keys) {
+        for (const {key: k, values} of e) {
           const holder = map.get(k);
-          if (holder !== undefined && holder !== rec.idKey) throw this.dupError(index, e.keyValue, 'Index build failed: ');
+          if (holder !== undefined && holder !== rec.idKey) throw this.dupError(index, this.keyValue(index, values), 'Index build failed: ');
           map.set(k, rec.idKey);
         }
       }
@@ -230,16 +386,16 @@ export class Store {
   }
 
   /** Collections appear on first write, as in mongod. */
-  ensure(db: string, name: string, options: Document = {}): {coll: Collection; created: boolean} {
+  ensure(db: string, name: string, options: BDoc = BDoc.fromEntries([])): {coll: Collection; created: boolean} {
     const existing = this.get(db, name);
     if (existing) return {coll: existing, created: false};
     validateNames(db, name);
+    const coll = new Collection(db, name, options);
     let colls = this.dbs.get(db);
     if (!colls) {
       colls = new Map();
       this.dbs.set(db, colls);
     }
-    const coll = new Collection(db, name, options);
     colls.set(name, coll);
     return {coll, created: true};
   }
@@ -280,3 +436,4 @@ function validateNames(db: string, name: string): void {
     throw new CommandError(73, `Invalid collection name: ${name}`);
   }
 }
+

@@ -1,0 +1,192 @@
+/**
+ * The part of the aggregation expression language `$expr` needs here
+ * (https://www.mongodb.com/docs/manual/reference/operator/query/expr/): field paths, `$$ROOT` /
+ * `$$CURRENT`, `$literal`, comparisons, `$and` `$or` `$not` `$in`. Aggregation comparisons use the
+ * full BSON order (no type bracketing), so `$eq: ['$$ROOT', {$literal: doc}]` is whole-document
+ * equality with field order and values.
+ */
+import {CommandError} from './command-error.js';
+import {compareValues, exactOf} from './compare.js';
+import {BArr, BDoc, BT, BVal, NULL_VALUE, type Value, isNumberType, stringOf} from './tree.js';
+
+/** Evaluates to a value, or undefined for "missing". */
+export type Expr = (root: BDoc) => Value | undefined;
+
+export const TRUE_VALUE = new BVal(BT.BOOL, Buffer.of(1));
+export const FALSE_VALUE = new BVal(BT.BOOL, Buffer.of(0));
+
+function bool(b: boolean): BVal {
+  return b ? TRUE_VALUE : FALSE_VALUE;
+}
+
+/** Aggregation truthiness: false, null, undefined, missing and zero are false. */
+export function truthy(v: Value | undefined): boolean {
+  if (v === undefined) return false;
+  if (!(v instanceof BVal)) return true;
+  if (v.type === BT.NULL || v.type === BT.UNDEFINED) return false;
+  if (v.type === BT.BOOL) return v.bytes[0] !== 0;
+  if (isNumberType(v.type)) {
+    const e = exactOf(v);
+    return !(e.kind === 'fin' && e.num === 0n);
+  }
+  return true;
+}
+
+/** Missing sorts below everything and equals only missing. */
+function aggCompare(a: Value | undefined, b: Value | undefined): number {
+  if (a === undefined || b === undefined) return a === b ? 0 : a === undefined ? -1 : 1;
+  return compareValues(a, b);
+}
+
+function fieldPath(v: Value | undefined, parts: string[], i: number): Value | undefined {
+  if (i === parts.length) return v;
+  if (v instanceof BDoc) return fieldPath(v.get(parts[i]!), parts, i + 1);
+  if (v instanceof BArr) {
+    const out: Value[] = [];
+    for (const el of v.items) {
+      if (!(el instanceof BDoc) && !(el instanceof BArr)) continue;
+      const r = fieldPath(el, parts, i);
+      if (r !== undefined) out.push(r);
+    }
+    return BArr.fromItems(out);
+  }
+  return undefined;
+}
+
+function pathExpr(text: string): Expr {
+  if (text.startsWith('$$')) {
+    const [name, ...rest] = text.slice(2).split('.');
+    if (name !== 'ROOT' && name !== 'CURRENT') {
+      if (name === 'NOW' || name === 'CLUSTER_TIME' || name === 'REMOVE' || name === 'SEARCH_META' || name === 'USER_ROLES') {
+        throw new CommandError(115, `variable $$${name} is not supported by the gravity-restore test server`);
+      }
+      throw new CommandError(17276, `Use of undefined variable: ${name}`);
+    }
+    return (root) => fieldPath(root, rest, 0);
+  }
+  const parts = text.slice(1).split('.');
+  if (parts.some((p) => p === '')) throw new CommandError(15998, "FieldPath field names may not be empty strings.");
+  return (root) => fieldPath(root, parts, 0);
+}
+
+function args(v: Value): Value[] {
+  return v instanceof BArr ? [...v.items] : [v];
+}
+
+function exactly(op: string, list: Value[], n: number): void {
+  if (list.length !== n) throw new CommandError(16020, `Expression ${op} takes exactly ${n} arguments. ${list.length} were passed in.`);
+}
+
+const COMPARISONS: Record<string, (c: number) => boolean> = {
+  $eq: (c) => c === 0,
+  $ne: (c) => c !== 0,
+  $gt: (c) => c > 0,
+  $gte: (c) => c >= 0,
+  $lt: (c) => c < 0,
+  $lte: (c) => c <= 0,
+};
+
+/** Expression operators mongod has that this server does not evaluate: refused, never guessed. */
+const KNOWN_ELSEWHERE = new Set(
+  (
+    '$abs $add $allElementsTrue $anyElementTrue $arrayElemAt $arrayToObject $ceil $concat $concatArrays $cond $dateAdd ' +
+    '$dateDiff $dateFromParts $dateFromString $dateSubtract $dateToParts $dateToString $dateTrunc $dayOfMonth $dayOfWeek ' +
+    '$dayOfYear $divide $exp $filter $first $floor $function $getField $hour $ifNull $indexOfArray $indexOfBytes ' +
+    '$indexOfCP $isArray $isNumber $last $let $ln $log $log10 $ltrim $map $max $mergeObjects $meta $millisecond $min ' +
+    '$minute $mod $month $multiply $objectToArray $pow $range $reduce $regexFind $regexFindAll $regexMatch $replaceAll ' +
+    '$replaceOne $reverseArray $round $rtrim $second $setDifference $setEquals $setField $setIntersection $setIsSubset ' +
+    '$setUnion $size $slice $sortArray $split $sqrt $strLenBytes $strLenCP $strcasecmp $substr $substrBytes $substrCP ' +
+    '$subtract $sum $switch $toBool $toDate $toDecimal $toDouble $toInt $toLong $toLower $toObjectId $toString $toUpper ' +
+    '$trim $trunc $tsIncrement $tsSecond $type $unsetField $week $year $avg $binarySize $bsonSize $convert $rand $zip'
+  ).split(' '),
+);
+
+function operator(op: string, arg: Value): Expr {
+  if (op === '$literal') return () => arg;
+  const cmp = COMPARISONS[op];
+  if (cmp || op === '$cmp') {
+    const list = args(arg);
+    exactly(op, list, 2);
+    const [l, r] = list.map(compileExpr) as [Expr, Expr];
+    if (op === '$cmp') return (root) => new BVal(BT.INT32, int32Bytes(Math.sign(aggCompare(l(root), r(root)))));
+    return (root) => bool(cmp!(aggCompare(l(root), r(root))));
+  }
+  if (op === '$and' || op === '$or') {
+    const list = args(arg).map(compileExpr);
+    return op === '$and' ? (root) => bool(list.every((e) => truthy(e(root)))) : (root) => bool(list.some((e) => truthy(e(root))));
+  }
+  if (op === '$not') {
+    const list = args(arg);
+    exactly(op, list, 1);
+    const e = compileExpr(list[0]!);
+    return (root) => bool(!truthy(e(root)));
+  }
+  if (op === '$in') {
+    const list = args(arg);
+    exactly(op, list, 2);
+    const [needle, hay] = list.map(compileExpr) as [Expr, Expr];
+    return (root) => {
+      const h = hay(root);
+      if (!(h instanceof BArr)) throw new CommandError(40081, `$in requires an array as a second argument, found: ${typeName(h)}`);
+      const n = needle(root);
+      return bool(h.items.some((x) => aggCompare(n, x) === 0));
+    };
+  }
+  if (KNOWN_ELSEWHERE.has(op)) throw new CommandError(115, `expression ${op} is not supported by the gravity-restore test server`);
+  throw new CommandError(168, `Unrecognized expression '${op}'`);
+}
+
+function int32Bytes(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(n, 0);
+  return b;
+}
+
+function typeName(v: Value | undefined): string {
+  if (v === undefined) return 'missing';
+  switch (v.type) {
+    case BT.NULL:
+      return 'null';
+    case BT.DOC:
+      return 'object';
+    case BT.STRING:
+      return 'string';
+    default:
+      return isNumberType(v.type) ? 'number' : `type ${v.type}`;
+  }
+}
+
+export function compileExpr(v: Value): Expr {
+  if (v instanceof BVal) {
+    if (v.type === BT.STRING) {
+      const text = stringOf(v);
+      if (text.startsWith('$')) return pathExpr(text);
+    }
+    return () => v;
+  }
+  if (v instanceof BArr) {
+    const items = v.items.map(compileExpr);
+    return (root) => BArr.fromItems(items.map((e) => e(root) ?? NULL_VALUE));
+  }
+  const keys = v.keys();
+  if (keys.length > 0 && keys[0]!.startsWith('$')) {
+    if (keys.length !== 1) {
+      throw new CommandError(15983, `an expression specification must contain exactly one field, the name of the expression. Found ${keys.length} fields`);
+    }
+    return operator(keys[0]!, v.entries[0]![1]);
+  }
+  const fields = v.entries.map(([k, x]) => {
+    if (k.includes('.')) throw new CommandError(16412, `FieldPath field names may not contain '.'. Consider using $getField or $setField.`);
+    if (k.startsWith('$')) throw new CommandError(16410, `FieldPath field names may not start with '$'. Consider using $getField or $setField.`);
+    return [k, compileExpr(x)] as const;
+  });
+  return (root) => {
+    const out: Array<[string, Value]> = [];
+    for (const [k, e] of fields) {
+      const r = e(root);
+      if (r !== undefined) out.push([k, r]);
+    }
+    return BDoc.fromEntries(out);
+  };
+}
+
