@@ -136,6 +136,8 @@ export interface ProbeResult {
   ms: number;
   /** Where the result came from: this probe, the environment, or the shared temp file. */
   source: 'probe' | 'env' | 'file';
+  /** When the probe ran (ms since the epoch). */
+  at: number;
 }
 
 /** The host mongodb-memory-server would download from, as it resolves it. */
@@ -171,7 +173,7 @@ function downloadProxy(env: NodeJS.ProcessEnv): URL | undefined {
  */
 export function probeDownloadHost(host: string, timeoutMs: number, env: NodeJS.ProcessEnv = process.env): Promise<ProbeResult> {
   const started = performance.now();
-  const done = (reachable: boolean, reason: string): ProbeResult => ({host, reachable, reason, ms: Math.round(performance.now() - started), source: 'probe'});
+  const done = (reachable: boolean, reason: string): ProbeResult => ({host, reachable, reason, ms: Math.round(performance.now() - started), source: 'probe', at: Date.now()});
   return new Promise<ProbeResult>((resolve) => {
     let target: URL;
     try {
@@ -226,7 +228,7 @@ function parseCached(raw: string | undefined, host: string, source: 'env' | 'fil
     const v = JSON.parse(raw) as Partial<ProbeResult> & {at?: number};
     if (v.host !== host || typeof v.reachable !== 'boolean' || typeof v.at !== 'number') return undefined;
     if (Date.now() - v.at > maxAgeMs) return undefined;
-    return {host, reachable: v.reachable, reason: String(v.reason ?? ''), ms: Number(v.ms ?? 0), source};
+    return {host, reachable: v.reachable, reason: String(v.reason ?? ''), ms: Number(v.ms ?? 0), source, at: v.at};
   } catch {
     return undefined;
   }
@@ -243,7 +245,7 @@ export async function downloadHostReachable(env: NodeJS.ProcessEnv = process.env
   const file = probeCacheFile(host);
   const fromFile = parseCached(await readFile(file, 'utf8').catch(() => undefined), host, 'file', PROBE_FILE_TTL_MS);
   const result = fromFile ?? (await probeDownloadHost(host, timeoutMs, env));
-  const record = JSON.stringify({host, reachable: result.reachable, reason: result.reason, ms: result.ms, at: Date.now()});
+  const record = JSON.stringify({host, reachable: result.reachable, reason: result.reason, ms: result.ms, at: result.at});
   env[PROBE_VAR] = record;
   if (!fromFile) await writeFile(file, record).catch(() => undefined);
   return result;
@@ -351,7 +353,7 @@ export async function startMongo(opts: StartMongoOptions = {}): Promise<MongoBac
   if (!binary) {
     const probe = await downloadHostReachable(env, opts.probeTimeoutMs);
     if (!probe.reachable) {
-      const cached = probe.source === 'probe' ? '' : ', probed earlier this run';
+      const cached = probe.source === 'probe' ? '' : `, probed ${Math.round((Date.now() - probe.at) / 1000)} s ago`;
       return fallBack(`no local binary and ${probe.host} unreachable (${probe.reason}, ${probe.ms} ms${cached})`);
     }
     try {
