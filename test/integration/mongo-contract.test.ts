@@ -6,6 +6,7 @@
 import {after, before, describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {execFile} from 'node:child_process';
+import net from 'node:net';
 import {chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -117,6 +118,94 @@ function everyType(): Document {
     'key.with.dots': 1,
     'ключ': 'unicode key',
   };
+}
+
+/** A MongoDB server's reply to one raw OP_MSG, or `closed` when it dropped the connection instead. */
+interface RawExchange {
+  reply?: Document;
+  closed: boolean;
+}
+
+/**
+ * OP_MSG bytes (https://www.mongodb.com/docs/manual/reference/mongodb-wire-protocol/#op_msg) with a
+ * body and optionally one document sequence: sizes the driver would refuse before sending.
+ */
+function opMsg(body: Document, sequence?: {id: string; docs: Buffer[]}): Buffer {
+  const parts: Buffer[] = [Buffer.alloc(4), Buffer.of(0), Buffer.from(BSON.serialize(body))];
+  if (sequence) {
+    const id = Buffer.from(`${sequence.id}\0`, 'utf8');
+    const size = Buffer.alloc(4);
+    size.writeInt32LE(4 + id.length + sequence.docs.reduce((n, d) => n + d.length, 0), 0);
+    parts.push(Buffer.of(1), size, id, ...sequence.docs);
+  }
+  return withHeader(Buffer.concat(parts));
+}
+
+function withHeader(payload: Buffer, claimedLength = 16 + payload.length): Buffer {
+  const header = Buffer.alloc(16);
+  header.writeInt32LE(claimedLength, 0);
+  header.writeInt32LE(7, 4);
+  header.writeInt32LE(0, 8);
+  header.writeInt32LE(2013, 12);
+  return Buffer.concat([header, payload]);
+}
+
+/** Host and port of a single-host URI without credentials; undefined when raw sockets cannot use it. */
+function rawTarget(uri: string): {host: string; port: number} | undefined {
+  try {
+    const u = new URL(uri);
+    if (u.username || u.protocol !== 'mongodb:' || u.search.includes('tls=true') || u.search.includes('ssl=true')) return undefined;
+    return {host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 27017)};
+  } catch {
+    return undefined;
+  }
+}
+
+function exchange(target: {host: string; port: number}, message: Buffer): Promise<RawExchange> {
+  return new Promise((resolve) => {
+    const socket = net.connect(target);
+    const chunks: Buffer[] = [];
+    let settled = false;
+    const finish = (r: RawExchange): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => finish({closed: false}), 20_000);
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c);
+      const all = Buffer.concat(chunks);
+      if (all.length >= 4 && all.length >= all.readInt32LE(0)) {
+        finish({reply: BSON.deserialize(all.subarray(21, all.readInt32LE(0))), closed: false});
+      }
+    });
+    socket.on('close', () => finish({closed: true}));
+    socket.on('error', () => finish({closed: true}));
+    socket.write(message);
+  });
+}
+
+/** A document `{_id, pad: 'xxx…'}` of exactly `size` bytes. */
+function docOfSize(id: string, size: number): Buffer {
+  const overhead = BSON.calculateObjectSize({_id: id, pad: ''});
+  return Buffer.from(BSON.serialize({_id: id, pad: 'x'.repeat(size - overhead)}));
+}
+
+/** The command error a promise fails with: code, codeName and message as the server sent them. */
+async function serverError(p: Promise<unknown>): Promise<{code: unknown; codeName: unknown; message: string; errInfo?: Document; keyValue?: Document; keyPattern?: Document}> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof MongoServerError, `expected a server error, got ${String(e)}`);
+    return {code: e.code, codeName: e.codeName, message: e.message, errInfo: e.errInfo as Document | undefined, keyValue: e.keyValue as Document | undefined, keyPattern: e.keyPattern as Document | undefined};
+  }
+  assert.fail('expected the server to refuse');
+}
+
+function ordered(entries: Array<[string, unknown]>): Map<string, unknown> {
+  return new Map(entries);
 }
 
 for (const backend of backends) {
@@ -432,17 +521,547 @@ for (const backend of backends) {
       await assert.rejects(db.command({noSuchCommand: 1}), (e: unknown) => e instanceof MongoServerError && e.code === 59 && e.codeName === 'CommandNotFound');
     });
 
-    test('10,000 inserts in batches of 1000 and a full read stay fast', async () => {
+    test('10,000 inserts in batches of 1000 read back whole and in insertion order', async () => {
+      // Timing belongs in the benchmarks; this checks that nothing is lost or reordered in bulk.
       const coll = db.collection<Loose>('bulk');
       const started = performance.now();
       for (let b = 0; b < 10; b++) {
         await coll.insertMany(Array.from({length: 1000}, (_, i) => ({n: b * 1000 + i, name: `artwork ${i}`, tags: ['a', 'b'], at: new Date()})));
       }
       const all = await coll.find().toArray();
-      const ms = performance.now() - started;
-      console.log(`mongo-contract: ${backend.name}: 10k inserts + full read in ${ms.toFixed(0)} ms`);
-      assert.equal(all.length, 10_000);
-      assert.ok(ms < 4000, `took ${ms.toFixed(0)} ms`);
+      console.log(`mongo-contract: ${backend.name}: 10k inserts + full read in ${(performance.now() - started).toFixed(0)} ms`);
+      assert.deepEqual(all.map((d) => d.n), Array.from({length: 10_000}, (_, i) => i));
+      assert.equal(await coll.countDocuments({n: {$gte: 5000}}), 5000);
+    });
+
+    // ---- strict query semantics -------------------------------------------------------------
+
+    test('comparison/sort order across BSON types, and type bracketing of $gt/$lt', async () => {
+      // https://www.mongodb.com/docs/manual/reference/bson-type-comparison-order/ : MinKey < Null <
+      // Numbers < String < Object < Array < BinData < ObjectId < Boolean < Date < Timestamp < RegEx < MaxKey.
+      // https://www.mongodb.com/docs/manual/reference/method/db.collection.find/#type-bracketing :
+      // comparison operators only match values of the field's BSON type bracket.
+      const coll = db.collection<Loose>('order');
+      await coll.insertMany([
+        {_id: 1, v: new MaxKey()},
+        {_id: 2, v: new BSONRegExp('a', '')},
+        {_id: 3, v: new Timestamp({t: 1, i: 1})},
+        {_id: 4, v: new Date(0)},
+        {_id: 5, v: true},
+        {_id: 6, v: new ObjectId('000000000000000000000001')},
+        {_id: 7, v: new Binary(Buffer.from([1]), 0)},
+        {_id: 8, v: {a: 1}},
+        {_id: 9, v: 'str'},
+        {_id: 10, v: new Int32(5)},
+        {_id: 11, v: null},
+        {_id: 12, v: new MinKey()},
+      ]);
+      const ids = async (filter: Document, sort: Document = {_id: 1}): Promise<unknown[]> => (await coll.find(filter).sort(sort).toArray()).map((d) => d._id);
+      assert.deepEqual(await ids({}, {v: 1}), [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
+      assert.deepEqual(await ids({}, {v: -1}), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+      assert.deepEqual(await ids({v: {$gt: 3}}), [10]);
+      assert.deepEqual(await ids({v: {$lt: 'zzz'}}), [9]);
+      assert.deepEqual(await ids({v: {$gte: {}}}), [8]);
+      assert.deepEqual(await ids({v: {$lt: new Date(1)}}), [4]);
+      assert.deepEqual(await ids({v: {$gt: false}}), [5]);
+    });
+
+    test('numbers of every type compare by exact value: Long above 2^53, double vs Decimal128, NaN, -0', async () => {
+      // https://www.mongodb.com/docs/manual/reference/bson-type-comparison-order/#numeric-types :
+      // numeric types compare by value "as if they were the same type"; conversion never loses
+      // precision, so 2^53 + 1 is not 2^53, and the double nearest 0.1 is not Decimal128 0.1.
+      // https://www.mongodb.com/docs/manual/reference/bson-types/#decimal128-bson-data-type
+      const coll = db.collection<Loose>('exact');
+      await coll.insertMany([
+        {_id: 1, n: Long.fromString('9007199254740993')},
+        {_id: 2, n: Long.fromString('9007199254740992')},
+        {_id: 3, n: new Double(9007199254740992)},
+        {_id: 4, n: Decimal128.fromString('9007199254740993')},
+        {_id: 5, n: new Double(0.1)},
+        {_id: 6, n: Decimal128.fromString('0.1')},
+        {_id: 7, n: new Int32(1)},
+        {_id: 8, n: Long.fromNumber(1)},
+        {_id: 9, n: new Double(1)},
+        {_id: 10, n: Decimal128.fromString('1.0')},
+        {_id: 11, n: new Double(Number.NaN)},
+        {_id: 12, n: Decimal128.fromString('NaN')},
+        {_id: 13, n: new Double(-0)},
+        {_id: 14, n: new Int32(0)},
+      ]);
+      const ids = async (filter: Document): Promise<unknown[]> => (await coll.find(filter).sort({_id: 1}).toArray()).map((d) => d._id);
+      assert.deepEqual(await ids({n: Long.fromString('9007199254740993')}), [1, 4]);
+      assert.deepEqual(await ids({n: Long.fromString('9007199254740992')}), [2, 3]);
+      assert.deepEqual(await ids({n: {$gt: Long.fromString('9007199254740992')}}), [1, 4]);
+      assert.deepEqual(await ids({n: new Double(0.1)}), [5]);
+      assert.deepEqual(await ids({n: Decimal128.fromString('0.1')}), [6]);
+      assert.deepEqual(await ids({n: {$gt: 0.1}}), [1, 2, 3, 4, 7, 8, 9, 10]);
+      assert.deepEqual(await ids({n: {$lt: 0.1}}), [6, 13, 14]);
+      assert.deepEqual(await ids({n: {$gt: 0.09, $lt: 0.2}}), [5, 6]);
+      assert.deepEqual(await ids({n: 1}), [7, 8, 9, 10]);
+      assert.deepEqual(await ids({n: {$in: [Decimal128.fromString('1'), 0]}}), [7, 8, 9, 10, 13, 14]);
+      assert.deepEqual(await ids({n: new Double(-0)}), [13, 14]);
+      assert.deepEqual(await ids({n: Number.NaN}), [11, 12]);
+      assert.deepEqual(await ids({n: {$gt: Number.NaN}}), []);
+      assert.deepEqual(await ids({n: {$gte: Number.NaN}}), [11, 12]);
+      assert.deepEqual(await ids({n: {$lt: Number.NEGATIVE_INFINITY}}), []);
+      // Sorting puts NaN below every other number.
+      assert.deepEqual((await coll.find({_id: {$in: [5, 11, 13]}}).sort({n: 1}).toArray()).map((d) => d._id), [11, 13, 5]);
+    });
+
+    test('embedded documents match by field order and exact values; _id lookups too', async () => {
+      // https://www.mongodb.com/docs/manual/tutorial/query-embedded-documents/#match-an-embedded-nested-document :
+      // "Equality matches on the whole embedded document require an exact match of the specified
+      // document, including the field order."
+      const coll = db.collection<Loose>('embedded');
+      await coll.insertMany([
+        {_id: 1, sub: {a: 1, b: 2}},
+        {_id: 2, sub: {b: 2, a: 1}},
+        {_id: 3, sub: {a: Long.fromNumber(1), b: new Double(2)}},
+        {_id: 4, sub: {a: 1, b: 2, c: 3}},
+      ]);
+      const ids = async (filter: Document): Promise<unknown[]> => (await coll.find(filter).sort({_id: 1}).toArray()).map((d) => d._id);
+      assert.deepEqual(await ids({sub: {a: 1, b: 2}}), [1, 3]);
+      assert.deepEqual(await ids({sub: {b: 2, a: 1}}), [2]);
+      assert.deepEqual(await ids({'sub.a': 1}), [1, 2, 3, 4]);
+      assert.deepEqual(await ids({sub: {$in: [{b: 2, a: 1}]}}), [2]);
+      assert.deepEqual(await ids({sub: {$ne: {a: 1, b: 2}}}), [2, 4]);
+      assert.deepEqual(await ids({sub: {$nin: [{a: 1, b: 2}, {a: 1, b: 2, c: 3}]}}), [2]);
+      // Integer-like field names keep their stored position ("b" before "1"); JavaScript objects
+      // would reorder them, so these documents go as Maps, in the order written.
+      await db.command({
+        insert: 'embedded',
+        documents: [
+          ordered([['_id', ordered([['b', 1], ['1', 2]])], ['sub', ordered([['b', 1], ['1', 2]])]]),
+          ordered([['_id', ordered([['1', 2], ['b', 1]])], ['sub', ordered([['1', 2], ['b', 1]])]]),
+        ],
+      });
+      const bIds = await coll.find({sub: ordered([['b', 1], ['1', 2]])}, {raw: true}).toArray() as unknown as Buffer[];
+      assert.equal(bIds.length, 1);
+      assert.deepEqual(Buffer.from(bIds[0]!), Buffer.from(BSON.serialize(ordered([['_id', ordered([['b', 1], ['1', 2]])], ['sub', ordered([['b', 1], ['1', 2]])]]))));
+      // Two _ids differing only in field order are two documents, each found by its own _id.
+      assert.equal((await coll.find({_id: ordered([['1', 2], ['b', 1]])} as Document).toArray()).length, 1);
+      assert.equal((await coll.find({_id: {$in: [ordered([['b', 1], ['1', 2]]), ordered([['1', 2], ['b', 1]])]}} as Document).toArray()).length, 2);
+      // Numeric _ids are one key across types: 1, NumberLong(1), 1.0 and Decimal128("1") find the same document.
+      // https://www.mongodb.com/docs/manual/core/document/#the-_id-field
+      for (const id of [new Int32(1), Long.fromNumber(1), new Double(1), Decimal128.fromString('1')]) {
+        assert.deepEqual(await ids({_id: id}), [1]);
+      }
+      const dup = await serverError(coll.insertOne({_id: Decimal128.fromString('1.00') as unknown as number}));
+      assert.equal(dup.code, 11000);
+    });
+
+    test('arrays: whole-array and element matches, $all, $size, $elemMatch, indexes and paths through arrays', async () => {
+      // https://www.mongodb.com/docs/manual/tutorial/query-arrays/ and
+      // https://www.mongodb.com/docs/manual/tutorial/query-array-of-documents/
+      const coll = db.collection<Loose>('arrays');
+      await coll.insertMany([
+        {_id: 1, tags: ['a', 'b'], pts: [{x: 1, y: 2}, {x: 3, y: 4}], m: [[1, 2], [3]]},
+        {_id: 2, tags: ['b', 'a'], pts: [{x: 1, y: 4}]},
+        {_id: 3, tags: 'a'},
+        {_id: 4, tags: [['a', 'b']]},
+        {_id: 5, tags: []},
+      ]);
+      const ids = async (filter: Document): Promise<unknown[]> => (await coll.find(filter).sort({_id: 1}).toArray()).map((d) => d._id);
+      assert.deepEqual(await ids({tags: ['a', 'b']}), [1, 4]);
+      assert.deepEqual(await ids({tags: 'a'}), [1, 2, 3]);
+      assert.deepEqual(await ids({tags: {$all: ['a', 'b']}}), [1, 2]);
+      assert.deepEqual(await ids({tags: {$size: 2}}), [1, 2]);
+      assert.deepEqual(await ids({tags: {$size: 0}}), [5]);
+      assert.deepEqual(await ids({tags: {$in: [['a', 'b']]}}), [1, 4]);
+      assert.deepEqual(await ids({tags: {$ne: 'a'}}), [4, 5]);
+      assert.deepEqual(await ids({tags: {$elemMatch: {$gte: 'b'}}}), [1, 2]);
+      assert.deepEqual(await ids({'tags.1': 'b'}), [1]);
+      assert.deepEqual(await ids({pts: {$elemMatch: {x: 1, y: 4}}}), [2]);
+      assert.deepEqual(await ids({'pts.x': 1, 'pts.y': 4}), [1, 2]);
+      assert.deepEqual(await ids({'pts.1.x': 3}), [1]);
+      assert.deepEqual(await ids({'pts.0.x': 3}), []);
+      assert.deepEqual(await ids({pts: {x: 1, y: 2}}), [1]);
+      assert.deepEqual(await ids({pts: {y: 2, x: 1}}), []);
+      assert.deepEqual(await ids({m: [3]}), [1]);
+      assert.deepEqual(await ids({m: 3}), []);
+    });
+
+    test('null and missing fields: {f: null}, $ne, $exists, $type null, $in [null]', async () => {
+      // https://www.mongodb.com/docs/manual/tutorial/query-for-null-fields/
+      const coll = db.collection<Loose>('nulls');
+      await coll.insertMany([{_id: 1, f: null}, {_id: 2}, {_id: 3, f: 0}, {_id: 4, f: [null, 1]}, {_id: 5, f: []}, {_id: 6, f: ''}]);
+      const ids = async (filter: Document): Promise<unknown[]> => (await coll.find(filter).sort({_id: 1}).toArray()).map((d) => d._id);
+      assert.deepEqual(await ids({f: null}), [1, 2, 4]);
+      assert.deepEqual(await ids({f: {$eq: null}}), [1, 2, 4]);
+      assert.deepEqual(await ids({f: {$ne: null}}), [3, 5, 6]);
+      assert.deepEqual(await ids({f: {$in: [null]}}), [1, 2, 4]);
+      assert.deepEqual(await ids({f: {$nin: [null, 0]}}), [5, 6]);
+      assert.deepEqual(await ids({f: {$exists: false}}), [2]);
+      assert.deepEqual(await ids({f: {$exists: true}}), [1, 3, 4, 5, 6]);
+      assert.deepEqual(await ids({f: {$type: 'null'}}), [1, 4]);
+      assert.deepEqual(await ids({f: {$type: 10}}), [1, 4]);
+    });
+
+    test('BSON undefined matches {f: null} before MongoDB 8.0 and not from 8.0 on', async (t) => {
+      // https://www.mongodb.com/docs/manual/reference/bson-types/migrate-undefined/ : "Starting in
+      // MongoDB 8.0, comparisons to null in equality match expressions don't match undefined values."
+      // Drivers write undefined as null, so the document goes as raw bytes.
+      const target = rawTarget(backend.uri);
+      if (!target) {
+        t.skip('needs a single host without credentials for a raw socket');
+        return;
+      }
+      const undefinedDoc = Buffer.concat([Buffer.from(BSON.serialize({_id: 'u'})).subarray(0, -1), Buffer.from([0x06, 0x66, 0x00, 0x00])]);
+      undefinedDoc.writeInt32LE(undefinedDoc.length, 0);
+      const res = await exchange(target, opMsg({insert: 'undef', $db: dbName}, {id: 'documents', docs: [undefinedDoc]}));
+      assert.equal(res.reply?.n, 1);
+      await db.collection<Loose>('undef').insertMany([{_id: 'null', f: null}, {_id: 'missing'}]);
+      const version = String((await db.admin().command({buildInfo: 1})).version);
+      const major = Number(version.split('.')[0]);
+      const found = (await db.collection<Loose>('undef').find({f: null}).sort({_id: 1}).toArray()).map((d) => d._id);
+      assert.deepEqual(found, major >= 8 ? ['missing', 'null'] : ['missing', 'null', 'u']);
+      assert.deepEqual((await db.collection<Loose>('undef').find({f: {$type: 'undefined'}}).toArray()).map((d) => d._id), ['u']);
+    });
+
+    test('logical operators, $not, $regex and regex literals, $mod, $type aliases', async () => {
+      // https://www.mongodb.com/docs/manual/reference/operator/query/ (each operator's page:
+      // .../query/regex/, .../query/not/, .../query/mod/, .../query/type/#available-types)
+      const coll = db.collection<Loose>('ops');
+      await coll.insertMany([
+        {_id: 1, s: 'Guernica', n: new Int32(10)},
+        {_id: 2, s: 'guitar', n: Long.fromNumber(7)},
+        {_id: 3, s: 'bass', n: new Double(2.5)},
+        {_id: 4, s: ['GUERNICA', 'x'], n: Decimal128.fromString('12')},
+      ]);
+      const ids = async (filter: Document): Promise<unknown[]> => (await coll.find(filter).sort({_id: 1}).toArray()).map((d) => d._id);
+      assert.deepEqual(await ids({s: /^gu/}), [2]);
+      assert.deepEqual(await ids({s: /^gu/i}), [1, 2, 4]);
+      assert.deepEqual(await ids({s: {$regex: '^gu', $options: 'i'}}), [1, 2, 4]);
+      assert.deepEqual(await ids({s: {$not: /^gu/i}}), [3]);
+      assert.deepEqual(await ids({s: {$in: [/^b/, 'x']}}), [3, 4]);
+      assert.deepEqual(await ids({n: {$mod: [5, 0]}}), [1]);
+      assert.deepEqual(await ids({n: {$mod: [5, 2]}}), [2, 3, 4]);
+      assert.deepEqual(await ids({n: {$type: 'number'}}), [1, 2, 3, 4]);
+      assert.deepEqual(await ids({n: {$type: 'long'}}), [2]);
+      assert.deepEqual(await ids({n: {$type: 18}}), [2]);
+      assert.deepEqual(await ids({n: {$type: ['double', 'decimal']}}), [3, 4]);
+      assert.deepEqual(await ids({s: {$type: 'array'}}), [4]);
+      assert.deepEqual(await ids({$or: [{n: 10}, {s: 'bass'}]}), [1, 3]);
+      assert.deepEqual(await ids({$nor: [{n: 10}, {s: 'bass'}]}), [2, 4]);
+      assert.deepEqual(await ids({$and: [{n: {$gt: 5}}, {n: {$lt: 11}}]}), [1, 2]);
+      assert.deepEqual(await ids({n: {$not: {$gt: 5}}}), [3]);
+    });
+
+    test('operators mongod does not know fail with its error codes, never match silently', async () => {
+      // https://www.mongodb.com/docs/manual/reference/error-codes/ : 2 BadValue, 168 InvalidPipelineOperator.
+      const coll = db.collection<Loose>('ops');
+      const cases: Array<[Document, number, string]> = [
+        [{n: {$foo: 1}}, 2, 'BadValue'],
+        [{$foo: 1}, 2, 'BadValue'],
+        [{$or: []}, 2, 'BadValue'],
+        [{n: {$in: 5}}, 2, 'BadValue'],
+        [{n: {$type: 'nope'}}, 2, 'BadValue'],
+        [{n: {$mod: [0, 1]}}, 2, 'BadValue'],
+        [{n: {$not: {}}}, 2, 'BadValue'],
+        [{$expr: {$foo: [1, 2]}}, 168, 'InvalidPipelineOperator'],
+      ];
+      for (const [filter, code, codeName] of cases) {
+        const e = await serverError(coll.find(filter).toArray());
+        assert.deepEqual([e.code, e.codeName], [code, codeName], JSON.stringify(filter));
+      }
+      // A bad filter is refused even where no collection exists.
+      const e = await serverError(db.collection<Loose>('no_such_coll').find({n: {$foo: 1}}).toArray());
+      assert.deepEqual([e.code, e.codeName], [2, 'BadValue']);
+    });
+
+    test('$expr with $$ROOT and $literal: whole-document equality, field order and exact values', async () => {
+      // https://www.mongodb.com/docs/manual/reference/operator/query/expr/ ,
+      // https://www.mongodb.com/docs/manual/reference/aggregation-variables/#mongodb-variable-variable.ROOT ,
+      // https://www.mongodb.com/docs/manual/reference/operator/aggregation/literal/ and
+      // https://www.mongodb.com/docs/manual/reference/operator/aggregation/eq/ (compares value and type
+      // with the BSON comparison order; no type bracketing in aggregation).
+      const coll = db.collection<Loose>('whole');
+      await coll.insertMany([
+        {_id: 1, a: 1, b: 'x'},
+        {_id: 2, b: 'x', a: 1},
+        {_id: 3, a: Long.fromNumber(1), b: 'x'},
+        {_id: 4, a: '$notAPath'},
+      ]);
+      await db.command({insert: 'whole', documents: [ordered([['_id', 5], ['2020', 1], ['10', 2]])]});
+      const ids = async (filter: Document): Promise<unknown[]> => (await coll.find(filter).sort({_id: 1}).toArray()).map((d) => d._id);
+      const root = (doc: unknown): Document => ({$expr: {$eq: ['$$ROOT', {$literal: doc}]}});
+      assert.deepEqual(await ids(root({_id: 1, a: 1, b: 'x'})), [1]);
+      assert.deepEqual(await ids(root({_id: 2, a: 1, b: 'x'})), []);
+      assert.deepEqual(await ids({_id: 3, ...root({_id: 3, a: new Double(1), b: 'x'})}), [3]);
+      assert.deepEqual(await ids(root({_id: 4, a: '$notAPath'})), [4]);
+      // Without $literal, '$notAPath' is a field path that evaluates to missing, and the field is dropped.
+      assert.deepEqual(await ids({$expr: {$eq: ['$$ROOT', {_id: 4, a: '$notAPath'}]}}), []);
+      assert.deepEqual(await ids(root(ordered([['_id', 5], ['2020', 1], ['10', 2]])) as Document), [5]);
+      assert.deepEqual(await ids(root(ordered([['_id', 5], ['10', 2], ['2020', 1]])) as Document), []);
+      assert.deepEqual(await ids({$expr: {$gt: ['$a', 0]}}), [1, 2, 3, 4]);
+      assert.deepEqual(await ids({$expr: {$eq: ['$a', {$literal: 1}]}}), [1, 2, 3]);
+      const e = await serverError(coll.find({$expr: {$eq: ['$a']}}).toArray());
+      assert.equal(e.code, 16020);
+    });
+
+    // ---- writes -------------------------------------------------------------------------------
+
+    test('unique indexes: numeric keys by value, embedded keys by field order, compound, sparse, partial', async () => {
+      // https://www.mongodb.com/docs/manual/core/index-unique/ (missing fields index as null; unique
+      // compound and partial indexes), https://www.mongodb.com/docs/manual/core/index-sparse/ ,
+      // https://www.mongodb.com/docs/manual/core/index-partial/ . Write errors carry code,
+      // errmsg, keyPattern and keyValue but no codeName; command errors carry codeName.
+      const coll = db.collection<Loose>('uniq');
+      assert.equal(await coll.createIndex({k: 1}, {unique: true}), 'k_1');
+      await coll.insertOne({_id: 1, k: 1});
+      for (const [id, k] of [[2, Long.fromNumber(1)], [3, Decimal128.fromString('1')], [4, new Double(1)]] as const) {
+        const e = await serverError(coll.insertOne({_id: id, k}));
+        assert.equal(e.code, 11000);
+        assert.deepEqual(e.keyPattern, {k: 1});
+        assert.match(e.message, new RegExp(`^E11000 duplicate key error collection: ${dbName}\\.uniq index: k_1 dup key: \\{ k: `));
+      }
+      await coll.insertMany([{_id: 5, k: 1.5}, {_id: 6, k: 0.1}, {_id: 7, k: Decimal128.fromString('0.1')}]);
+      assert.equal((await serverError(coll.insertOne({_id: 8, k: Decimal128.fromString('1.50')}))).code, 11000);
+      await coll.insertMany([{_id: 9, k: {a: 1, b: 2}}, {_id: 10, k: {b: 2, a: 1}}]);
+      const embedded = await serverError(coll.insertOne({_id: 11, k: {a: Long.fromNumber(1), b: 2}}));
+      assert.equal(embedded.code, 11000);
+      assert.deepEqual(embedded.keyValue, {k: {a: 1, b: 2}});
+      await coll.insertOne({_id: 12});
+      const missing = await serverError(coll.insertOne({_id: 13}));
+      assert.equal(missing.code, 11000);
+      assert.deepEqual(missing.keyValue, {k: null});
+      assert.match(missing.message, /dup key: \{ k: null \}/);
+      // Updates and replacements are held to the index as well.
+      assert.equal((await serverError(coll.updateOne({_id: 5}, {$set: {k: 1}}))).code, 11000);
+      assert.equal((await serverError(coll.replaceOne({_id: 5}, {k: new Int32(1)}))).code, 11000);
+      assert.equal((await coll.replaceOne({_id: 5}, {k: 2})).modifiedCount, 1);
+
+      const compound = db.collection<Loose>('uniq_compound');
+      await compound.createIndex({a: 1, b: 1}, {unique: true});
+      await compound.insertMany([{_id: 1, a: 1, b: 1}, {_id: 2, a: 1, b: 2}]);
+      const c = await serverError(compound.insertOne({_id: 3, a: 1, b: 1}));
+      assert.equal(c.code, 11000);
+      assert.match(c.message, /index: a_1_b_1 dup key: \{ a: 1, b: 1 \}/);
+      assert.deepEqual(c.keyValue, {a: 1, b: 1});
+
+      const sparse = db.collection<Loose>('uniq_sparse');
+      await sparse.createIndex({s: 1}, {unique: true, sparse: true});
+      await sparse.insertMany([{_id: 1}, {_id: 2}, {_id: 3, s: null}]);
+      assert.equal((await serverError(sparse.insertOne({_id: 4, s: null}))).code, 11000);
+
+      const partial = db.collection<Loose>('uniq_partial');
+      await partial.createIndex({email: 1}, {unique: true, partialFilterExpression: {active: true}});
+      await partial.insertMany([{_id: 1, email: 'x', active: false}, {_id: 2, email: 'x', active: false}, {_id: 3, email: 'x', active: true}]);
+      assert.equal((await serverError(partial.insertOne({_id: 4, email: 'x', active: true}))).code, 11000);
+      assert.equal((await serverError(partial.updateOne({_id: 1}, {$set: {active: true}}))).code, 11000);
+      const [, partialIndex] = await partial.listIndexes().toArray();
+      assert.deepEqual(partialIndex, {v: 2, key: {email: 1}, name: 'email_1', unique: true, partialFilterExpression: {active: true}});
+
+      // Building a unique index over duplicates fails with a command error.
+      const build = await serverError(db.collection<Loose>('uniq_partial').createIndex({email: -1}, {unique: true, name: 'email_all'}));
+      assert.deepEqual([build.code, build.codeName], [11000, 'DuplicateKey']);
+      assert.match(build.message, new RegExp(`E11000 duplicate key error collection: ${dbName}\\.uniq_partial index: email_all dup key: \\{ email: "x" \\}`));
+    });
+
+    test('$jsonSchema validators: levels, actions, bypassDocumentValidation, collMod, listCollections', async () => {
+      // https://www.mongodb.com/docs/manual/core/schema-validation/specify-json-schema/ ,
+      // https://www.mongodb.com/docs/manual/reference/operator/query/jsonSchema/ ,
+      // https://www.mongodb.com/docs/manual/core/schema-validation/specify-validation-level/ ,
+      // https://www.mongodb.com/docs/manual/core/schema-validation/handle-invalid-documents/ ,
+      // https://www.mongodb.com/docs/manual/core/schema-validation/bypass-document-validation/ :
+      // a refused write is error 121 "Document failed validation" with errInfo naming the document
+      // and the rules it broke.
+      const validator = {
+        $jsonSchema: {
+          bsonType: 'object',
+          required: ['name', 'year'],
+          properties: {
+            name: {bsonType: 'string', minLength: 2, maxLength: 20, pattern: '^[A-Z]'},
+            year: {bsonType: ['int', 'long'], minimum: 1900, maximum: 2100},
+            tags: {bsonType: 'array', items: {bsonType: 'string', enum: ['a', 'b']}},
+            score: {bsonType: 'number'},
+            addr: {bsonType: 'object', required: ['city'], properties: {city: {bsonType: 'string'}}, additionalProperties: false},
+          },
+        },
+      };
+      await db.createCollection('validated', {validator, validationLevel: 'strict', validationAction: 'error'});
+      const [info] = await db.listCollections({name: 'validated'}).toArray();
+      assert.deepEqual((info as {options: Document}).options, {validator, validationLevel: 'strict', validationAction: 'error'});
+      const coll = db.collection<Loose>('validated');
+      await coll.insertOne({_id: 1, name: 'Ann', year: new Int32(1990), tags: ['a'], score: 1.5, addr: {city: 'X'}}, {writeConcern: {w: 'majority', wtimeout: 5000}});
+      const invalid: Document[] = [
+        {_id: 2, name: 'Bob'},
+        {_id: 3, name: 'Bob', year: new Double(1990)},
+        {_id: 4, name: 'b', year: new Int32(1990)},
+        {_id: 5, name: 'Bob', year: new Int32(1800)},
+        {_id: 6, name: 'Bob', year: new Int32(1990), tags: ['c']},
+        {_id: 7, name: 'Bob', year: new Int32(1990), addr: {city: 'X', zip: 1}},
+        {_id: 8, name: 'Bob', year: new Int32(1990), score: 'high'},
+      ];
+      for (const doc of invalid) {
+        const e = await serverError(coll.insertOne(doc));
+        assert.equal(e.code, 121, JSON.stringify(doc));
+        assert.equal(e.message, 'Document failed validation');
+        assert.equal(e.errInfo?.failingDocumentId, doc._id);
+        assert.equal((e.errInfo?.details as Document).operatorName, '$jsonSchema');
+      }
+      const missingYear = await serverError(coll.insertOne({_id: 9, name: 'Bob'}));
+      const [rule] = (missingYear.errInfo?.details as {schemaRulesNotSatisfied: Document[]}).schemaRulesNotSatisfied;
+      assert.equal(rule?.operatorName, 'required');
+      assert.deepEqual(rule?.missingProperties, ['year']);
+      assert.equal(await coll.countDocuments(), 1);
+
+      await coll.insertOne({_id: 10, name: 'x'}, {bypassDocumentValidation: true});
+      assert.equal((await serverError(coll.updateOne({_id: 1}, {$set: {year: 'soon'}}))).code, 121);
+      assert.equal((await serverError(coll.replaceOne({_id: 1}, {name: 'Ann'}))).code, 121);
+      assert.equal((await serverError(coll.findOneAndUpdate({_id: 1}, {$set: {score: 'x'}}))).code, 121);
+      assert.equal((await coll.updateOne({_id: 1}, {$set: {score: 'x'}}, {bypassDocumentValidation: true})).modifiedCount, 1);
+      assert.equal((await coll.updateOne({_id: 1}, {$set: {score: 2}})).modifiedCount, 1);
+      // strict checks updates to documents that were already invalid; moderate does not.
+      assert.equal((await serverError(coll.updateOne({_id: 10}, {$set: {name: 'y'}}))).code, 121);
+      await db.command({collMod: 'validated', validationLevel: 'moderate'});
+      assert.equal((await coll.updateOne({_id: 10}, {$set: {name: 'y'}})).modifiedCount, 1);
+      assert.equal((await serverError(coll.updateOne({_id: 1}, {$set: {year: 'soon'}}))).code, 121);
+      await db.command({collMod: 'validated', validationAction: 'warn'});
+      await coll.insertOne({_id: 11, name: 'x'});
+      const [after] = await db.listCollections({name: 'validated'}).toArray();
+      assert.deepEqual((after as {options: Document}).options, {validator, validationLevel: 'moderate', validationAction: 'warn'});
+      // A query-style validator works the same way.
+      await db.createCollection('validated_query', {validator: {qty: {$gte: 0}}});
+      await db.collection<Loose>('validated_query').insertOne({_id: 1, qty: 0});
+      assert.equal((await serverError(db.collection<Loose>('validated_query').insertOne({_id: 2, qty: -1}))).code, 121);
+    });
+
+    test('an empty Timestamp(0, 0) in a top-level field is filled in on insert and replacement, not in _id or nested', async () => {
+      // https://www.mongodb.com/docs/manual/reference/bson-types/#timestamps : on insert, top-level
+      // empty timestamps are replaced with the current timestamp, except in _id. Replacement-style
+      // updates do the same (https://jira.mongodb.org/browse/SERVER-10214,
+      // https://jira.mongodb.org/browse/SERVER-88750 lists update and findAndModify too).
+      const coll = db.collection<Loose>('ts');
+      const empty = (): Timestamp => new Timestamp({t: 0, i: 0});
+      await coll.insertOne({_id: 1, ts: empty(), nested: {ts: empty()}});
+      await coll.insertOne({_id: empty() as unknown as number, x: 1});
+      const [doc] = await coll.find({_id: 1}).toArray();
+      const filled = doc!.ts as Timestamp;
+      assert.ok(filled.t > 0, 'top-level Timestamp(0, 0) was not filled in');
+      assert.ok(Math.abs(filled.t - Date.now() / 1000) < 600, `filled with ${filled.t}`);
+      assert.deepEqual((doc!.nested as {ts: Timestamp}).ts, empty());
+      assert.equal((await coll.find({_id: empty() as unknown as number}).toArray()).length, 1);
+      await coll.replaceOne({_id: 1}, {ts: empty()});
+      const [replaced] = await coll.find({_id: 1}).toArray();
+      assert.ok((replaced!.ts as Timestamp).t > 0, 'replacement Timestamp(0, 0) was not filled in');
+    });
+
+    test('size limits: hello, a 16 MiB document, 16 MiB + 1, an update growing past 16 MiB, a message over 48 MB', async (t) => {
+      // https://www.mongodb.com/docs/manual/reference/limits/#mongodb-limit-BSON-Document-Size (16 MiB)
+      // and https://www.mongodb.com/docs/manual/reference/command/hello/#mongodb-data-hello.maxMessageSizeBytes
+      const hello = await db.admin().command({hello: 1});
+      assert.deepEqual([hello.maxBsonObjectSize, hello.maxMessageSizeBytes, hello.maxWriteBatchSize], [16777216, 48000000, 100000]);
+      const target = rawTarget(backend.uri);
+      if (!target) {
+        t.skip('needs a single host without credentials for a raw socket');
+        return;
+      }
+      // The limit is inclusive: a document of exactly 16777216 bytes is stored.
+      const exact = docOfSize('exact', 16 * 1024 * 1024);
+      const ok = await exchange(target, opMsg({insert: 'big', $db: dbName}, {id: 'documents', docs: [exact]}));
+      assert.deepEqual([ok.reply?.ok, ok.reply?.n, ok.reply?.writeErrors], [1, 1, undefined]);
+      const [stored] = (await db.collection<Loose>('big').find({_id: 'exact'}, {raw: true}).toArray()) as unknown as Buffer[];
+      assert.ok(Buffer.from(stored!).equals(exact));
+      // The same document inline in the command body (a command may be 16 KiB over the limit).
+      const inline = docOfSize('inline', 16 * 1024 * 1024);
+      const inlineReply = await exchange(target, withHeader(Buffer.concat([Buffer.alloc(4), Buffer.of(0), Buffer.from(BSON.serialize({insert: 'big', documents: [BSON.deserialize(inline)], $db: dbName}))])));
+      assert.deepEqual([inlineReply.reply?.ok, inlineReply.reply?.n], [1, 1]);
+      const over = await exchange(target, opMsg({insert: 'big', $db: dbName}, {id: 'documents', docs: [docOfSize('over', 16 * 1024 * 1024 + 1)]}));
+      assert.equal(over.reply?.ok, 1);
+      assert.equal(over.reply?.n, 0);
+      const [we] = over.reply?.writeErrors as Document[];
+      assert.equal(we?.code, 2);
+      assert.match(String(we?.errmsg), /^object to insert too large\. size in bytes: 16777217, max size: 16777216/);
+      // An update whose result would pass 16 MiB is refused (17419 up to 6.0; 7.0+ may name it BSONObjectTooLarge).
+      await db.collection<Loose>('big').insertOne({_id: 'grow', a: 'x'.repeat(9 * 1024 * 1024)});
+      const grow = await serverError(db.collection<Loose>('big').updateOne({_id: 'grow'}, {$set: {b: 'y'.repeat(8 * 1024 * 1024)}}));
+      const major = Number(String((await db.admin().command({buildInfo: 1})).version).split('.')[0]);
+      assert.ok(major >= 7 ? grow.code === 17419 || grow.code === 10334 : grow.code === 17419, `code ${String(grow.code)}`);
+      assert.match(grow.message, /Resulting document after update is larger than 16777216/);
+      // A message longer than maxMessageSizeBytes is not answered: the connection is closed.
+      const tooLong = await exchange(target, withHeader(Buffer.alloc(0), 48_000_001));
+      assert.deepEqual(tooLong, {closed: true});
+    });
+
+    test('what the product sends: raw find by _id $in, exact-order inserts, $expr-guarded replace/delete/bulkWrite', async () => {
+      // Filters: https://www.mongodb.com/docs/manual/reference/operator/query/in/ and $expr above;
+      // write concern: https://www.mongodb.com/docs/manual/reference/write-concern/ (w: "majority"
+      // with wtimeout is accepted by a standalone).
+      const coll = db.collection<Loose>('product');
+      const wc = {writeConcern: {w: 'majority' as const, wtimeout: 5000}};
+      const docs = [
+        ordered([['_id', 1], ['2020', 'a'], ['10', 'b'], ['name', 'one']]),
+        ordered([['_id', Long.fromString('9007199254740993')], ['b', 1], ['1', 2]]),
+        ordered([['_id', ordered([['b', 1], ['1', 2]])], ['v', 1]]),
+        ordered([['_id', new ObjectId('64b7f0c2a1b2c3d4e5f60718')], ['v', Decimal128.fromString('0.1')]]),
+        ordered([['_id', 'str'], ['v', new Timestamp({t: 5, i: 6})]]),
+      ];
+      const res = await db.command({insert: 'product', documents: docs, ordered: true, writeConcern: {w: 'majority', wtimeout: 5000}});
+      assert.equal(res.n, 5);
+      const ids = docs.map((d) => d.get('_id'));
+      const raw = (await coll.find({_id: {$in: ids}} as Document, {raw: true}).toArray()) as unknown as Buffer[];
+      assert.deepEqual(raw.map((b) => Buffer.from(b).toString('hex')).sort(), docs.map((d) => Buffer.from(BSON.serialize(d)).toString('hex')).sort());
+      // Long 2^53 + 1 and Long 2^53 are different _ids.
+      assert.equal((await coll.find({_id: {$in: [Long.fromString('9007199254740992')]}} as Document).toArray()).length, 0);
+
+      const guard = (doc: Map<string, unknown>): Document => ({_id: doc.get('_id'), $expr: {$eq: ['$$ROOT', {$literal: doc}]}});
+      const replacement = ordered([['_id', 1], ['2020', 'a'], ['10', 'c']]);
+      const stale = ordered([['_id', 1], ['10', 'b'], ['2020', 'a'], ['name', 'one']]);
+      assert.equal((await coll.replaceOne(guard(stale), replacement as unknown as Loose, wc)).matchedCount, 0);
+      assert.equal((await coll.replaceOne(guard(docs[0]!), replacement as unknown as Loose, wc)).modifiedCount, 1);
+      const [afterReplace] = (await coll.find({_id: 1}, {raw: true}).toArray()) as unknown as Buffer[];
+      assert.ok(Buffer.from(afterReplace!).equals(Buffer.from(BSON.serialize(replacement))));
+      assert.equal((await coll.deleteOne(guard(docs[0]!), wc)).deletedCount, 0);
+      const bulk = await coll.bulkWrite(
+        [
+          {deleteOne: {filter: guard(docs[1]!)}},
+          {replaceOne: {filter: guard(docs[2]!), replacement: ordered([['_id', ordered([['b', 1], ['1', 2]])], ['v', 2]]) as unknown as Loose}},
+          {deleteOne: {filter: guard(ordered([['_id', 'str'], ['v', new Timestamp({t: 5, i: 7})]]))}},
+        ],
+        {ordered: true, ...wc},
+      );
+      assert.deepEqual([bulk.deletedCount, bulk.matchedCount, bulk.modifiedCount], [1, 1, 1]);
+      assert.equal(await coll.countDocuments(), 4);
+
+      await db.createCollection('product_target', {validator: {$jsonSchema: {bsonType: 'object', required: ['v']}}});
+      assert.equal(await db.collection<Loose>('product_target').createIndex({v: 1}, {unique: true, name: 'v_unique'}), 'v_unique');
+      const indexes = await db.collection<Loose>('product_target').listIndexes().toArray();
+      assert.deepEqual(indexes, [{v: 2, key: {_id: 1}, name: '_id_'}, {v: 2, key: {v: 1}, name: 'v_unique', unique: true}]);
+      const bypass = await db.command({insert: 'product_target', documents: [{_id: 1}], bypassDocumentValidation: true, writeConcern: {w: 'majority', wtimeout: 5000}});
+      assert.equal(bypass.n, 1);
+    });
+
+    test('pymongo reads back the exact bytes stored (RawBSONDocument)', async (t) => {
+      if (!existsSync(DEBIAN_PYTHON)) {
+        t.skip(`${DEBIAN_PYTHON} not found`);
+        return;
+      }
+      const script = [
+        'import sys',
+        'try:',
+        '    from pymongo import MongoClient',
+        '    from bson.raw_bson import RawBSONDocument',
+        'except ImportError:',
+        '    sys.exit(3)',
+        'from bson.codec_options import CodecOptions',
+        'c = MongoClient(sys.argv[1], serverSelectionTimeoutMS=5000)',
+        "coll = c[sys.argv[2]].get_collection('product', codec_options=CodecOptions(document_class=RawBSONDocument))",
+        "print(','.join(sorted(d.raw.hex() for d in coll.find({}))))",
+      ].join('\n');
+      const run = await new Promise<{status: number | null; stdout: string; stderr: string}>((resolve) => {
+        execFile(DEBIAN_PYTHON, ['-c', script, backend.uri, dbName], {encoding: 'utf8', timeout: 30_000}, (err, stdout, stderr) => {
+          resolve({status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr});
+        });
+      });
+      if (run.status === 3) {
+        t.skip('pymongo is not installed for Debian python3');
+        return;
+      }
+      assert.equal(run.status, 0, run.stderr);
+      const viaNode = ((await db.collection<Loose>('product').find({}, {raw: true}).toArray()) as unknown as Buffer[]).map((b) => Buffer.from(b).toString('hex')).sort();
+      assert.equal(run.stdout.trim(), viaNode.join(','));
+      assert.ok(viaNode.includes(Buffer.from(BSON.serialize(ordered([['_id', 1], ['2020', 'a'], ['10', 'c']]))).toString('hex')));
     });
 
     test('pymongo 3.11 (a second, independent client) works against it', async (t) => {

@@ -7,12 +7,12 @@ import {compileFilter, valuesAt} from './match.js';
 import {aggregate, parseUpdate, project, select, updatedBytes, upsertBytes} from './query.js';
 import {type Collection, MAX_BSON_SIZE, type Store, fillEmptyTimestamps, formatValue, treeOf, validationOf} from './storage.js';
 import {BArr, BDoc, BT, BVal, type Value, parseDoc, stringOf, toValue} from './tree.js';
+import {MAX_MESSAGE_BYTES} from './wire.js';
 
 export const MAX_WIRE_VERSION = 17;
 export const SERVER_VERSION = '6.0.0';
 /** Commands may exceed a document's limit by 16 KiB (mongod's BSONObjMaxInternalSize). */
 const MAX_COMMAND_SIZE = MAX_BSON_SIZE + 16 * 1024;
-export const MAX_MESSAGE_SIZE = 48_000_000;
 const MAX_BATCH_BYTES = MAX_BSON_SIZE;
 const DEFAULT_FIRST_BATCH = 101;
 
@@ -153,7 +153,7 @@ function hello(legacy: boolean): Handler {
     helloOk: true,
     [legacy ? 'ismaster' : 'isWritablePrimary']: true,
     maxBsonObjectSize: MAX_BSON_SIZE,
-    maxMessageSizeBytes: MAX_MESSAGE_SIZE,
+    maxMessageSizeBytes: MAX_MESSAGE_BYTES,
     maxWriteBatchSize: 100_000,
     localTime: new Date(),
     logicalSessionTimeoutMinutes: 30,

@@ -97,7 +97,7 @@ const KNOWN_ELSEWHERE = new Set(
     '$replaceOne $reverseArray $round $rtrim $second $setDifference $setEquals $setField $setIntersection $setIsSubset ' +
     '$setUnion $size $slice $sortArray $split $sqrt $strLenBytes $strLenCP $strcasecmp $substr $substrBytes $substrCP ' +
     '$subtract $sum $switch $toBool $toDate $toDecimal $toDouble $toInt $toLong $toLower $toObjectId $toString $toUpper ' +
-    '$trim $trunc $tsIncrement $tsSecond $type $unsetField $week $year $avg $binarySize $bsonSize $convert $rand $zip'
+    '$trim $trunc $tsIncrement $tsSecond $type $unsetField $week $year $avg $binarySize $convert $rand $zip'
   ).split(' '),
 );
 
@@ -130,6 +130,19 @@ function operator(op: string, arg: Value): Expr {
       if (!(h instanceof BArr)) throw new CommandError(40081, `$in requires an array as a second argument, found: ${typeName(h)}`);
       const n = needle(root);
       return bool(h.items.some((x) => aggCompare(n, x) === 0));
+    };
+  }
+  if (op === '$bsonSize') {
+    // https://www.mongodb.com/docs/manual/reference/operator/aggregation/bsonSize/: the size in bytes of a
+    // document, null for null or missing, error 31393 for anything else.
+    const list = args(arg);
+    exactly(op, list, 1);
+    const e = compileExpr(list[0]!);
+    return (root) => {
+      const v = e(root);
+      if (v === undefined || (v instanceof BVal && (v.type === BT.NULL || v.type === BT.UNDEFINED))) return NULL_VALUE;
+      if (!(v instanceof BDoc)) throw new CommandError(31393, `$bsonSize requires a document input, found: ${typeName(v)}`);
+      return new BVal(BT.INT32, int32Bytes(v.bytes.length));
     };
   }
   if (KNOWN_ELSEWHERE.has(op)) throw new CommandError(115, `expression ${op} is not supported by the gravity-restore test server`);

@@ -275,7 +275,8 @@ function elemMatch(parts: readonly string[], spec: Value): Pred {
   const logical = first === '$and' || first === '$or' || first === '$nor' || first === '$expr' || first === '$where' || first === '$jsonSchema';
   let element: Pred;
   if (first !== undefined && first.startsWith('$') && !logical) {
-    element = fieldOperators([], spec);
+    // Each element is tested as one value: an element that is itself an array is not opened up.
+    element = fieldOperators([], spec, false);
   } else {
     const inner = compileFilter(spec);
     element = (el) => (el instanceof BDoc || el instanceof BArr) && inner(el);
@@ -284,7 +285,7 @@ function elemMatch(parts: readonly string[], spec: Value): Pred {
 }
 
 /** The operators of `{path: {$op: …, …}}`, all of which must hold. */
-function fieldOperators(parts: readonly string[], ops: BDoc): Pred {
+function fieldOperators(parts: readonly string[], ops: BDoc, expand = true): Pred {
   const preds: Pred[] = [];
   const regex = ops.get('$regex');
   const options = ops.get('$options');
@@ -292,26 +293,26 @@ function fieldOperators(parts: readonly string[], ops: BDoc): Pred {
   for (const [op, arg] of ops.entries) {
     switch (op) {
       case '$eq':
-        preds.push(anyAt(parts, true, eqTest(arg)));
+        preds.push(anyAt(parts, expand, eqTest(arg)));
         break;
       case '$ne':
-        preds.push(not(anyAt(parts, true, eqTest(arg))));
+        preds.push(not(anyAt(parts, expand, eqTest(arg))));
         break;
       case '$gt':
       case '$gte':
       case '$lt':
       case '$lte':
         if (arg.type === BT.REGEX) throw badValue(`Can't have RegEx as arg to predicate over field '${parts.join('.')}'.`);
-        preds.push(anyAt(parts, true, cmpTest(op, arg)));
+        preds.push(anyAt(parts, expand, cmpTest(op, arg)));
         break;
       case '$in': {
         const tests = inTests(arg, '$in');
-        preds.push(anyAt(parts, true, (c) => tests.some((t) => t(c))));
+        preds.push(anyAt(parts, expand, (c) => tests.some((t) => t(c))));
         break;
       }
       case '$nin': {
         const tests = inTests(arg, '$nin');
-        preds.push(not(anyAt(parts, true, (c) => tests.some((t) => t(c)))));
+        preds.push(not(anyAt(parts, expand, (c) => tests.some((t) => t(c)))));
         break;
       }
       case '$exists': {
@@ -322,7 +323,7 @@ function fieldOperators(parts: readonly string[], ops: BDoc): Pred {
       }
       case '$type': {
         const types = typeSet(arg);
-        preds.push(anyAt(parts, true, (c) => c !== undefined && types.has(c.type)));
+        preds.push(anyAt(parts, expand, (c) => c !== undefined && types.has(c.type)));
         break;
       }
       case '$size': {
@@ -344,7 +345,7 @@ function fieldOperators(parts: readonly string[], ops: BDoc): Pred {
           for (const it of arg.items) {
             if (isOperatorDoc(it)) throw badValue('no $ expressions in $all');
             const test = it instanceof BVal && it.type === BT.REGEX ? regexOfValue(it) : eqTest(it);
-            preds.push(anyAt(parts, true, test));
+            preds.push(anyAt(parts, expand, test));
           }
         }
         break;
@@ -354,12 +355,12 @@ function fieldOperators(parts: readonly string[], ops: BDoc): Pred {
         break;
       case '$not': {
         if (arg instanceof BVal && arg.type === BT.REGEX) {
-          preds.push(not(anyAt(parts, true, regexOfValue(arg))));
+          preds.push(not(anyAt(parts, expand, regexOfValue(arg))));
         } else if (arg instanceof BDoc) {
           if (arg.entries.length === 0) throw badValue('$not cannot be empty');
           const first = arg.entries[0]![0];
           if (!first.startsWith('$')) throw badValue(`unknown operator: ${first}`);
-          preds.push(not(fieldOperators(parts, arg)));
+          preds.push(not(fieldOperators(parts, arg, expand)));
         } else {
           throw badValue('$not needs a regex or a document');
         }
@@ -382,13 +383,13 @@ function fieldOperators(parts: readonly string[], ops: BDoc): Pred {
         } else {
           throw badValue('$regex has to be a string');
         }
-        preds.push(anyAt(parts, true, regexTest(pattern, flags)));
+        preds.push(anyAt(parts, expand, regexTest(pattern, flags)));
         break;
       }
       case '$options':
         break;
       case '$mod':
-        preds.push(anyAt(parts, true, modTest(arg)));
+        preds.push(anyAt(parts, expand, modTest(arg)));
         break;
       case '$comment':
         break;

@@ -19,7 +19,7 @@ import {
   withIdFirst,
 } from './bson-values.js';
 import {CommandError} from './command-error.js';
-import {keyOf} from './compare.js';
+import {compareValues, keyOf} from './compare.js';
 import {compileFilter, compileSort} from './match.js';
 import {type Collection, type Rec, type Store, fillEmptyTimestamps, treeOf, typedOf} from './storage.js';
 import {BArr, BDoc, BT, BVal, type Value, toValue} from './tree.js';
@@ -90,11 +90,8 @@ export function select(coll: Collection | undefined, filter: BDoc | undefined, o
   } else {
     const candidates = idCandidates(coll, f);
     for (const r of candidates ?? coll.records.values()) if (pred(treeOf(r))) recs.push(r);
-    if (candidates) {
-      // Keep natural (insertion) order, as a collection scan would give.
-      const order = new Map([...coll.records.values()].map((r, i) => [r, i]));
-      recs.sort((a, b) => order.get(a)! - order.get(b)!);
-    }
+    // Found through the _id index, as mongod finds them: results come in _id order.
+    if (candidates) recs.sort((a, b) => compareValues(a.id, b.id));
   }
   if (sort) {
     const trees = new Map(recs.map((r) => [r, treeOf(r)]));

@@ -11,6 +11,8 @@ export const OP_QUERY = 2004;
 export const OP_COMPRESSED = 2012;
 export const OP_MSG = 2013;
 
+/** hello's maxMessageSizeBytes. */
+export const MAX_MESSAGE_BYTES = 48_000_000;
 const CHECKSUM_PRESENT = 1;
 const MORE_TO_COME = 2;
 /** OP_REPLY flag mongod always sets. */
@@ -36,7 +38,8 @@ export class MessageReader {
       if (this.length < 16) break;
       const head = this.peek(4);
       const size = head.readInt32LE(0);
-      if (size < 16) throw new Error(`invalid message length ${size}`);
+      // mongod closes the connection on a length outside [16, maxMessageSizeBytes].
+      if (size < 16 || size > MAX_MESSAGE_BYTES) throw new Error(`recv(): message msgLen ${size} is invalid. Min 16 Max: ${MAX_MESSAGE_BYTES}`);
       if (this.length < size) break;
       const bytes = this.take(size);
       out.push({requestId: bytes.readInt32LE(4), opCode: bytes.readInt32LE(12), bytes});
