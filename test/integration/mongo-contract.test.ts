@@ -1032,6 +1032,25 @@ for (const backend of backends) {
       assert.equal(bypass.n, 1);
     });
 
+    test('collection and index options mongod does not know are refused; capped collections keep their cap', async () => {
+      // https://www.mongodb.com/docs/manual/reference/command/create/ (unknown fields fail IDL
+      // parsing, 40415), https://www.mongodb.com/docs/manual/reference/command/createIndexes/ (197
+      // InvalidIndexSpecificationOption), https://www.mongodb.com/docs/manual/core/capped-collections/
+      // (the oldest documents make room), https://www.mongodb.com/docs/manual/reference/write-concern/
+      // (a standalone has one member).
+      const unknown = await serverError(db.command({create: 'opts', noSuchOption: true}));
+      assert.deepEqual([unknown.code, unknown.codeName], [40415, 'Location40415']);
+      const badIndex = await serverError(db.command({createIndexes: 'opts', indexes: [{key: {a: 1}, name: 'a_1', noSuchOption: true}]}));
+      assert.deepEqual([badIndex.code, badIndex.codeName], [197, 'InvalidIndexSpecificationOption']);
+      const w2 = await serverError(db.command({insert: 'opts', documents: [{_id: 1}], writeConcern: {w: 2}}));
+      assert.deepEqual([w2.code, w2.codeName], [2, 'BadValue']);
+      await db.createCollection('capped_max', {capped: true, size: 100_000, max: 3});
+      const capped = db.collection<Loose>('capped_max');
+      for (let i = 1; i <= 5; i++) await capped.insertOne({_id: i});
+      assert.deepEqual((await capped.find().toArray()).map((d) => d._id), [3, 4, 5]);
+      assert.deepEqual((await capped.find().sort({$natural: -1}).toArray()).map((d) => d._id), [5, 4, 3]);
+    });
+
     test('pymongo reads back the exact bytes stored (RawBSONDocument)', async (t) => {
       if (!existsSync(DEBIAN_PYTHON)) {
         t.skip(`${DEBIAN_PYTHON} not found`);

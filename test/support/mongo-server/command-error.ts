@@ -20,11 +20,13 @@ export const CODE_NAMES: Record<number, string> = {
   67: 'CannotCreateIndex',
   72: 'InvalidOptions',
   73: 'InvalidNamespace',
+  79: 'UnknownReplWriteConcern',
   85: 'IndexOptionsConflict',
   86: 'IndexKeySpecsConflict',
   115: 'CommandNotSupported',
   121: 'DocumentValidationFailure',
   168: 'InvalidPipelineOperator',
+  197: 'InvalidIndexSpecificationOption',
   10334: 'BSONObjectTooLarge',
   11000: 'DuplicateKey',
 };

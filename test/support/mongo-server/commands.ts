@@ -144,6 +144,19 @@ function rejectTransactions(body: Document): void {
   if (body.txnNumber !== undefined || body.startTransaction !== undefined || body.autocommit !== undefined) {
     throw new CommandError(20, 'Transaction numbers are only allowed on a replica set member or mongos');
   }
+  checkWriteConcern(body);
+}
+
+/**
+ * This server is a standalone: `w: 1`, `w: 0` and `w: "majority"` are satisfiable, more members are
+ * not (https://www.mongodb.com/docs/manual/reference/write-concern/).
+ */
+function checkWriteConcern(body: Document): void {
+  const wc = body.writeConcern;
+  if (!isPlainObject(wc) || wc.w === undefined) return;
+  const w = toMatchable(wc.w);
+  if (typeof w === 'number' && w > 1) throw new CommandError(2, "cannot use 'w' > 1 on a standalone");
+  if (typeof w === 'string' && w !== 'majority') throw new CommandError(79, `Unrecognized write concern mode: ${w}`);
 }
 
 type Handler = (req: Request, state: ServerState) => Document;
@@ -385,10 +398,29 @@ const GENERIC_FIELDS = new Set([
   'apiDeprecationErrors', '$audit', '$client',
 ]);
 
+/** create options mongod 6.0 knows (https://www.mongodb.com/docs/manual/reference/command/create/). */
+const CREATE_OPTIONS = new Set([
+  'capped', 'size', 'max', 'autoIndexId', 'storageEngine', 'validator', 'validationLevel', 'validationAction',
+  'indexOptionDefaults', 'collation', 'idIndex', 'temp', 'flags', 'recordPreImages', 'changeStreamPreAndPostImages',
+  'expireAfterSeconds', 'viewOn', 'pipeline', 'timeseries', 'clusteredIndex', 'encryptedFields',
+]);
+/** Known options whose semantics this server does not have: refused rather than ignored. */
+const CREATE_UNSUPPORTED = new Set(['viewOn', 'pipeline', 'timeseries', 'clusteredIndex', 'encryptedFields', 'expireAfterSeconds']);
+
 const create: Handler = (req, state) => {
   const name = collName(req, 'create');
+  rejectTransactions(req.body);
+  const entries = treeOfRequest(req).entries.filter(([k]) => k !== 'create' && !GENERIC_FIELDS.has(k));
+  for (const [k] of entries) {
+    if (!CREATE_OPTIONS.has(k)) throw new CommandError(40415, `BSON field 'create.${k}' is an unknown field.`);
+    if (CREATE_UNSUPPORTED.has(k)) throw new CommandError(115, `create option ${k} is not supported by the gravity-restore test server`);
+  }
   if (state.store.get(req.db, name)) throw new CommandError(48, `Collection ${req.db}.${name} already exists.`);
-  const options = BDoc.fromEntries(treeOfRequest(req).entries.filter(([k]) => k !== 'create' && !GENERIC_FIELDS.has(k)));
+  const options = BDoc.fromEntries(entries);
+  const capped = options.get('capped');
+  if (capped instanceof BVal && capped.type === BT.BOOL && capped.bytes[0] === 1 && options.get('size') === undefined) {
+    throw new CommandError(72, 'the size field is required when creating a capped collection');
+  }
   state.store.ensure(req.db, name, options);
   return {ok: 1};
 };
@@ -456,6 +488,13 @@ const listIndexes: Handler = (req, state) => {
   return cursorReply(state, `${req.db}.$cmd.listIndexes.${name}`, docs, cursorBatchSize(req.body), false);
 };
 
+/** Index specification fields mongod 6.0 accepts (https://www.mongodb.com/docs/manual/reference/command/createIndexes/). */
+const INDEX_OPTIONS = new Set([
+  'key', 'name', 'v', 'unique', 'sparse', 'partialFilterExpression', 'background', 'expireAfterSeconds', 'hidden',
+  'storageEngine', 'collation', 'weights', 'default_language', 'language_override', 'textIndexVersion',
+  '2dsphereIndexVersion', 'bits', 'min', 'max', 'bucketSize', 'wildcardProjection', 'ns', 'dropDups',
+]);
+
 function defaultIndexName(key: BDoc): string {
   return key.entries.map(([k, v]) => `${k}_${v instanceof BVal && v.type === BT.STRING ? stringOf(v) : v instanceof BVal && v.type !== BT.DOC ? String(toNumber(v)) : formatValue(v)}`).join('_');
 }
@@ -468,6 +507,14 @@ const createIndexes: Handler = (req, state) => {
     if (!(s instanceof BDoc)) throw new CommandError(14, "BSON field 'createIndexes.indexes' is the wrong type");
     const key = s.get('key');
     if (!(key instanceof BDoc) || key.entries.length === 0) throw new CommandError(67, 'Index keys cannot be empty.');
+    for (const [k] of s.entries) {
+      if (!INDEX_OPTIONS.has(k)) throw new CommandError(197, `The field '${k}' is not valid for an index specification. Specification: ${formatValue(s)}`);
+    }
+    for (const [field, v] of key.entries) {
+      const numeric = v instanceof BVal && v.type !== BT.STRING && v.type !== BT.BOOL && v.type !== BT.NULL && !(v instanceof BDoc) && toNumber(v) !== 0;
+      const named = v instanceof BVal && v.type === BT.STRING;
+      if (!numeric && !named) throw new CommandError(67, `Values in the index key pattern can only be numbers or strings: ${field}: ${formatValue(v)}`);
+    }
     const given = s.get('name');
     const indexName = given instanceof BVal && given.type === BT.STRING ? given : toValue(defaultIndexName(key));
     return BDoc.fromEntries([['key', key], ['name', indexName], ...s.entries.filter(([k]) => k !== 'key' && k !== 'name' && k !== 'v')]);

@@ -19,7 +19,7 @@ import {
   withIdFirst,
 } from './bson-values.js';
 import {CommandError} from './command-error.js';
-import {compareValues, keyOf} from './compare.js';
+import {compareValues, keyOf, toNumber as toNumberValue} from './compare.js';
 import {compileFilter, compileSort} from './match.js';
 import {type Collection, type Rec, type Store, fillEmptyTimestamps, treeOf, typedOf} from './storage.js';
 import {BArr, BDoc, BT, BVal, type Value, toValue} from './tree.js';
@@ -82,7 +82,9 @@ export interface SelectOptions {
 export function select(coll: Collection | undefined, filter: BDoc | undefined, opts: SelectOptions = {}): Rec[] {
   const f = filter ?? BDoc.fromEntries([]);
   const pred = compileFilter(f);
-  const sort = opts.sort && opts.sort.entries.length > 0 ? compileSort(opts.sort) : undefined;
+  const natural = opts.sort?.entries[0]?.[0] === '$natural' ? opts.sort.entries[0][1] : undefined;
+  if (natural !== undefined && opts.sort!.entries.length > 1) throw new CommandError(2, '$natural sort cannot be combined with other sort fields');
+  const sort = natural === undefined && opts.sort && opts.sort.entries.length > 0 ? compileSort(opts.sort) : undefined;
   if (!coll) return [];
   let recs: Rec[] = [];
   if (f.entries.length === 0) {
@@ -92,6 +94,11 @@ export function select(coll: Collection | undefined, filter: BDoc | undefined, o
     for (const r of candidates ?? coll.records.values()) if (pred(treeOf(r))) recs.push(r);
     // Found through the _id index, as mongod finds them: results come in _id order.
     if (candidates) recs.sort((a, b) => compareValues(a.id, b.id));
+  }
+  if (natural !== undefined) {
+    const order = new Map([...coll.records.values()].map((r, i) => [r, i]));
+    const dir = natural instanceof BVal && natural.type !== BT.STRING && toNumberValue(natural) < 0 ? -1 : 1;
+    recs = [...recs].sort((a, b) => (order.get(a)! - order.get(b)!) * dir);
   }
   if (sort) {
     const trees = new Map(recs.map((r) => [r, treeOf(r)]));

@@ -5,7 +5,7 @@
 import {UUID} from 'bson';
 import {decodeTyped, withIdFirst, type Document} from './bson-values.js';
 import {CommandError} from './command-error.js';
-import {keyOf} from './compare.js';
+import {keyOf, toNumber} from './compare.js';
 import {type Pred, compileFilter, valuesAt} from './match.js';
 import {compileSchema, type Failure} from './schema.js';
 import {BArr, BDoc, BT, BVal, type Value, encodeEntries, parseDoc, regexParts, stringOf, toValue} from './tree.js';
@@ -139,6 +139,10 @@ export interface Validation {
   check: (doc: BDoc) => Failure[];
 }
 
+function numberOption(v: Value | undefined): number | undefined {
+  return v instanceof BVal && (v.type === BT.INT32 || v.type === BT.INT64 || v.type === BT.DOUBLE || v.type === BT.DECIMAL) ? toNumber(v) : undefined;
+}
+
 function str(v: Value | undefined): string | undefined {
   return v instanceof BVal && v.type === BT.STRING ? stringOf(v) : undefined;
 }
@@ -176,12 +180,33 @@ export class Collection {
   private readonly unique = new Map<string, Map<string, string>>();
   validation: Validation | undefined;
 
+  /** Byte and document caps of a capped collection (https://www.mongodb.com/docs/manual/core/capped-collections/). */
+  private readonly cap: {size: number; max: number} | undefined;
+
   constructor(
     public db: string,
     public name: string,
     public options: BDoc,
   ) {
     this.validation = validationOf(options);
+    const capped = options.get('capped');
+    if (capped instanceof BVal && capped.type === BT.BOOL && capped.bytes[0] === 1) {
+      const size = numberOption(options.get('size')) ?? 0;
+      const max = numberOption(options.get('max')) ?? 0;
+      // Sizes up to 4096 become 4096; larger ones are raised to a multiple of 256.
+      this.cap = {size: size <= 4096 ? 4096 : Math.ceil(size / 256) * 256, max: max > 0 ? max : Number.POSITIVE_INFINITY};
+    }
+  }
+
+  /** A capped collection drops its oldest documents to stay within its caps. */
+  private evict(): void {
+    if (!this.cap) return;
+    let bytes = this.dataSize();
+    for (const rec of this.records.values()) {
+      if (this.records.size <= this.cap.max && bytes <= this.cap.size) break;
+      bytes -= rec.bytes.length;
+      this.remove(rec);
+    }
   }
 
   get ns(): string {
@@ -291,6 +316,7 @@ export class Collection {
     const rec: Rec = {idKey, id, bytes, ...(tree ? {tree} : {})};
     this.addEntries(planned, idKey);
     this.records.set(idKey, rec);
+    this.evict();
     return rec;
   }
 
