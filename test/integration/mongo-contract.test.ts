@@ -797,6 +797,12 @@ for (const backend of backends) {
       assert.deepEqual(await ids({$expr: {$eq: ['$a', {$literal: 1}]}}), [1, 2, 3]);
       const e = await serverError(coll.find({$expr: {$eq: ['$a']}}).toArray());
       assert.equal(e.code, 16020);
+      // https://www.mongodb.com/docs/manual/reference/operator/aggregation/bsonSize/ : the size in bytes
+      // of the document as stored; the product pairs it with the $$ROOT comparison.
+      const size = BSON.calculateObjectSize({_id: 1, a: 1, b: 'x'});
+      assert.deepEqual(await ids({$expr: {$eq: [{$bsonSize: '$$ROOT'}, size]}}), [1, 2]);
+      assert.deepEqual(await ids({_id: 1, $expr: {$and: [{$eq: [{$bsonSize: '$$ROOT'}, size]}, {$eq: ['$$ROOT', {$literal: {_id: 1, a: 1, b: 'x'}}]}]}}), [1]);
+      assert.deepEqual(await ids({$expr: {$eq: [{$bsonSize: '$nothing'}, null]}}), [1, 2, 3, 4, 5]);
     });
 
     // ---- writes -------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 /**
  * The part of the aggregation expression language `$expr` needs here
  * (https://www.mongodb.com/docs/manual/reference/operator/query/expr/): field paths, `$$ROOT` /
- * `$$CURRENT`, `$literal`, comparisons, `$and` `$or` `$not` `$in`. Aggregation comparisons use the
+ * `$$CURRENT`, `$literal`, comparisons, `$and` `$or` `$not` `$in`, `$bsonSize` and `$binarySize`. Aggregation comparisons use the
  * full BSON order (no type bracketing), so `$eq: ['$$ROOT', {$literal: doc}]` is whole-document
  * equality with field order and values.
  */
@@ -143,6 +143,23 @@ function operator(op: string, arg: Value): Expr {
       if (v === undefined || (v instanceof BVal && (v.type === BT.NULL || v.type === BT.UNDEFINED))) return NULL_VALUE;
       if (!(v instanceof BDoc)) throw new CommandError(31393, `$bsonSize requires a document input, found: ${typeName(v)}`);
       return new BVal(BT.INT32, int32Bytes(v.bytes.length));
+    };
+  }
+  if (op === '$bsonSize' || op === '$binarySize') {
+    const list = args(arg);
+    exactly(op, list, 1);
+    const e = compileExpr(list[0]!);
+    return (root) => {
+      const v = e(root);
+      if (v === undefined || v.type === BT.NULL) return NULL_VALUE;
+      if (op === '$bsonSize') {
+        if (!(v instanceof BDoc)) throw new CommandError(31393, `$bsonSize requires a document input, found: ${typeName(v)}`);
+        return new BVal(BT.INT32, int32Bytes(v.bytes.length));
+      }
+      if (v instanceof BVal && (v.type === BT.STRING || v.type === BT.BINARY)) {
+        return new BVal(BT.INT32, int32Bytes(v.type === BT.STRING ? v.bytes.length - 5 : v.bytes.readInt32LE(0)));
+      }
+      throw new CommandError(51276, `$binarySize requires a string or BinData argument, found: ${typeName(v)}`);
     };
   }
   if (KNOWN_ELSEWHERE.has(op)) throw new CommandError(115, `expression ${op} is not supported by the gravity-restore test server`);
