@@ -26,6 +26,11 @@ export const targetFlag = Flags.string({
   required: true,
 });
 
+/** The target's database, above its configuration; never admin, local or config. */
+export const dbFlag = Flags.string({
+  description: 'target database [default: GRAVITY_RESTORE_<TARGET>_DB, targets.<name>.db, the URI path unless it is admin, else the set\'s source database]',
+});
+
 export abstract class BaseCommand<T extends typeof Command> extends Command {
   static enableJsonFlag = true;
 
@@ -43,6 +48,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected readonly abort = new AbortController();
 
   public async init(): Promise<void> {
+    // Restore sets, the download cache, plans, journals and exports hold production data: every file
+    // and folder this program creates is readable by its owner only (0600 / 0700).
+    process.umask(0o077);
     await super.init();
     const {args, flags} = await this.parse({
       flags: this.ctor.flags,

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core';
 
-import {BaseCommand, targetFlag} from '../base-command.js';
+import {BaseCommand, dbFlag, targetFlag} from '../base-command.js';
 import type {Plan} from '../target/types.js';
 import {renderPlan} from '../ui/plan.js';
 
@@ -11,6 +11,7 @@ export default class PlanCommand extends BaseCommand<typeof PlanCommand> {
   static args = {set: Args.string({description: 'restore set folder', required: true})};
   static flags = {
     to: targetFlag,
+    db: dbFlag,
     'match-on': Flags.string({description: 'natural key fields (comma-separated) to find records re-created under a new _id'}),
   };
 

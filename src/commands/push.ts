@@ -1,8 +1,10 @@
 import {Args, Flags} from '@oclif/core';
 
-import {BaseCommand, targetFlag} from '../base-command.js';
+import {BaseCommand, dbFlag, targetFlag} from '../base-command.js';
 import type {Plan, PushResult} from '../target/types.js';
+import {GravityError} from '../errors.js';
 import {renderTable} from '../ui/table.js';
+import {formatValue} from '../ui/values.js';
 
 export default class Push extends BaseCommand<typeof Push> {
   static summary = 'Write a restore set to a target, parents first, journaled, behind confirmation gates';
@@ -18,12 +20,20 @@ export default class Push extends BaseCommand<typeof Push> {
   static args = {set: Args.string({description: 'restore set folder', required: true})};
   static flags = {
     to: targetFlag,
+    db: dbFlag,
     yes: Flags.boolean({char: 'y', description: 'do not ask (staging and ad-hoc targets only)'}),
     confirm: Flags.string({description: 'production: the target database name, to confirm'}),
     'on-conflict': Flags.option({options: ['skip', 'overwrite', 'fail'] as const, default: 'skip', description: 'documents changed since the backup: leave them (skip), replace them (overwrite, pre-images journaled) or stop (fail)'})(),
     'match-on': Flags.string({description: 'natural key fields (comma-separated) for keyMatch detection'}),
     'skip-staging': Flags.boolean({description: 'production without a verified staging push (recorded in the ledger; needs --reason)'}),
     reason: Flags.string({description: 'why staging is skipped (recorded)'}),
+    inexact: Flags.option({
+      options: ['fail', 'skip', 'write'] as const,
+      default: 'fail',
+      description: 'documents that cannot be written byte for byte (BSON undefined, DBPointer, repeated field names, an empty top-level Timestamp): stop before writing (fail), leave them out (skip) or write the re-encoded form (write); skip and write are recorded',
+    })(),
+    'skip-clashes': Flags.boolean({description: 'leave out documents whose unique key another _id holds on the target (recorded; verify accepts them) instead of reporting them refused'}),
+    'bypass-document-validation': Flags.boolean({description: 'write past the target collection\'s validator, as mongorestore --bypassDocumentValidation (recorded in the journal and ledger)'}),
   };
 
   async run(): Promise<PushResult & {plan: Plan}> {
@@ -37,6 +47,9 @@ export default class Push extends BaseCommand<typeof Push> {
         yes: flags.yes,
         confirm: flags.confirm,
         onConflict: flags['on-conflict'],
+        inexact: flags.inexact,
+        skipClashes: flags['skip-clashes'],
+        bypassDocumentValidation: flags['bypass-document-validation'],
         matchOn: flags['match-on']?.split(',').map((s) => s.trim()).filter(Boolean),
         skipStaging: flags['skip-staging'],
         reason: flags.reason,
@@ -47,7 +60,24 @@ export default class Push extends BaseCommand<typeof Push> {
       (line) => this.log(line),
     );
     this.log('');
-    this.log(renderTable(['collection', 'inserted', 'overwritten', 'skipped', 'conflicts'], Object.entries(result.collections).map(([c, n]) => [c, n.inserted, n.overwritten, n.skipped, n.conflicts])));
+    this.log(
+      renderTable(
+        ['collection', 'inserted', 'overwritten', 'skipped', 'conflicts', 'refused', 'excluded'],
+        Object.entries(result.collections).map(([c, n]) => [c, n.inserted, n.overwritten, n.skipped, n.conflicts, n.refused, n.excluded]),
+      ),
+    );
+    for (const r of result.refusedDetails.slice(0, 20)) this.log(`  refused: ${r.collection} _id ${formatValue(r._id)}${r.codeName ? ` (${r.codeName})` : ''}: ${r.reason}`);
+    if (!result.complete) {
+      const refused = Object.values(result.collections).reduce((n, c) => n + c.refused, 0);
+      const error = new GravityError('PUSH_INCOMPLETE', `${refused} document(s) were not restored on ${result.target}; the others were written and journaled in ${result.journal}`, {
+        hint: 'Fix the cause shown for each (or pass --skip-clashes / --bypass-document-validation) and push again; verify fails until then',
+      });
+      if (this.jsonEnabled()) {
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+        this.exit(error.exitCode);
+      }
+      throw error;
+    }
     this.log(`\n${result.resumed ? 'Resumed and completed' : 'Pushed'} to ${result.target}; journal ${result.journal}`);
     this.log(`Next: gravity-restore verify ${this.args.set} --to ${flags.to}`);
     return result;

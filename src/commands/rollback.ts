@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core';
 
-import {BaseCommand, targetFlag} from '../base-command.js';
+import {BaseCommand, dbFlag, targetFlag} from '../base-command.js';
 import type {RollbackResult} from '../target/types.js';
 import {renderTable} from '../ui/table.js';
 import {formatValue} from '../ui/values.js';
@@ -12,6 +12,7 @@ export default class Rollback extends BaseCommand<typeof Rollback> {
   static args = {set: Args.string({description: 'restore set folder', required: true})};
   static flags = {
     to: targetFlag,
+    db: dbFlag,
     yes: Flags.boolean({char: 'y', description: 'do not ask (staging and ad-hoc targets only)'}),
     confirm: Flags.string({description: 'production: the target database name, to confirm'}),
   };

@@ -1,6 +1,6 @@
 import {Args} from '@oclif/core';
 
-import {BaseCommand, targetFlag} from '../base-command.js';
+import {BaseCommand, dbFlag, targetFlag} from '../base-command.js';
 import {GravityError} from '../errors.js';
 import type {VerifyResult} from '../target/types.js';
 import {renderTable} from '../ui/table.js';
@@ -11,7 +11,7 @@ export default class Verify extends BaseCommand<typeof Verify> {
   static description = 'Exit code 0 only when everything is present and identical; documents the last push skipped as conflicts are listed, not failed.';
   static examples = ['<%= config.bin %> verify ./restore-artworks --to staging', '<%= config.bin %> verify ./restore-artworks --to production --json'];
   static args = {set: Args.string({description: 'restore set folder', required: true})};
-  static flags = {to: targetFlag};
+  static flags = {to: targetFlag, db: dbFlag};
 
   async run(): Promise<VerifyResult> {
     // Loaded here, not at start-up: `--help` and the other commands need none of it.
@@ -19,7 +19,7 @@ export default class Verify extends BaseCommand<typeof Verify> {
     const {verifySet} = await import('../target/index.js');
     const {set, target} = await openContext(this.args.set, this.flags.to, this.settings);
     const result = await withConnection(target, (conn) => verifySet(set, conn));
-    this.log(renderTable(['collection', 'present', 'missing', 'different', 'skipped conflicts'], Object.entries(result.collections).map(([c, n]) => [c, n.present, n.missing, n.different, n.skippedConflicts])));
+    this.log(renderTable(['collection', 'present', 'missing', 'different', 'skipped conflicts', 'excluded'], Object.entries(result.collections).map(([c, n]) => [c, n.present, n.missing, n.different, n.skippedConflicts, n.excluded])));
     for (const p of result.problems) this.log(`  ${p.problem}: ${p.collection} _id ${formatValue(p._id)}`);
     if (!result.ok) {
       if (this.jsonEnabled()) {

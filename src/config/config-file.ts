@@ -12,8 +12,12 @@ export interface ConfigFile {
   cache?: string;
   tz?: string;
   relations?: Relation[];
-  /** Connection strings; the environment takes precedence. Prefer env vars for secrets. */
+  /**
+   * Connection strings, or {uri, db}; the environment takes precedence. Prefer env vars for secrets.
+   * `db` names the target database (a URI path is the authentication database in MongoDB).
+   */
   targets?: {staging?: string; production?: string};
+  targetDbs?: {staging?: string; production?: string};
 }
 
 export const DEFAULT_CONFIG_FILE = 'gravity-restore.config.json';
@@ -58,13 +62,26 @@ export function validateConfig(value: unknown, file: string): ConfigFile {
       });
     } else if (key === 'targets') {
       if (!v || typeof v !== 'object' || Array.isArray(v)) throw bad(file, key, 'must be an object {staging?, production?}');
-      const targets: ConfigFile['targets'] = {};
-      for (const [name, uri] of Object.entries(v as Record<string, unknown>)) {
+      const targets: NonNullable<ConfigFile['targets']> = {};
+      const dbs: NonNullable<ConfigFile['targetDbs']> = {};
+      for (const [name, entry] of Object.entries(v as Record<string, unknown>)) {
         if (name !== 'staging' && name !== 'production') throw bad(file, `targets.${name}`, 'is not a known target (staging, production)');
-        if (typeof uri !== 'string' || !/^mongodb(\+srv)?:\/\//.test(uri)) throw bad(file, `targets.${name}`, 'must be a mongodb:// connection string');
-        targets[name] = uri;
+        const spec = typeof entry === 'string' ? {uri: entry} : entry;
+        if (!spec || typeof spec !== 'object' || Array.isArray(spec)) throw bad(file, `targets.${name}`, 'must be a mongodb:// connection string or {"uri", "db"}');
+        for (const [k, value] of Object.entries(spec as Record<string, unknown>)) {
+          if (k === 'uri') {
+            if (typeof value !== 'string' || !/^mongodb(\+srv)?:\/\//.test(value)) throw bad(file, `targets.${name}.uri`, 'must be a mongodb:// connection string');
+            targets[name] = value;
+          } else if (k === 'db') {
+            if (typeof value !== 'string' || value.length === 0 || /[/\\. "$]/.test(value)) throw bad(file, `targets.${name}.db`, 'must be a database name');
+            dbs[name] = value;
+          } else {
+            throw bad(file, `targets.${name}.${k}`, 'is not a known key (uri, db)');
+          }
+        }
       }
       config.targets = targets;
+      config.targetDbs = dbs;
     } else if (key === '$schema' || key === '//') {
       continue;
     } else {

@@ -1,13 +1,72 @@
 /**
- * Connection strings and URLs are shown with the password masked, everywhere: output,
- * logs and error messages. Apply `redact` to any text that may contain one.
+ * Connection strings and URLs are shown with the password masked, everywhere: output, logs, error
+ * messages, plans, journals and the ledger. Apply `redact` to any text that may contain one.
+ *
+ * Two nets, because a password may hold any character, escaped or not (`Zq9#Xw7`, `p@ss/w?rd`),
+ * in a string that is not even a valid URI:
+ * 1. the shape: everything between `scheme://user:` and the last `@` of the URI-like token is the
+ *    password (masking too much when a query value holds an `@` is the safe mistake);
+ * 2. the values: every secret the program was given (passwords of configured targets, S3 keys) is
+ *    registered, with its percent-encoded and decoded spellings, and masked wherever it appears.
  */
 
-const URI_WITH_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/)([^:/?#@\s]+):([^@/?#\s]*)@/gi;
-const SECRET_PARAMS = /([?&](?:password|secret|secretAccessKey|sessionToken|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|authMechanismProperties)=)[^&\s"']*/gi;
+const MASK = '****';
+
+/** URI-like tokens: scheme, `//`, then anything up to whitespace or a quote or bracket that ends it in prose. */
+const URI_TOKEN = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s"'`<>]*)/gi;
+const SECRET_PARAMS =
+  /([?&;](?:password|secret|secretAccessKey|sessionToken|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|authMechanismProperties|tlsCertificateKeyFilePassword|sslPEMKeyPassword|sslClientCertificateKeyPassword|proxyPassword)=)[^&;\s"']*/gi;
+
+/** Shorter values would mask ordinary words; the shape-based net still covers them in URIs. */
+const MIN_SECRET_LENGTH = 4;
+const secrets = new Set<string>();
+
+/** Remember a secret value so it is masked wherever it appears later. */
+export function registerSecret(value: string | undefined | null): void {
+  if (!value || value.length < MIN_SECRET_LENGTH) return;
+  const spellings = new Set([value]);
+  try {
+    spellings.add(decodeURIComponent(value));
+  } catch {
+    // Not percent-encoded text: the raw spelling is enough.
+  }
+  spellings.add(encodeURIComponent(value));
+  for (const s of spellings) if (s.length >= MIN_SECRET_LENGTH) secrets.add(s);
+}
+
+/** The password part of a connection string, however it is spelled; undefined when it has none. */
+export function passwordOf(uri: string): string | undefined {
+  const m = /^[a-z][a-z0-9+.-]*:\/\/(.*)$/is.exec(uri);
+  if (!m) return undefined;
+  const rest = m[1]!;
+  const at = rest.lastIndexOf('@');
+  if (at < 0) return undefined;
+  const userinfo = rest.slice(0, at);
+  const colon = userinfo.indexOf(':');
+  return colon < 0 ? undefined : userinfo.slice(colon + 1);
+}
+
+/** Register the password and secret parameters of a connection string. */
+export function registerUriSecrets(uri: string | undefined): void {
+  if (!uri) return;
+  registerSecret(passwordOf(uri));
+  for (const m of uri.matchAll(SECRET_PARAMS)) registerSecret(m[0].slice(m[1]!.length));
+}
+
+function maskToken(scheme: string, rest: string): string {
+  const at = rest.lastIndexOf('@');
+  if (at < 0) return scheme + rest;
+  const userinfo = rest.slice(0, at);
+  const colon = userinfo.indexOf(':');
+  if (colon < 0) return scheme + rest;
+  return `${scheme}${userinfo.slice(0, colon)}:${MASK}${rest.slice(at)}`;
+}
 
 export function redact(text: string): string {
-  return text.replace(URI_WITH_PASSWORD, '$1$2:****@').replace(SECRET_PARAMS, '$1****');
+  let out = text.replace(URI_TOKEN, (_, scheme: string, rest: string) => maskToken(scheme, rest)).replace(SECRET_PARAMS, `$1${MASK}`);
+  // Longest first, so a secret that contains another is masked whole.
+  for (const s of [...secrets].sort((a, b) => b.length - a.length)) if (out.includes(s)) out = out.split(s).join(MASK);
+  return out;
 }
 
 /** A connection string safe to print. */

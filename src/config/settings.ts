@@ -5,7 +5,7 @@ import {assertTimeZone} from '../catalog/names.js';
 import {GravityError} from '../errors.js';
 import type {Relation} from '../restore-set/manifest.js';
 import type {ConfigFile} from './config-file.js';
-import {maskUri} from './redact.js';
+import {maskUri, registerSecret, registerUriSecrets} from './redact.js';
 
 /**
  * Effective settings. Precedence: flag > environment > `.env` > config file > default.
@@ -22,6 +22,10 @@ export interface Settings {
   tz: string;
   relations: Relation[];
   targets: {staging: string | undefined; production: string | undefined};
+  /** The database of each named target, when configured (GRAVITY_RESTORE_<NAME>_DB or targets.<name>.db). */
+  targetDbs: {staging: string | undefined; production: string | undefined};
+  /** `--db`: the database of the `--to` target, above everything else. */
+  db: string | undefined;
   configFile: string | null;
 }
 
@@ -31,6 +35,7 @@ export interface SettingFlags {
   endpoint?: string;
   cache?: string;
   tz?: string;
+  db?: string;
 }
 
 export function machineTimezone(): string {
@@ -48,6 +53,11 @@ export function validateTimezone(tz: string, what: string): string {
 }
 
 export function resolveSettings(flags: SettingFlags, config: ConfigFile, configFile: string | null, env: NodeJS.ProcessEnv = process.env): Settings {
+  // Secrets are registered before anything can print them, whatever characters they hold.
+  registerUriSecrets(env.GRAVITY_RESTORE_STAGING_URI || config.targets?.staging);
+  registerUriSecrets(env.GRAVITY_RESTORE_PRODUCTION_URI || config.targets?.production);
+  registerSecret(env.AWS_SECRET_ACCESS_KEY);
+  registerSecret(env.AWS_SESSION_TOKEN);
   const sourceTz = flags['source-tz'] ?? env.GRAVITY_RESTORE_SOURCE_TZ ?? config.sourceTz ?? 'UTC';
   const tz = flags.tz ?? env.GRAVITY_RESTORE_TZ ?? config.tz ?? machineTimezone();
   return {
@@ -62,16 +72,43 @@ export function resolveSettings(flags: SettingFlags, config: ConfigFile, configF
       staging: env.GRAVITY_RESTORE_STAGING_URI || config.targets?.staging,
       production: env.GRAVITY_RESTORE_PRODUCTION_URI || config.targets?.production,
     },
+    targetDbs: {
+      staging: env.GRAVITY_RESTORE_STAGING_DB || config.targetDbs?.staging,
+      production: env.GRAVITY_RESTORE_PRODUCTION_DB || config.targetDbs?.production,
+    },
+    db: flags.db,
     configFile,
   };
 }
 
 /** The database named in a connection string's path, or null. */
 export function databaseFromUri(uri: string): string | null {
-  const match = /^mongodb(?:\+srv)?:\/\/(?:[^@/]*@)?[^/?]*(?:\/([^?]*))?/.exec(uri);
-  if (!match) return null;
-  const db = match[1] ? decodeURIComponent(match[1]) : '';
+  // The host list starts after the last '@' before the first '/' that follows it; a password may hold '/', '?', '#' or '@'.
+  const rest = /^mongodb(?:\+srv)?:\/\/(.*)$/s.exec(uri)?.[1];
+  if (rest === undefined) return null;
+  const hostsAndPath = rest.slice(rest.lastIndexOf('@') + 1);
+  const match = /^[^/?]*(?:\/([^?]*))?/.exec(hostsAndPath);
+  const raw = match?.[1] ?? '';
+  let db: string;
+  try {
+    db = decodeURIComponent(raw);
+  } catch {
+    db = raw;
+  }
   return db.length > 0 ? db : null;
+}
+
+/**
+ * In MongoDB a connection string's path is the default authentication database, not a place to
+ * write: `mongodb://u:p@host/admin` authenticates against admin. It names the target database only
+ * when it is not one that exists for authentication.
+ * https://www.mongodb.com/docs/manual/reference/connection-string/#std-label-connections-standard-connection-string-format
+ */
+const AUTHENTICATION_DATABASES = new Set(['admin', '$external']);
+
+export function targetDbFromUri(uri: string): string | null {
+  const db = databaseFromUri(uri);
+  return db && !AUTHENTICATION_DATABASES.has(db) ? db : null;
 }
 
 export interface ResolvedTarget {
@@ -83,8 +120,13 @@ export interface ResolvedTarget {
 
 const TARGET_ENV = {staging: 'GRAVITY_RESTORE_STAGING_URI', production: 'GRAVITY_RESTORE_PRODUCTION_URI'} as const;
 
-/** `--to staging|production|mongodb://…`: a raw URI is accepted with staging rules. */
-export function resolveTarget(to: string, settings: Settings): ResolvedTarget {
+/**
+ * `--to staging|production|mongodb://…`: a raw URI is accepted with staging rules. The database:
+ * `--db` (for the target being written, `primary`), else the named target's configured database,
+ * else the URI path unless it is an authentication database, else (null) the set's source database.
+ */
+export function resolveTarget(to: string, settings: Settings, primary = false): ResolvedTarget {
+  const override = primary ? settings.db : undefined;
   if (to === 'staging' || to === 'production') {
     const uri = settings.targets[to];
     if (!uri) {
@@ -92,10 +134,11 @@ export function resolveTarget(to: string, settings: Settings): ResolvedTarget {
         hint: `Set ${TARGET_ENV[to]} (in the environment or .env), or pass --to mongodb://host:port/db`,
       });
     }
-    return {name: to, uri, db: databaseFromUri(uri), label: `${to} (${maskUri(uri)})`};
+    return {name: to, uri, db: override ?? settings.targetDbs?.[to] ?? targetDbFromUri(uri), label: `${to} (${maskUri(uri)})`};
   }
   if (/^mongodb(\+srv)?:\/\//.test(to)) {
-    return {name: 'adhoc', uri: to, db: databaseFromUri(to), label: maskUri(to)};
+    registerUriSecrets(to);
+    return {name: 'adhoc', uri: to, db: override ?? targetDbFromUri(to), label: maskUri(to)};
   }
   throw new GravityError('TARGET_INVALID', `Unknown target "${maskUri(to)}"`, {
     hint: 'Use --to staging, --to production or --to mongodb://host:port/db',

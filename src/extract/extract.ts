@@ -103,7 +103,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
   validateRelations(options.relations);
   const target = await prepareOut(options.out, options.force);
   const temp = path.join(path.dirname(target), `.${path.basename(target)}.tmp-${randomBytes(4).toString('hex')}`);
-  await mkdir(temp, {recursive: true});
+  await mkdir(temp, {recursive: true, mode: 0o700});
   const spoolDir = path.join(temp, '.spool');
   try {
     const [wantDb, wantColl] = splitNamespace(options.collection);

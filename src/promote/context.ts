@@ -4,7 +4,7 @@ import path from 'node:path';
 import {resolveTarget, type Settings} from '../config/settings.js';
 import {GravityError} from '../errors.js';
 import {readRestoreSet, type RestoreSet} from '../restore-set/manifest.js';
-import {connectTarget} from '../target/connect.js';
+import {assertWritableDb, connectTarget} from '../target/connect.js';
 import type {GateDecision} from '../target/gates.js';
 import type {Plan, TargetConnection, TargetSpec} from '../target/types.js';
 import {ask, confirm} from '../ui/prompt.js';
@@ -20,7 +20,7 @@ export interface PromoteContext {
 
 export async function openContext(setDir: string, to: string, settings: Settings): Promise<PromoteContext> {
   const set = await readRestoreSet(setDir);
-  const target = resolveTarget(to, settings);
+  const target = resolveTarget(to, settings, true);
   const staging = settings.targets.staging ? resolveTarget('staging', settings) : null;
   const production = settings.targets.production ? resolveTarget('production', settings) : null;
   return {set, target, staging, production};
@@ -65,8 +65,8 @@ export function newRisks(previous: Plan, current: Plan): string[] {
   const risks: string[] = [];
   for (const [collection, ids] of Object.entries(current.ids)) {
     const before = previous.ids[collection];
-    const seen = new Set([...(before?.conflict ?? []), ...(before?.keyMatch ?? [])]);
-    for (const id of [...ids.conflict, ...ids.keyMatch]) if (!seen.has(id)) risks.push(`${collection} ${id}`);
+    const seen = new Set([...(before?.conflict ?? []), ...(before?.keyMatch ?? []), ...(before?.clash ?? [])]);
+    for (const id of [...ids.conflict, ...ids.keyMatch, ...(ids.clash ?? [])]) if (!seen.has(id)) risks.push(`${collection} ${id}`);
   }
   return risks;
 }
@@ -74,7 +74,8 @@ export function newRisks(previous: Plan, current: Plan): string[] {
 export function requireTargetDb(target: TargetSpec, set: RestoreSet): string {
   const first = set.manifest.order[0];
   const db = target.db ?? (first ? set.manifest.collections[first]?.db : undefined);
-  if (!db) throw new GravityError('TARGET_INVALID', `Cannot tell which database ${target.label} means`, {hint: 'Put the database in the URI path, e.g. mongodb://host:27017/gravity'});
+  if (!db) throw new GravityError('TARGET_INVALID', `Cannot tell which database ${target.label} means`, {hint: 'Name it with --db, GRAVITY_RESTORE_<TARGET>_DB or targets.<name>.db'});
+  for (const entry of Object.values(set.manifest.collections)) assertWritableDb(target.db ?? entry.db, target.label);
   return db;
 }
 

@@ -15,6 +15,9 @@ export interface PushRequest {
   yes: boolean;
   confirm?: string;
   onConflict: 'skip' | 'overwrite' | 'fail';
+  inexact?: 'fail' | 'skip' | 'write';
+  skipClashes?: boolean;
+  bypassDocumentValidation?: boolean;
   matchOn?: string[];
   skipStaging?: boolean;
   reason?: string;
@@ -72,6 +75,9 @@ export async function runPush(request: PushRequest, settings: Settings, reporter
     const done = new Map<string, number>();
     const result = await pushSet(set, conn, plan, {
       onConflict: request.onConflict,
+      inexact: request.inexact ?? 'fail',
+      skipClashes: request.skipClashes ?? false,
+      bypassDocumentValidation: request.bypassDocumentValidation ?? false,
       signal,
       ...((gate.decision === 'allow' || gate.decision === 'prompt-db') && gate.override ? {overrideReason: gate.override} : {}),
       onProgress: (p) => {

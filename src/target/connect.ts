@@ -1,10 +1,29 @@
 import {MongoClient, MongoParseError, MongoServerError, MongoServerSelectionError} from 'mongodb';
 
-import {redact} from '../config/redact.js';
+import {redact, registerUriSecrets} from '../config/redact.js';
 import {GravityError} from '../errors.js';
 import type {TargetConnection, TargetSpec} from './types.js';
 
 const AUTH_CODES = new Set([18 /* AuthenticationFailed */, 13 /* Unauthorized */]);
+
+/** Databases the server keeps for itself: a restore never writes there. */
+const SYSTEM_DATABASES = new Set(['admin', 'local', 'config']);
+
+/**
+ * How long an operation may wait for a writable primary once connected: longer than a replica-set
+ * election (about 12 s by default), so a push rides one out instead of failing mid-way.
+ * https://www.mongodb.com/docs/manual/core/replica-set-elections/
+ */
+const SERVER_SELECTION_MS = 45_000;
+
+export function assertWritableDb(db: string, label: string): string {
+  if (SYSTEM_DATABASES.has(db)) {
+    throw new GravityError('TARGET_INVALID', `Refusing to use the ${db} database of ${label}: it belongs to the server (admin, local and config are never restored into)`, {
+      hint: 'Name the target database with --db (or GRAVITY_RESTORE_<TARGET>_DB / targets.<name>.db); a connection-string path of /admin only says where to authenticate',
+    });
+  }
+  return db;
+}
 
 /**
  * Connect and prove the server answers (a `ping`), failing in seconds rather than the driver's
@@ -13,28 +32,47 @@ const AUTH_CODES = new Set([18 /* AuthenticationFailed */, 13 /* Unauthorized */
  */
 export async function connectTarget(given: TargetSpec, options: {timeoutMs?: number; monitorCommands?: boolean} = {}): Promise<TargetConnection> {
   // The label goes into plans, journals, the ledger and messages: never let a password through.
+  registerUriSecrets(given.uri);
   const spec: TargetSpec = {...given, label: redact(given.label)};
   const timeoutMs = options.timeoutMs ?? 5000;
   let client: MongoClient;
   try {
-    client = new MongoClient(spec.uri, {serverSelectionTimeoutMS: timeoutMs, connectTimeoutMS: timeoutMs, appName: 'gravity-restore', monitorCommands: options.monitorCommands ?? false});
+    client = new MongoClient(spec.uri, {
+      serverSelectionTimeoutMS: Math.max(SERVER_SELECTION_MS, timeoutMs),
+      connectTimeoutMS: timeoutMs,
+      appName: 'gravity-restore',
+      monitorCommands: options.monitorCommands ?? false,
+    });
   } catch (error) {
     throw new GravityError('TARGET_INVALID', `Target ${spec.label} has an invalid connection string: ${redact(messageOf(error))}`, {
       hint: 'Check the URI (mongodb://user:pass@host:port/db)',
       cause: error instanceof MongoParseError ? undefined : error,
     });
   }
+  // The first contact fails fast (a wrong host during an incident must not look like a hang); later
+  // operations get the longer server-selection window above.
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s (server selection timed out)`)), timeoutMs);
+  });
   try {
-    await client.connect();
-    await client.db('admin').command({ping: 1});
+    await Promise.race([
+      (async () => {
+        await client.connect();
+        await client.db('admin').command({ping: 1});
+      })(),
+      deadline,
+    ]);
   } catch (error) {
     await client.close().catch(() => undefined);
     throw classifyConnectError(spec, error, timeoutMs);
+  } finally {
+    clearTimeout(timer);
   }
   return {
     spec,
     client,
-    dbName: (sourceDb: string) => spec.db ?? sourceDb,
+    dbName: (sourceDb: string) => assertWritableDb(spec.db ?? sourceDb, spec.label),
     close: () => client.close(),
   };
 }

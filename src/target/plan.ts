@@ -267,10 +267,10 @@ export async function planSet(set: RestoreSet, conn: TargetConnection, options: 
 /** Write `plans/<target>-<hash12>.json` atomically (temp file + rename); returns its path. */
 export async function savePlan(set: RestoreSet, plan: Plan): Promise<string> {
   const dir = path.join(set.dir, PLAN_DIR);
-  await mkdir(dir, {recursive: true});
+  await mkdir(dir, {recursive: true, mode: 0o700});
   const file = path.join(dir, `${plan.targetName}-${plan.hash.slice(0, 12)}.json`);
   const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, `${JSON.stringify(plan, null, 2)}\n`);
+  await writeFile(temp, `${JSON.stringify(plan, null, 2)}\n`, {mode: 0o600});
   await rename(temp, file);
   await appendLedger(set, {
     time: new Date().toISOString(),

@@ -133,7 +133,7 @@ export async function rollbackSet(set: RestoreSet, conn: TargetConnection, optio
     // Dependents before parents: the reverse of the push order.
     for (const name of [...set.manifest.order].reverse()) {
       const mine = items.filter((i) => i.collection === name);
-      const counts: RollbackCounts = {deleted: 0, restored: 0, skipped: 0};
+      const counts: RollbackCounts = {deleted: 0, restored: 0, skipped: 0, alreadyUndone: 0};
       result.collections[name] = counts;
       if (mine.length === 0) continue;
       const entry = set.manifest.collections[name]!;
@@ -157,7 +157,7 @@ export async function rollbackSet(set: RestoreSet, conn: TargetConnection, optio
           if (item.kind === 'insert') {
             const wrote = setDocs.get(idKeyFromJson(item.id));
             if (!now) {
-              if (item.confirmed) skip(item.id, 'already absent');
+              if (item.confirmed) counts.alreadyUndone++;
             } else if ((wrote && sameBytes(now, wrote)) || (item.storedSha256 !== undefined && sha256(now) === item.storedSha256)) deletes.push({id: item.id, now});
             else if (item.confirmed) skip(item.id, 'changed after the push (left as is)');
           } else {

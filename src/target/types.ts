@@ -171,7 +171,10 @@ export interface VerifyResult {
 export interface RollbackCounts {
   deleted: number;
   restored: number;
+  /** Left as they are (changed after the push, …): a later rollback tries them again. */
   skipped: number;
+  /** Already as before the push (an inserted document someone deleted since): nothing to undo. */
+  alreadyUndone: number;
 }
 
 export interface RollbackResult {

@@ -7,10 +7,10 @@ export function renderPlan(plan: Plan): string {
   const lines: string[] = [];
   lines.push(
     renderTable(
-      ['collection', 'target namespace', 'insert', 'same', 'conflict', 'keyMatch'],
+      ['collection', 'target namespace', 'insert', 'same', 'conflict', 'keyMatch', 'clash', 'not exact'],
       Object.entries(plan.collections).map(([c, n]) => {
         const ns = plan.namespaces[c];
-        return [c, ns ? `${ns.db}.${ns.collection}` : '', n.insert, n.same, n.conflict, n.keyMatch];
+        return [c, ns ? `${ns.db}.${ns.collection}` : '', n.insert, n.same, n.conflict, n.keyMatch, n.clash ?? 0, n.notExact ?? 0];
       }),
     ),
   );
@@ -26,6 +26,22 @@ export function renderPlan(plan: Plan): string {
   if (plan.keyMatches.length > 0) {
     lines.push('', 'Key matches (same natural key under another _id; re-created records?):');
     for (const k of plan.keyMatches) lines.push(`  ${k.collection} _id ${formatValue(k._id)} ~ target _id ${formatValue(k.targetId)} on ${formatValue(k.key)}`);
+  }
+  const clashes = Object.entries(plan.clashes ?? {}).flatMap(([c, byId]) => Object.entries(byId).map(([id, clash]) => ({c, id, clash})));
+  if (clashes.length > 0) {
+    lines.push('', `Clashes (missing by _id, but a unique index holds the key under another _id; the server would refuse them; --skip-clashes leaves them out):`);
+    for (const {c, id, clash} of clashes.slice(0, 20)) {
+      lines.push(`  ${c} _id ${formatValue(JSON.parse(id))}: index ${clash.index} holds ${formatValue(clash.key)} for target _id ${formatValue(JSON.parse(clash.targetId))}`);
+    }
+  }
+  const inexact = Object.entries(plan.notExact ?? {}).flatMap(([c, byId]) => Object.entries(byId).map(([id, why]) => ({c, id, why})));
+  if (inexact.length > 0) {
+    lines.push('', 'Not exact (cannot be written byte for byte; push stops unless --inexact skip or --inexact write):');
+    for (const {c, id, why} of inexact.slice(0, 20)) lines.push(`  ${c} _id ${formatValue(JSON.parse(id))}: ${why}`);
+  }
+  const validated = Object.entries(plan.targetChecks ?? {}).filter(([, t]) => t.validator);
+  if (validated.length > 0) {
+    lines.push('', `Validated by the target (documents its validator rejects are refused at push and reported; --bypass-document-validation skips it): ${validated.map(([c, t]) => `${c} (${t.validationLevel}/${t.validationAction})`).join(', ')}`);
   }
   return lines.join('\n');
 }

@@ -64,13 +64,10 @@ describe('rollbackSet', () => {
     await db.collection('artworks').updateOne({_id: 2} as Document, {$set: {a: 'edited after the push'}});
     await db.collection('artworks').deleteOne({_id: 3} as Document);
     const result = await rollbackSet(set, conn);
-    assert.deepEqual(result.collections, {artworks: {deleted: 1, restored: 0, skipped: 2}, sale_artworks: {deleted: 1, restored: 0, skipped: 0}});
+    assert.deepEqual(result.collections, {artworks: {deleted: 1, restored: 0, skipped: 1, alreadyUndone: 1}, sale_artworks: {deleted: 1, restored: 0, skipped: 0, alreadyUndone: 0}});
     assert.deepEqual(
       result.skippedDetails.map((s) => [s._id, s.reason]),
-      [
-        [{$numberInt: '2'}, 'changed after the push (left as is)'],
-        [{$numberInt: '3'}, 'already absent'],
-      ],
+      [[{$numberInt: '2'}, 'changed after the push (left as is)']],
     );
     assert.deepEqual(await all(db, 'artworks'), [{_id: 2, a: 'edited after the push'}]);
     assert.deepEqual(await all(db, 'sale_artworks'), []);
@@ -79,7 +76,14 @@ describe('rollbackSet', () => {
     const rollbackJournal = (await listJournals(set)).find((j) => j.begin.op === 'rollback');
     assert.ok(rollbackJournal?.finished);
     assert.ok(rollbackJournal?.records.some((r) => r.type === 'intent' && (r.delete ?? []).length === 1));
-    // Nothing left to undo.
+    // A partial rollback is not final: once the edit is undone, a second rollback removes what the first left.
+    const again = await rollbackSet(set, conn);
+    assert.deepEqual(again.collections.artworks, {deleted: 0, restored: 0, skipped: 1, alreadyUndone: 1}, 'still edited: left alone again');
+    await db.collection('artworks').updateOne({_id: 2} as Document, {$set: {a: 2}});
+    const last = await rollbackSet(set, conn);
+    assert.deepEqual(last.collections, {artworks: {deleted: 1, restored: 0, skipped: 0, alreadyUndone: 1}, sale_artworks: {deleted: 0, restored: 0, skipped: 0, alreadyUndone: 0}});
+    assert.deepEqual(await all(db, 'artworks'), []);
+    assert.deepEqual((await readLedger(set)).map((l) => l.outcome), ['ok', 'partial', 'partial', 'ok']);
     await assert.rejects(rollbackSet(set, conn), (e: unknown) => e instanceof GravityError && e.code === 'JOURNAL_MISSING');
   });
 
@@ -89,10 +93,10 @@ describe('rollbackSet', () => {
     const {set, conn, db} = await fixture((g) => [{db: g, name: 'artworks', docs: [{_id: 1, a: 'backup'}, {_id: 2, a: 'backup'}, {_id: 3, a: 'new'}]}]);
     await db.collection('artworks').insertMany([{_id: 1, a: 'before push', odd}, {_id: 2, a: 'before push'}] as Document[]);
     const push = await pushSet(set, conn, await planSet(set, conn), {onConflict: 'overwrite'});
-    assert.deepEqual(push.collections.artworks, {inserted: 1, overwritten: 2, skipped: 0, conflicts: 0});
+    assert.deepEqual(push.collections.artworks, {inserted: 1, overwritten: 2, skipped: 0, conflicts: 0, refused: 0, excluded: 0});
     await db.collection('artworks').updateOne({_id: 2} as Document, {$set: {a: 'edited after the push'}});
     const result = await rollbackSet(set, conn);
-    assert.deepEqual(result.collections.artworks, {deleted: 1, restored: 1, skipped: 1});
+    assert.deepEqual(result.collections.artworks, {deleted: 1, restored: 1, skipped: 1, alreadyUndone: 0});
     const docs = await db.collection('artworks').find({}).sort({_id: 1}).toArray();
     assert.equal(docs.length, 2);
     assert.equal(docs[0]?.a, 'before push');

@@ -135,7 +135,7 @@ describe('planHash', () => {
     assert.equal(planHash(base), planHash(structuredClone(base)));
     assert.notEqual(planHash(base), planHash({...base, conflictDigests: {c: {'2': 'd2'}}}));
     assert.notEqual(planHash(base), planHash({...base, target: 'production (x)'}));
-    assert.notEqual(planHash(base), planHash({...base, ids: {c: {insert: [], same: ['1'], conflict: ['2'], keyMatch: []}}}));
+    assert.notEqual(planHash(base), planHash({...base, ids: {c: {insert: [], same: ['1'], conflict: ['2'], keyMatch: [], clash: []}}}));
   });
 });
 

@@ -33,9 +33,9 @@ export function truthy(v: Value | undefined): boolean {
 }
 
 /** Missing sorts below everything and equals only missing. */
-function aggCompare(a: Value | undefined, b: Value | undefined): number {
+function aggCompare(a: Value | undefined, b: Value | undefined, coll: Intl.Collator | undefined): number {
   if (a === undefined || b === undefined) return a === b ? 0 : a === undefined ? -1 : 1;
-  return compareValues(a, b);
+  return compareValues(a, b, coll);
 }
 
 function fieldPath(v: Value | undefined, parts: string[], i: number): Value | undefined {
@@ -101,35 +101,35 @@ const KNOWN_ELSEWHERE = new Set(
   ).split(' '),
 );
 
-function operator(op: string, arg: Value): Expr {
+function operator(op: string, arg: Value, coll: Intl.Collator | undefined): Expr {
   if (op === '$literal') return () => arg;
   const cmp = COMPARISONS[op];
   if (cmp || op === '$cmp') {
     const list = args(arg);
     exactly(op, list, 2);
-    const [l, r] = list.map(compileExpr) as [Expr, Expr];
-    if (op === '$cmp') return (root) => new BVal(BT.INT32, int32Bytes(Math.sign(aggCompare(l(root), r(root)))));
-    return (root) => bool(cmp!(aggCompare(l(root), r(root))));
+    const [l, r] = list.map((x) => compileExpr(x, coll)) as [Expr, Expr];
+    if (op === '$cmp') return (root) => new BVal(BT.INT32, int32Bytes(Math.sign(aggCompare(l(root), r(root), coll))));
+    return (root) => bool(cmp!(aggCompare(l(root), r(root), coll)));
   }
   if (op === '$and' || op === '$or') {
-    const list = args(arg).map(compileExpr);
+    const list = args(arg).map((x) => compileExpr(x, coll));
     return op === '$and' ? (root) => bool(list.every((e) => truthy(e(root)))) : (root) => bool(list.some((e) => truthy(e(root))));
   }
   if (op === '$not') {
     const list = args(arg);
     exactly(op, list, 1);
-    const e = compileExpr(list[0]!);
+    const e = compileExpr(list[0]!, coll);
     return (root) => bool(!truthy(e(root)));
   }
   if (op === '$in') {
     const list = args(arg);
     exactly(op, list, 2);
-    const [needle, hay] = list.map(compileExpr) as [Expr, Expr];
+    const [needle, hay] = list.map((x) => compileExpr(x, coll)) as [Expr, Expr];
     return (root) => {
       const h = hay(root);
       if (!(h instanceof BArr)) throw new CommandError(40081, `$in requires an array as a second argument, found: ${typeName(h)}`);
       const n = needle(root);
-      return bool(h.items.some((x) => aggCompare(n, x) === 0));
+      return bool(h.items.some((x) => aggCompare(n, x, coll) === 0));
     };
   }
   if (op === '$bsonSize') {
@@ -137,7 +137,7 @@ function operator(op: string, arg: Value): Expr {
     // document, null for null or missing, error 31393 for anything else.
     const list = args(arg);
     exactly(op, list, 1);
-    const e = compileExpr(list[0]!);
+    const e = compileExpr(list[0]!, coll);
     return (root) => {
       const v = e(root);
       if (v === undefined || (v instanceof BVal && (v.type === BT.NULL || v.type === BT.UNDEFINED))) return NULL_VALUE;
@@ -148,7 +148,7 @@ function operator(op: string, arg: Value): Expr {
   if (op === '$bsonSize' || op === '$binarySize') {
     const list = args(arg);
     exactly(op, list, 1);
-    const e = compileExpr(list[0]!);
+    const e = compileExpr(list[0]!, coll);
     return (root) => {
       const v = e(root);
       if (v === undefined || v.type === BT.NULL) return NULL_VALUE;
@@ -186,7 +186,7 @@ function typeName(v: Value | undefined): string {
   }
 }
 
-export function compileExpr(v: Value): Expr {
+export function compileExpr(v: Value, coll?: Intl.Collator): Expr {
   if (v instanceof BVal) {
     if (v.type === BT.STRING) {
       const text = stringOf(v);
@@ -195,7 +195,7 @@ export function compileExpr(v: Value): Expr {
     return () => v;
   }
   if (v instanceof BArr) {
-    const items = v.items.map(compileExpr);
+    const items = v.items.map((x) => compileExpr(x, coll));
     return (root) => BArr.fromItems(items.map((e) => e(root) ?? NULL_VALUE));
   }
   const keys = v.keys();
@@ -203,12 +203,12 @@ export function compileExpr(v: Value): Expr {
     if (keys.length !== 1) {
       throw new CommandError(15983, `an expression specification must contain exactly one field, the name of the expression. Found ${keys.length} fields`);
     }
-    return operator(keys[0]!, v.entries[0]![1]);
+    return operator(keys[0]!, v.entries[0]![1], coll);
   }
   const fields = v.entries.map(([k, x]) => {
     if (k.includes('.')) throw new CommandError(16412, `FieldPath field names may not contain '.'. Consider using $getField or $setField.`);
     if (k.startsWith('$')) throw new CommandError(16410, `FieldPath field names may not start with '$'. Consider using $getField or $setField.`);
-    return [k, compileExpr(x)] as const;
+    return [k, compileExpr(x, coll)] as const;
   });
   return (root) => {
     const out: Array<[string, Value]> = [];
