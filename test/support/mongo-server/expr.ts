@@ -132,19 +132,6 @@ function operator(op: string, arg: Value, coll: Intl.Collator | undefined): Expr
       return bool(h.items.some((x) => aggCompare(n, x, coll) === 0));
     };
   }
-  if (op === '$bsonSize') {
-    // https://www.mongodb.com/docs/manual/reference/operator/aggregation/bsonSize/: the size in bytes of a
-    // document, null for null or missing, error 31393 for anything else.
-    const list = args(arg);
-    exactly(op, list, 1);
-    const e = compileExpr(list[0]!, coll);
-    return (root) => {
-      const v = e(root);
-      if (v === undefined || (v instanceof BVal && (v.type === BT.NULL || v.type === BT.UNDEFINED))) return NULL_VALUE;
-      if (!(v instanceof BDoc)) throw new CommandError(31393, `$bsonSize requires a document input, found: ${typeName(v)}`);
-      return new BVal(BT.INT32, int32Bytes(v.bytes.length));
-    };
-  }
   if (op === '$bsonSize' || op === '$binarySize') {
     const list = args(arg);
     exactly(op, list, 1);
