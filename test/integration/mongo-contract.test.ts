@@ -1057,6 +1057,40 @@ for (const backend of backends) {
       assert.deepEqual((await capped.find().sort({$natural: -1}).toArray()).map((d) => d._id), [5, 4, 3]);
     });
 
+    test('collations: collection default, per query, simple, unique indexes, regexes unaffected', async () => {
+      // https://www.mongodb.com/docs/manual/reference/collation/ (strength 1: base letters only;
+      // 2: accents too; numericOrdering; locale "simple" is binary comparison; an index without a
+      // collation takes the collection's; $regex does not use collation) and
+      // https://www.mongodb.com/docs/manual/reference/collation/#collation-and-index-use
+      await db.createCollection('collated', {collation: {locale: 'en', strength: 2}});
+      const [info] = await db.listCollections({name: 'collated'}).toArray();
+      const {version, ...collation} = (info as unknown as {options: {collation: Document}}).options.collation;
+      assert.equal(typeof version, 'string');
+      assert.deepEqual(collation, {locale: 'en', caseLevel: false, caseFirst: 'off', strength: 2, numericOrdering: false, alternate: 'non-ignorable', maxVariable: 'punct', normalization: false, backwards: false});
+      const coll = db.collection<Loose>('collated');
+      await coll.insertMany([{_id: 1, name: 'Café'}, {_id: 2, name: 'cafe'}, {_id: 3, name: 'CAFE'}, {_id: 4, name: 'item10'}, {_id: 5, name: 'item9'}]);
+      const ids = async (filter: Document, options: Document = {}): Promise<unknown[]> => (await coll.find(filter, options).sort({_id: 1}).toArray()).map((d) => d._id);
+      assert.deepEqual(await ids({name: 'cafe'}), [2, 3]);
+      assert.deepEqual(await ids({name: 'cafe'}, {collation: {locale: 'simple'}}), [2]);
+      assert.deepEqual(await ids({name: 'cafe'}, {collation: {locale: 'en', strength: 1}}), [1, 2, 3]);
+      assert.deepEqual(await ids({name: {$in: ['CAFÉ']}}), [1]);
+      assert.deepEqual(await ids({name: /^cafe$/}), [2]);
+      const sorted = await coll.find({_id: {$in: [4, 5]}}, {collation: {locale: 'en', numericOrdering: true}}).sort({name: 1}).toArray();
+      assert.deepEqual(sorted.map((d) => d._id), [5, 4]);
+      assert.equal(await coll.countDocuments({name: 'CaFe'}), 2);
+      assert.equal((await coll.deleteMany({name: 'CAFE'}, {collation: {locale: 'simple'}})).deletedCount, 1);
+
+      const people = db.collection<Loose>('collated_unique');
+      await people.createIndex({email: 1}, {unique: true, collation: {locale: 'en', strength: 2}});
+      await people.insertOne({_id: 1, email: 'Ann@X'});
+      const dup = await serverError(people.insertOne({_id: 2, email: 'ann@x'}));
+      assert.equal(dup.code, 11000);
+      await people.insertOne({_id: 3, email: 'ánn@x'});
+      const [, index] = await people.listIndexes().toArray();
+      assert.equal((index as {collation: Document}).collation.strength, 2);
+      assert.equal((index as {collation: Document}).collation.locale, 'en');
+    });
+
     test('pymongo reads back the exact bytes stored (RawBSONDocument)', async (t) => {
       if (!existsSync(DEBIAN_PYTHON)) {
         t.skip(`${DEBIAN_PYTHON} not found`);

@@ -226,13 +226,14 @@ const update: Handler = (req, state) => {
     try {
       const st = decodeTyped(statements[i]!);
       const filter = (st.q ?? {}) as Document;
-      const q = statementDoc(parseDoc(statements[i]!), 'q');
+      const stTree = parseDoc(statements[i]!);
+      const q = statementDoc(stTree, 'q');
       const spec = parseUpdate(statements[i]!, st.u);
       const arrayFilters = st.arrayFilters as Document[] | undefined;
       const multi = st.multi === true;
       if (multi && spec.kind === 'replacement') throw new CommandError(9, 'multi update is not supported for replacement-style update');
       const coll = state.store.get(req.db, name);
-      const recs = select(coll, q, {limit: multi ? 0 : 1});
+      const recs = select(coll, q, {limit: multi ? 0 : 1, collation: stTree.get('collation')});
       if (recs.length === 0 && st.upsert === true) {
         const target = state.store.ensure(req.db, name).coll;
         const {bytes, fallbackId} = upsertBytes(spec, filter, arrayFilters);
@@ -274,7 +275,7 @@ const del: Handler = (req, state) => {
       const limitValue = st.get('limit');
       const limit = limitValue instanceof BVal && limitValue.type !== BT.STRING ? toNumber(limitValue) : 0;
       if (limit !== 0 && limit !== 1) throw new CommandError(9, 'The limit field in delete objects must be 0 or 1');
-      for (const rec of select(coll, statementDoc(st, 'q'), {limit})) {
+      for (const rec of select(coll, statementDoc(st, 'q'), {limit, collation: st.get('collation')})) {
         coll!.remove(rec);
         n++;
       }
@@ -299,7 +300,7 @@ const findCmd: Handler = (req, state) => {
   if (skip < 0) throw new CommandError(2, 'Skip value must be non-negative');
   const batchSize = num(b.batchSize);
   if (batchSize !== undefined && batchSize < 0) throw new CommandError(2, 'BatchSize value must be non-negative');
-  const recs = select(state.store.get(req.db, name), docField(req, 'filter'), {sort: docField(req, 'sort'), skip, limit});
+  const recs = select(state.store.get(req.db, name), docField(req, 'filter'), {sort: docField(req, 'sort'), skip, limit, collation: treeOfRequest(req).get('collation')});
   const docs = project(recs, b.projection as Document | undefined);
   return cursorReply(state, `${req.db}.${name}`, docs, batchSize, singleBatch);
 };
@@ -327,14 +328,14 @@ const killCursors: Handler = (req, state) => {
 
 const count: Handler = (req, state) => {
   const coll = state.store.get(req.db, collName(req, 'count'));
-  const recs = select(coll, docField(req, 'query'), {skip: num(req.body.skip), limit: Math.abs(num(req.body.limit) ?? 0)});
+  const recs = select(coll, docField(req, 'query'), {skip: num(req.body.skip), limit: Math.abs(num(req.body.limit) ?? 0), collation: treeOfRequest(req).get('collation')});
   return {n: recs.length, ok: 1};
 };
 
 const distinct: Handler = (req, state) => {
   const key = req.body.key;
   if (typeof key !== 'string') throw new CommandError(14, "BSON field 'distinct.key' is missing or not a string");
-  const recs = select(state.store.get(req.db, collName(req, 'distinct')), docField(req, 'query'));
+  const recs = select(state.store.get(req.db, collName(req, 'distinct')), docField(req, 'query'), {collation: treeOfRequest(req).get('collation')});
   const parts = key.split('.');
   const seen = new Map<string, Value>();
   for (const rec of recs) {
@@ -356,7 +357,7 @@ const aggregateCmd: Handler = (req, state) => {
   if (req.body.explain === true) throw new CommandError(115, 'explain is not supported by the gravity-restore test server');
   if (!isPlainObject(req.body.cursor)) throw new CommandError(9, "The 'cursor' option is required, except for aggregate with the explain argument");
   const stages = treeOfRequest(req).get('pipeline') as BArr;
-  const docs = aggregate(state.store, state.store.get(req.db, target), req.body.pipeline as Document[], stages);
+  const docs = aggregate(state.store, state.store.get(req.db, target), req.body.pipeline as Document[], stages, treeOfRequest(req).get('collation'));
   return cursorReply(state, `${req.db}.${target}`, docs, cursorBatchSize(req.body), false);
 };
 
@@ -368,7 +369,7 @@ const findAndModify: Handler = (req, state) => {
   const fields = b.fields as Document | undefined;
   const coll = state.store.get(req.db, name);
   const bypassValidation = b.bypassDocumentValidation === true;
-  const [rec] = select(coll, docField(req, 'query'), {sort: docField(req, 'sort'), limit: 1});
+  const [rec] = select(coll, docField(req, 'query'), {sort: docField(req, 'sort'), limit: 1, collation: treeOfRequest(req).get('collation')});
   if (b.remove === true) {
     if (!rec) return {lastErrorObject: {n: 0}, value: null, ok: 1};
     coll!.remove(rec);

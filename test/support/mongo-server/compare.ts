@@ -179,7 +179,7 @@ function sign(n: number): number {
   return n < 0 ? -1 : n > 0 ? 1 : 0;
 }
 
-function compareEntries(a: ReadonlyArray<readonly [string, Value]>, b: ReadonlyArray<readonly [string, Value]>, names: boolean): number {
+function compareEntries(a: ReadonlyArray<readonly [string, Value]>, b: ReadonlyArray<readonly [string, Value]>, names: boolean, collator: Intl.Collator | undefined): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
     const [ka, va] = a[i]!;
@@ -190,24 +190,25 @@ function compareEntries(a: ReadonlyArray<readonly [string, Value]>, b: ReadonlyA
       const k = compareStrings(ka, kb);
       if (k !== 0) return k;
     }
-    const c = compareValues(va, vb);
+    const c = compareValues(va, vb, collator);
     if (c !== 0) return c;
   }
   return sign(a.length - b.length);
 }
 
-/** mongod's total order over BSON values: <0, 0 or >0. */
-export function compareValues(a: Value, b: Value): number {
+/** mongod's total order over BSON values: <0, 0 or >0. Strings compare under `collator` when given. */
+export function compareValues(a: Value, b: Value, collator?: Intl.Collator): number {
   const ba = bracket(a.type);
   const bb = bracket(b.type);
   if (ba !== bb) return sign(ba - bb);
-  if (a instanceof BDoc) return compareEntries(a.entries, (b as BDoc).entries, true);
+  if (a instanceof BDoc) return compareEntries(a.entries, (b as BDoc).entries, true, collator);
   if (a instanceof BArr) {
     const ib = (b as BArr).items;
     return compareEntries(
       a.items.map((v) => ['', v] as const),
       ib.map((v) => ['', v] as const),
       false,
+      collator,
     );
   }
   const x = a as BVal;
@@ -216,6 +217,7 @@ export function compareValues(a: Value, b: Value): number {
     case 10:
       return compareNumbers(x, y);
     case 15:
+      return collator ? sign(collator.compare(stringOf(x), stringOf(y))) : compareStrings(stringOf(x), stringOf(y));
     case 60:
       return compareStrings(stringOf(x), stringOf(y));
     case 30: {
@@ -250,9 +252,9 @@ export function compareValues(a: Value, b: Value): number {
   }
 }
 
-export function equalValues(a: Value, b: Value): boolean {
+export function equalValues(a: Value, b: Value, collator?: Intl.Collator): boolean {
   if (bracket(a.type) !== bracket(b.type)) return false;
-  return compareValues(a, b) === 0;
+  return compareValues(a, b, collator) === 0;
 }
 
 // ---- index keys ------------------------------------------------------------------------------

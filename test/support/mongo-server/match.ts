@@ -69,14 +69,14 @@ function isNull(v: Value): boolean {
 }
 
 /** Equality as `{f: v}` / `$eq` test one candidate. */
-function eqTest(rhs: Value): (c: Cand) => boolean {
+function eqTest(rhs: Value, coll: Intl.Collator | undefined): (c: Cand) => boolean {
   if (isNull(rhs)) return isNullish;
-  return (c) => c !== undefined && equalValues(c, rhs);
+  return (c) => c !== undefined && equalValues(c, rhs, coll);
 }
 
 type CmpOp = '$gt' | '$gte' | '$lt' | '$lte';
 
-function cmpTest(op: CmpOp, rhs: Value): (c: Cand) => boolean {
+function cmpTest(op: CmpOp, rhs: Value, coll: Intl.Collator | undefined): (c: Cand) => boolean {
   const inclusive = op === '$gte' || op === '$lte';
   const wants = (c: number): boolean => (op === '$gt' ? c > 0 : op === '$gte' ? c >= 0 : op === '$lt' ? c < 0 : c <= 0);
   const rhsNaN = isNaNValue(rhs);
@@ -91,7 +91,7 @@ function cmpTest(op: CmpOp, rhs: Value): (c: Cand) => boolean {
       if (rhs.type === BT.MINKEY || rhs.type === BT.MAXKEY) return op === '$gt' || op === '$gte' ? compareValues(c, rhs) > 0 : compareValues(c, rhs) < 0;
       return false;
     }
-    return wants(compareValues(c, rhs));
+    return wants(compareValues(c, rhs, coll));
   };
 }
 
@@ -223,12 +223,12 @@ function isOperatorDoc(v: Value): v is BDoc {
   return v instanceof BDoc && v.entries.length > 0 && v.entries[0]![0].startsWith('$');
 }
 
-function inTests(arg: Value, op: string): Array<(c: Cand) => boolean> {
+function inTests(arg: Value, op: string, coll: Intl.Collator | undefined): Array<(c: Cand) => boolean> {
   if (!(arg instanceof BArr)) throw badValue(`${op} needs an array`);
   return arg.items.map((it) => {
     if (it instanceof BVal && it.type === BT.REGEX) return regexOfValue(it);
     if (isOperatorDoc(it)) throw badValue(`cannot nest $ under ${op}`);
-    return eqTest(it);
+    return eqTest(it, coll);
   });
 }
 
@@ -269,23 +269,23 @@ const UNSUPPORTED_FIELD_OPERATORS = new Set([
   '$bitsAnyClear', '$text', '$where',
 ]);
 
-function elemMatch(parts: readonly string[], spec: Value): Pred {
+function elemMatch(parts: readonly string[], spec: Value, coll: Intl.Collator | undefined): Pred {
   if (!(spec instanceof BDoc)) throw badValue('$elemMatch needs an Object');
   const first = spec.entries[0]?.[0];
   const logical = first === '$and' || first === '$or' || first === '$nor' || first === '$expr' || first === '$where' || first === '$jsonSchema';
   let element: Pred;
   if (first !== undefined && first.startsWith('$') && !logical) {
     // Each element is tested as one value: an element that is itself an array is not opened up.
-    element = fieldOperators([], spec, false);
+    element = fieldOperators([], spec, false, coll);
   } else {
-    const inner = compileFilter(spec);
+    const inner = compileFilter(spec, coll);
     element = (el) => (el instanceof BDoc || el instanceof BArr) && inner(el);
   }
   return anyAt(parts, false, (c) => c instanceof BArr && c.items.some((el) => element(el)));
 }
 
 /** The operators of `{path: {$op: …, …}}`, all of which must hold. */
-function fieldOperators(parts: readonly string[], ops: BDoc, expand = true): Pred {
+function fieldOperators(parts: readonly string[], ops: BDoc, expand: boolean, coll: Intl.Collator | undefined): Pred {
   const preds: Pred[] = [];
   const regex = ops.get('$regex');
   const options = ops.get('$options');
@@ -293,25 +293,25 @@ function fieldOperators(parts: readonly string[], ops: BDoc, expand = true): Pre
   for (const [op, arg] of ops.entries) {
     switch (op) {
       case '$eq':
-        preds.push(anyAt(parts, expand, eqTest(arg)));
+        preds.push(anyAt(parts, expand, eqTest(arg, coll)));
         break;
       case '$ne':
-        preds.push(not(anyAt(parts, expand, eqTest(arg))));
+        preds.push(not(anyAt(parts, expand, eqTest(arg, coll))));
         break;
       case '$gt':
       case '$gte':
       case '$lt':
       case '$lte':
         if (arg.type === BT.REGEX) throw badValue(`Can't have RegEx as arg to predicate over field '${parts.join('.')}'.`);
-        preds.push(anyAt(parts, expand, cmpTest(op, arg)));
+        preds.push(anyAt(parts, expand, cmpTest(op, arg, coll)));
         break;
       case '$in': {
-        const tests = inTests(arg, '$in');
+        const tests = inTests(arg, '$in', coll);
         preds.push(anyAt(parts, expand, (c) => tests.some((t) => t(c))));
         break;
       }
       case '$nin': {
-        const tests = inTests(arg, '$nin');
+        const tests = inTests(arg, '$nin', coll);
         preds.push(not(anyAt(parts, expand, (c) => tests.some((t) => t(c)))));
         break;
       }
@@ -340,18 +340,18 @@ function fieldOperators(parts: readonly string[], ops: BDoc, expand = true): Pre
         const elemMatches = arg.items.filter((it) => it instanceof BDoc && it.entries[0]?.[0] === '$elemMatch');
         if (elemMatches.length > 0 && elemMatches.length !== arg.items.length) throw badValue('$all/$elemMatch has to be consistent');
         if (elemMatches.length > 0) {
-          for (const it of elemMatches) preds.push(elemMatch(parts, (it as BDoc).entries[0]![1]));
+          for (const it of elemMatches) preds.push(elemMatch(parts, (it as BDoc).entries[0]![1], coll));
         } else {
           for (const it of arg.items) {
             if (isOperatorDoc(it)) throw badValue('no $ expressions in $all');
-            const test = it instanceof BVal && it.type === BT.REGEX ? regexOfValue(it) : eqTest(it);
+            const test = it instanceof BVal && it.type === BT.REGEX ? regexOfValue(it) : eqTest(it, coll);
             preds.push(anyAt(parts, expand, test));
           }
         }
         break;
       }
       case '$elemMatch':
-        preds.push(elemMatch(parts, arg));
+        preds.push(elemMatch(parts, arg, coll));
         break;
       case '$not': {
         if (arg instanceof BVal && arg.type === BT.REGEX) {
@@ -360,7 +360,7 @@ function fieldOperators(parts: readonly string[], ops: BDoc, expand = true): Pre
           if (arg.entries.length === 0) throw badValue('$not cannot be empty');
           const first = arg.entries[0]![0];
           if (!first.startsWith('$')) throw badValue(`unknown operator: ${first}`);
-          preds.push(not(fieldOperators(parts, arg, expand)));
+          preds.push(not(fieldOperators(parts, arg, expand, coll)));
         } else {
           throw badValue('$not needs a regex or a document');
         }
@@ -401,46 +401,49 @@ function fieldOperators(parts: readonly string[], ops: BDoc, expand = true): Pre
   return preds.length === 0 ? () => true : all(preds);
 }
 
-function fieldPredicate(path: string, v: Value): Pred {
+function fieldPredicate(path: string, v: Value, coll: Intl.Collator | undefined): Pred {
   const parts = path.split('.');
   if (v instanceof BVal && v.type === BT.REGEX) return anyAt(parts, true, regexOfValue(v));
-  if (isOperatorDoc(v)) return fieldOperators(parts, v);
-  return anyAt(parts, true, eqTest(v));
+  if (isOperatorDoc(v)) return fieldOperators(parts, v, true, coll);
+  return anyAt(parts, true, eqTest(v, coll));
 }
 
-function clauses(op: string, v: Value): Pred[] {
+function clauses(op: string, v: Value, coll: Intl.Collator | undefined): Pred[] {
   if (!(v instanceof BArr) || v.items.length === 0) throw badValue(`${op} must be a nonempty array`);
   return v.items.map((c) => {
     if (!(c instanceof BDoc)) throw badValue('$or/$and/$nor entries need to be full objects');
-    return compileFilter(c);
+    return compileFilter(c, coll);
   });
 }
 
-/** Compiles a filter document; throws mongod's error for anything mongod would refuse. */
-export function compileFilter(filter: BDoc): Pred {
+/**
+ * Compiles a filter document; throws mongod's error for anything mongod would refuse. String
+ * comparisons follow `coll`, the query's collation, when given (regexes never do).
+ */
+export function compileFilter(filter: BDoc, coll?: Intl.Collator): Pred {
   const preds: Pred[] = [];
   for (const [key, v] of filter.entries) {
     if (!key.startsWith('$')) {
-      preds.push(fieldPredicate(key, v));
+      preds.push(fieldPredicate(key, v, coll));
       continue;
     }
     switch (key) {
       case '$and': {
-        preds.push(all(clauses(key, v)));
+        preds.push(all(clauses(key, v, coll)));
         break;
       }
       case '$or': {
-        const cs = clauses(key, v);
+        const cs = clauses(key, v, coll);
         preds.push((doc) => cs.some((p) => p(doc)));
         break;
       }
       case '$nor': {
-        const cs = clauses(key, v);
+        const cs = clauses(key, v, coll);
         preds.push((doc) => !cs.some((p) => p(doc)));
         break;
       }
       case '$expr': {
-        const e = compileExpr(v);
+        const e = compileExpr(v, coll);
         preds.push((doc) => doc instanceof BDoc && truthy(e(doc)));
         break;
       }
@@ -466,7 +469,7 @@ export function compileFilter(filter: BDoc): Pred {
 }
 
 /** Sort keys: ascending takes an array's smallest element, descending its largest; missing sorts as null. */
-export function compileSort(spec: BDoc): (a: BDoc, b: BDoc) => number {
+export function compileSort(spec: BDoc, coll?: Intl.Collator): (a: BDoc, b: BDoc) => number {
   const fields = spec.entries.map(([path, dir]) => {
     const n = dir instanceof BVal && isNumberType(dir.type) ? toNumber(dir) : Number.NaN;
     if (n !== 1 && n !== -1) {
@@ -481,7 +484,7 @@ export function compileSort(spec: BDoc): (a: BDoc, b: BDoc) => number {
     let seen = false;
     const consider = (v: Value | undefined): void => {
       const val = v ?? NULL_SORT;
-      if (!seen || (dir > 0 ? compareValues(val, best!) < 0 : compareValues(val, best!) > 0)) best = val;
+      if (!seen || (dir > 0 ? compareValues(val, best!, coll) < 0 : compareValues(val, best!, coll) > 0)) best = val;
       seen = true;
     };
     for (const v of vals) {
@@ -496,7 +499,7 @@ export function compileSort(spec: BDoc): (a: BDoc, b: BDoc) => number {
   };
   return (a, b) => {
     for (const f of fields) {
-      const c = compareValues(keyOf(a, f.parts, f.dir)!, keyOf(b, f.parts, f.dir)!);
+      const c = compareValues(keyOf(a, f.parts, f.dir)!, keyOf(b, f.parts, f.dir)!, coll);
       if (c !== 0) return c * f.dir;
     }
     return 0;

@@ -20,6 +20,7 @@ import {
 } from './bson-values.js';
 import {CommandError} from './command-error.js';
 import {compareValues, keyOf, toNumber as toNumberValue} from './compare.js';
+import {parseCollation} from './collation.js';
 import {compileFilter, compileSort} from './match.js';
 import {type Collection, type Rec, type Store, fillEmptyTimestamps, treeOf, typedOf} from './storage.js';
 import {BArr, BDoc, BT, BVal, type Value, toValue} from './tree.js';
@@ -74,6 +75,8 @@ function idCandidates(coll: Collection, filter: BDoc): Rec[] | null {
 
 export interface SelectOptions {
   sort?: BDoc | undefined;
+  /** The command's `collation` field as sent; absent means the collection's default. */
+  collation?: Value | undefined;
   skip?: number | undefined;
   limit?: number | undefined;
 }
@@ -81,16 +84,18 @@ export interface SelectOptions {
 /** Records matching a filter, in natural order unless sorted. The filter is compiled even for a missing collection. */
 export function select(coll: Collection | undefined, filter: BDoc | undefined, opts: SelectOptions = {}): Rec[] {
   const f = filter ?? BDoc.fromEntries([]);
-  const pred = compileFilter(f);
+  const collator = (opts.collation !== undefined ? parseCollation(opts.collation) : coll?.collation)?.collator;
+  const pred = compileFilter(f, collator);
   const natural = opts.sort?.entries[0]?.[0] === '$natural' ? opts.sort.entries[0][1] : undefined;
   if (natural !== undefined && opts.sort!.entries.length > 1) throw new CommandError(2, '$natural sort cannot be combined with other sort fields');
-  const sort = natural === undefined && opts.sort && opts.sort.entries.length > 0 ? compileSort(opts.sort) : undefined;
+  const sort = natural === undefined && opts.sort && opts.sort.entries.length > 0 ? compileSort(opts.sort, collator) : undefined;
   if (!coll) return [];
   let recs: Rec[] = [];
   if (f.entries.length === 0) {
     recs = [...coll.records.values()];
   } else {
-    const candidates = idCandidates(coll, f);
+    // Under a collation string _ids may match other strings than their own key.
+    const candidates = collator ? null : idCandidates(coll, f);
     for (const r of candidates ?? coll.records.values()) if (pred(treeOf(r))) recs.push(r);
     // Found through the _id index, as mongod finds them: results come in _id order.
     if (candidates) recs.sort((a, b) => compareValues(a.id, b.id));
@@ -125,7 +130,7 @@ export function project(recs: Rec[], projection: Document | undefined): Buffer[]
  * Runs a pipeline; leading `$match` stages use the strict matcher, the rest mingo. Documents that
  * come out untouched are sent as their stored bytes.
  */
-export function aggregate(store: Store, coll: Collection | undefined, pipeline: Document[], stages: BArr): Buffer[] {
+export function aggregate(store: Store, coll: Collection | undefined, pipeline: Document[], stages: BArr, collation: Value | undefined): Buffer[] {
   for (const stage of pipeline) {
     const op = Object.keys(stage)[0];
     if (op === '$out' || op === '$merge') throw new CommandError(115, `${op} is not supported by the gravity-restore test server`);
@@ -137,7 +142,8 @@ export function aggregate(store: Store, coll: Collection | undefined, pipeline: 
     if (!(stage instanceof BDoc) || stage.entries.length !== 1 || stage.entries[0]![0] !== '$match') break;
     const filter = stage.entries[0]![1];
     if (!(filter instanceof BDoc)) throw new CommandError(15959, 'the match filter must be an expression in an object');
-    recs = select(coll, filter).filter((r) => recs.includes(r));
+    const kept = new Set(recs);
+    recs = select(coll, filter, {collation}).filter((r) => kept.has(r));
     first++;
   }
   const rest = pipeline.slice(first);

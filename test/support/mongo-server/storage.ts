@@ -5,12 +5,14 @@
 import {UUID} from 'bson';
 import {decodeTyped, withIdFirst, type Document} from './bson-values.js';
 import {CommandError} from './command-error.js';
-import {keyOf, toNumber} from './compare.js';
+import {type Collation, parseCollation} from './collation.js';
+import {compareValues, keyOf, toNumber} from './compare.js';
 import {type Pred, compileFilter, valuesAt} from './match.js';
 import {compileSchema, type Failure} from './schema.js';
 import {BArr, BDoc, BT, BVal, type Value, encodeEntries, parseDoc, regexParts, stringOf, toValue} from './tree.js';
 
 export const MAX_BSON_SIZE = 16 * 1024 * 1024;
+const NULL = new BVal(BT.NULL, Buffer.alloc(0));
 
 export interface Rec {
   idKey: string;
@@ -27,11 +29,13 @@ export interface IndexSpec {
   unique: boolean;
   sparse: boolean;
   partial: Pred | undefined;
+  /** Strings in keys compare under this collation (the index's, or the collection's default). */
+  collation: Collation | undefined;
   /** The document listIndexes returns, in the order it was given. */
   spec: BDoc;
 }
 
-function idIndex(): IndexSpec {
+function idIndex(collation: Collation | undefined): IndexSpec {
   const key = BDoc.fromEntries([['_id', toValue(1)]]);
   return {
     name: '_id_',
@@ -40,7 +44,8 @@ function idIndex(): IndexSpec {
     unique: true,
     sparse: false,
     partial: undefined,
-    spec: BDoc.fromEntries([['v', toValue(2)], ['key', key], ['name', toValue('_id_')]]),
+    collation,
+    spec: BDoc.fromEntries([['v', toValue(2)], ['key', key], ['name', toValue('_id_')], ...(collation ? [['collation', collation.spec] as const] : [])]),
   };
 }
 
@@ -175,7 +180,9 @@ export function validationOf(options: BDoc): Validation | undefined {
 export class Collection {
   readonly uuid = new UUID();
   readonly records = new Map<string, Rec>();
-  readonly indexes: IndexSpec[] = [idIndex()];
+  readonly indexes: IndexSpec[];
+  /** The collection's default collation (https://www.mongodb.com/docs/manual/reference/collation/#collation-and-index-use). */
+  readonly collation: Collation | undefined;
   /** index name → index key → idKey of the record holding it */
   private readonly unique = new Map<string, Map<string, string>>();
   validation: Validation | undefined;
@@ -188,6 +195,12 @@ export class Collection {
     public name: string,
     public options: BDoc,
   ) {
+    this.collation = parseCollation(options.get('collation'));
+    if (this.collation) {
+      // listCollections shows the collation with every field filled in.
+      this.options = BDoc.fromEntries(options.entries.map(([k, v]) => (k === 'collation' ? ([k, this.collation!.spec] as const) : ([k, v] as const))));
+    }
+    this.indexes = [idIndex(this.collation)];
     this.validation = validationOf(options);
     const capped = options.get('capped');
     if (capped instanceof BVal && capped.type === BT.BOOL && capped.bytes[0] === 1) {
@@ -263,6 +276,10 @@ export class Collection {
     for (const index of this.secondaryUnique()) {
       const e = this.entries(index, doc);
       if (!e) continue;
+      if (index.collation) {
+        this.checkCollated(index, e, ownIdKey);
+        continue;
+      }
       const map = this.unique.get(index.name)!;
       for (const {key, values} of e) {
         const holder = map.get(key);
@@ -271,6 +288,22 @@ export class Collection {
       planned.push([index, e.map((x) => x.key)]);
     }
     return planned;
+  }
+
+  /**
+   * Strings equal under a collation have no canonical key here (ICU sort keys are not exposed), so
+   * a collated unique index is checked against every other document.
+   */
+  private checkCollated(index: IndexSpec, mine: Array<{values: Array<Value | undefined>}>, ownIdKey: string): void {
+    const collator = index.collation!.collator;
+    const same = (a: Array<Value | undefined>, b: Array<Value | undefined>): boolean =>
+      a.every((x, i) => compareValues(x ?? NULL, b[i] ?? NULL, collator) === 0);
+    for (const rec of this.records.values()) {
+      if (rec.idKey === ownIdKey) continue;
+      const theirs = this.entries(index, treeOf(rec));
+      if (!theirs) continue;
+      for (const m of mine) for (const t of theirs) if (same(m.values, t.values)) throw this.dupError(index, this.keyValue(index, m.values));
+    }
   }
 
   private addEntries(planned: Array<[IndexSpec, string[]]>, idKey: string): void {
@@ -338,7 +371,14 @@ export class Collection {
   }
 
   /** Adds an index; a unique one is built over existing data first and refused on duplicates. */
-  addIndex(spec: BDoc): 'created' | 'exists' {
+  addIndex(given: BDoc): 'created' | 'exists' {
+    // An index without a collation takes the collection's; {locale: "simple"} asks for none.
+    const collationValue = given.get('collation');
+    const collation = collationValue === undefined ? this.collation : parseCollation(collationValue);
+    const spec = BDoc.fromEntries([
+      ...given.entries.filter(([k]) => k !== 'collation'),
+      ...(collation ? [['collation', collation.spec] as const] : []),
+    ]);
     const name = str(spec.get('name'))!;
     const key = spec.get('key') as BDoc;
     const uniqueValue = spec.get('unique');
@@ -357,7 +397,9 @@ export class Collection {
       }
       return 'exists';
     }
-    const other = this.indexes.find((i) => keyOf(i.key) === keyOf(key) && keyOf(i.spec.get('partialFilterExpression')) === keyOf(partialFilter));
+    const other = this.indexes.find(
+      (i) => keyOf(i.key) === keyOf(key) && keyOf(i.spec.get('partialFilterExpression')) === keyOf(partialFilter) && keyOf(i.spec.get('collation')) === keyOf(spec.get('collation')),
+    );
     if (other && other.unique === unique && other.sparse === sparse) return 'exists';
     if (other) {
       throw new CommandError(85, `An equivalent index already exists with a different name and options. Requested index: ${described(spec)}, existing index: ${described(other.spec)}`);
@@ -370,9 +412,23 @@ export class Collection {
       unique,
       sparse,
       partial: partialFilter instanceof BDoc ? compileFilter(partialFilter) : undefined,
+      collation,
       spec: BDoc.fromEntries([['v', toValue(2)], ...spec.entries.filter(([k]) => k !== 'v')]),
     };
-    if (unique) {
+    if (unique && collation) {
+      const seen: Array<Array<Value | undefined>> = [];
+      for (const rec of this.records.values()) {
+        const e = this.entries(index, treeOf(rec));
+        if (!e) continue;
+        for (const {values} of e) {
+          const clash = seen.find((s) => s.every((x, i) => compareValues(x ?? NULL, values[i] ?? NULL, collation.collator) === 0));
+          if (clash) throw this.dupError(index, this.keyValue(index, values), 'Index build failed: ');
+        }
+        // One document's own keys never clash with each other.
+        for (const {values} of e) seen.push(values);
+      }
+      this.unique.set(name, new Map());
+    } else if (unique) {
       const map = new Map<string, string>();
       for (const rec of this.records.values()) {
         const e = this.entries(index, treeOf(rec));
