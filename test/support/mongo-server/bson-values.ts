@@ -4,7 +4,7 @@
  * leading `$match` and operator updates (filters themselves go through match.ts).
  */
 import {Decimal128, Double, Int32, Long, ObjectId, deserialize, onDemand, serialize} from 'bson';
-import {BArr, BDoc, BVal, type Value, elementBytes, encodeEntries, parseDoc, toValue} from './tree.js';
+import {BArr, BDoc, BVal, type Value, elementBytes, toValue, topLevel, valueFrom} from './tree.js';
 import type {Document} from 'bson';
 
 export type {Document};
@@ -206,15 +206,17 @@ export function rawField(doc: Uint8Array, name: string): {type: number; bytes: B
  * buffer when `_id` already leads, so stored bytes equal the bytes sent.
  */
 export function withIdFirst(doc: Buffer, fallbackId?: Value): {bytes: Buffer; id: Value} {
-  const tree = parseDoc(doc);
-  const idx = tree.entries.findIndex(([k]) => k === '_id');
-  if (idx === 0) return {bytes: doc, id: tree.entries[0]![1]};
-  if (idx > 0) {
-    const idEntry = tree.entries[idx]!;
-    return {bytes: encodeEntries([idEntry, ...tree.entries.filter((e) => e !== idEntry)]), id: idEntry[1]};
+  const els = [...topLevel(doc)];
+  const idx = els.findIndex((el) => el.name === '_id');
+  if (idx >= 0) {
+    const el = els[idx]!;
+    const id = valueFrom(el.type, doc.subarray(el.valueStart, el.end));
+    if (idx === 0) return {bytes: doc, id};
+    const parts = [doc.subarray(el.start, el.end), ...els.filter((e) => e !== el).map((e) => doc.subarray(e.start, e.end))];
+    return {bytes: docFromElements(parts), id};
   }
   const id = fallbackId ?? toValue(new ObjectId());
-  return {bytes: encodeEntries([['_id', id], ...tree.entries]), id};
+  return {bytes: docFromElements([elementBytes('_id', id), ...els.map((e) => doc.subarray(e.start, e.end))]), id};
 }
 
 /** Encodes a reply; RawDoc values (alone or in arrays) are spliced in byte for byte. */

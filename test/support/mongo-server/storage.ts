@@ -9,7 +9,7 @@ import {type Collation, parseCollation} from './collation.js';
 import {compareValues, keyOf, toNumber} from './compare.js';
 import {type Pred, compileFilter, valuesAt} from './match.js';
 import {compileSchema, type Failure} from './schema.js';
-import {BArr, BDoc, BT, BVal, type Value, encodeEntries, parseDoc, regexParts, stringOf, toValue} from './tree.js';
+import {BArr, BDoc, BT, BVal, type Value, encodeEntries, parseDoc, regexParts, stringOf, toValue, topLevel} from './tree.js';
 
 export const MAX_BSON_SIZE = 16 * 1024 * 1024;
 const NULL = new BVal(BT.NULL, Buffer.alloc(0));
@@ -124,16 +124,14 @@ function nextTimestamp(): Buffer {
  * Returns the same buffer when there is none.
  */
 export function fillEmptyTimestamps(bytes: Buffer): Buffer {
-  const tree = parseDoc(bytes);
-  let changed = false;
-  const entries = tree.entries.map(([k, v]): readonly [string, Value] => {
-    if (k !== '_id' && v instanceof BVal && v.type === BT.TIMESTAMP && v.bytes.every((x) => x === 0)) {
-      changed = true;
-      return [k, new BVal(BT.TIMESTAMP, nextTimestamp())];
-    }
-    return [k, v];
-  });
-  return changed ? encodeEntries(entries) : bytes;
+  let out: Buffer | undefined;
+  for (const el of topLevel(bytes)) {
+    if (el.type !== BT.TIMESTAMP || el.name === '_id') continue;
+    if (bytes.readBigUInt64LE(el.valueStart) !== 0n) continue;
+    out ??= Buffer.from(bytes);
+    nextTimestamp().copy(out, el.valueStart);
+  }
+  return out ?? bytes;
 }
 
 export interface Validation {

@@ -135,6 +135,20 @@ function valueLength(buf: Buffer, type: number, pos: number): number {
   }
 }
 
+/** Top-level elements of a document as byte offsets, without decoding any value. */
+export function* topLevel(bytes: Buffer): Generator<{type: number; name: string; start: number; valueStart: number; end: number}> {
+  const end = bytes.readInt32LE(0) - 1;
+  let pos = 4;
+  while (pos < end) {
+    const type = bytes[pos]!;
+    const nameEnd = cstringEnd(bytes, pos + 1);
+    const at = nameEnd + 1;
+    const next = at + valueLength(bytes, type, at);
+    yield {type, name: bytes.toString('utf8', pos + 1, nameEnd), start: pos, valueStart: at, end: next};
+    pos = next;
+  }
+}
+
 function parseEntries(bytes: Buffer): Array<[string, Value]> {
   const out: Array<[string, Value]> = [];
   const end = bytes.readInt32LE(0) - 1;
