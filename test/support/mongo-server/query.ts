@@ -282,8 +282,11 @@ function applyToTyped(typed: Document, spec: Exclude<UpdateSpec, {kind: 'replace
   delete ops.$setOnInsert;
   if (Object.keys(ops).length > 0) {
     const af = arrayFilters ? (toMatchable(arrayFilters) as Document[]) : undefined;
-    // mingo skips the update when the condition fails; an upsert's seed need not match its filter.
-    const condition = insert ? undefined : (toMatchable(filter) as Document);
+    // The filter only drives the positional `$` operator here: the strict matcher already chose the
+    // document, and mingo (which skips the update when its own, looser reading of the filter fails)
+    // must not second-guess it. An upsert's seed need not match its filter.
+    const positional = Object.values(ops).some((spec) => isPlainObject(spec) && Object.keys(spec).some((p) => p.split('.').includes('$')));
+    const condition = insert || !positional ? undefined : (toMatchable(filter) as Document);
     mingoGuard(() => mingoUpdate(m, ops, af, condition), 9);
   }
   return restoreTypes(m, overlay(typed, spec.ops, insert)) as Document;
