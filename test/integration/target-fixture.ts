@@ -13,7 +13,8 @@ import type {Manifest, ManifestCollection, RestoreSet} from '../../src/restore-s
 export interface FixtureCollection {
   db: string;
   name: string;
-  docs: Document[];
+  /** Documents, or their raw BSON when the bytes themselves matter (field order, deprecated types). */
+  docs: Array<Document | Uint8Array>;
   indexes?: Document[];
   options?: Document;
 }
@@ -30,7 +31,7 @@ export async function writeSet(dir: string, collections: FixtureCollection[], ex
   for (const c of collections) {
     const folder = path.join(dir, 'dump', c.db);
     await mkdir(folder, {recursive: true});
-    const data = Buffer.concat(c.docs.map((d) => Buffer.from(BSON.serialize(d))));
+    const data = Buffer.concat(c.docs.map((d) => (d instanceof Uint8Array ? Buffer.from(d) : Buffer.from(BSON.serialize(d)))));
     const file = path.join('dump', c.db, `${c.name}.bson`);
     await writeFile(path.join(dir, file), data);
     const metadata = canonicalJson(
