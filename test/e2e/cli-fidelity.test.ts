@@ -47,7 +47,7 @@ async function pymongoRead(uri: string, db: string, collection: string): Promise
     const {stdout} = await promisify(execFile)(PYTHON, [path.join(REPO_ROOT, 'test', 'support', 'pymongo-raw.py'), uri, db, collection], {encoding: 'utf8'});
     return JSON.parse(stdout) as {docs: string[]; collections: Record<string, string[]>};
   } catch (error) {
-    throw new Error(`pymongo read failed (is python3-pymongo installed? .ci/run installs it): ${String((error as {stdout?: string}).stdout ?? '')}${String((error as Error).message)}`);
+    throw new Error(`pymongo read failed (is python3-pymongo installed? .ci/run installs it): ${String((error as Error).message)}`, {cause: error});
   }
 }
 
