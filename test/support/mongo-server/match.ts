@@ -38,6 +38,9 @@ function walk(v: Value, parts: readonly string[], i: number, expand: boolean, ou
     if (/^\d+$/.test(p)) {
       const idx = Number(p);
       if (idx < v.items.length) walk(v.items[idx]!, parts, i + 1, expand, out);
+      // A numeric component is a position first; element documents count only where they have such a field.
+      for (const el of v.items) if (el instanceof BDoc && el.has(p)) walk(el, parts, i, expand, out);
+      return;
     }
     for (const el of v.items) if (el instanceof BDoc) walk(el, parts, i, expand, out);
     return;
