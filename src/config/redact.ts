@@ -31,6 +31,8 @@ export function registerSecret(value: string | undefined | null): void {
     // Not percent-encoded text: the raw spelling is enough.
   }
   spellings.add(encodeURIComponent(value));
+  // A parser that gives up mid-way may print only the piece before a delimiter: mask the pieces too.
+  for (const piece of value.split(/[^A-Za-z0-9]+/)) spellings.add(piece);
   for (const s of spellings) if (s.length >= MIN_SECRET_LENGTH) secrets.add(s);
 }
 
@@ -40,7 +42,7 @@ export function passwordOf(uri: string): string | undefined {
   if (!m) return undefined;
   const rest = m[1]!;
   const at = rest.lastIndexOf('@');
-  if (at < 0) return undefined;
+  if (at < 0) return portlessPassword(rest);
   const userinfo = rest.slice(0, at);
   const colon = userinfo.indexOf(':');
   return colon < 0 ? undefined : userinfo.slice(colon + 1);
@@ -53,9 +55,23 @@ export function registerUriSecrets(uri: string | undefined): void {
   for (const m of uri.matchAll(SECRET_PARAMS)) registerSecret(m[0].slice(m[1]!.length));
 }
 
+/**
+ * `mongodb://user:secret` with the `@host` forgotten: what follows the colon is not a port, so it is
+ * taken for a password.
+ */
+function portlessPassword(rest: string): string | undefined {
+  const colon = rest.indexOf(':');
+  if (colon < 0) return undefined;
+  const after = rest.slice(colon + 1);
+  return /^\d*(?:[,/?]|$)/.test(after) ? undefined : after;
+}
+
 function maskToken(scheme: string, rest: string): string {
   const at = rest.lastIndexOf('@');
-  if (at < 0) return scheme + rest;
+  if (at < 0) {
+    const pw = portlessPassword(rest);
+    return pw === undefined ? scheme + rest : `${scheme}${rest.slice(0, rest.indexOf(':'))}:${MASK}`;
+  }
   const userinfo = rest.slice(0, at);
   const colon = userinfo.indexOf(':');
   if (colon < 0) return scheme + rest;
@@ -63,13 +79,37 @@ function maskToken(scheme: string, rest: string): string {
 }
 
 export function redact(text: string): string {
-  let out = text.replace(URI_TOKEN, (_, scheme: string, rest: string) => maskToken(scheme, rest)).replace(SECRET_PARAMS, `$1${MASK}`);
-  // Longest first, so a secret that contains another is masked whole.
+  let out = text;
+  // Registered values first, whole and longest first, before the shape-based mask could cut one in two.
   for (const s of [...secrets].sort((a, b) => b.length - a.length)) if (out.includes(s)) out = out.split(s).join(MASK);
-  return out;
+  return out.replace(URI_TOKEN, (_, scheme: string, rest: string) => maskToken(scheme, rest)).replace(SECRET_PARAMS, `$1${MASK}`);
 }
 
-/** A connection string safe to print. */
+const HOST = String.raw`(?:[A-Za-z0-9._~%-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?`;
+const HOST_LIST = new RegExp(`^${HOST}(?:,${HOST})*(?:[/?]|$)`);
+
+/** Does the connection string name its hosts in a form a driver can use (no empty or malformed host)? */
+export function hasValidHostList(uri: string): boolean {
+  const rest = /^[a-z][a-z0-9+.-]*:\/\/(.*)$/is.exec(uri)?.[1];
+  if (rest === undefined) return false;
+  return HOST_LIST.test(rest.slice(rest.lastIndexOf('@') + 1));
+}
+
+/**
+ * A connection string safe to print, e.g. as a target's label. Unlike free text, the whole string
+ * is the URI, so when what follows the last `@` is no host list (the password itself held an `@`, a
+ * space or a quote), nothing after the user name is shown.
+ */
 export function maskUri(uri: string): string {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)(.*)$/is.exec(uri);
+  if (!m) return redact(uri);
+  const rest = m[2]!;
+  const at = rest.lastIndexOf('@');
+  const userinfo = at < 0 ? '' : rest.slice(0, at);
+  const after = at < 0 ? rest : rest.slice(at + 1);
+  if (at >= 0 && !HOST_LIST.test(after)) {
+    const colon = userinfo.indexOf(':');
+    return `${m[1]}${colon < 0 ? redact(userinfo) : userinfo.slice(0, colon)}:${MASK}@…`;
+  }
   return redact(uri);
 }

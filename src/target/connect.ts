@@ -1,6 +1,6 @@
 import {MongoClient, MongoParseError, MongoServerError, MongoServerSelectionError} from 'mongodb';
 
-import {redact, registerUriSecrets} from '../config/redact.js';
+import {hasValidHostList, redact, registerUriSecrets} from '../config/redact.js';
 import {GravityError} from '../errors.js';
 import type {TargetConnection, TargetSpec} from './types.js';
 
@@ -35,6 +35,12 @@ export async function connectTarget(given: TargetSpec, options: {timeoutMs?: num
   registerUriSecrets(given.uri);
   const spec: TargetSpec = {...given, label: redact(given.label)};
   const timeoutMs = options.timeoutMs ?? 5000;
+  if (!hasValidHostList(spec.uri)) {
+    // Checked here: the driver accepts some malformed host lists and then fails outside any promise.
+    throw new GravityError('TARGET_INVALID', `Target ${spec.label} has an invalid connection string: the host list after "@" is empty or malformed`, {
+      hint: 'Check the URI (mongodb://user:pass@host:port/db); percent-encode @ : / ? # in the password',
+    });
+  }
   let client: MongoClient;
   try {
     client = new MongoClient(spec.uri, {
