@@ -10,6 +10,8 @@ interface Pair {
   upstream: net.Socket;
   /** The last bytes the client sent, so a marker split across two reads is still seen. */
   tail: Buffer;
+  /** Server bytes kept back while held. */
+  queue: Buffer[];
 }
 
 export interface TcpProxy {
@@ -45,7 +47,7 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
 
   const server = net.createServer((client) => {
     const upstream = net.connect(targetPort, targetHost);
-    const pair: Pair = {client, upstream, tail: Buffer.alloc(0)};
+    const pair: Pair = {client, upstream, tail: Buffer.alloc(0), queue: []};
     pairs.add(pair);
     if (held) upstream.pause();
     client.on('data', (chunk: Buffer) => {
@@ -65,12 +67,16 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       }
     });
     upstream.on('data', (chunk: Buffer) => {
+      if (held) {
+        pair.queue.push(chunk);
+        return;
+      }
       if (byteLimit && serverBytes + chunk.length >= byteLimit.at) {
         // Forward up to the limit, keep the rest of this chunk for after release().
         const cut = Math.max(0, byteLimit.at - serverBytes);
         client.write(chunk.subarray(0, cut));
         serverBytes += cut;
-        upstream.unshift(chunk.subarray(cut));
+        pair.queue.push(chunk.subarray(cut));
         const limit = byteLimit;
         byteLimit = null;
         hold();
@@ -112,7 +118,13 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       held = false;
       byteLimit = null;
       markerRule = null;
-      for (const p of pairs) p.upstream.resume();
+      for (const p of pairs) {
+        for (const chunk of p.queue.splice(0)) {
+          serverBytes += chunk.length;
+          p.client.write(chunk);
+        }
+        p.upstream.resume();
+      }
     },
     async close() {
       for (const p of pairs) {
