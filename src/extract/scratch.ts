@@ -6,11 +6,12 @@ import os from 'node:os';
 import path from 'node:path';
 
 import {BSON, EJSON, type Document} from 'bson';
-import {MongoClient} from 'mongodb';
+import {MongoClient, type CollationOptions} from 'mongodb';
 
 import {maskUri} from '../config/redact.js';
 import {GravityError} from '../errors.js';
-import {valueKey} from './relations.js';
+import {idKey} from '../target/bson-util.js';
+import {exactForm, exactId} from '../target/exact.js';
 import type {Selector} from './selector.js';
 import type {SpoolFile} from './spool.js';
 
@@ -141,25 +142,27 @@ export class MongoSelector implements Selector {
     for (const [collection, spool] of spools) {
       const ids = new Map<string, number>();
       selector.ordinals.set(collection, ids);
+      const raw = metadata.get(collection);
+      const meta = raw ? (EJSON.parse(raw, {relaxed: false}) as {indexes?: Document[]; options?: Document}) : {};
+      // The collection's default collation decides string equality and order in its queries: the scratch
+      // copy must have it, or a case-insensitive collection would answer a query differently than it did.
+      if (meta.options?.collation) await db.createCollection(collection, {collation: meta.options.collation as CollationOptions});
       const coll = db.collection(collection);
       let batch: Document[] = [];
       for await (const {ordinal, doc} of spool.documentsWithOrdinal(signal)) {
-        const decoded = BSON.deserialize(doc, {promoteValues: false, promoteLongs: false});
-        ids.set(valueKey(decoded._id), ordinal);
-        batch.push(decoded);
+        // Exact form (field order kept): an embedded _id {b: 1, "1": 2} is stored as it is, not reordered.
+        const form = exactForm(doc);
+        ids.set(idKey(form.doc.get('_id')), ordinal);
+        batch.push(form.doc as unknown as Document);
         if (batch.length >= 1000) {
-          await coll.insertMany(batch, {ordered: false});
+          await coll.insertMany(batch, {ordered: false, forceServerObjectId: true});
           batch = [];
         }
       }
-      if (batch.length > 0) await coll.insertMany(batch, {ordered: false});
-      const raw = metadata.get(collection);
-      if (raw) {
-        const meta = EJSON.parse(raw, {relaxed: false}) as {indexes?: Document[]};
-        const indexes = (meta.indexes ?? []).filter((ix) => ix.name !== '_id_');
-        // Indexes only speed the queries up; a failure to build one must not stop the extract.
-        if (indexes.length > 0) await db.command({createIndexes: collection, indexes: indexes.map(({v: _v, ns: _ns, ...rest}) => rest)}).catch(() => undefined);
-      }
+      if (batch.length > 0) await coll.insertMany(batch, {ordered: false, forceServerObjectId: true});
+      const indexes = (meta.indexes ?? []).filter((ix) => ix.name !== '_id_');
+      // Indexes only speed the queries up; a failure to build one must not stop the extract.
+      if (indexes.length > 0) await db.command({createIndexes: collection, indexes: indexes.map(({v: _v, ns: _ns, ...rest}) => rest)}).catch(() => undefined);
     }
     return selector;
   }
@@ -168,9 +171,11 @@ export class MongoSelector implements Selector {
     const ids = this.ordinals.get(collection);
     if (!ids) return [];
     const hits: Array<{ordinal: number; doc: Document}> = [];
-    const cursor = this.scratch.client.db(this.scratch.db).collection(collection).find(filter, {promoteValues: false, promoteLongs: false});
-    for await (const doc of cursor) {
-      const ordinal = ids.get(valueKey(doc._id));
+    const cursor = this.scratch.client.db(this.scratch.db).collection(collection).find(filter, {raw: true});
+    for await (const raw of cursor) {
+      const bytes = Buffer.from(raw as unknown as Uint8Array);
+      const doc = BSON.deserialize(bytes, {promoteValues: false, promoteLongs: false});
+      const ordinal = ids.get(idKey(exactId(bytes)));
       if (ordinal !== undefined) hits.push({ordinal, doc});
     }
     hits.sort((a, b) => a.ordinal - b.ordinal);
