@@ -3,7 +3,7 @@ import path from 'node:path';
 import {Args, Flags} from '@oclif/core';
 import {BaseCommand} from '../base-command.js';
 
-import {readRestoreSet} from '../restore-set/manifest.js';
+import {readRestoreSet, verifySetFiles} from '../restore-set/manifest.js';
 
 export default class Export extends BaseCommand<typeof Export> {
   static summary = 'Write a restore set as a mongodump archive that mongorestore accepts';
@@ -18,6 +18,8 @@ export default class Export extends BaseCommand<typeof Export> {
     // Loaded here, not at start-up: `--help` and the other commands need none of it.
     const {writeArchive} = await import('../dump/write.js');
     const set = await readRestoreSet(this.args.set);
+    // The archive is built from the set's folder: refuse files changed since extract first.
+    await verifySetFiles(set);
     const archive = path.resolve(this.flags.archive);
     const result = await writeArchive(path.join(set.dir, 'dump'), archive, {gzip: this.flags.gzip});
     this.log(`Wrote ${archive}: ${result.namespaces} namespace(s), ${result.documents} document(s)`);

@@ -106,7 +106,13 @@ export async function readRestoreSet(dir: string): Promise<RestoreSet> {
   return {dir: path.resolve(dir), manifest, hash: manifestHash(manifest)};
 }
 
-/** Raw BSON documents of one collection of a set, verified against the manifest's sha256. */
+function tampered(what: string, problem: string): GravityError {
+  return new GravityError('SET_INVALID', `${what} ${problem} (changed after extract)`, {
+    hint: 'Do not edit a restore set by hand; extract it again',
+  });
+}
+
+/** Raw BSON documents of one collection of a set, verified against the manifest (sha256, size, count). */
 export async function readSetDocuments(set: RestoreSet, collection: string): Promise<Buffer[]> {
   const entry = set.manifest.collections[collection];
   if (!entry) {
@@ -117,18 +123,30 @@ export async function readSetDocuments(set: RestoreSet, collection: string): Pro
   const file = path.join(set.dir, entry.file);
   const data = await readFile(file);
   const sha = createHash('sha256').update(data).digest('hex');
-  if (sha !== entry.sha256) {
-    throw new GravityError('SET_INVALID', `${entry.file} does not match its sha256 in the manifest (changed after extract)`, {
-      hint: 'Extract the set again',
-    });
-  }
-  return splitDocuments(data, entry.file);
+  if (sha !== entry.sha256) throw tampered(entry.file, 'does not match its sha256 in the manifest');
+  // The sha256 alone would accept a manifest edited to say another count or size of the same file.
+  if (data.length !== entry.bytes) throw tampered(entry.file, `holds ${data.length} bytes but the manifest says ${entry.bytes}`);
+  const docs = splitDocuments(data, entry.file);
+  if (docs.length !== entry.documents) throw tampered(entry.file, `holds ${docs.length} documents but the manifest says ${entry.documents}`);
+  return docs;
 }
 
-/** Metadata JSON text of a collection in the set (indexes and options), or null. */
+/** Metadata JSON text of a collection in the set (indexes and options), verified against its sha256, or null. */
 export async function readSetMetadata(set: RestoreSet, collection: string): Promise<Record<string, unknown> | null> {
   const entry = set.manifest.collections[collection];
   if (!entry?.metadataFile) return null;
-  const text = await readFile(path.join(set.dir, entry.metadataFile), 'utf8');
-  return JSON.parse(text) as Record<string, unknown>;
+  const text = await readFile(path.join(set.dir, entry.metadataFile));
+  // Indexes and collection options are created from this file: an edit must not slip through.
+  if (entry.metadataSha256 && createHash('sha256').update(text).digest('hex') !== entry.metadataSha256) {
+    throw tampered(entry.metadataFile, 'does not match its sha256 in the manifest');
+  }
+  return JSON.parse(text.toString('utf8')) as Record<string, unknown>;
+}
+
+/** Every file of the set checked against the manifest, before something is made from them. */
+export async function verifySetFiles(set: RestoreSet): Promise<void> {
+  for (const name of set.manifest.order) {
+    await readSetDocuments(set, name);
+    await readSetMetadata(set, name);
+  }
 }
