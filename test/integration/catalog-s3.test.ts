@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import {createHash, randomBytes} from 'node:crypto';
 import {existsSync} from 'node:fs';
-import {mkdtemp, readFile, rm} from 'node:fs/promises';
+import {mkdtemp, readdir, readFile, rm} from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,6 +45,31 @@ async function dumpTar(collections: string[], bsonBytes = 100_000): Promise<Buff
   const chunks: Buffer[] = [];
   for await (const chunk of pack) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
+}
+
+/** An HTTP proxy in front of the S3 server that records each request's method, path and Range. */
+async function startRecordingProxy(upstream: string): Promise<{endpoint: string; requests: Array<{method: string; path: string; range: string | undefined}>; close(): Promise<void>}> {
+  const target = new URL(upstream);
+  const requests: Array<{method: string; path: string; range: string | undefined}> = [];
+  const proxy = http.createServer((req, res) => {
+    requests.push({method: req.method ?? '', path: req.url ?? '', range: req.headers.range});
+    // Headers go through untouched (Host included): the request signature covers them.
+    const forward = http.request({host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers}, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    forward.on('error', () => res.destroy());
+    req.pipe(forward);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`,
+    requests,
+    close: () => new Promise<void>((resolve) => {
+      proxy.closeAllConnections();
+      proxy.close(() => resolve());
+    }),
+  };
 }
 
 let cacheCount = 0;
@@ -190,24 +216,46 @@ describe('fetching from S3', () => {
   it('downloads a large object in parallel ranged parts and hands tarballs to unpack', async () => {
     const tarball = await dumpTar(['artworks', 'partners'], 1_500_000);
     await put('big/2026-11-18T14-00-00Z.tar', tarball);
-    const store = openStore(`s3://${BUCKET}/big/`, settings);
-    const [backup] = await listBackups(store, {sourceTz: 'UTC'});
-    assert.ok(backup);
-    const unpacked: Array<{key: string; collections: string[]}> = [];
-    const result = await fetchBackup(store, backup, {
-      cacheDir: await freshCache(),
-      collections: ['partners'],
-      parallelThreshold: 512 * 1024,
-      unpack: async (file, collections) => {
-        unpacked.push({key: file.key, collections});
-        assert.deepEqual(await readFile(file.path), tarball);
-        return {partners: '/tmp/unpacked/partners.bson'};
-      },
-    });
-    assert.equal(result.files[0]?.sha256, sha256(tarball));
-    assert.equal(result.bytesTransferred, tarball.length);
-    assert.deepEqual(unpacked, [{key: '2026-11-18T14-00-00Z.tar', collections: ['partners']}]);
-    assert.deepEqual(result.collections, {partners: '/tmp/unpacked/partners.bson'});
+    // The store talks to S3 through a recording proxy: what matters is what reached the server.
+    const recorder = await startRecordingProxy(server.endpoint);
+    try {
+      const store = openStore(`s3://${BUCKET}/big/`, {...settings, endpoint: recorder.endpoint});
+      const [backup] = await listBackups(store, {sourceTz: 'UTC'});
+      assert.ok(backup);
+      const unpacked: Array<{key: string; collections: string[]}> = [];
+      const result = await fetchBackup(store, backup, {
+        cacheDir: await freshCache(),
+        collections: ['partners'],
+        parallelThreshold: 512 * 1024,
+        unpack: async (file, collections) => {
+          unpacked.push({key: file.key, collections});
+          assert.deepEqual(await readFile(file.path), tarball);
+          return {partners: '/tmp/unpacked/partners.bson'};
+        },
+      });
+      assert.equal(result.files[0]?.sha256, sha256(tarball));
+      assert.equal(result.bytesTransferred, tarball.length);
+      assert.deepEqual(unpacked, [{key: '2026-11-18T14-00-00Z.tar', collections: ['partners']}]);
+      assert.deepEqual(result.collections, {partners: '/tmp/unpacked/partners.bson'});
+
+      const gets = recorder.requests.filter((r) => r.method === 'GET' && r.path.startsWith(`/${BUCKET}/big/2026-11-18T14-00-00Z.tar`));
+      assert.ok(gets.length > 1, `${gets.length} GET request(s) for the object`);
+      const ranges = gets.map((r) => {
+        const match = /^bytes=(\d+)-(\d+)$/.exec(r.range ?? '');
+        assert.ok(match, `a GET without an explicit range: ${r.range}`);
+        return [Number(match[1]), Number(match[2])] as const;
+      });
+      // Together the parts cover the object exactly once, end to end.
+      ranges.sort((a, b) => a[0] - b[0]);
+      let next = 0;
+      for (const [start, end] of ranges) {
+        assert.equal(start, next, `ranges ${JSON.stringify(ranges)} leave a gap or overlap`);
+        next = end + 1;
+      }
+      assert.equal(next, tarball.length);
+    } finally {
+      await recorder.close();
+    }
   });
 
   for (const [mode, parallelThreshold] of [['one stream', 64 * 1024 * 1024], ['four parallel parts', 4 * 1024 * 1024]] as const) {
@@ -255,8 +303,10 @@ describe('fetching from S3', () => {
       assert.match(error.message, /gravity\.tar\.gz\.sha256/);
       return true;
     });
+    // The download went through the cache, and nothing of the bad copy is left there.
     const target = path.join(cacheDir, 'downloads');
-    const leftovers = existsSync(target) ? await import('node:fs/promises').then((fs) => fs.readdir(target, {recursive: true})) : [];
-    assert.deepEqual(leftovers.filter((name) => String(name).includes('gravity.tar.gz')), []);
+    assert.equal(existsSync(target), true, 'the download was written under downloads/');
+    const leftovers = (await readdir(target, {recursive: true, withFileTypes: true})).filter((entry) => entry.isFile()).map((entry) => entry.name);
+    assert.deepEqual(leftovers, []);
   });
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import {existsSync} from 'node:fs';
 import {mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -154,7 +155,23 @@ describe('extract', () => {
   });
 
   it('an existing --out is refused unless --force, and a failed extract leaves nothing behind', async () => {
-    await assert.rejects(extract(base('all', '{}', false)), /already exists/);
+    const first = await extract(base('forced', '{}', false));
+    await writeFile(path.join(first.set, 'notes.txt'), 'written by hand');
+    await assert.rejects(extract(base('forced', '{"slug": "work-4"}', false)), (error: Error & {code?: string}) => error.code === 'SET_EXISTS' && /already exists/.test(error.message));
+    assert.equal((await readRestoreSet(first.set)).hash, first.manifestHash, 'the refused extract left the set alone');
+    assert.equal(existsSync(path.join(first.set, 'notes.txt')), true);
+
+    // --force replaces the folder: the new selection only, nothing of the old one left.
+    const forced = await extract({...base('forced', '{"slug": "work-4"}', false), force: true});
+    assert.equal(forced.set, first.set);
+    assert.deepEqual(forced.counts, {artworks: 1});
+    const set = await readRestoreSet(forced.set);
+    assert.equal(set.hash, forced.manifestHash);
+    assert.equal(set.manifest.query.text, '{"slug": "work-4"}');
+    assert.equal((await setDocs(forced.set, 'artworks')).length, 1);
+    assert.equal(existsSync(path.join(first.set, 'notes.txt')), false, 'the old folder was replaced, not merged into');
+    assert.deepEqual((await readdir(dir)).filter((n) => n.includes('forced')), ['forced'], 'no temporary folder left');
+
     await assert.rejects(extract({...base('broken', '{}', false), collection: 'nope'}), (error: Error & {code?: string}) => {
       assert.equal(error.code, 'UNKNOWN_COLLECTION');
       assert.match(error.message + String((error as {hint?: string}).hint), /artworks, notes, related, sale_artworks, shows/);

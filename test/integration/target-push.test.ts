@@ -84,7 +84,9 @@ describe('connectTarget', () => {
     const spec: TargetSpec = {name: 'adhoc', uri: 'mongodb://u:pa55word@', db: null, label: 'adhoc'};
     await assert.rejects(connectTarget(spec, {timeoutMs: 1000}), (error: unknown) => {
       assert.ok(error instanceof GravityError);
+      // A URI without a host is bad input (exit 2), not a server that could not be reached (exit 5).
       assert.equal(error.code, 'TARGET_INVALID');
+      assert.equal(error.exitCode, 2);
       assert.doesNotMatch(error.message, /pa55word/);
       return true;
     });
