@@ -1,6 +1,7 @@
 import {readdir, readFile} from 'node:fs/promises';
 import path from 'node:path';
 
+import {listJournals} from './journal.js';
 import type {LedgerEntry} from './ledger.js';
 import {readLedger} from './ledger.js';
 import type {Relation, RestoreSet} from './manifest.js';
@@ -18,7 +19,39 @@ export interface Report {
   timings: Record<string, number>;
   conflicts: Array<{target: string; plan: string; collection: string; _id: unknown; fields: string[]}>;
   overrides: Array<{time: string; target: string; reason: string}>;
+  /** What is still open after the pushes. */
+  looseEnds: {
+    /** Documents the latest push to each target did not restore (the server refused them or stored other bytes), with why. */
+    refused: RefusedEntry[];
+  };
   ledger: LedgerEntry[];
+}
+
+export interface RefusedEntry {
+  target: string;
+  collection: string;
+  _id: unknown;
+  reason: string;
+  code?: number;
+}
+
+const REFUSED_LIMIT = 200;
+
+/** Refusals recorded by the latest push journal of each target. */
+async function refusedDocuments(set: RestoreSet): Promise<RefusedEntry[]> {
+  const latest = new Map<string, Awaited<ReturnType<typeof listJournals>>[number]>();
+  for (const j of await listJournals(set)) if (j.begin.op === 'push' && j.begin.setHash === set.hash) latest.set(j.begin.targetLabel, j);
+  const out: RefusedEntry[] = [];
+  for (const j of latest.values()) {
+    for (const r of j.records) {
+      if (r.type !== 'refused') continue;
+      for (const id of r.ids) {
+        if (out.length >= REFUSED_LIMIT) return out;
+        out.push({target: j.begin.targetLabel, collection: r.collection, _id: JSON.parse(id) as unknown, reason: r.reason, ...(r.code === undefined ? {} : {code: r.code})});
+      }
+    }
+  }
+  return out;
 }
 
 function formatDuration(ms: number): string {
@@ -96,6 +129,7 @@ export async function buildReport(set: RestoreSet): Promise<Report> {
     timings,
     conflicts,
     overrides: ledger.filter((e) => e.action === 'override').map((e) => ({time: e.time, target: e.targetLabel || e.target, reason: e.reason ?? ''})),
+    looseEnds: {refused: await refusedDocuments(set)},
     ledger,
   };
 }
@@ -141,6 +175,9 @@ export function renderReportMarkdown(report: Report): string {
   lines.push('', '## Conflicts (changed on the target since the backup)', '');
   if (report.conflicts.length === 0) lines.push('None found by the latest plans.');
   else for (const c of report.conflicts) lines.push(`- ${c.target} ${c.collection} \`${JSON.stringify(c._id)}\`: ${c.fields.join(', ')}`);
+  lines.push('', '## Not restored (refused by the target)', '');
+  if (report.looseEnds.refused.length === 0) lines.push('None: every document the pushes meant to write is on its target.');
+  else for (const r of report.looseEnds.refused) lines.push(`- ${r.target} ${r.collection} \`${JSON.stringify(r._id)}\`: ${r.reason}`);
   lines.push('', '## Timings', '');
   for (const [k, v] of Object.entries(report.timings)) lines.push(`- ${k}: ${v} ms`);
   return `${lines.join('\n')}\n`;

@@ -162,6 +162,9 @@ describe('byte-exact writes and honest refusals, through bin/run.js', () => {
     assert.equal(json<{ok: boolean}>(verify).ok, false);
     const human = await runCli(['verify', dir, '--to', target(db)]);
     assertCleanError(human, /does not hold everything the set promised/);
+    const report = json<{looseEnds: {refused: Array<{collection: string; _id: unknown; reason: string; code: number}>}}>(await runCli(['report', dir, '--json']));
+    assert.deepEqual(report.looseEnds.refused.map((r) => [r.collection, r._id, r.code]), [['users', {$oid: '57d1e4a2cd530e65f6000012'}, 11000]]);
+    assert.match((await runCli(['report', dir])).stdout, /## Not restored \(refused by the target\)\n\n- .*users .*unique index email_1/);
   });
 
   it('a connection-string path of /admin is where to authenticate, not where to restore; admin, local and config are refused', async () => {
