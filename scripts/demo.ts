@@ -15,7 +15,7 @@ import {spawn} from 'node:child_process';
 import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import {fileURLToPath} from 'node:url';
+import {fileURLToPath, pathToFileURL} from 'node:url';
 
 import {PutObjectCommand, S3Client} from '@aws-sdk/client-s3';
 import {BSON, type Document, ObjectId} from 'bson';
@@ -34,16 +34,33 @@ const EDITED_AT = est(18, 14, 10);
 const INCIDENT_AT = est(18, 14, 30);
 const NOW = est(18, 15, 30);
 
-function step(title: string): void {
-  process.stdout.write(`\n\x1b[1m== ${title}\x1b[0m\n`);
+/** What the demo did, for a test to check against the servers before they stop. */
+export interface DemoOutcome {
+  production: string;
+  /** Each CLI run in order: the command (and target), and its exit code. */
+  steps: Array<{command: string; code: number | null}>;
+  /** The lost documents as the backup holds them: what production must hold again, byte for byte. */
+  lost: Array<{collection: string; bytes: Buffer}>;
+  /** The artworks edited after the backup, as production held them before the restore. */
+  edited: Array<{collection: string; bytes: Buffer}>;
 }
 
-async function main(): Promise<number> {
+export interface DemoOptions {
+  /** Where the demo's narration and the CLI's output go (default: this process's stdout). */
+  write?: (text: string) => void;
+  /** Called after the restore, while the sandbox still runs. */
+  inspect?: (outcome: DemoOutcome) => Promise<void>;
+}
+
+export async function runDemo(options: DemoOptions = {}): Promise<number> {
+  const write = options.write ?? ((text: string) => void process.stdout.write(text));
+  const step = (title: string) => write(`\n\x1b[1m== ${title}\x1b[0m\n`);
+  const steps: DemoOutcome['steps'] = [];
   const work = await mkdtemp(path.join(os.tmpdir(), 'gravity-restore-demo-'));
   step('Starting the sandbox');
   const sandbox = await startSandbox();
-  process.stdout.write(`S3 ${sandbox.info.s3.endpoint}, staging ${sandbox.info.staging}, production ${sandbox.info.production} (MongoDB: ${sandbox.info.mongo})\n`);
-  process.stdout.write(`MongoDB backend: ${sandbox.info.mongoDetail}\n`);
+  write(`S3 ${sandbox.info.s3.endpoint}, staging ${sandbox.info.staging}, production ${sandbox.info.production} (MongoDB: ${sandbox.info.mongo})\n`);
+  write(`MongoDB backend: ${sandbox.info.mongoDetail}\n`);
   try {
     const data = generateGravity();
     const partnerArtworks = data.collections.artworks.filter((a) => (a.doc.partner_id as ObjectId).equals(data.partnerId));
@@ -79,7 +96,7 @@ async function main(): Promise<number> {
       await writeBackupTarGz(file, collections);
       const body = await readFile(file);
       await s3.send(new PutObjectCommand({Bucket: sandbox.info.s3.bucket, Key: PREFIX + backup.key, Body: body}));
-      process.stdout.write(`  s3://${sandbox.info.s3.bucket}/${PREFIX}${backup.key} (${(body.length / 1e6).toFixed(1)} MB)\n`);
+      write(`  s3://${sandbox.info.s3.bucket}/${PREFIX}${backup.key} (${(body.length / 1e6).toFixed(1)} MB)\n`);
     }
 
     step('Loading staging and production as they are after the incident');
@@ -97,7 +114,7 @@ async function main(): Promise<number> {
       }
     }
     const lostCounts = Object.fromEntries(COLLECTIONS.map((c) => [c, snapshot(data.collections[c], est(18, 14)).filter((d) => isLost(c, d)).length]));
-    process.stdout.write(
+    write(
       `Incident at 2026-11-18 14:30 New York time: partner ${data.partnerId.toHexString()} lost ${lostCounts.artworks} artworks, ` +
         `${lostCounts.sale_artworks} sale_artworks, ${lostCounts.partner_artist_artworks} partner_artist_artworks; ${edited.length} of its artworks were edited at 14:10 instead.\n`,
     );
@@ -111,16 +128,27 @@ async function main(): Promise<number> {
       GRAVITY_RESTORE_TZ: SOURCE_TZ,
     };
     // Asynchronous on purpose: the sandbox's MongoDB test servers may run in this process.
-    const cli = (args: string[], options: {quiet?: boolean} = {}) =>
+    const cli = (args: string[], cliOptions: {quiet?: boolean} = {}) =>
       new Promise<string>((resolve, reject) => {
-        if (!options.quiet) process.stdout.write(`\n\x1b[36m$ gravity-restore ${args.map((a) => (/[\s"{}()]/.test(a) ? `'${a}'` : a)).join(' ')}\x1b[0m\n`);
-        const child = spawn(process.execPath, [path.join(root, 'bin/run.js'), ...args], {cwd: work, env, stdio: ['ignore', options.quiet ? 'pipe' : 'inherit', options.quiet ? 'pipe' : 'inherit']});
+        if (!cliOptions.quiet) write(`\n\x1b[36m$ gravity-restore ${args.map((a) => (/[\s"{}()]/.test(a) ? `'${a}'` : a)).join(' ')}\x1b[0m\n`);
+        const child = spawn(process.execPath, [path.join(root, 'bin/run.js'), ...args], {cwd: work, env, stdio: ['ignore', 'pipe', 'pipe']});
         let out = '';
         let err = '';
-        child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
-        child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          if (!cliOptions.quiet) write(chunk.toString());
+        });
+        child.stderr.on('data', (chunk: Buffer) => {
+          err += chunk.toString();
+          if (!cliOptions.quiet) write(chunk.toString());
+        });
         child.on('error', reject);
-        child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`gravity-restore ${args[0]} exited with ${code}${options.quiet ? `:\n${out}${err}` : ''}`))));
+        child.on('close', (code) => {
+          const to = args.indexOf('--to');
+          steps.push({command: to > 0 ? `${args[0]} ${args[to + 1]}` : args[0]!, code});
+          if (code === 0) resolve(out);
+          else reject(new Error(`gravity-restore ${args[0]} exited with ${code}${cliOptions.quiet ? `:\n${out}${err}` : ''}`));
+        });
       });
 
     step('1. Find the backup taken before the incident (names are New York time)');
@@ -141,6 +169,12 @@ async function main(): Promise<number> {
     step('6. The incident record');
     await cli(['report', 'restore-set']);
 
+    if (options.inspect) {
+      const lost = COLLECTIONS.flatMap((c) => snapshot(data.collections[c], est(18, 14)).filter((d) => isLost(c, d)).map((d) => ({collection: c, bytes: Buffer.from(BSON.serialize(d))})));
+      const editedNow = edited.map((a) => ({collection: 'artworks', bytes: Buffer.from(BSON.serialize(editedDoc(a.doc)))}));
+      await options.inspect({production: sandbox.info.production, steps, lost, edited: editedNow});
+    }
+
     step('Checking production');
     const client = await MongoClient.connect(sandbox.info.production);
     let problems = 0;
@@ -152,21 +186,21 @@ async function main(): Promise<number> {
           const raw = (await db.collection(c).findOne({_id: doc._id}, {raw: true})) as unknown as Buffer | null;
           if (!raw || !Buffer.from(raw).equals(BSON.serialize(doc))) problems++;
         }
-        if (expected.length > 0) process.stdout.write(`  ${c}: ${expected.length} lost documents checked\n`);
+        if (expected.length > 0) write(`  ${c}: ${expected.length} lost documents checked\n`);
       }
       for (const a of edited) {
         const now = await db.collection('artworks').findOne({_id: a.doc._id});
         if (!now || now.title !== `${a.doc.title as string} (edited)`) problems++;
       }
-      process.stdout.write(`  artworks edited after the backup: ${edited.length} checked, untouched\n`);
+      write(`  artworks edited after the backup: ${edited.length} checked, untouched\n`);
     } finally {
       await client.close();
     }
     if (problems > 0) {
-      process.stdout.write(`\nDEMO FAILED: ${problems} document(s) not as expected in production\n`);
+      write(`\nDEMO FAILED: ${problems} document(s) not as expected in production\n`);
       return 1;
     }
-    process.stdout.write('\nProduction restored: every lost document is back byte for byte, and the edits made after the backup were left alone.\n');
+    write('\nProduction restored: every lost document is back byte for byte, and the edits made after the backup were left alone.\n');
     return 0;
   } finally {
     await sandbox.stop();
@@ -174,10 +208,13 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`demo: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(1);
-  },
-);
+// Run as a script (`npm run demo`), not when a test imports runDemo.
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  runDemo().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`demo: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}
