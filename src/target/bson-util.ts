@@ -1,20 +1,6 @@
 import {createHash} from 'node:crypto';
 
-import {BSON} from 'bson';
-import type {Document} from 'bson';
-
 import {exactForm, exactId, orderedJson, parseOrderedJson, toBytes} from './exact.js';
-
-/**
- * Decoding that keeps every BSON type as its own class (Int32, Double, Long, BSONRegExp, Binary).
- * Field order of integer-like keys is NOT kept (JavaScript objects reorder them): use it to read
- * values, never to write a document or build a filter from one (see exact.ts for that).
- */
-const TYPED = {promoteValues: false, promoteLongs: false, promoteBuffers: false, bsonRegExp: true} as const;
-
-export function decodeTyped(raw: Uint8Array): Document {
-  return BSON.deserialize(raw, TYPED);
-}
 
 /** The `_id` of a raw document, typed exactly and in stored field order. */
 export function idOf(raw: Uint8Array): unknown {

@@ -10,9 +10,9 @@ import {GravityError, isGravityError} from '../errors.js';
 import {appendLedger} from '../restore-set/ledger.js';
 import {canonicalJson, readSetDocuments} from '../restore-set/manifest.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
-import {decodeTyped, idKey, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
+import {idKey, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
 import {fieldDiff} from './diff.js';
-import {exactForm} from './exact.js';
+import {exactForm, orderedJson} from './exact.js';
 import type {ClassCounts, ClassIds, ConflictSample, KeyMatchSample, Plan, ProgressCallback, TargetConnection} from './types.js';
 import {findClashes, readTargetChecks} from './unique.js';
 import type {Clash} from './unique.js';
@@ -118,12 +118,13 @@ export function planHash(input: Pick<Plan, 'target' | 'setHash' | 'ids' | 'confl
   return sha256(canonicalJson({target: input.target, setHash: input.setHash, ids: input.ids, conflictDigests: input.conflictDigests}));
 }
 
-/** Value at a dotted path of a decoded document, or undefined. */
-export function valueAtPath(doc: Document, dotted: string): unknown {
+/** Value at a dotted path of a document (plain or exact form), or undefined. Arrays are not descended. */
+export function valueAtPath(doc: Document | Map<string, unknown>, dotted: string): unknown {
   let cur: unknown = doc;
   for (const part of dotted.split('.')) {
-    if (!cur || typeof cur !== 'object' || Array.isArray(cur)) return undefined;
-    cur = (cur as Record<string, unknown>)[part];
+    if (cur instanceof Map) cur = cur.get(part);
+    else if (!cur || typeof cur !== 'object' || Array.isArray(cur)) return undefined;
+    else cur = (cur as Record<string, unknown>)[part];
   }
   return cur;
 }
@@ -174,7 +175,7 @@ export async function fetchRawById(coll: Collection, ids: unknown[], onBatch?: (
 
 async function findKeyHolders(
   coll: Collection,
-  candidates: Array<{id: unknown; doc: Document}>,
+  candidates: Array<{id: unknown; doc: Map<string, unknown>}>,
   matchOn: string[],
 ): Promise<Map<string, {targetId: unknown; key: Record<string, unknown>}>> {
   const holders = new Map<string, {targetId: unknown; key: Record<string, unknown>}>();
@@ -191,10 +192,11 @@ async function findKeyHolders(
     const chunk = withKey.slice(i, i + KEY_BATCH);
     const found = (await coll.find({$or: chunk.map((c) => c.key)}, {raw: true, projection}).toArray()) as unknown as Uint8Array[];
     for (const raw of found) {
-      const doc = decodeTyped(raw);
+      // Exact form: key values and the holder's _id keep their field order (subdocument keys compare in order).
+      const doc = exactForm(raw).doc;
       const k = idKey(matchOn.map((f) => valueAtPath(doc, f)));
       for (const c of byKey.get(k) ?? []) {
-        if (idKey(c.id) !== idKey(doc._id)) holders.set(idKey(c.id), {targetId: doc._id, key: JSON.parse(idToJson(c.key)) as Record<string, unknown>});
+        if (idKey(c.id) !== idKey(doc.get('_id'))) holders.set(idKey(c.id), {targetId: doc.get('_id'), key: JSON.parse(orderedJson(new Map(Object.entries(c.key)))) as Record<string, unknown>});
       }
     }
   }
@@ -238,7 +240,7 @@ export async function planSet(set: RestoreSet, conn: TargetConnection, options: 
     const absent = docs.flatMap((raw, i) => (targetById.has(idKey(ids[i])) ? [] : [{id: ids[i], raw}]));
     let holders = new Map<string, {targetId: unknown; key: Record<string, unknown>}>();
     if (matchOn.length > 0) {
-      holders = await guard(conn, 'plan', () => findKeyHolders(coll, absent.map((c) => ({id: c.id, doc: decodeTyped(c.raw)})), matchOn));
+      holders = await guard(conn, 'plan', () => findKeyHolders(coll, absent.map((c) => ({id: c.id, doc: exactForm(c.raw).doc})), matchOn));
     }
     const clashes =
       unique.length > 0
