@@ -1157,17 +1157,20 @@ for (const backend of backends) {
 }
 
 describe('test backend chooser', () => {
-  const saved = {uri: process.env.MONGODB_TEST_URI, binary: process.env.MONGOMS_SYSTEM_BINARY};
+  const saved = {uri: process.env.MONGODB_TEST_URI, binary: process.env.MONGOMS_SYSTEM_BINARY, mode: process.env.GRAVITY_RESTORE_TEST_MONGO};
   let dir: string;
 
   before(() => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'gr-mongo-backend-'));
+    // These tests are about the automatic choice; a CI job that forces a mode (mongod, replset) must not change them.
+    delete process.env.GRAVITY_RESTORE_TEST_MONGO;
   });
 
   after(() => {
     rmSync(dir, {recursive: true, force: true});
     restore('MONGODB_TEST_URI', saved.uri);
     restore('MONGOMS_SYSTEM_BINARY', saved.binary);
+    restore('GRAVITY_RESTORE_TEST_MONGO', saved.mode);
   });
 
   function restore(name: string, value: string | undefined): void {
