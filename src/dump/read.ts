@@ -8,10 +8,13 @@
  *   is the metadata's `collectionName` (file names may be escaped or hashed). Namespaces follow in
  *   path order; the oplog and any tarball/archive found in the folder come after.
  * - Tar: members in tar order. A data member is named by its metadata when that came earlier in
- *   the tar, else by its unescaped file name (exact for every name mongodump does not hash). A
- *   hashed long name (its real name only in the metadata) whose metadata comes later is skipped on
- *   the first pass and read on a second pass over the tar, once its name is known: documents are
- *   never buffered or written anywhere. So in a tar, 'metadata' may come after the namespace's 'end'.
+ *   the tar, else by its unescaped file name (exact for every name mongodump does not hash). When
+ *   the data comes first (`tar czf` stores members in directory order), its 'end' is held back
+ *   until the metadata member arrives, or the tar ends without one: so every namespace's
+ *   'metadata' comes before its 'end', and a consumer that stops at its last 'end' still has it.
+ *   Only the members in between are read (and dropped). A hashed long name (its real name only in
+ *   the metadata) whose metadata comes later is skipped on the first pass and read on a second
+ *   pass over the tar, once its name is known: documents are never buffered or written anywhere.
  * - --archive: the prelude's metadata first, then documents as the segments interleave them;
  *   'end' when a namespace's EOF header arrives and its CRC-64 matches.
  * 'end' is emitted only for wanted namespaces; a view (no data) or a collection without a data file
@@ -219,6 +222,12 @@ async function* readCollection(chunks: Chunks, ns: NamespaceRef, where: string, 
     }
     return;
   }
+  const counts = yield* collectionDocuments(chunks, ns, where);
+  yield {type: 'end', db: ns.db, collection: ns.collection, ...counts};
+}
+
+/** One wanted namespace's 'documents' batches; returns the counts its 'end' carries (the caller decides when that comes). */
+async function* collectionDocuments(chunks: Chunks, ns: NamespaceRef, where: string): AsyncGenerator<DumpEvent, {documents: number; bytes: number}> {
   const splitter = new BsonSplitter(`${where} (${ns.db}.${ns.collection})`);
   let documents = 0;
   let bytes = 0;
@@ -232,7 +241,7 @@ async function* readCollection(chunks: Chunks, ns: NamespaceRef, where: string, 
     yield {type: 'documents', db: ns.db, collection: ns.collection, docs, bytes: batchBytes};
   }
   splitter.end();
-  yield {type: 'end', db: ns.db, collection: ns.collection, documents, bytes};
+  return {documents, bytes};
 }
 
 async function* readOplog(chunks: Chunks, where: string, ctx: Ctx): AsyncGenerator<DumpEvent> {
@@ -328,6 +337,9 @@ async function* readTar(chunks: Chunks, where: string, ctx: Ctx, reopen: (() => 
   const metas = new Map<string, CollectionMetadata>();
   const withData = new Set<string>();
   const deferred = new Set<string>();
+  // A wanted namespace whose data came before its metadata: its 'end' waits for the metadata (or
+  // the end of the tar), because consumers stop reading at the last 'end' they need.
+  const awaiting = new Map<string, {ns: NamespaceRef; documents: number; bytes: number}>();
   for await (const entry of tarEntries(chunks, where)) {
     if (entry.type !== 'file' && entry.type !== 'contiguous-file') continue;
     const c = classifyName(entry.name);
@@ -339,7 +351,11 @@ async function* readTar(chunks: Chunks, where: string, ctx: Ctx, reopen: (() => 
       const metadata = parseMetadata(raw, unescapeCollectionName(c.stem), memberWhere);
       metas.set(key, metadata);
       yield {type: 'metadata', db, collection: metadata.collectionName, metadata, raw};
-      if (!hasOwnData(metadata) && ctx.want({db, collection: metadata.collectionName})) {
+      const waiting = awaiting.get(key);
+      if (waiting !== undefined) {
+        awaiting.delete(key);
+        yield {type: 'end', ...waiting.ns, documents: waiting.documents, bytes: waiting.bytes};
+      } else if (!hasOwnData(metadata) && ctx.want({db, collection: metadata.collectionName})) {
         yield {type: 'end', db, collection: metadata.collectionName, documents: 0, bytes: 0};
       }
     } else if (c.kind === 'data') {
@@ -351,12 +367,16 @@ async function* readTar(chunks: Chunks, where: string, ctx: Ctx, reopen: (() => 
       }
       const ns = {db, collection: metadata?.collectionName ?? unescapeCollectionName(c.stem)};
       if (!ctx.want(ns)) continue; // tarEntries skips the member's bytes
-      yield* readCollection(decompressIf(c.gzip, entry.body, memberWhere), ns, c.gzip ? `${memberWhere} (uncompressed)` : memberWhere, ctx);
+      const counts = yield* collectionDocuments(decompressIf(c.gzip, entry.body, memberWhere), ns, c.gzip ? `${memberWhere} (uncompressed)` : memberWhere);
+      if (metadata === undefined) awaiting.set(key, {ns, ...counts});
+      else yield {type: 'end', ...ns, ...counts};
     } else if (c.kind === 'oplog') {
       if (!ctx.want(OPLOG)) continue;
       yield* readOplog(decompressIf(c.gzip, entry.body, memberWhere), memberWhere, ctx);
     }
   }
+  // Data members the tar holds no metadata for.
+  for (const waiting of awaiting.values()) yield {type: 'end', ...waiting.ns, documents: waiting.documents, bytes: waiting.bytes};
   for (const [key, metadata] of metas) {
     if (!hasOwnData(metadata) || withData.has(key)) continue;
     const db = dbFromDir(key.slice(0, key.indexOf('\u0000')));
