@@ -11,6 +11,8 @@ export default class Extract extends BaseCommand<typeof Extract> {
   static examples = [
     `<%= config.bin %> extract --from 2026-11-18T14:00:00Z --collection artworks --query '{"partner_id": ObjectId("57d1e4a2cd530e65f6000001")}' --follow --out ./restore-artworks`,
     `<%= config.bin %> extract --from ./backup.tar.gz --collection gravity.users --query '{"email": /@example\\.com$/i}' --out ./users-set`,
+    `<%= config.bin %> extract --from 2026-11-18T14:00:00Z --collection artworks --missing-in 2026-11-18T15:00:00Z --follow --out ./lost-artworks`,
+    `<%= config.bin %> extract --from 2026-11-18T14:00:00Z --collection artworks --changed-in production --incident-at "2026-11-18 14:30" --out ./clobbered`,
     `<%= config.bin %> extract --from latest --collection artworks --query '{"_id": {"$in": [ObjectId("…"), ObjectId("…")]}}' --engine mongod --scratch-uri mongodb://127.0.0.1:27017 --out ./set`,
   ];
   static flags = {
@@ -24,6 +26,12 @@ export default class Extract extends BaseCommand<typeof Extract> {
     'keep-scratch': Flags.boolean({description: 'leave the scratch database/server running for exploration (prints its URI)'}),
     out: Flags.string({description: 'restore set folder to create', required: true, char: 'o'}),
     force: Flags.boolean({description: 'replace --out if it exists'}),
+    'missing-in': Flags.string({description: 'keep only documents absent (by _id) from this backup (id, latest, path) or target (staging, production, URI)', helpGroup: 'COMPARE'}),
+    'changed-in': Flags.string({description: 'keep only documents present but different in this backup or target (with --missing-in: either)', helpGroup: 'COMPARE'}),
+    db: Flags.string({description: 'database of a --missing-in/--changed-in target [default: as for --to]', helpGroup: 'COMPARE'}),
+    'incident-at': Flags.string({description: 'when the incident happened (ISO 8601; without an offset, read in --tz); recorded for `report`'}),
+    tz: Flags.string({description: 'timezone of --incident-at without an offset [default: machine timezone]', env: 'GRAVITY_RESTORE_TZ'}),
+    'strict-backup': Flags.boolean({description: 'refuse rather than take a dependent collection the backup lacks from an older backup'}),
   };
 
   async run(): Promise<ExtractCommandResult> {
@@ -42,12 +50,23 @@ export default class Extract extends BaseCommand<typeof Extract> {
         out: flags.out,
         force: flags.force,
         version: this.config.version,
+        missingIn: flags['missing-in'],
+        changedIn: flags['changed-in'],
+        incidentAt: flags['incident-at'],
+        strictBackup: flags['strict-backup'],
       },
       this.settings,
       this.reporter,
       this.abort.signal,
     );
-    for (const c of result.order) this.log(`${c.padEnd(32)} ${String(result.counts[c]).padStart(8)} of ${result.scanned[c] ?? 0} documents`);
+    for (const c of result.order) {
+      const from = result.from?.[c];
+      this.log(`${c.padEnd(32)} ${String(result.counts[c]).padStart(8)} of ${result.scanned[c] ?? 0} documents${from ? `  (from ${from.backup ?? from.location})` : ''}`);
+    }
+    for (const cmp of result.comparison ?? []) {
+      const totals = Object.values(cmp.counts).reduce((t, c) => ({missing: t.missing + c.missing, changed: t.changed + c.changed, same: t.same + c.same}), {missing: 0, changed: 0, same: 0});
+      this.log(`Compared with ${cmp.against.label}: ${totals.missing} missing, ${totals.changed} changed, ${totals.same} the same; kept ${cmp.keep.join(' and ')}`);
+    }
     this.log(`\nRestore set ${result.set} (manifest ${result.manifestHash.slice(0, 12)}) in ${(result.durationMs / 1000).toFixed(1)} s`);
     if (result.scratchUri) this.log(`Scratch MongoDB kept at ${result.scratchUri} (database ${result.scratchDb})${result.scratchStop ? `; stop it with: ${result.scratchStop}` : ''}`);
     this.log(`Next: gravity-restore plan ${result.set} --to staging`);

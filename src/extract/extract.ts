@@ -1,27 +1,38 @@
+/**
+ * `extract` as a pipeline of named stages:
+ *
+ *   read (read.ts)        one pass over FROM; dependents FROM lacks read from an older backup
+ *   compare (compare.ts)  with --missing-in/--changed-in: each spooled document's verdict against X
+ *   select (select.ts)    the query, then relations, keeping only documents the verdicts allow
+ *   write (write.ts)      selected documents copied into the set byte for byte, in backup order
+ *   seal (seal.ts)        the manifest written, the set renamed into place
+ *
+ * Without --follow, a comparison or the mongod engine, read and select fuse: the root collection is
+ * filtered as it streams by and matches go straight to the writer (nothing spooled).
+ */
 import {randomBytes} from 'node:crypto';
-import {mkdir, rename, rm, stat, writeFile} from 'node:fs/promises';
+import {mkdir, rm} from 'node:fs/promises';
 import path from 'node:path';
 
 import {EJSON, type Document} from 'bson';
 
-import {readDump} from '../dump/read.js';
-import type {DumpInput, NamespaceRef} from '../dump/types.js';
+import type {DumpInput} from '../dump/types.js';
 import {DumpFolderWriter} from '../dump/write.js';
 import {GravityError} from '../errors.js';
 import {compileQuery} from '../query/compile.js';
-import {
-  canonicalJson,
-  manifestHash,
-  MANIFEST_FILE,
-  type Manifest,
-  type ManifestCollection,
-  type ManifestSourceObject,
-  type Relation,
-} from '../restore-set/manifest.js';
-import {relationClosure, validateRelations, valueKey, valuesAtPath} from './relations.js';
-import {SpoolFile} from './spool.js';
-import type {Selector} from './selector.js';
+import type {Manifest, ManifestCollection, ManifestComparison, ManifestSourceObject, Relation} from '../restore-set/manifest.js';
+import {CHANGED, MISSING, SAME, type Against} from './compare.js';
+import {readStage, rootDatabase, splitNamespace, stateKey, type NamespaceState} from './read.js';
+import {relationClosure, validateRelations} from './relations.js';
+import {selectWithRelations} from './select.js';
+import type {Keep, Selector} from './selector.js';
+import {manifestCollections, prepareOut, seal} from './seal.js';
+import type {SpoolFile} from './spool.js';
 import {StreamSelector} from './stream-selector.js';
+import {writeSelected} from './write.js';
+
+export {selectWithRelations} from './select.js';
+export {splitNamespace} from './read.js';
 
 export interface ExtractInput {
   input: DumpInput;
@@ -32,12 +43,19 @@ export interface ExtractInput {
 }
 
 export interface ExtractProgress {
-  phase: 'read' | 'select' | 'write';
+  phase: 'read' | 'compare' | 'select' | 'write';
   collection?: string;
   scanned: number;
   matched: number;
   bytesRead: number;
   totalBytes?: number;
+}
+
+/** Keep documents absent from (`missing`) and/or different in (`changed`) another backup or a target. */
+export interface ExtractComparison {
+  against: Against;
+  missing: boolean;
+  changed: boolean;
 }
 
 export interface ExtractOptions {
@@ -53,9 +71,18 @@ export interface ExtractOptions {
   engine: 'stream' | 'mongod';
   /** Builds the selector for the mongod engine (kept out of this module so it loads the driver only when used). */
   createSelector?: (spools: Map<string, SpoolFile>, metadata: Map<string, string>) => Promise<Selector>;
+  comparisons?: ExtractComparison[];
+  /** ISO UTC time of the incident, recorded in the manifest. */
+  incidentAt?: string;
+  /** For a dependent collection FROM lacks: the newest older backup of the same source holding it, or null. */
+  olderBackup?: (collection: string) => Promise<ExtractInput | null>;
+  /** Refuse, rather than take a dependent collection from an older backup (or leave it out). */
+  strictBackup?: boolean;
   toolVersion: string;
   onProgress?: (p: ExtractProgress) => void;
   onNote?: (message: string) => void;
+  /** Staleness and left-out dependents: shown even under --json (default: onNote). */
+  onWarning?: (message: string) => void;
   signal?: AbortSignal;
 }
 
@@ -67,34 +94,115 @@ export interface ExtractResult {
   scanned: Record<string, number>;
   durationMs: number;
   warnings: string[];
+  /** Per comparison, per collection verdicts (as in the manifest). */
+  comparison?: ManifestComparison[];
+  /** Collections read from a backup other than FROM. */
+  from?: Record<string, NonNullable<ManifestCollection['from']>>;
 }
 
-interface NamespaceState {
-  ns: NamespaceRef;
-  metadataRaw: string | null;
-  spool: SpoolFile | null;
-  scanned: number;
-  bytes: number;
-  ended: boolean;
+function hoursBetween(later: string | null, earlier: string | null): number | null {
+  if (!later || !earlier) return null;
+  return Date.parse(later) - Date.parse(earlier);
 }
 
-async function prepareOut(out: string, force: boolean | undefined): Promise<string> {
-  const target = path.resolve(out);
-  const exists = await stat(target).then(
-    () => true,
-    () => false,
-  );
-  if (exists && !force) {
-    throw new GravityError('SET_EXISTS', `Output folder ${target} already exists`, {hint: 'Choose another --out, or pass --force to replace it'});
+/**
+ * Read stage, second part: a dependent collection FROM does not hold comes from the newest older
+ * backup of the same source that does (hourly backups often hold only some collections).
+ */
+async function readMissingDependents(
+  options: ExtractOptions,
+  states: Map<string, NamespaceState>,
+  closure: string[],
+  db: string,
+  spoolDir: string,
+  warnings: string[],
+): Promise<void> {
+  for (const collection of closure) {
+    if (states.has(stateKey({db, collection}))) continue;
+    if (options.strictBackup) {
+      throw new GravityError('UNKNOWN_COLLECTION', `Collection ${collection} (a dependent) is not in ${options.source.location}, and --strict-backup forbids taking it from another backup`, {
+        hint: 'Drop --strict-backup to take it from the newest older backup holding it, or extract without --follow',
+      });
+    }
+    const older = options.olderBackup ? await options.olderBackup(collection) : null;
+    if (!older) {
+      warnings.push(`Collection ${collection} (a dependent) is not in the backup; nothing selected from it`);
+      continue;
+    }
+    const read = await readStage(older.input, {collections: [collection], db, spoolDir: path.join(spoolDir, `older-${collection}`), signal: options.signal});
+    const state = read.states.get(stateKey({db, collection}));
+    if (!state) {
+      warnings.push(`Collection ${collection} (a dependent) is in neither the backup nor ${older.location}; nothing selected from it`);
+      continue;
+    }
+    const olderBy = hoursBetween(options.source.takenAt, older.takenAt);
+    state.origin = {backup: older.backup, location: older.location, takenAt: older.takenAt};
+    states.set(stateKey({db, collection}), state);
+    const age = olderBy === null ? '' : ` (${(olderBy / 3_600_000).toFixed(1)} h older than ${options.source.backup ?? options.source.location})`;
+    warnings.push(`Collection ${collection} is not in the backup: taken from ${older.backup ?? older.location}${age}; its documents may be stale (changes after that backup are not in the set)`);
   }
-  await mkdir(path.dirname(target), {recursive: true});
-  return target;
+}
+
+/** Compare stage: the verdict of every spooled document of the closure, per comparison. */
+async function compareStage(options: ExtractOptions, spools: Map<string, SpoolFile>, db: string, root: string): Promise<Array<Map<string, Uint8Array>>> {
+  const out: Array<Map<string, Uint8Array>> = [];
+  const rootMatch = compileQuery(options.filter);
+  for (const comparison of options.comparisons ?? []) {
+    const verdicts = new Map<string, Uint8Array>();
+    for (const [collection, spool] of spools) {
+      // Against a target, only root documents the query selects are looked up: no needless reads.
+      const comparer = await comparison.against.comparer(db, collection, {fields: false, added: false, ...(collection === root ? {only: (doc: Buffer) => rootMatch.matches(doc)} : {})});
+      let batch: Buffer[] = [];
+      let scanned = 0;
+      for await (const {doc} of spool.documentsWithOrdinal(options.signal)) {
+        batch.push(doc);
+        if (batch.length >= 1000) {
+          await comparer.add(batch);
+          scanned += batch.length;
+          batch = [];
+          options.onProgress?.({phase: 'compare', collection, scanned, matched: 0, bytesRead: 0});
+        }
+      }
+      await comparer.add(batch);
+      verdicts.set(collection, (await comparer.finish()).statuses);
+    }
+    out.push(verdicts);
+  }
+  return out;
+}
+
+/** The verdicts as a `keep` filter for the select stage, counting each selected document once. */
+function keepFilter(options: ExtractOptions, verdicts: Array<Map<string, Uint8Array>>): {keep: Keep; counts: ManifestComparison['counts'][]} {
+  const comparisons = options.comparisons ?? [];
+  const counts: ManifestComparison['counts'][] = comparisons.map(() => ({}));
+  const asked = new Map<string, Map<number, boolean>>();
+  const keep: Keep = (collection, ordinal) => {
+    let seen = asked.get(collection);
+    if (!seen) asked.set(collection, (seen = new Map()));
+    const known = seen.get(ordinal);
+    if (known !== undefined) return known;
+    let kept = false;
+    const statuses = comparisons.map((c, i) => {
+      const status = verdicts[i]!.get(collection)?.[ordinal] ?? SAME;
+      if ((c.missing && status === MISSING) || (c.changed && status === CHANGED)) kept = true;
+      return status;
+    });
+    statuses.forEach((status, i) => {
+      const entry = (counts[i]![collection] ??= {missing: 0, changed: 0, same: 0, kept: 0});
+      if (status === MISSING) entry.missing++;
+      else if (status === CHANGED) entry.changed++;
+      else entry.same++;
+      if (kept) entry.kept++;
+    });
+    seen.set(ordinal, kept);
+    return kept;
+  };
+  return {keep, counts};
 }
 
 /**
  * Pull the documents matching a query (and, with --follow, their dependents) out of a backup
- * into a restore set. The backup is read once; without --follow the root collection is
- * filtered as it streams by, with --follow the needed collections are spooled locally first.
+ * into a restore set, optionally only those missing from / changed in another backup or a target.
  */
 export async function extract(options: ExtractOptions): Promise<ExtractResult> {
   const started = Date.now();
@@ -108,171 +216,106 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
   try {
     const [wantDb, wantColl] = splitNamespace(options.collection);
     const closure = options.follow ? relationClosure(wantColl, options.relations) : [wantColl];
-    const streaming = !options.follow && options.engine === 'stream';
-    const compiled = streaming ? compileQuery(options.filter) : null;
+    const comparing = (options.comparisons ?? []).length > 0;
+    const streaming = !options.follow && options.engine === 'stream' && !comparing;
     const writer = new DumpFolderWriter(path.join(temp, 'dump'));
-    const states = new Map<string, NamespaceState>();
-    const known = new Set<string>();
-    const stateKey = (ns: NamespaceRef) => `${ns.db}\u0000${ns.collection}`;
-    const isNeeded = (ns: NamespaceRef) => closure.includes(ns.collection) && (wantDb === null || ns.db === wantDb);
     let bytesRead = 0;
     let totalBytes: number | undefined;
     let rootMatched = 0;
-    const rootMatchedByNs = new Map<string, number>();
 
-    const stateFor = (ns: NamespaceRef): NamespaceState => {
-      let state = states.get(stateKey(ns));
-      if (!state) {
-        state = {ns, metadataRaw: null, spool: streaming ? null : new SpoolFile(spoolDir, ns.db, ns.collection), scanned: 0, bytes: 0, ended: false};
-        states.set(stateKey(ns), state);
-      }
-      return state;
-    };
-    const allDone = () => closure.every((c) => [...states.values()].some((s) => s.ns.collection === c && s.ended));
-
-    let lastReport = 0;
-    for await (const event of readDump(options.source.input, {
+    // read (fused with select and write on the streaming path)
+    const compiled = streaming ? compileQuery(options.filter) : null;
+    const read = await readStage(options.source.input, {
+      collections: closure,
+      db: wantDb,
+      spoolDir: streaming ? null : spoolDir,
       signal: options.signal,
-      want: (ns) => {
-        known.add(ns.collection);
-        return isNeeded(ns);
+      onDocs: async (state, docs) => {
+        const matched = docs.filter((doc) => compiled!.matches(doc));
+        if (matched.length > 0) await writer.append(state.ns.db, state.ns.collection, matched);
+        rootMatched += matched.length;
       },
       onProgress: (p) => {
         bytesRead = p.bytesRead;
         totalBytes = p.totalBytes;
+        options.onProgress?.({phase: 'read', collection: p.collection, scanned: p.scanned, matched: rootMatched, bytesRead, totalBytes});
       },
-    })) {
-      if (event.type === 'oplog') continue;
-      known.add(event.collection);
-      const ns = {db: event.db, collection: event.collection};
-      if (!isNeeded(ns)) continue;
-      const state = stateFor(ns);
-      if (event.type === 'metadata') {
-        state.metadataRaw = event.raw;
-      } else if (event.type === 'documents') {
-        state.scanned += event.docs.length;
-        state.bytes += event.bytes;
-        if (compiled) {
-          const matched = event.docs.filter((doc) => compiled.matches(doc));
-          if (matched.length > 0) await writer.append(ns.db, ns.collection, matched);
-          rootMatched += matched.length;
-          rootMatchedByNs.set(stateKey(ns), (rootMatchedByNs.get(stateKey(ns)) ?? 0) + matched.length);
-        } else {
-          await state.spool!.append(event.docs);
-        }
-        const now = Date.now();
-        if (now - lastReport > 100) {
-          lastReport = now;
-          options.onProgress?.({phase: 'read', collection: ns.collection, scanned: state.scanned, matched: rootMatched, bytesRead, totalBytes});
-        }
-      } else if (event.type === 'end') {
-        state.ended = true;
-        // Stop reading (and downloading) as soon as every needed collection is complete.
-        if (allDone()) break;
-      }
-    }
-
-    const rootStates = [...states.values()].filter((s) => s.ns.collection === wantColl);
-    if (rootStates.length === 0) {
-      const list = [...known].filter((c) => !c.startsWith('system.')).sort();
-      throw new GravityError('UNKNOWN_COLLECTION', `Collection ${options.collection} is not in ${options.source.location}`, {
-        hint: list.length > 0 ? `Known collections: ${list.join(', ')}` : 'The backup holds no collections',
-      });
-    }
-    if (rootStates.length > 1) {
-      throw new GravityError('USAGE', `Collection ${wantColl} exists in several databases (${rootStates.map((s) => s.ns.db).join(', ')})`, {
-        hint: `Name it as db.collection, e.g. --collection ${rootStates[0]!.ns.db}.${wantColl}`,
-      });
-    }
-    const db = rootStates[0]!.ns.db;
-    const stateOf = (collection: string) => states.get(`${db}\u0000${collection}`);
-    for (const c of closure) {
-      if (!stateOf(c)) {
-        warnings.push(`Collection ${c} (a dependent) is not in the backup; nothing selected from it`);
-      }
-    }
+    });
+    const db = rootDatabase(read, options.collection, wantColl, options.source.location);
+    if (!streaming) await readMissingDependents(options, read.states, closure, db, spoolDir, warnings);
+    const stateOf = (collection: string) => read.states.get(stateKey({db, collection}));
 
     const counts: Record<string, number> = {};
     const scanned: Record<string, number> = {};
     const order: string[] = [];
     const selectedBy = new Map<string, ManifestCollection['selectedBy']>();
     const followed: Relation[] = [];
+    let comparisonCounts: ManifestComparison['counts'][] = [];
 
-    if (compiled) {
-      const state = rootStates[0]!;
+    if (streaming) {
+      const state = stateOf(wantColl)!;
       if (state.metadataRaw !== null) await writer.writeMetadata(db, wantColl, state.metadataRaw);
       await writer.append(db, wantColl, []);
-      counts[wantColl] = rootMatchedByNs.get(stateKey(state.ns)) ?? 0;
+      counts[wantColl] = rootMatched;
       scanned[wantColl] = state.scanned;
       order.push(wantColl);
       selectedBy.set(wantColl, 'query');
     } else {
       const spools = new Map<string, SpoolFile>();
       const metadata = new Map<string, string>();
-      for (const state of states.values()) {
+      for (const state of read.states.values()) {
         if (state.ns.db !== db) continue;
-        await state.spool!.close();
         spools.set(state.ns.collection, state.spool!);
         if (state.metadataRaw !== null) metadata.set(state.ns.collection, state.metadataRaw);
         scanned[state.ns.collection] = state.scanned;
       }
+      // compare
+      const verdicts = comparing ? await compareStage(options, spools, db, wantColl) : [];
+      const filter = comparing ? keepFilter(options, verdicts) : null;
+      // select
       const selector: Selector =
-        options.engine === 'mongod'
-          ? await requireSelectorFactory(options)(spools, metadata)
-          : new StreamSelector(spools, options.signal);
+        options.engine === 'mongod' ? await requireSelectorFactory(options)(spools, metadata) : new StreamSelector(spools, options.signal);
       try {
-        const selection = await selectWithRelations(selector, wantColl, options.filter, options.follow ? options.relations : [], spools, (p) =>
-          options.onProgress?.({phase: 'select', bytesRead, totalBytes, ...p}),
+        const selection = await selectWithRelations(
+          selector,
+          wantColl,
+          options.filter,
+          options.follow ? options.relations : [],
+          spools,
+          (p) => options.onProgress?.({phase: 'select', bytesRead, totalBytes, ...p}),
+          filter?.keep,
         );
+        comparisonCounts = filter?.counts ?? [];
         for (const [collection, info] of selection.levels) {
           order.push(collection);
           selectedBy.set(collection, info);
         }
         followed.push(...selection.followed);
+        // write
         for (const collection of order) {
-          const spool = spools.get(collection);
-          const raw = metadata.get(collection);
-          if (raw !== undefined) await writer.writeMetadata(db, collection, raw);
-          await writer.append(db, collection, []);
           const picked = selection.selected.get(collection) ?? new Set<number>();
           counts[collection] = picked.size;
-          if (!spool || picked.size === 0) continue;
-          let batch: Buffer[] = [];
-          for await (const {ordinal, doc} of spool.documentsWithOrdinal(options.signal)) {
-            if (!picked.has(ordinal)) continue;
-            batch.push(doc);
-            if (batch.length >= 1000) {
-              await writer.append(db, collection, batch);
-              batch = [];
-            }
-          }
-          await writer.append(db, collection, batch);
-          options.onProgress?.({phase: 'write', collection, scanned: spool.documents, matched: picked.size, bytesRead, totalBytes});
+          await writeSelected(writer, db, collection, spools.get(collection), metadata.get(collection), picked, options.signal);
+          options.onProgress?.({phase: 'write', collection, scanned: spools.get(collection)?.documents ?? 0, matched: picked.size, bytesRead, totalBytes});
         }
       } finally {
         await selector.close();
       }
     }
 
+    // seal
     const written = await writer.close();
     await rm(spoolDir, {recursive: true, force: true});
-    const collections: Record<string, ManifestCollection> = {};
+    const from: Record<string, NonNullable<ManifestCollection['from']>> = {};
     for (const collection of order) {
-      const file = written.find((w) => w.collection === collection && w.db === db);
-      if (!file) throw new GravityError('INTERNAL', `Restore set file for ${collection} was not written`);
-      collections[collection] = {
-        db,
-        collection,
-        documents: file.documents,
-        bytes: file.bytes,
-        file: path.posix.join('dump', file.file.split(path.sep).join('/')),
-        sha256: file.sha256,
-        metadataFile: file.metadataFile ? path.posix.join('dump', file.metadataFile.split(path.sep).join('/')) : null,
-        metadataSha256: file.metadataSha256,
-        scanned: scanned[collection] ?? 0,
-        selectedBy: selectedBy.get(collection) ?? 'query',
-      };
+      const origin = stateOf(collection)?.origin;
+      if (origin) from[collection] = {...origin, olderByMs: hoursBetween(options.source.takenAt, origin.takenAt)};
     }
+    const comparison: ManifestComparison[] = (options.comparisons ?? []).map((c, i) => ({
+      keep: [...(c.missing ? (['missing'] as const) : []), ...(c.changed ? (['changed'] as const) : [])],
+      against: c.against.info,
+      counts: Object.fromEntries(order.map((coll) => [coll, comparisonCounts[i]?.[coll] ?? {missing: 0, changed: 0, same: 0, kept: 0}])),
+    }));
     const manifest: Manifest = {
       formatVersion: 1,
       tool: {name: 'gravity-restore', version: options.toolVersion},
@@ -283,15 +326,25 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
       follow: options.follow,
       relations: followed,
       order,
-      collections,
+      collections: manifestCollections(written, db, order, (c) => ({scanned: scanned[c] ?? 0, selectedBy: selectedBy.get(c) ?? 'query', ...(from[c] ? {from: from[c]} : {})})),
       timings: {extractMs: Date.now() - started},
+      ...(comparison.length > 0 ? {comparison} : {}),
+      ...(options.incidentAt ? {incidentAt: options.incidentAt} : {}),
+      ...(warnings.length > 0 ? {warnings} : {}),
     };
-    if (warnings.length > 0) (manifest as Manifest & {warnings?: string[]}).warnings = warnings;
-    await writeFile(path.join(temp, MANIFEST_FILE), `${JSON.stringify(JSON.parse(canonicalJson(manifest)), null, 2)}\n`);
-    await rm(target, {recursive: true, force: true});
-    await rename(temp, target);
-    for (const w of warnings) note(`Warning: ${w}`);
-    return {set: target, counts, manifestHash: manifestHash(JSON.parse(canonicalJson(manifest)) as Manifest), order, scanned, durationMs: Date.now() - started, warnings};
+    const hash = await seal(temp, target, manifest);
+    for (const w of warnings) (options.onWarning ?? ((m: string) => note(`Warning: ${m}`)))(w);
+    return {
+      set: target,
+      counts,
+      manifestHash: hash,
+      order,
+      scanned,
+      durationMs: Date.now() - started,
+      warnings,
+      ...(comparison.length > 0 ? {comparison} : {}),
+      ...(Object.keys(from).length > 0 ? {from} : {}),
+    };
   } catch (error) {
     await rm(temp, {recursive: true, force: true});
     throw error;
@@ -302,72 +355,3 @@ function requireSelectorFactory(options: ExtractOptions): NonNullable<ExtractOpt
   if (!options.createSelector) throw new GravityError('INTERNAL', 'The mongod engine was requested without a scratch server');
   return options.createSelector;
 }
-
-export function splitNamespace(name: string): [string | null, string] {
-  const dot = name.indexOf('.');
-  // `system.x` and names whose first part is a known collection prefix are ambiguous; a db name never holds a dot.
-  if (dot <= 0 || name.startsWith('system.')) return [null, name];
-  return [name.slice(0, dot), name.slice(dot + 1)];
-}
-
-interface Selection {
-  selected: Map<string, Set<number>>;
-  levels: Map<string, ManifestCollection['selectedBy']>;
-  followed: Relation[];
-}
-
-/**
- * The root query, then relations applied until nothing new is selected. Cycles end because a
- * document is selected at most once; the level of a collection is when it was first reached.
- */
-export async function selectWithRelations(
-  selector: Selector,
-  root: string,
-  filter: Document,
-  relations: Relation[],
-  spools: Map<string, SpoolFile>,
-  onProgress?: (p: {collection: string; scanned: number; matched: number}) => void,
-): Promise<Selection> {
-  const selected = new Map<string, Set<number>>();
-  const levels = new Map<string, ManifestCollection['selectedBy']>();
-  const followed: Relation[] = [];
-  const usedValues = new Map<Relation, Set<string>>();
-  levels.set(root, 'query');
-  const rootHits = await selector.select(root, filter, onProgress);
-  const pending: Array<{collection: string; docs: Document[]; level: number}> = [];
-  const addHits = (collection: string, hits: Array<{ordinal: number; doc: Document}>, level: number) => {
-    let set = selected.get(collection);
-    if (!set) selected.set(collection, (set = new Set()));
-    const fresh = hits.filter((h) => !set!.has(h.ordinal));
-    for (const h of fresh) set.add(h.ordinal);
-    if (fresh.length > 0) pending.push({collection, docs: fresh.map((h) => h.doc), level});
-  };
-  addHits(root, rootHits, 0);
-  if (!selected.has(root)) selected.set(root, new Set());
-  while (pending.length > 0) {
-    const {collection, docs, level} = pending.shift()!;
-    for (const relation of relations.filter((r) => r.from === collection)) {
-      if (!spools.has(relation.to)) continue;
-      const used = usedValues.get(relation) ?? new Set<string>();
-      usedValues.set(relation, used);
-      const values: unknown[] = [];
-      for (const doc of docs) {
-        for (const v of valuesAtPath(doc, relation.localField ?? '_id')) {
-          const key = valueKey(v);
-          if (!used.has(key)) {
-            used.add(key);
-            values.push(v);
-          }
-        }
-      }
-      if (!followed.includes(relation)) followed.push(relation);
-      if (!levels.has(relation.to)) levels.set(relation.to, {relation, level: level + 1});
-      if (!selected.has(relation.to)) selected.set(relation.to, new Set());
-      if (values.length === 0) continue;
-      const hits = await selector.select(relation.to, {[relation.foreignField]: {$in: values}}, onProgress);
-      addHits(relation.to, hits, level + 1);
-    }
-  }
-  return {selected, levels, followed};
-}
-

@@ -2,10 +2,14 @@ import {parseQuery} from '../query/parse.js';
 import type {Settings} from '../config/settings.js';
 import {maskUri} from '../config/redact.js';
 import type {Reporter} from '../ui/reporter.js';
-import {formatBytes} from '../ui/reporter.js';
-import {extract, type ExtractResult} from './extract.js';
+import {formatBytes, type ProgressHandle} from '../ui/reporter.js';
+import {parseUserTime} from '../catalog/names.js';
+import {openAgainst} from '../diff/against.js';
+import type {Against} from './compare.js';
+import {extract, splitNamespace, type ExtractComparison, type ExtractResult} from './extract.js';
+import {relationClosure} from './relations.js';
 import {MongoSelector, openScratch, type Scratch} from './scratch.js';
-import {resolveInput} from './source.js';
+import {olderBackupHolding, resolveInput} from './source.js';
 
 export interface ExtractRequest {
   from: string;
@@ -18,6 +22,13 @@ export interface ExtractRequest {
   out: string;
   force?: boolean;
   version: string;
+  /** Keep only documents absent from this backup or target. */
+  missingIn?: string;
+  /** Keep only documents present but different in this backup or target. */
+  changedIn?: string;
+  /** When the incident happened (a time as --before takes it). */
+  incidentAt?: string;
+  strictBackup?: boolean;
 }
 
 export interface ExtractCommandResult extends ExtractResult {
@@ -30,6 +41,7 @@ export interface ExtractCommandResult extends ExtractResult {
 /** What `extract` does, with the terminal kept at arm's length through the reporter. */
 export async function runExtract(request: ExtractRequest, settings: Settings, reporter: Reporter, signal: AbortSignal): Promise<ExtractCommandResult> {
   const filter = parseQuery(request.query);
+  const incidentAt = request.incidentAt ? parseUserTime(request.incidentAt, settings.tz).toISOString() : undefined;
   reporter.spin(`Opening ${request.from}`);
   const source = await resolveInput(request.from, settings);
   reporter.succeed(`Reading ${source.location}${source.readFrom === 'cache' ? ' (from the local cache)' : source.readFrom === 'stream' ? ' (streaming, no download first)' : ''}`);
@@ -40,10 +52,15 @@ export async function runExtract(request: ExtractRequest, settings: Settings, re
     scratch = await openScratch({scratchUri: request.scratchUri, keep: request.keepScratch});
     reporter.succeed(`Scratch MongoDB at ${maskUri(scratch.uri)}, database ${scratch.db}`);
   }
+  const comparisons: ExtractComparison[] = [];
   const totalBytes = source.objects.reduce((n, o) => n + o.size, 0);
-  const bar = reporter.bar('Reading', totalBytes || 1, 'bytes');
+  let bar: ProgressHandle | null = null;
   const started = Date.now();
   try {
+    // AGAINST backups are read (and indexed by _id) before FROM; targets are only connected to.
+    comparisons.push(...(await openComparisons(request, settings, reporter, signal)));
+    bar = reporter.bar('Reading', totalBytes || 1, 'bytes');
+    const reading = bar;
     const result = await extract({
       source,
       collection: request.collection,
@@ -54,24 +71,37 @@ export async function runExtract(request: ExtractRequest, settings: Settings, re
       out: request.out,
       force: request.force,
       engine: request.engine,
+      comparisons,
+      ...(incidentAt ? {incidentAt} : {}),
+      ...(request.strictBackup ? {strictBackup: true} : {}),
+      ...(source.backupInfo
+        ? {
+            olderBackup: async (collection: string) => {
+              const older = await olderBackupHolding(source.backupInfo!, collection, settings, signal);
+              if (older) reporter.note(`${collection} is not in ${source.backup}: reading it from ${older.backup}`);
+              return older;
+            },
+          }
+        : {}),
       toolVersion: request.version,
       signal,
       onNote: (m) => reporter.note(m),
+      onWarning: (m) => reporter.warn(m),
       onProgress: (p) => {
         if (p.phase === 'read') {
           const mbs = p.bytesRead / 1e6 / Math.max((Date.now() - started) / 1000, 0.001);
-          bar.update(p.bytesRead, p.totalBytes, `${p.collection}: ${p.scanned} scanned, ${p.matched} matched, ${mbs.toFixed(0)} MB/s`);
+          reading.update(p.bytesRead, p.totalBytes, `${p.collection}: ${p.scanned} scanned, ${p.matched} matched, ${mbs.toFixed(0)} MB/s`);
         }
       },
       createSelector: async (spools, metadata) => {
-        bar.done();
+        reading.done();
         reporter.spin(`Loading ${[...spools.keys()].join(', ')} into the scratch MongoDB`);
         const selector = await MongoSelector.load(scratch!, spools, metadata, signal);
         reporter.succeed(`Loaded into ${maskUri(scratch!.uri)} database ${scratch!.db}`);
         return selector;
       },
     });
-    bar.done();
+    reading.done();
     reporter.note(`Read ${formatBytes(totalBytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const kept = scratch as Scratch | null;
     return {
@@ -84,6 +114,31 @@ export async function runExtract(request: ExtractRequest, settings: Settings, re
     await (scratch as Scratch | null)?.stop().catch(() => undefined);
     throw error;
   } finally {
-    bar.done();
+    bar?.done();
+    for (const c of comparisons) await c.against.close().catch(() => undefined);
   }
+}
+
+/** --missing-in X / --changed-in Y: one comparison per distinct X (both flags may name the same one). */
+async function openComparisons(request: ExtractRequest, settings: Settings, reporter: Reporter, signal: AbortSignal): Promise<ExtractComparison[]> {
+  const specs = new Map<string, {missing: boolean; changed: boolean}>();
+  if (request.missingIn) specs.set(request.missingIn, {missing: true, changed: false});
+  if (request.changedIn) specs.set(request.changedIn, {missing: specs.get(request.changedIn)?.missing ?? false, changed: true});
+  const [wantDb, wantColl] = splitNamespace(request.collection);
+  const closure = request.follow ? relationClosure(wantColl, settings.relations) : [wantColl];
+  const out: ExtractComparison[] = [];
+  try {
+    for (const [spec, modes] of specs) {
+      const against: Against = await openAgainst(spec, settings, {
+        want: (db, collection) => closure.includes(collection) && (wantDb === null || db === wantDb),
+        signal,
+        onNote: (m) => reporter.note(m),
+      });
+      out.push({against, ...modes});
+    }
+  } catch (error) {
+    for (const c of out) await c.against.close().catch(() => undefined);
+    throw error;
+  }
+  return out;
 }

@@ -12,7 +12,7 @@ import {maskUri} from '../config/redact.js';
 import {GravityError} from '../errors.js';
 import {idKey} from '../target/bson-util.js';
 import {exactForm, exactId} from '../target/exact.js';
-import type {Selector} from './selector.js';
+import type {Keep, Selector} from './selector.js';
 import type {SpoolFile} from './spool.js';
 
 export interface Scratch {
@@ -167,7 +167,7 @@ export class MongoSelector implements Selector {
     return selector;
   }
 
-  async select(collection: string, filter: Document, onProgress?: (p: {collection: string; scanned: number; matched: number}) => void) {
+  async select(collection: string, filter: Document, onProgress?: (p: {collection: string; scanned: number; matched: number}) => void, keep?: Keep) {
     const ids = this.ordinals.get(collection);
     if (!ids) return [];
     const hits: Array<{ordinal: number; doc: Document}> = [];
@@ -176,7 +176,7 @@ export class MongoSelector implements Selector {
       const bytes = Buffer.from(raw as unknown as Uint8Array);
       const doc = BSON.deserialize(bytes, {promoteValues: false, promoteLongs: false});
       const ordinal = ids.get(idKey(exactId(bytes)));
-      if (ordinal !== undefined) hits.push({ordinal, doc});
+      if (ordinal !== undefined && (!keep || keep(collection, ordinal))) hits.push({ordinal, doc});
     }
     hits.sort((a, b) => a.ordinal - b.ordinal);
     onProgress?.({collection, scanned: ids.size, matched: hits.length});

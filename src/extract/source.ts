@@ -3,7 +3,7 @@ import {stat} from 'node:fs/promises';
 import path from 'node:path';
 
 import {cachedBackupFiles} from '../catalog/fetch.js';
-import {listBackups, resolveBackup, type Backup} from '../catalog/list.js';
+import {listBackups, resolveBackup, selectBackup, type Backup} from '../catalog/list.js';
 import {openStore, type BackupStore} from '../catalog/store.js';
 import type {Settings} from '../config/settings.js';
 import type {DumpInput, DumpStreamSource} from '../dump/types.js';
@@ -59,6 +59,11 @@ export async function resolveInput(from: string, settings: Settings): Promise<Ex
   }
   const {store, backups} = await openSource(settings);
   const backup = await resolveBackup(store, backups, from, {sourceTz: settings.sourceTz, cacheDir: settings.cache});
+  return inputForBackup(store, backup, settings);
+}
+
+/** A backup of the source as an extract input: from the cache when fetched earlier, else streamed. */
+export async function inputForBackup(store: BackupStore, backup: Backup, settings: Settings): Promise<ExtractInput & {backupInfo: Backup; readFrom: 'cache' | 'stream'}> {
   // A backup fetched earlier is read from the cache; otherwise it streams from the store
   // (GetObject → gunzip → tar → documents), with no full download first.
   const cached = await cachedBackupFiles(store, backup, settings.cache);
@@ -74,4 +79,15 @@ export async function resolveInput(from: string, settings: Settings): Promise<Ex
     objects: backup.objects.map((o) => ({key: o.key, size: o.size, ...(o.etag ? {etag: o.etag} : {})})),
     backupInfo: backup,
   };
+}
+
+/**
+ * The newest backup of the source taken at or before `from` (and not `from` itself) that holds
+ * `collection`, or null: where a dependent an hourly backup lacks comes from.
+ */
+export async function olderBackupHolding(from: Backup, collection: string, settings: Settings, signal?: AbortSignal): Promise<(ExtractInput & {backupInfo: Backup}) | null> {
+  const {store, backups} = await openSource(settings);
+  const candidates = backups.filter((b) => b.id !== from.id && b.takenAt.getTime() <= from.takenAt.getTime());
+  const found = await selectBackup(store, candidates, {before: from.takenAt, collection, cacheDir: settings.cache, ...(signal ? {signal} : {})});
+  return found ? inputForBackup(store, found, settings) : null;
 }

@@ -1,7 +1,7 @@
 import {BSON, type Document} from 'bson';
 
 import {compileQuery} from '../query/compile.js';
-import type {Selector} from './selector.js';
+import type {Keep, Selector} from './selector.js';
 import type {SpoolFile} from './spool.js';
 
 /** In-process selection: the compiled query runs on raw BSON; only hits are decoded. */
@@ -15,6 +15,7 @@ export class StreamSelector implements Selector {
     collection: string,
     filter: Document,
     onProgress?: (p: {collection: string; scanned: number; matched: number}) => void,
+    keep?: Keep,
   ): Promise<Array<{ordinal: number; doc: Document}>> {
     const spool = this.spools.get(collection);
     if (!spool) return [];
@@ -23,7 +24,8 @@ export class StreamSelector implements Selector {
     let scanned = 0;
     for await (const {ordinal, doc} of spool.documentsWithOrdinal(this.signal)) {
       scanned++;
-      if (query.matches(doc)) hits.push({ordinal, doc: BSON.deserialize(doc, {promoteValues: true})});
+      // Matched on bytes first, the verdict second: only kept hits are decoded.
+      if (query.matches(doc) && (!keep || keep(collection, ordinal))) hits.push({ordinal, doc: BSON.deserialize(doc, {promoteValues: true})});
       if ((scanned & 0xffff) === 0) onProgress?.({collection, scanned, matched: hits.length});
     }
     onProgress?.({collection, scanned, matched: hits.length});

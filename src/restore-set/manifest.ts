@@ -27,6 +27,20 @@ export interface ManifestCollection {
   scanned?: number;
   /** How this collection was selected: the query, or a relation from a parent. */
   selectedBy: 'query' | {relation: Relation; level: number};
+  /**
+   * Where this collection was read from when it is not the set's source backup: a dependent the
+   * source backup does not hold, taken from the newest older backup of the same source that does.
+   */
+  from?: {backup: string | null; location: string; takenAt: string | null; olderByMs: number | null};
+}
+
+/** `extract --missing-in X / --changed-in X`: what the selection was compared with, and what it found. */
+export interface ManifestComparison {
+  /** Which verdicts kept a document: absent from X, present but different in X. */
+  keep: Array<'missing' | 'changed'>;
+  against: {kind: 'backup' | 'target'; label: string; backup?: string | null; location?: string; takenAt?: string | null; target?: string; db?: string};
+  /** Per collection, of the documents the query (and relations) selected: the verdicts, and how many were kept. */
+  counts: Record<string, {missing: number; changed: number; same: number; kept: number}>;
 }
 
 export interface ManifestSourceObject {
@@ -56,6 +70,11 @@ export interface Manifest {
   order: string[];
   collections: Record<string, ManifestCollection>;
   timings?: Record<string, number>;
+  /** Documents were kept only when missing from / changed in another backup or a target. */
+  comparison?: ManifestComparison[];
+  /** When the incident happened (ISO UTC), as given to extract --incident-at. */
+  incidentAt?: string;
+  warnings?: string[];
 }
 
 export interface RestoreSet {

@@ -1,0 +1,126 @@
+/**
+ * The read stage: one pass over a backup, keeping the namespaces a relation closure needs. Each
+ * namespace becomes one record (metadata, documents spooled or handed on, where it came from),
+ * whatever order the backup stores them in, so a collection taken from an older backup is the
+ * same kind of record as one from FROM.
+ */
+import {readDump} from '../dump/read.js';
+import type {DumpInput, NamespaceRef} from '../dump/types.js';
+import {GravityError} from '../errors.js';
+import {SpoolFile} from './spool.js';
+
+export interface NamespaceState {
+  ns: NamespaceRef;
+  metadataRaw: string | null;
+  /** Null when documents are handed to `onDocs` instead (the streaming path). */
+  spool: SpoolFile | null;
+  scanned: number;
+  bytes: number;
+  ended: boolean;
+  /** The backup this namespace was read from, when it is not FROM itself. */
+  origin?: {backup: string | null; location: string; takenAt: string | null};
+}
+
+export interface ReadProgress {
+  collection: string;
+  scanned: number;
+  bytesRead: number;
+  totalBytes?: number;
+}
+
+export interface ReadStageOptions {
+  /** Collection names wanted (a relation closure), in `db` when given. */
+  collections: string[];
+  db: string | null;
+  /** Where spools go; null: documents go to `onDocs` as they stream by. */
+  spoolDir: string | null;
+  onDocs?: (state: NamespaceState, docs: Buffer[]) => Promise<void>;
+  signal?: AbortSignal;
+  onProgress?: (p: ReadProgress) => void;
+}
+
+export interface ReadStageResult {
+  states: Map<string, NamespaceState>;
+  /** Every collection name seen in the backup. */
+  known: Set<string>;
+}
+
+export const stateKey = (ns: NamespaceRef): string => `${ns.db}\u0000${ns.collection}`;
+
+export async function readStage(input: DumpInput, options: ReadStageOptions): Promise<ReadStageResult> {
+  const states = new Map<string, NamespaceState>();
+  const known = new Set<string>();
+  const isNeeded = (ns: NamespaceRef) => options.collections.includes(ns.collection) && (options.db === null || ns.db === options.db);
+  const allDone = () => options.collections.every((c) => [...states.values()].some((s) => s.ns.collection === c && s.ended));
+  const stateFor = (ns: NamespaceRef): NamespaceState => {
+    let state = states.get(stateKey(ns));
+    if (!state) {
+      state = {ns, metadataRaw: null, spool: options.spoolDir === null ? null : new SpoolFile(options.spoolDir, ns.db, ns.collection), scanned: 0, bytes: 0, ended: false};
+      states.set(stateKey(ns), state);
+    }
+    return state;
+  };
+  let bytesRead = 0;
+  let totalBytes: number | undefined;
+  let lastReport = 0;
+  for await (const event of readDump(input, {
+    signal: options.signal,
+    want: (ns) => {
+      known.add(ns.collection);
+      return isNeeded(ns);
+    },
+    onProgress: (p) => {
+      bytesRead = p.bytesRead;
+      totalBytes = p.totalBytes;
+    },
+  })) {
+    if (event.type === 'oplog') continue;
+    known.add(event.collection);
+    const ns = {db: event.db, collection: event.collection};
+    if (!isNeeded(ns)) continue;
+    const state = stateFor(ns);
+    if (event.type === 'metadata') {
+      state.metadataRaw = event.raw;
+    } else if (event.type === 'documents') {
+      state.scanned += event.docs.length;
+      state.bytes += event.bytes;
+      if (state.spool) await state.spool.append(event.docs);
+      else await options.onDocs?.(state, event.docs);
+      const now = Date.now();
+      if (now - lastReport > 100) {
+        lastReport = now;
+        options.onProgress?.({collection: ns.collection, scanned: state.scanned, bytesRead, totalBytes});
+      }
+    } else if (event.type === 'end') {
+      state.ended = true;
+      // Stop reading (and downloading) as soon as every needed collection is complete.
+      if (allDone()) break;
+    }
+  }
+  for (const state of states.values()) await state.spool?.close();
+  return {states, known};
+}
+
+/** The database of the root collection; UNKNOWN_COLLECTION (naming what the backup holds) or an ambiguity error. */
+export function rootDatabase(read: ReadStageResult, name: string, collection: string, location: string): string {
+  const roots = [...read.states.values()].filter((s) => s.ns.collection === collection);
+  if (roots.length === 0) {
+    const list = [...read.known].filter((c) => !c.startsWith('system.')).sort();
+    throw new GravityError('UNKNOWN_COLLECTION', `Collection ${name} is not in ${location}`, {
+      hint: list.length > 0 ? `Known collections: ${list.join(', ')}` : 'The backup holds no collections',
+    });
+  }
+  if (roots.length > 1) {
+    throw new GravityError('USAGE', `Collection ${collection} exists in several databases (${roots.map((s) => s.ns.db).join(', ')})`, {
+      hint: `Name it as db.collection, e.g. --collection ${roots[0]!.ns.db}.${collection}`,
+    });
+  }
+  return roots[0]!.ns.db;
+}
+
+export function splitNamespace(name: string): [string | null, string] {
+  const dot = name.indexOf('.');
+  // `system.x` and names whose first part is a known collection prefix are ambiguous; a db name never holds a dot.
+  if (dot <= 0 || name.startsWith('system.')) return [null, name];
+  return [name.slice(0, dot), name.slice(dot + 1)];
+}
