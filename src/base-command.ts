@@ -26,6 +26,17 @@ export const targetFlag = Flags.string({
   required: true,
 });
 
+/** Field repair: only these paths are compared and written on documents that exist on the target. */
+export const fieldsFlag = Flags.string({
+  description: 'repair only these fields (comma-separated dotted paths) on documents that exist on the target: $set to the backup\'s value, $unset where the backup lacks it; absent documents are inserted whole',
+});
+
+/** With --fields: repair only documents whose current target version matches this filter. */
+export const whereTargetFlag = Flags.string({
+  description: 'with --fields: only documents whose current target version matches this filter (shell syntax or Extended JSON), e.g. \'{"important_a": null}\'',
+  dependsOn: ['fields'],
+});
+
 /** The target's database, above its configuration; never admin, local or config. */
 export const dbFlag = Flags.string({
   description: 'target database [default: GRAVITY_RESTORE_<TARGET>_DB, targets.<name>.db, the URI path unless it is admin, else the set\'s source database]',

@@ -1,28 +1,31 @@
 import {Args, Flags} from '@oclif/core';
 
-import {BaseCommand, dbFlag, targetFlag} from '../base-command.js';
+import {BaseCommand, dbFlag, fieldsFlag, targetFlag, whereTargetFlag} from '../base-command.js';
 import type {Plan} from '../target/types.js';
 import {renderPlan} from '../ui/plan.js';
 
 export default class PlanCommand extends BaseCommand<typeof PlanCommand> {
   static summary = 'Compare a restore set with a target: what would be inserted, what is the same, what changed since the backup';
-  static description = 'Reads only. insert: missing on the target; same: identical; conflict: exists but differs (changed since the backup); keyMatch: another _id holds the same natural key (--match-on). The plan is saved in the set with its hash.';
+  static description = 'Reads only. insert: missing on the target; same: identical; conflict: exists but differs (changed since the backup); keyMatch: another _id holds the same natural key (--match-on); clash: a unique index holds its key under another _id; with --fields, repair: those fields differ, skipped: --where-target no longer matches. The plan is saved in the set with its hash.';
   static examples = ['<%= config.bin %> plan ./restore-artworks --to staging', '<%= config.bin %> plan ./restore-artworks --to production --match-on slug', '<%= config.bin %> plan ./set --to mongodb://127.0.0.1:27017/gravity --json'];
   static args = {set: Args.string({description: 'restore set folder', required: true})};
   static flags = {
     to: targetFlag,
     db: dbFlag,
+    fields: fieldsFlag,
+    'where-target': whereTargetFlag,
     'match-on': Flags.string({description: 'natural key fields (comma-separated) to find records re-created under a new _id'}),
   };
 
   async run(): Promise<Plan & {file: string}> {
     // Loaded here, not at start-up: `--help` and the other commands need none of it.
-    const {openContext, withConnection} = await import('../promote/context.js');
+    const {openContext, repairOptions, withConnection} = await import('../promote/context.js');
     const {planSet, savePlan} = await import('../target/index.js');
+    const repair = await repairOptions(this.flags.fields, this.flags['where-target']);
     const {set, target} = await openContext(this.args.set, this.flags.to, this.settings);
     return withConnection(target, async (conn) => {
       this.reporter.spin(`Planning against ${target.label}`);
-      const plan = await planSet(set, conn, {matchOn: this.flags['match-on']?.split(',').map((s) => s.trim()).filter(Boolean)});
+      const plan = await planSet(set, conn, {matchOn: this.flags['match-on']?.split(',').map((s) => s.trim()).filter(Boolean), ...repair});
       const file = await savePlan(set, plan);
       this.reporter.succeed(`Plan ${plan.hash.slice(0, 12)} saved to ${file}`);
       this.log(renderPlan(plan));

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core';
 
-import {BaseCommand, dbFlag, targetFlag} from '../base-command.js';
+import {BaseCommand, dbFlag, fieldsFlag, targetFlag, whereTargetFlag} from '../base-command.js';
 import type {Plan, PushResult} from '../target/types.js';
 import {GravityError} from '../errors.js';
 import {renderTable} from '../ui/table.js';
@@ -21,6 +21,8 @@ export default class Push extends BaseCommand<typeof Push> {
   static flags = {
     to: targetFlag,
     db: dbFlag,
+    fields: fieldsFlag,
+    'where-target': whereTargetFlag,
     yes: Flags.boolean({char: 'y', description: 'do not ask (staging and ad-hoc targets only)'}),
     confirm: Flags.string({description: 'production: the target database name, to confirm'}),
     'on-conflict': Flags.option({options: ['skip', 'overwrite', 'fail'] as const, default: 'skip', description: 'documents changed since the backup: leave them (skip), replace them (overwrite, pre-images journaled) or stop (fail)'})(),
@@ -51,6 +53,8 @@ export default class Push extends BaseCommand<typeof Push> {
         skipClashes: flags['skip-clashes'],
         bypassDocumentValidation: flags['bypass-document-validation'],
         matchOn: flags['match-on']?.split(',').map((s) => s.trim()).filter(Boolean),
+        ...(flags.fields ? {fields: flags.fields} : {}),
+        ...(flags['where-target'] ? {whereTarget: flags['where-target']} : {}),
         skipStaging: flags['skip-staging'],
         reason: flags.reason,
       },
@@ -62,8 +66,8 @@ export default class Push extends BaseCommand<typeof Push> {
     this.log('');
     this.log(
       renderTable(
-        ['collection', 'inserted', 'overwritten', 'skipped', 'conflicts', 'refused', 'excluded'],
-        Object.entries(result.collections).map(([c, n]) => [c, n.inserted, n.overwritten, n.skipped, n.conflicts, n.refused, n.excluded]),
+        ['collection', 'inserted', 'overwritten', 'repaired', 'skipped', 'conflicts', 'refused', 'excluded'],
+        Object.entries(result.collections).map(([c, n]) => [c, n.inserted, n.overwritten, n.repaired ?? 0, n.skipped, n.conflicts, n.refused, n.excluded]),
       ),
     );
     for (const r of result.refusedDetails.slice(0, 20)) this.log(`  refused: ${r.collection} _id ${formatValue(r._id)}${r.codeName ? ` (${r.codeName})` : ''}: ${r.reason}`);

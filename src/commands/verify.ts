@@ -1,6 +1,6 @@
 import {Args} from '@oclif/core';
 
-import {BaseCommand, dbFlag, targetFlag} from '../base-command.js';
+import {BaseCommand, dbFlag, fieldsFlag, targetFlag} from '../base-command.js';
 import {GravityError} from '../errors.js';
 import type {VerifyResult} from '../target/types.js';
 import {renderTable} from '../ui/table.js';
@@ -11,14 +11,16 @@ export default class Verify extends BaseCommand<typeof Verify> {
   static description = 'Exit code 0 only when everything is present and identical; documents the last push skipped as conflicts are listed, not failed.';
   static examples = ['<%= config.bin %> verify ./restore-artworks --to staging', '<%= config.bin %> verify ./restore-artworks --to production --json'];
   static args = {set: Args.string({description: 'restore set folder', required: true})};
-  static flags = {to: targetFlag, db: dbFlag};
+  static flags = {to: targetFlag, db: dbFlag, fields: fieldsFlag};
 
   async run(): Promise<VerifyResult> {
     // Loaded here, not at start-up: `--help` and the other commands need none of it.
     const {openContext, withConnection} = await import('../promote/context.js');
     const {verifySet} = await import('../target/index.js');
     const {set, target} = await openContext(this.args.set, this.flags.to, this.settings);
-    const result = await withConnection(target, (conn) => verifySet(set, conn));
+    const {parseFieldPaths} = await import('../target/fields.js');
+    const fields = this.flags.fields ? parseFieldPaths(this.flags.fields) : undefined;
+    const result = await withConnection(target, (conn) => verifySet(set, conn, fields ? {fields} : {}));
     this.log(renderTable(['collection', 'present', 'missing', 'different', 'skipped conflicts', 'excluded'], Object.entries(result.collections).map(([c, n]) => [c, n.present, n.missing, n.different, n.skippedConflicts, n.excluded])));
     for (const p of result.problems) this.log(`  ${p.problem}: ${p.collection} _id ${formatValue(p._id)}`);
     if (!result.ok) {

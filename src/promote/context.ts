@@ -92,3 +92,11 @@ export async function promptThroughGate(gate: GateDecision, question: string, un
     if (typed !== gate.db) throw new GravityError('GATE_REFUSED', `The database name did not match; ${unchanged}`, {hint: `Type ${gate.db} exactly, or pass --confirm ${gate.db}`});
   }
 }
+
+/** `--fields` and `--where-target` as plan options. */
+export async function repairOptions(fields: string | undefined, whereTarget: string | undefined): Promise<{fields?: string[]; whereTarget?: import('bson').Document}> {
+  if (!fields) return {};
+  const {parseFieldPaths} = await import('../target/fields.js');
+  const {parseQuery} = await import('../query/parse.js');
+  return {fields: parseFieldPaths(fields), ...(whereTarget ? {whereTarget: parseQuery(whereTarget)} : {})};
+}

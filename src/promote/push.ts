@@ -6,7 +6,7 @@ import type {Plan, PushResult} from '../target/types.js';
 import {canPrompt, confirm} from '../ui/prompt.js';
 import type {Reporter} from '../ui/reporter.js';
 import {renderPlan} from '../ui/plan.js';
-import {lastSavedPlan, newRisks, openContext, promptThroughGate, requireTargetDb, withConnection} from './context.js';
+import {lastSavedPlan, newRisks, openContext, promptThroughGate, repairOptions, requireTargetDb, withConnection} from './context.js';
 import type {Settings} from '../config/settings.js';
 
 export interface PushRequest {
@@ -19,6 +19,8 @@ export interface PushRequest {
   skipClashes?: boolean;
   bypassDocumentValidation?: boolean;
   matchOn?: string[];
+  fields?: string;
+  whereTarget?: string;
   skipStaging?: boolean;
   reason?: string;
 }
@@ -48,7 +50,7 @@ export async function runPush(request: PushRequest, settings: Settings, reporter
   return withConnection(target, async (conn) => {
     reporter.spin(`Planning against ${target.label}`);
     const previous = await lastSavedPlan(set, target.name);
-    const plan = await planSet(set, conn, {matchOn: request.matchOn});
+    const plan = await planSet(set, conn, {matchOn: request.matchOn, ...(await repairOptions(request.fields, request.whereTarget))});
     await savePlan(set, plan);
     reporter.succeed(`Plan ${plan.hash.slice(0, 12)} for ${target.label}`);
     log(renderPlan(plan));
@@ -69,7 +71,7 @@ export async function runPush(request: PushRequest, settings: Settings, reporter
         hint: 'Use --on-conflict skip to leave them alone, or --on-conflict overwrite to replace them (pre-images are journaled)',
       });
     }
-    const total = Object.values(plan.collections).reduce((n, c) => n + c.insert + (request.onConflict === 'overwrite' ? c.conflict : 0), 0);
+    const total = Object.values(plan.collections).reduce((n, c) => n + c.insert + (c.repair ?? 0) + (request.onConflict === 'overwrite' ? c.conflict : 0), 0);
     await promptThroughGate(gate, `Write ${total} document(s) to ${target.label}?`, 'nothing was written');
     const bar = reporter.bar('Pushing', Math.max(total, 1), 'docs');
     const done = new Map<string, number>();

@@ -23,6 +23,9 @@ export interface JournalBegin {
   /** Push: documents without an exact form were written re-encoded (--inexact write). */
   inexact?: 'fail' | 'skip' | 'write';
   bypassDocumentValidation?: boolean;
+  /** Push with --fields: only these paths were written on existing documents. */
+  fields?: string[];
+  whereTarget?: string;
   /** For a rollback: the push journals (relative paths) it undoes. */
   rollsBack?: string[];
   time: string;
@@ -47,9 +50,14 @@ export interface JournalIntent {
   /** Rollback: ids about to be deleted / restored. */
   delete?: string[];
   restore?: string[];
+  /**
+   * Push with --fields: documents whose fields are about to be written, with the fields' values
+   * before (base64 BSON of {v: value}, null where absent) and digests of the fields before and after.
+   */
+  repair?: Array<{id: string; pre: Record<string, string | null>; preSha256: string; writtenSha256: string}>;
 }
 export interface JournalDone {
-  type: 'inserted' | 'overwritten' | 'deleted' | 'restored';
+  type: 'inserted' | 'overwritten' | 'repaired' | 'deleted' | 'restored';
   collection: string;
   db: string;
   batch: number;

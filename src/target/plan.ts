@@ -1,6 +1,7 @@
 import {mkdir, readFile, rename, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 
+import {EJSON} from 'bson';
 import type {Document} from 'bson';
 import {MongoError, MongoNetworkError, MongoServerError, MongoServerSelectionError} from 'mongodb';
 import type {Collection, Filter} from 'mongodb';
@@ -13,6 +14,7 @@ import type {RestoreSet} from '../restore-set/manifest.js';
 import {idKey, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
 import {fieldDiff} from './diff.js';
 import {exactForm, orderedJson} from './exact.js';
+import {fieldChanges, fieldsDigest, pathProblem} from './fields.js';
 import type {ClassCounts, ClassIds, ConflictSample, KeyMatchSample, Plan, ProgressCallback, TargetConnection} from './types.js';
 import {findClashes, readTargetChecks} from './unique.js';
 import type {Clash} from './unique.js';
@@ -29,6 +31,10 @@ export interface PlanOptions {
   /** Conflicts sampled with a field-level diff (default 20). */
   sample?: number;
   onProgress?: ProgressCallback;
+  /** --fields: compare (and later write) only these paths on documents that exist on the target. */
+  fields?: string[];
+  /** --where-target: only documents whose current target version matches this filter are repaired. */
+  whereTarget?: Document;
 }
 
 /** What one collection of the set looks like against its target, from plain data (no server). */
@@ -98,6 +104,64 @@ export function classifyCollection(
   };
 }
 
+/** Keys of the target documents (among `current`) that match `filter` now, asked of the server. */
+async function idsMatching(coll: Collection, current: Uint8Array[], filter: Document): Promise<Set<string>> {
+  const out = new Set<string>();
+  const ids = current.map((raw) => idOf(raw));
+  for (let i = 0; i < ids.length; i += LOOKUP_BATCH) {
+    const chunk = ids.slice(i, i + LOOKUP_BATCH);
+    const found = (await coll.find({$and: [{_id: {$in: chunk}}, filter]} as Filter<Document>, {raw: true, projection: {_id: 1}}).toArray()) as unknown as Uint8Array[];
+    for (const raw of found) out.add(idKey(idOf(Buffer.from(raw))));
+  }
+  return out;
+}
+
+/**
+ * --fields: documents present on the target are not conflicts or whole-document matches; only the
+ * named fields decide: equal → same, different → repair (or skipped when the target version no
+ * longer matches --where-target). A path through an array cannot be repaired: skipped, with why.
+ */
+function reclassifyByFields(
+  plan: Omit<Plan, 'hash'>,
+  name: string,
+  result: CollectionClassification,
+  docs: Uint8Array[],
+  ids: unknown[],
+  targetById: Map<string, Uint8Array>,
+  fields: string[],
+  matching: Set<string> | null,
+  sample: number,
+): void {
+  const present = new Set([...result.ids.same, ...result.ids.conflict]);
+  const same: string[] = [];
+  const repair: string[] = [];
+  const skipped: string[] = [];
+  const digests: Record<string, string> = {};
+  docs.forEach((raw, i) => {
+    const json = idToJson(ids[i]);
+    if (!present.has(json)) return;
+    const key = idKey(ids[i]);
+    const backup = exactForm(raw).doc;
+    const target = exactForm(targetById.get(key)!).doc;
+    const problem = pathProblem(backup, fields) ?? pathProblem(target, fields);
+    const changes = problem ? [{path: problem}] : fieldChanges(backup, target, fields);
+    if (!problem && changes.length === 0) same.push(json);
+    else if (problem || (matching && !matching.has(key))) {
+      skipped.push(json);
+      if ((plan.skippedSamples?.length ?? 0) < sample) plan.skippedSamples?.push({collection: name, _id: JSON.parse(json), fields: changes});
+    } else {
+      repair.push(json);
+      digests[json] = fieldsDigest(target, fields);
+      if ((plan.repairs?.length ?? 0) < sample) plan.repairs?.push({collection: name, _id: JSON.parse(json), fields: changes});
+    }
+  });
+  result.ids = {...result.ids, same, conflict: [], repair, skipped};
+  result.digests = {};
+  result.conflicts = [];
+  result.counts = {...result.counts, same: same.length, conflict: 0, repair: repair.length, skipped: skipped.length};
+  plan.repairDigests![name] = digests;
+}
+
 /**
  * Documents about to be written (by canonical id) whose exact form does not serialise back to their
  * bytes, or whose bytes the server would change on insert, with why.
@@ -114,8 +178,11 @@ function notExactOf(docs: Uint8Array[], ids: unknown[], written: Set<string>): R
 }
 
 /** The hash of a plan: the same set against the same target state gives the same hash. */
-export function planHash(input: Pick<Plan, 'target' | 'setHash' | 'ids' | 'conflictDigests'>): string {
-  return sha256(canonicalJson({target: input.target, setHash: input.setHash, ids: input.ids, conflictDigests: input.conflictDigests}));
+export function planHash(input: Pick<Plan, 'target' | 'setHash' | 'ids' | 'conflictDigests'> & Partial<Pick<Plan, 'fields' | 'whereTarget' | 'repairDigests'>>): string {
+  const base = {target: input.target, setHash: input.setHash, ids: input.ids, conflictDigests: input.conflictDigests};
+  // A field repair is another plan than a whole-document one for the same state.
+  const repair = input.fields ? {fields: input.fields, whereTarget: input.whereTarget ?? null, repairDigests: input.repairDigests ?? {}} : {};
+  return sha256(canonicalJson({...base, ...repair}));
 }
 
 /** Value at a dotted path of a document (plain or exact form), or undefined. Arrays are not descended. */
@@ -221,6 +288,7 @@ export async function planSet(set: RestoreSet, conn: TargetConnection, options: 
     clashes: {},
     notExact: {},
     targetChecks: {},
+    ...(options.fields ? {fields: options.fields, whereTarget: options.whereTarget ? EJSON.stringify(options.whereTarget, {relaxed: false}) : null, repairDigests: {}, repairs: [], skippedSamples: []} : {}),
     ids: {},
     conflictDigests: {},
   };
@@ -247,6 +315,10 @@ export async function planSet(set: RestoreSet, conn: TargetConnection, options: 
         ? await guard(conn, 'plan', () => findClashes(coll, absent.map((c) => ({...c, doc: exactForm(c.raw).doc})), unique))
         : new Map<string, Clash>();
     const result = classifyCollection(name, docs, targetById, holders, sample, plan.conflicts.length, ids, clashes);
+    if (options.fields) {
+      const matching = options.whereTarget ? await guard(conn, 'plan', () => idsMatching(coll, [...targetById.values()], options.whereTarget!)) : null;
+      reclassifyByFields(plan, name, result, docs, ids, targetById, options.fields, matching, sample);
+    }
     const notExact = notExactOf(docs, ids, new Set([...result.ids.insert, ...result.ids.conflict]));
     result.counts.notExact = Object.keys(notExact).length;
     plan.collections[name] = result.counts;

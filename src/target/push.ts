@@ -13,6 +13,7 @@ import type {RestoreSet} from '../restore-set/manifest.js';
 import {docToJson, idKey, idKeyFromJson, idOf, sameBytes, sha256} from './bson-util.js';
 import {fieldDiff} from './diff.js';
 import {exactForm, MAX_DOCUMENT_BYTES, toBytes} from './exact.js';
+import {fieldBytes, fieldsDigest, fieldsEqual, fieldsFilter, repairUpdate} from './fields.js';
 import type {ExactDoc} from './exact.js';
 import {fetchRawById, isConnectionLoss} from './plan.js';
 import type {Plan, ProgressCallback, PushCounts, PushResult, RefusedDetail, TargetConnection} from './types.js';
@@ -101,6 +102,7 @@ export async function pushSet(set: RestoreSet, conn: TargetConnection, plan: Pla
         planHash: plan.hash,
         onConflict: options.onConflict,
         inexact: options.inexact ?? 'fail',
+        ...(plan.fields ? {fields: plan.fields, ...(plan.whereTarget ? {whereTarget: plan.whereTarget} : {})} : {}),
         ...(options.bypassDocumentValidation ? {bypassDocumentValidation: true} : {}),
         time,
       });
@@ -291,7 +293,7 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
   const db = conn.client.db(ns.db);
   const coll = db.collection(ns.collection, {writeConcern: WRITE_CONCERN});
   const ids = plan.ids[name]!;
-  const counts: PushCounts = {inserted: 0, overwritten: 0, skipped: ids.same.length, conflicts: 0, refused: 0, excluded: 0};
+  const counts: PushCounts = {inserted: 0, overwritten: 0, skipped: ids.same.length, conflicts: 0, refused: 0, excluded: 0, ...(plan.fields ? {repaired: 0} : {})};
   result.collections[name] = counts;
   const notExact = plan.notExact?.[name] ?? {};
   const inexact = options.inexact ?? 'fail';
@@ -313,7 +315,14 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
   }
 
   const inserts = pick(ids.insert);
-  const total = inserts.length + (options.onConflict === 'overwrite' ? ids.conflict.length : 0);
+  // Field repairs write only some fields: the document's exactness is not in question, only the fields'.
+  const pickRepairs = (list: string[]): SetDoc[] =>
+    list.map((json) => {
+      const raw = byKey.get(idKeyFromJson(json));
+      if (!raw) throw new GravityError('PLAN_CHANGED', `The plan names ${json} in ${name}, which the set does not hold`, {hint: 'Run `gravity-restore plan SET --to TARGET` again'});
+      return setDoc(raw, json, false);
+    });
+  const total = inserts.length + (options.onConflict === 'overwrite' ? ids.conflict.length : 0) + (ids.repair ?? []).length;
   let done = 0;
   const progress = () => options.onProgress?.({collection: name, done, total});
   progress();
@@ -332,6 +341,16 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
     await insertBatch(ctx, name, ns.db, db, coll, batch, counts);
     done += batch.length;
     progress();
+  }
+
+  if (plan.fields) {
+    if ((ids.skipped ?? []).length > 0) await record(ctx, 'excluded', name, ns.db, ids.skipped!, 'fields left alone: the target version no longer matches --where-target, or a field path goes through an array');
+    for (const batch of batchesOf(pickRepairs(ids.repair ?? []), options.batchDocs ?? PUSH_BATCH_DOCS)) {
+      if (options.signal?.aborted) throw interrupted(journal.relPath);
+      await repairBatch(ctx, name, ns.db, coll, batch, counts, plan.fields);
+      done += batch.length;
+      progress();
+    }
   }
 
   if (ids.conflict.length > 0 && options.onConflict !== 'overwrite') {
@@ -567,5 +586,71 @@ async function overwriteBatch(ctx: PushContext, name: string, db: string, coll: 
   }
   await readBack(ctx, name, db, coll, number, written, 'overwritten', counts);
   if (changed.length > 0) await record(ctx, 'conflict', name, db, changed, 'changed on the target since the plan (not overwritten)');
+  if (gone.length > 0) await record(ctx, 'conflict', name, db, gone, 'deleted on the target since the plan (not written)');
+}
+
+/**
+ * Field repair: for each document, only the plan's fields are written ($set to the backup's value,
+ * $unset where the backup lacks it), and only while those fields still hold what the plan saw and
+ * the document still matches --where-target. Each repaired document is read back and its fields
+ * compared byte for byte with the backup's.
+ */
+async function repairBatch(ctx: PushContext, name: string, db: string, coll: Collection, batch: SetDoc[], counts: PushCounts, fields: string[]): Promise<void> {
+  const digests = ctx.plan.repairDigests?.[name] ?? {};
+  const where = ctx.plan.whereTarget ? (EJSON.parse(ctx.plan.whereTarget, {relaxed: false}) as Document) : undefined;
+  const current = await fetchRawById(coll, batch.map((d) => d.id));
+  const writable: Array<{doc: SetDoc; now: ExactDoc}> = [];
+  const changed: string[] = [];
+  const gone: string[] = [];
+  for (const d of batch) {
+    const raw = current.get(idKey(d.id));
+    if (!raw) {
+      gone.push(d.json);
+      continue;
+    }
+    const now = exactForm(raw).doc;
+    if (fieldsEqual(now, d.doc, fields)) {
+      // Already repaired: by this push before an interruption, or by someone else.
+      if (ctx.earlier.some((r) => r.type === 'intent' && r.collection === name && (r.repair ?? []).some((x) => x.id === d.json))) counts.repaired = (counts.repaired ?? 0) + 1;
+      else counts.skipped++;
+    } else if (fieldsDigest(now, fields) !== digests[d.json]) changed.push(d.json);
+    else writable.push({doc: d, now});
+  }
+  const number = ++ctx.batch;
+  if (writable.length > 0) {
+    await ctx.journal.append({
+      type: 'intent',
+      collection: name,
+      db,
+      batch: number,
+      repair: writable.map((w) => ({id: w.doc.json, pre: fieldBytes(w.now, fields), preSha256: fieldsDigest(w.now, fields), writtenSha256: fieldsDigest(w.doc.doc, fields)})),
+    });
+  }
+  const policy = {...DEFAULT_RETRY, ...ctx.options.retry, ...(ctx.options.signal ? {signal: ctx.options.signal} : {})};
+  const bypass = ctx.options.bypassDocumentValidation ? {bypassDocumentValidation: true} : {};
+  const written: SetDoc[] = [];
+  for (const w of writable) {
+    try {
+      const res = await withRetry(() => coll.updateOne(fieldsFilter(w.doc.id, w.now, fields, where), repairUpdate(w.doc.doc, fields), bypass), policy);
+      if (res.matchedCount === 1) written.push(w.doc);
+      else changed.push(w.doc.json);
+    } catch (error) {
+      if (!(error instanceof MongoServerError) || isTransient(error)) throw error;
+      const why = refusalOf({code: error.code as number, errmsg: error.message, errInfo: (error as {errInfo?: unknown}).errInfo});
+      await record(ctx, 'refused', name, db, [w.doc.json], why.reason, why.code, why.codeName);
+    }
+  }
+  if (written.length > 0) {
+    const back = await fetchRawById(coll, written.map((d) => d.id));
+    const good: string[] = [];
+    for (const d of written) {
+      const now = back.get(idKey(d.id));
+      if (now && fieldsEqual(exactForm(now).doc, d.doc, fields)) good.push(d.json);
+      else await record(ctx, 'refused', name, db, [d.json], 'repaired, but the target holds other values in the fields when read back');
+    }
+    if (good.length > 0) await ctx.journal.append({type: 'repaired', collection: name, db, batch: number, ids: good});
+    counts.repaired = (counts.repaired ?? 0) + good.length;
+  }
+  if (changed.length > 0) await record(ctx, 'conflict', name, db, changed, 'fields changed on the target since the plan, or it no longer matches --where-target (not written)');
   if (gone.length > 0) await record(ctx, 'conflict', name, db, gone, 'deleted on the target since the plan (not written)');
 }

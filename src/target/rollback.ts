@@ -10,6 +10,8 @@ import {readSetDocuments} from '../restore-set/manifest.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
 import {docFromJson, idFromJson, idKey, idKeyFromJson, idOf, sameBytes, sha256} from './bson-util.js';
 import {exactForm} from './exact.js';
+import type {ExactDoc} from './exact.js';
+import {fieldsDigest, fieldsFilter, restoreUpdate} from './fields.js';
 import {fetchRawById, isConnectionLoss} from './plan.js';
 import {PUSH_BATCH_DOCS} from './push.js';
 import {DEFAULT_RETRY, unchangedFilter, withRetry, WRITE_CONCERN} from './write.js';
@@ -21,7 +23,7 @@ export interface UndoItem {
   collection: string;
   db: string;
   id: string;
-  kind: 'insert' | 'overwrite';
+  kind: 'insert' | 'overwrite' | 'repair';
   /** The journal recorded the write as done; false when only the intent was written (crash mid-batch). */
   confirmed: boolean;
   /** For overwrites: the pre-image (canonical EJSON) and the sha256 of what the push wrote. */
@@ -30,6 +32,10 @@ export interface UndoItem {
   writtenSha256?: string;
   /** For inserts that left other bytes than the set's on the target: the sha256 of what it held. */
   storedSha256?: string;
+  /** For field repairs: the fields, their values before (base64 BSON, null when absent) and digests before/after. */
+  fields?: string[];
+  preFields?: Record<string, string | null>;
+  preSha256?: string;
 }
 
 /**
@@ -52,7 +58,11 @@ export function undoItems(journals: JournalFile[]): UndoItem[] {
           const k = `${r.collection}\u0000${idKeyFromJson(o.id)}`;
           local.set(k, {collection: r.collection, db: r.db, id: o.id, kind: 'overwrite', confirmed: false, pre: o.pre, preBson: o.preBson, writtenSha256: o.writtenSha256});
         }
-      } else if (r.type === 'inserted' || r.type === 'overwritten') {
+        for (const f of r.repair ?? []) {
+          const k = `${r.collection}\u0000${idKeyFromJson(f.id)}`;
+          local.set(k, {collection: r.collection, db: r.db, id: f.id, kind: 'repair', confirmed: false, fields: journal.begin.fields ?? Object.keys(f.pre), preFields: f.pre, preSha256: f.preSha256, writtenSha256: f.writtenSha256});
+        }
+      } else if (r.type === 'inserted' || r.type === 'overwritten' || r.type === 'repaired') {
         for (const id of r.ids) {
           const item = local.get(`${r.collection}\u0000${idKeyFromJson(id)}`);
           if (item) item.confirmed = true;
@@ -152,8 +162,17 @@ export async function rollbackSet(set: RestoreSet, conn: TargetConnection, optio
         const current = await fetchRawById(coll, batch.map((b) => idFromJson(b.item.id)));
         const deletes: Array<{id: string; now: Uint8Array}> = [];
         const restores: Array<{id: string; now: Uint8Array; pre: Uint8Array}> = [];
+        const fieldRestores: Array<{item: UndoItem; now: ExactDoc}> = [];
         for (const {item} of batch) {
           const now = current.get(idKeyFromJson(item.id));
+          if (item.kind === 'repair') {
+            const fields = item.fields ?? [];
+            const doc = now ? exactForm(now).doc : null;
+            if (!doc) skip(item.id, 'deleted after the push (fields not restored)');
+            else if (fieldsDigest(doc, fields) === item.writtenSha256) fieldRestores.push({item, now: doc});
+            else if (item.confirmed || fieldsDigest(doc, fields) !== item.preSha256) skip(item.id, 'fields changed after the push (left as is)');
+            continue;
+          }
           if (item.kind === 'insert') {
             const wrote = setDocs.get(idKeyFromJson(item.id));
             if (!now) {
@@ -169,9 +188,9 @@ export async function rollbackSet(set: RestoreSet, conn: TargetConnection, optio
             else if (item.confirmed || sha256(now) !== sha256(pre)) skip(item.id, 'changed after the push (left as is)');
           }
         }
-        if (deletes.length === 0 && restores.length === 0) continue;
+        if (deletes.length === 0 && restores.length === 0 && fieldRestores.length === 0) continue;
         const number = ++batchNo;
-        await journal.append({type: 'intent', collection: name, db, batch: number, delete: deletes.map((d) => d.id), restore: restores.map((r) => r.id)});
+        await journal.append({type: 'intent', collection: name, db, batch: number, delete: deletes.map((d) => d.id), restore: [...restores.map((r) => r.id), ...fieldRestores.map((r) => r.item.id)]});
         if (deletes.length > 0) {
           const ops: AnyBulkWriteOperation<Document>[] = deletes.map((d) => ({deleteOne: {filter: unchangedFilter(idFromJson(d.id), d.now)}}));
           const res = await withRetry(() => coll.bulkWrite(ops, {ordered: false}), policy);
@@ -199,6 +218,18 @@ export async function rollbackSet(set: RestoreSet, conn: TargetConnection, optio
           return now !== undefined && sameBytes(now, pre);
         });
         for (const id of restored.filter((r) => !exact.includes(r))) skip(id, 'restored, but the target holds other bytes than the pre-image');
+        // Field repairs: put the journaled values back, only while the fields hold what the push wrote.
+        for (const {item, now} of fieldRestores) {
+          const fields = item.fields ?? [];
+          const res = await withRetry(() => coll.updateOne(fieldsFilter(idFromJson(item.id), now, fields), restoreUpdate(item.preFields ?? {})), policy);
+          if (res.matchedCount !== 1) {
+            skip(item.id, 'fields changed during the rollback (left as is)');
+            continue;
+          }
+          const after = (await fetchRawById(coll, [idFromJson(item.id)])).get(idKeyFromJson(item.id));
+          if (after && fieldsDigest(exactForm(after).doc, fields) === item.preSha256) exact.push(item.id);
+          else skip(item.id, 'fields restored, but the target holds other values when read back');
+        }
         if (exact.length > 0) await journal.append({type: 'restored', collection: name, db, batch: number, ids: exact});
         counts.restored += exact.length;
       }

@@ -31,6 +31,10 @@ export interface ClassCounts {
   clash: number;
   /** Of the documents that would be written (insert, conflict), those that cannot be written byte for byte. */
   notExact: number;
+  /** --fields: present on the target with other values in those fields: the fields are written. */
+  repair?: number;
+  /** --fields --where-target: present, but the target version no longer matches the condition: left alone. */
+  skipped?: number;
 }
 
 /** Ids per class, as canonical Extended JSON of `_id` (field order kept), in backup order. */
@@ -40,6 +44,15 @@ export interface ClassIds {
   conflict: string[];
   keyMatch: string[];
   clash: string[];
+  repair?: string[];
+  skipped?: string[];
+}
+
+/** A document whose fields would be repaired, or that --where-target leaves alone, with the values side by side. */
+export interface RepairSample {
+  collection: string;
+  _id: unknown;
+  fields: FieldDiff[];
 }
 
 /** A document whose unique key another document of the target holds. */
@@ -111,6 +124,14 @@ export interface Plan {
   /** Every document to be written whose exact form does not give back its bytes, with why. */
   notExact: Record<string, Record<string, string>>;
   targetChecks: Record<string, TargetChecks>;
+  /** --fields: the field paths compared and written on documents that exist; null for whole documents. */
+  fields?: string[] | null;
+  /** --where-target: the condition on the target's current version (canonical Extended JSON). */
+  whereTarget?: string | null;
+  /** --fields: digest of each repair's target fields as the plan saw them (compare-and-swap). */
+  repairDigests?: Record<string, Record<string, string>>;
+  repairs?: RepairSample[];
+  skippedSamples?: RepairSample[];
   ids: Record<string, ClassIds>;
   /** sha256 of the target's raw BSON for each conflicting id: what the plan saw, for compare-and-swap. */
   conflictDigests: Record<string, Record<string, string>>;
@@ -124,8 +145,10 @@ export interface PushCounts {
   conflicts: number;
   /** Not restored: the server refused them (unique key, validator, size, …) or stored other bytes. */
   refused: number;
-  /** Left out on purpose (--skip-clashes, --inexact skip). */
+  /** Left out on purpose (--skip-clashes, --inexact skip, --where-target). */
   excluded: number;
+  /** --fields: documents whose fields were written. */
+  repaired?: number;
 }
 
 export interface RefusedDetail {
@@ -166,6 +189,8 @@ export interface VerifyResult {
   collections: Record<string, VerifyCounts>;
   /** Up to 20 ids per problem, canonical Extended JSON. */
   problems: Array<{collection: string; _id: unknown; problem: 'missing' | 'different'}>;
+  /** Set when only these fields were checked (after a --fields push). */
+  fields?: string[];
 }
 
 export interface RollbackCounts {

@@ -4,6 +4,8 @@ import {appendLedger} from '../restore-set/ledger.js';
 import {readSetDocuments} from '../restore-set/manifest.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
 import {idKey, idKeyFromJson, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
+import {exactForm} from './exact.js';
+import {fieldsEqual} from './fields.js';
 import {fetchRawById, guard} from './plan.js';
 import type {ProgressCallback, TargetConnection, VerifyCounts, VerifyResult} from './types.js';
 
@@ -49,14 +51,16 @@ function storedDigests(journals: JournalFile[]): Map<string, Map<string, string>
  * (--inexact write) that still hold what was written. Everything else that is not there exactly,
  * refusals included, fails verify.
  */
-export async function verifySet(set: RestoreSet, conn: TargetConnection, options: {onProgress?: ProgressCallback} = {}): Promise<VerifyResult> {
+export async function verifySet(set: RestoreSet, conn: TargetConnection, options: {onProgress?: ProgressCallback; fields?: string[]} = {}): Promise<VerifyResult> {
   const started = Date.now();
   const journals = await pushJournals(set, conn);
   const last = journals.at(-1);
+  // After a field repair only those fields are the promise (the rest of a document belongs to the target).
+  const fields = options.fields ?? last?.begin.fields ?? null;
   const skipped = conflictIdsOf(last);
   const excluded = conflictIdsOf(last, 'excluded');
   const reencoded = storedDigests(journals);
-  const result: VerifyResult = {target: conn.spec.label, ok: true, collections: {}, problems: []};
+  const result: VerifyResult = {target: conn.spec.label, ok: true, collections: {}, problems: [], ...(fields ? {fields} : {})};
   for (const name of set.manifest.order) {
     const entry = set.manifest.collections[name]!;
     const coll = conn.client.db(conn.dbName(entry.db)).collection(entry.collection);
@@ -70,7 +74,8 @@ export async function verifySet(set: RestoreSet, conn: TargetConnection, options
     docs.forEach((raw, i) => {
       const key = idKey(ids[i]);
       const now = current.get(key);
-      if (now && (sameBytes(now, raw) || reencodedHere.get(key) === sha256(now))) counts.present++;
+      const holds = now !== undefined && (fields ? fieldsEqual(exactForm(now).doc, exactForm(raw).doc, fields) : sameBytes(now, raw) || reencodedHere.get(key) === sha256(now));
+      if (holds) counts.present++;
       else if (skippedHere.has(key)) counts.skippedConflicts++;
       else if (excludedHere.has(key)) counts.excluded++;
       else {

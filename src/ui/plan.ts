@@ -7,10 +7,11 @@ export function renderPlan(plan: Plan): string {
   const lines: string[] = [];
   lines.push(
     renderTable(
-      ['collection', 'target namespace', 'insert', 'same', 'conflict', 'keyMatch', 'clash', 'not exact'],
+      ['collection', 'target namespace', 'insert', 'same', plan.fields ? 'repair' : 'conflict', ...(plan.fields ? ['skipped'] : []), 'keyMatch', 'clash', 'not exact'],
       Object.entries(plan.collections).map(([c, n]) => {
         const ns = plan.namespaces[c];
-        return [c, ns ? `${ns.db}.${ns.collection}` : '', n.insert, n.same, n.conflict, n.keyMatch, n.clash ?? 0, n.notExact ?? 0];
+        const middle = plan.fields ? [n.repair ?? 0, n.skipped ?? 0] : [n.conflict];
+        return [c, ns ? `${ns.db}.${ns.collection}` : '', n.insert, n.same, ...middle, n.keyMatch, n.clash ?? 0, n.notExact ?? 0];
       }),
     ),
   );
@@ -22,6 +23,19 @@ export function renderPlan(plan: Plan): string {
         lines.push(`    ${f.path}: backup ${f.backup === undefined ? '(missing)' : formatValue(f.backup)} → target ${f.target === undefined ? '(missing)' : formatValue(f.target)}`);
       }
     }
+  }
+  if (plan.fields) {
+    lines.push('', `Field repair of ${plan.fields.join(', ')}${plan.whereTarget ? ` where the target matches ${plan.whereTarget}` : ''}: other fields are neither compared nor written.`);
+    const show = (title: string, samples: NonNullable<typeof plan.repairs>) => {
+      if (samples.length === 0) return;
+      lines.push('', title);
+      for (const r of samples) {
+        lines.push(`  ${r.collection} _id ${formatValue(r._id)}`);
+        for (const f of r.fields) lines.push(`    ${f.path}: backup ${f.backup === undefined ? '(missing)' : formatValue(f.backup)} → target now ${f.target === undefined ? '(missing)' : formatValue(f.target)}`);
+      }
+    };
+    show('Repairs (the target\'s value is replaced by the backup\'s):', plan.repairs ?? []);
+    show('Skipped (the target no longer matches --where-target: fixed since? left alone):', plan.skippedSamples ?? []);
   }
   if (plan.keyMatches.length > 0) {
     lines.push('', 'Key matches (same natural key under another _id; re-created records?):');

@@ -251,6 +251,20 @@ for (const backend of backends) {
       assert.deepEqual(Buffer.from(rawInline!), Buffer.from(BSON.serialize(inline)));
     });
 
+    test('$set replaces a field where it stands and appends a new one; $unset removes; other fields keep their bytes', async () => {
+      // https://www.mongodb.com/docs/manual/reference/operator/update/set/ ("If the field does not exist,
+      // $set will add a new field"; documents keep their field order on update:
+      // https://www.mongodb.com/docs/manual/core/document/#document-field-order)
+      // https://www.mongodb.com/docs/manual/reference/operator/update/unset/
+      const M = (e: Array<[string, unknown]>) => new Map(e);
+      const coll = db.collection('set_in_place');
+      await coll.insertOne(M([['_id', 1], ['a', null], ['by_year', M([['2021', new Int32(5)], ['10', new Int32(1)]])], ['z', 'last']]) as unknown as Document);
+      await coll.updateOne({_id: 1} as Document, {$set: {a: 'repaired', 'sub.x': M([['2', 'b'], ['1', 'a']])}, $unset: {z: ''}} as Document);
+      const raw = Buffer.from((await coll.find({_id: 1} as Document, {raw: true}).toArray())[0] as unknown as Uint8Array);
+      const expected = Buffer.from(BSON.serialize(M([['_id', 1], ['a', 'repaired'], ['by_year', M([['2021', new Int32(5)], ['10', new Int32(1)]])], ['sub', M([['x', M([['2', 'b'], ['1', 'a']])]])]])));
+      assert.equal(raw.toString('hex'), expected.toString('hex'));
+    });
+
     test('_id is stored first: moved when sent later, generated when missing', async () => {
       const coll = db.collection<Loose>('idfirst');
       const id = new ObjectId();

@@ -23,7 +23,7 @@ import {compareValues, keyOf, toNumber as toNumberValue} from './compare.js';
 import {parseCollation} from './collation.js';
 import {compileFilter, compileSort} from './match.js';
 import {type Collection, type Rec, type Store, fillEmptyTimestamps, treeOf, typedOf} from './storage.js';
-import {BArr, BDoc, BT, BVal, type Value, toValue} from './tree.js';
+import {BArr, BDoc, BT, BVal, type Value, parseDoc, toValue} from './tree.js';
 
 /** mingo throws plain Errors for bad operators; mongod answers BadValue. */
 export function mingoGuard<T>(fn: () => T, code = 2): T {
@@ -174,7 +174,8 @@ const UPDATE_OPERATORS = new Set([
   '$pullAll', '$addToSet', '$pop', '$bit', '$setOnInsert',
 ]);
 
-export type UpdateSpec = {kind: 'replacement'; bytes: Buffer} | {kind: 'operators'; ops: Document} | {kind: 'pipeline'; stages: Document[]};
+/** `raw`: the update document in sent order, so `$set` values keep their field order and types. */
+export type UpdateSpec = {kind: 'replacement'; bytes: Buffer} | {kind: 'operators'; ops: Document; raw?: BDoc} | {kind: 'pipeline'; stages: Document[]};
 
 /** Classifies an update `u` the way mongod does, keeping a replacement's raw bytes. */
 export function parseUpdate(statement: Buffer, u: unknown, field = 'u'): UpdateSpec {
@@ -194,7 +195,8 @@ export function parseUpdate(statement: Buffer, u: unknown, field = 'u'): UpdateS
       throw new CommandError(9, `Unknown modifier: ${k}. Expected a valid update modifier or pipeline-style update specified as an array`);
     }
   }
-  return {kind: 'operators', ops: u};
+  const sent = rawField(statement, field);
+  return {kind: 'operators', ops: u, ...(sent && sent.type === BT.DOC ? {raw: parseDoc(sent.bytes)} : {})};
 }
 
 /** Fields an upsert copies from the filter: top-level and `$and` equalities. */
@@ -300,10 +302,67 @@ export function updatedBytes(rec: Rec, spec: UpdateSpec, filter: Document, array
     const bytes = fillEmptyTimestamps(ordered);
     return bytes.equals(rec.bytes) ? rec.bytes : bytes;
   }
+  const exact = spec.kind === 'operators' && spec.raw ? setUnsetInPlace(treeOf(rec), spec.raw) : null;
+  if (exact) {
+    const bytes = exact.bytes;
+    return bytes.equals(rec.bytes) ? rec.bytes : bytes;
+  }
   const next = applyToTyped(typedOf(rec), spec, filter, arrayFilters, false);
   checkIdUnchanged(rec.id, next._id);
   const bytes = encode(next);
   return bytes.equals(rec.bytes) ? rec.bytes : bytes;
+}
+
+/**
+ * `$set` / `$unset` on plain dotted paths, applied to the stored bytes as mongod does: a field that
+ * exists is replaced where it stands, a new one is appended to its document (missing documents on the
+ * way are created), every other field keeps its bytes and order.
+ * https://www.mongodb.com/docs/manual/reference/operator/update/set/
+ * https://www.mongodb.com/docs/manual/reference/operator/update/unset/
+ * Anything else (other operators, positional or array paths, `_id`) returns null: the general path handles it.
+ */
+function setUnsetInPlace(doc: BDoc, update: BDoc): BDoc | null {
+  let out = doc;
+  for (const [op, arg] of update.entries) {
+    if ((op !== '$set' && op !== '$unset') || !(arg instanceof BDoc)) return null;
+    for (const [path, value] of arg.entries) {
+      const parts = path.split('.');
+      if (parts[0] === '_id' || parts.some((p) => p === '' || p.startsWith('$') || /^\d+$/.test(p))) return null;
+      const next = op === '$set' ? setAt(out, parts, value) : unsetAt(out, parts);
+      if (!next) return null;
+      out = next;
+    }
+  }
+  return out;
+}
+
+function setAt(doc: BDoc, parts: string[], value: Value): BDoc | null {
+  const [head, ...rest] = parts as [string, ...string[]];
+  const current = doc.get(head);
+  let replacement: Value;
+  if (rest.length === 0) replacement = value;
+  else if (current === undefined) {
+    const created = setAt(BDoc.fromEntries([]), rest, value);
+    if (!created) return null;
+    replacement = created;
+  } else if (current instanceof BDoc) {
+    const inner = setAt(current, rest, value);
+    if (!inner) return null;
+    replacement = inner;
+  } else return null;
+  const entries = current === undefined ? [...doc.entries, [head, replacement] as const] : doc.entries.map(([k, v]) => (k === head ? ([k, replacement] as const) : ([k, v] as const)));
+  return BDoc.fromEntries(entries);
+}
+
+function unsetAt(doc: BDoc, parts: string[]): BDoc | null {
+  const [head, ...rest] = parts as [string, ...string[]];
+  const current = doc.get(head);
+  if (current === undefined) return doc;
+  if (rest.length === 0) return BDoc.fromEntries(doc.entries.filter(([k]) => k !== head));
+  if (!(current instanceof BDoc)) return current instanceof BArr ? null : doc;
+  const inner = unsetAt(current, rest);
+  if (!inner) return null;
+  return BDoc.fromEntries(doc.entries.map(([k, v]) => (k === head ? ([k, inner] as const) : ([k, v] as const))));
 }
 
 /** The document an upsert inserts when nothing matched. */
