@@ -28,6 +28,10 @@ const NO_MEDIUM = [30, 31, 32, 33, 34];
 const CREATED = [...Array(7).keys()].map((i) => 100 + i);
 const GONE_ON_TARGET = [50, 51, 52];
 const SOLD_OF = 40;
+/** Same-length changes, caught only by comparing bytes: a value (Int32 45 → 46) and the order of two fields. */
+const RENUMBERED = 45;
+const REORDERED = 46;
+const CHANGED_ART = [...NULLED, RENUMBERED, REORDERED];
 const partner = (i: number) => new ObjectId(`57d1e4a2cd530e65f600000${i % 3}`);
 
 const artId = (i: number) => new ObjectId(`a0${i.toString(16).padStart(22, '0')}`);
@@ -52,6 +56,8 @@ const after15 = {
       .filter((_d, i) => !DELETED.includes(i))
       .map((d, _j) => {
         const i = (d.n as Int32).value;
+        if (i === RENUMBERED) return {...d, prices: {usd: d.prices.usd, '2020': new Int32(46)}};
+        if (i === REORDERED) return {_id: d._id, partner_id: d.partner_id, title: d.title, n: d.n, medium: d.medium, prices: d.prices};
         if (!NULLED.includes(i)) return d;
         const changed: Document = {...d, title: null};
         if (NO_MEDIUM.includes(i)) delete changed.medium;
@@ -108,6 +114,8 @@ describe('diff and extract --missing-in/--changed-in through bin/run.js', () => 
     artworks: {
       title: {changed: 15, nulled: 15, removed: 0, added: 0},
       medium: {changed: 5, nulled: 0, removed: 5, added: 0},
+      '(field order)': {changed: 1, nulled: 0, removed: 0, added: 0},
+      'prices.2020': {changed: 1, nulled: 0, removed: 0, added: 0},
     },
     sale_artworks: {sold: {changed: 1, nulled: 0, removed: 0, added: 1}},
   };
@@ -124,7 +132,7 @@ describe('diff and extract --missing-in/--changed-in through bin/run.js', () => 
       assert.equal(out.from, 'gravity-hourly-2026-11-18T14-00-00Z');
       assert.equal(out.against, 'gravity-hourly-2026-11-18T15-00-00Z');
       const art = out.collections.artworks!;
-      assert.deepEqual([art.missing, art.changed, art.same, art.added], [10, 15, 35, 7]);
+      assert.deepEqual([art.missing, art.changed, art.same, art.added], [10, 17, 33, 7]);
       assert.deepEqual(stripExamples(art.fields), expectedFields.artworks);
       const sales = out.collections.sale_artworks!;
       assert.deepEqual([sales.missing, sales.changed, sales.same, sales.added], [20, 1, 69, 0]);
@@ -141,7 +149,7 @@ describe('diff and extract --missing-in/--changed-in through bin/run.js', () => 
     assert.equal(result.code, 0, result.stderr);
     const out = json<DiffJson>(result);
     const art = out.collections.artworks!;
-    assert.deepEqual([art.missing, art.changed, art.same, art.added], [13, 15, 32, null]);
+    assert.deepEqual([art.missing, art.changed, art.same, art.added], [13, 17, 30, null]);
     assert.deepEqual(stripExamples(art.fields), expectedFields.artworks);
     const sales = out.collections.sale_artworks!;
     assert.deepEqual([sales.missing, sales.changed, sales.same, sales.added], [20, 1, 69, null]);
@@ -160,12 +168,12 @@ describe('diff and extract --missing-in/--changed-in through bin/run.js', () => 
     assert.equal(result.code, 0, result.stderr);
     const art = json<DiffJson>(result).collections.artworks!;
     const of0 = (list: number[]) => list.filter((i) => i % 3 === 0).length;
-    const same = [...Array(ART).keys()].filter((i) => i % 3 === 0 && !DELETED.includes(i) && !NULLED.includes(i)).length;
-    assert.deepEqual([art.missing, art.changed, art.same, art.added], [of0(DELETED), of0(NULLED), same, of0(CREATED)]);
+    const same = [...Array(ART).keys()].filter((i) => i % 3 === 0 && !DELETED.includes(i) && !CHANGED_ART.includes(i)).length;
+    assert.deepEqual([art.missing, art.changed, art.same, art.added], [of0(DELETED), of0(CHANGED_ART), same, of0(CREATED)]);
 
     const human = await runCli(['diff', 'gravity-hourly-2026-11-18T14-00-00Z', 'gravity-hourly-2026-11-18T15-00-00Z'], {env});
     assert.equal(human.code, 0, human.stderr);
-    assert.match(human.stdout, /artworks\s+10\s+15\s+35\s+7/);
+    assert.match(human.stdout, /artworks\s+10\s+17\s+33\s+7/);
     assert.match(human.stdout, /title: changed in 15 documents \(nulled in 15\)/);
     assert.match(human.stderr, /Compared 150 documents/);
   });
@@ -181,6 +189,23 @@ describe('diff and extract --missing-in/--changed-in through bin/run.js', () => 
     const down = await runCli(['diff', 'gravity-daily-2026-11-18', 'mongodb://127.0.0.1:1/gravity'], {env});
     assertCleanError(down, /Cannot reach mongodb:\/\/127\.0\.0\.1:1/);
     assert.equal(down.code, 5);
+  });
+
+  it('`_id`s compare as the server compares them: numbers across types are one _id, subdocument keys in order are not', async () => {
+    // https://www.mongodb.com/docs/manual/reference/bson-type-comparison-order/ : numeric types are
+    // compared by value; embedded documents field by field, in order.
+    const sub = (first: string, second: string) => new Map<string, unknown>([[first, new Int32(1)], [second, new Int32(2)]]);
+    const doc = (id: unknown, v: number) => Buffer.from(BSON.serialize(new Map<string, unknown>([['_id', id], ['v', new Int32(v)]])));
+    const {Double, Long} = await import('bson');
+    const fromDocs = [doc(new Int32(5), 1), doc(Long.fromNumber(7), 1), doc(sub('b', 'a'), 1), doc('same', 1)];
+    const againstDocs = [doc(new Double(5), 1), doc(new Int32(7), 1), doc(sub('a', 'b'), 1), doc('same', 1)];
+    await writeFolder(path.join(dir, 'ids-from'), [{db: 'gravity', collection: 'counters', docs: fromDocs, metadata: metadataJson('counters')}]);
+    await writeFolder(path.join(dir, 'ids-against'), [{db: 'gravity', collection: 'counters', docs: againstDocs, metadata: metadataJson('counters')}]);
+    const result = await runCli(['diff', path.join(dir, 'ids-from'), path.join(dir, 'ids-against'), '--json'], {env});
+    assert.equal(result.code, 0, result.stderr);
+    const c = json<DiffJson>(result).collections.counters!;
+    // 5 vs 5.0 and NumberLong(7) vs 7: the same _id, other bytes (changed); {b, a} vs {a, b}: two _ids.
+    assert.deepEqual([c.missing, c.changed, c.same, c.added], [1, 2, 1, 1]);
   });
 
   async function setDocs(set: string, collection: string): Promise<Buffer[]> {
@@ -203,7 +228,7 @@ describe('diff and extract --missing-in/--changed-in through bin/run.js', () => 
     assert.deepEqual(manifest.comparison[0]!.keep, ['missing']);
     assert.equal(manifest.comparison[0]!.against.backup, 'gravity-hourly-2026-11-18T15-00-00Z');
     assert.equal(manifest.comparison[0]!.against.takenAt, '2026-11-18T15:00:00.000Z');
-    assert.deepEqual(manifest.comparison[0]!.counts.artworks, {missing: 10, changed: 15, same: 35, kept: 10});
+    assert.deepEqual(manifest.comparison[0]!.counts.artworks, {missing: 10, changed: 17, same: 33, kept: 10});
     assert.deepEqual(manifest.comparison[0]!.counts.sale_artworks, {missing: 20, changed: 0, same: 0, kept: 20});
   });
 
@@ -211,18 +236,18 @@ describe('diff and extract --missing-in/--changed-in through bin/run.js', () => 
     const changed = path.join(dir, 'changed-target');
     const r1 = await runCli(['extract', '--from', 'gravity-hourly-2026-11-18T14-00-00Z', '--collection', 'artworks', '--changed-in', 'staging', '--out', changed, '--json'], {env});
     assert.equal(r1.code, 0, r1.stderr);
-    assert.deepEqual(hex(await setDocs(changed, 'artworks')), hex(NULLED.map((i) => bytes(artwork(i)))));
+    assert.deepEqual(hex(await setDocs(changed, 'artworks')), hex(CHANGED_ART.map((i) => bytes(artwork(i)))));
 
     const both = path.join(dir, 'both-target');
     const r2 = await runCli(['extract', '--from', 'gravity-hourly-2026-11-18T14-00-00Z', '--collection', 'artworks', '--missing-in', 'staging', '--changed-in', 'staging', '--out', both, '--json'], {env});
     assert.equal(r2.code, 0, r2.stderr);
-    const expected = [...Array(ART).keys()].filter((i) => DELETED.includes(i) || NULLED.includes(i) || GONE_ON_TARGET.includes(i));
+    const expected = [...Array(ART).keys()].filter((i) => DELETED.includes(i) || CHANGED_ART.includes(i) || GONE_ON_TARGET.includes(i));
     assert.deepEqual(hex(await setDocs(both, 'artworks')), hex(expected.map((i) => bytes(artwork(i)))));
     const manifest = JSON.parse(await readFile(path.join(both, 'manifest.json'), 'utf8')) as {comparison: Array<{keep: string[]; against: {kind: string}; counts: Record<string, unknown>}>};
     assert.equal(manifest.comparison.length, 1);
     assert.deepEqual(manifest.comparison[0]!.keep, ['missing', 'changed']);
     assert.equal(manifest.comparison[0]!.against.kind, 'target');
-    assert.deepEqual(manifest.comparison[0]!.counts.artworks, {missing: 13, changed: 15, same: 32, kept: 28});
+    assert.deepEqual(manifest.comparison[0]!.counts.artworks, {missing: 13, changed: 17, same: 30, kept: 30});
   });
 
   it('an hourly backup without the dependents: --follow reads them from the daily one, says so, and --strict-backup refuses', async () => {
