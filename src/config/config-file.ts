@@ -12,6 +12,8 @@ export interface ConfigFile {
   cache?: string;
   tz?: string;
   relations?: Relation[];
+  /** Field paths whose distinct values among restored documents `report` lists as who to notify. */
+  notify?: string[];
   /**
    * Connection strings, or {uri, db}; the environment takes precedence. Prefer env vars for secrets.
    * `db` names the target database (a URI path is the authentication database in MongoDB).
@@ -82,10 +84,15 @@ export function validateConfig(value: unknown, file: string): ConfigFile {
       }
       config.targets = targets;
       config.targetDbs = dbs;
+    } else if (key === 'notify') {
+      if (!Array.isArray(v) || v.some((f) => typeof f !== 'string' || f.length === 0 || f.split('.').some((p: string) => p === '' || p.startsWith('$')))) {
+        throw bad(file, key, 'must be a list of field paths, e.g. ["partner_id", "user_id"]');
+      }
+      config.notify = v as string[];
     } else if (key === '$schema' || key === '//') {
       continue;
     } else {
-      throw bad(file, key, `is not a known key (${[...STRING_KEYS, 'relations', 'targets'].join(', ')})`);
+      throw bad(file, key, `is not a known key (${[...STRING_KEYS, 'relations', 'targets', 'notify'].join(', ')})`);
     }
   }
   return config;

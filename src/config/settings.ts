@@ -21,6 +21,8 @@ export interface Settings {
   cache: string;
   tz: string;
   relations: Relation[];
+  /** Field paths `report` lists the distinct values of (who to notify). */
+  notify: string[];
   targets: {staging: string | undefined; production: string | undefined};
   /** The database of each named target, when configured (GRAVITY_RESTORE_<NAME>_DB or targets.<name>.db). */
   targetDbs: {staging: string | undefined; production: string | undefined};
@@ -68,6 +70,7 @@ export function resolveSettings(flags: SettingFlags, config: ConfigFile, configF
     cache: path.resolve(flags.cache ?? env.GRAVITY_RESTORE_CACHE ?? config.cache ?? defaultCacheDir()),
     tz: validateTimezone(tz, 'display (--tz)'),
     relations: config.relations ?? [],
+    notify: config.notify ?? [],
     targets: {
       staging: env.GRAVITY_RESTORE_STAGING_URI || config.targets?.staging,
       production: env.GRAVITY_RESTORE_PRODUCTION_URI || config.targets?.production,

@@ -1,7 +1,10 @@
 import {readdir, readFile} from 'node:fs/promises';
 import path from 'node:path';
 
+import type {DumpInput} from '../dump/types.js';
 import {listJournals} from './journal.js';
+import {formatDuration, incidentFigures, notifyList, staleness, unfollowedRelations} from './loose-ends.js';
+import type {IncidentFigures, NotifyEntry, StaleEntry, UnfollowedRelation} from './loose-ends.js';
 import type {LedgerEntry} from './ledger.js';
 import {readLedger} from './ledger.js';
 import type {Relation, RestoreSet} from './manifest.js';
@@ -21,8 +24,15 @@ export interface Report {
   overrides: Array<{time: string; target: string; reason: string}>;
   /** What is still open after the pushes. */
   looseEnds: {
+    /** Relations the set did not follow, found in the backup's data, with the documents that reference restored ones; null when the backup was not read. */
+    unfollowedRelations: UnfollowedRelation[] | null;
+    /** Why unfollowedRelations is null. */
+    unfollowedRelationsNote?: string;
+    stale: StaleEntry[];
+    notify: NotifyEntry[];
     /** Documents the latest push to each target did not restore (the server refused them or stored other bytes), with why. */
     refused: RefusedEntry[];
+    figures: IncidentFigures;
   };
   ledger: LedgerEntry[];
 }
@@ -36,6 +46,28 @@ export interface RefusedEntry {
 }
 
 const REFUSED_LIMIT = 200;
+
+async function looseEnds(set: RestoreSet, options: ReportOptions, ledger: LedgerEntry[], conflicts: Report['conflicts']): Promise<Report['looseEnds']> {
+  const incidentAt = options.incidentAt ?? set.manifest.incidentAt ?? null;
+  const followed = set.manifest.follow ? set.manifest.relations : [];
+  let unfollowed: UnfollowedRelation[] | null = null;
+  let note: string | undefined;
+  if (options.backup && 'input' in options.backup) {
+    try {
+      unfollowed = await unfollowedRelations(set, options.backup.input, followed, options.signal);
+    } catch (error) {
+      note = `reading the backup failed: ${(error as Error).message}`;
+    }
+  } else note = options.backup?.skipped ?? 'the backup was not read';
+  return {
+    unfollowedRelations: unfollowed,
+    ...(note ? {unfollowedRelationsNote: note} : {}),
+    stale: staleness(set, incidentAt, options.sourceTz ?? 'UTC', conflicts),
+    notify: await notifyList(set, options.notify ?? []),
+    refused: await refusedDocuments(set),
+    figures: incidentFigures(set, incidentAt, ledger),
+  };
+}
 
 /** Refusals recorded by the latest push journal of each target. */
 async function refusedDocuments(set: RestoreSet): Promise<RefusedEntry[]> {
@@ -54,15 +86,6 @@ async function refusedDocuments(set: RestoreSet): Promise<RefusedEntry[]> {
   return out;
 }
 
-function formatDuration(ms: number): string {
-  const abs = Math.abs(ms);
-  const d = Math.floor(abs / 86_400_000);
-  const h = Math.floor((abs % 86_400_000) / 3_600_000);
-  const m = Math.floor((abs % 3_600_000) / 60_000);
-  if (d > 0) return `${d}d ${h}h`;
-  if (h > 0) return `${h}h ${m}m`;
-  return `${m}m ${Math.floor((abs % 60_000) / 1000)}s`;
-}
 
 interface PlanFile {
   target: string;
@@ -89,7 +112,17 @@ async function readPlans(set: RestoreSet): Promise<PlanFile[]> {
   return plans.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
 }
 
-export async function buildReport(set: RestoreSet): Promise<Report> {
+export interface ReportOptions {
+  /** The incident time (ISO UTC); default: the manifest's `incidentAt`. */
+  incidentAt?: string;
+  sourceTz?: string;
+  notify?: string[];
+  /** The backup to read for unfollowed relations, or why it is not read. */
+  backup?: {input: DumpInput} | {skipped: string};
+  signal?: AbortSignal;
+}
+
+export async function buildReport(set: RestoreSet, options: ReportOptions = {}): Promise<Report> {
   const m = set.manifest;
   const ledger = await readLedger(set);
   const ageMs = m.source.takenAt ? Date.parse(m.createdAt) - Date.parse(m.source.takenAt) : null;
@@ -129,7 +162,7 @@ export async function buildReport(set: RestoreSet): Promise<Report> {
     timings,
     conflicts,
     overrides: ledger.filter((e) => e.action === 'override').map((e) => ({time: e.time, target: e.targetLabel || e.target, reason: e.reason ?? ''})),
-    looseEnds: {refused: await refusedDocuments(set)},
+    looseEnds: await looseEnds(set, options, ledger, conflicts),
     ledger,
   };
 }
@@ -175,9 +208,28 @@ export function renderReportMarkdown(report: Report): string {
   lines.push('', '## Conflicts (changed on the target since the backup)', '');
   if (report.conflicts.length === 0) lines.push('None found by the latest plans.');
   else for (const c of report.conflicts) lines.push(`- ${c.target} ${c.collection} \`${JSON.stringify(c._id)}\`: ${c.fields.join(', ')}`);
-  lines.push('', '## Not restored (refused by the target)', '');
-  if (report.looseEnds.refused.length === 0) lines.push('None: every document the pushes meant to write is on its target.');
-  else for (const r of report.looseEnds.refused) lines.push(`- ${r.target} ${r.collection} \`${JSON.stringify(r._id)}\`: ${r.reason}`);
+  const ends = report.looseEnds;
+  lines.push('', '## Loose ends', '', '### Not restored (refused by the target)', '');
+  if (ends.refused.length === 0) lines.push('None: every document the pushes meant to write is on its target.');
+  else for (const r of ends.refused) lines.push(`- ${r.target} ${r.collection} \`${JSON.stringify(r._id)}\`: ${r.reason}`);
+  lines.push('', '### Relations not followed', '');
+  if (ends.unfollowedRelations === null) lines.push(`Not checked: ${ends.unfollowedRelationsNote ?? 'the backup was not read'}.`);
+  else if (ends.unfollowedRelations.length === 0) lines.push('None: no other collection of the backup references the restored documents.');
+  else for (const u of ends.unfollowedRelations) lines.push(`- ${u.to}.${u.foreignField} → ${u.from}: ${u.documents} document(s) not restored reference ${u.referenced} restored one(s)`);
+  lines.push('', '### Stale since the backup', '');
+  for (const st of ends.stale) {
+    const conflictText = Object.entries(st.conflicts).map(([t, n]) => `${n} changed on ${t}`).join(', ');
+    lines.push(`- ${st.collection}: taken ${st.takenAtLocal ?? 'at an unknown time'}${st.ageAtIncident ? `, ${st.ageAtIncident} before the incident` : ''}${conflictText ? `; ${conflictText}` : ''}`);
+  }
+  lines.push('', '### Who to notify', '');
+  if (ends.notify.length === 0) lines.push('No `notify` fields configured (config file key "notify", e.g. ["partner_id", "user_id"]).');
+  for (const n of ends.notify) lines.push(`- ${n.field}: ${n.values.length === 0 ? 'no values' : n.values.slice(0, 20).map((v) => `\`${JSON.stringify(v.value)}\` (${v.documents})`).join(', ')}`);
+  const f = ends.figures;
+  lines.push('', '### Incident figures', '');
+  lines.push(`- Incident at: ${f.incidentAt ?? 'unknown (pass --incident-at)'}`);
+  lines.push(`- Data-loss window (incident − backup): ${f.dataLossWindow ?? 'unknown'}`);
+  lines.push(`- Extract to verified production: ${f.extractToVerifiedProductionMs === null ? 'not verified on production yet' : formatDuration(f.extractToVerifiedProductionMs)}`);
+  lines.push(`- Incident to verified production: ${f.incidentToVerifiedProductionMs === null ? 'unknown' : formatDuration(f.incidentToVerifiedProductionMs)}`);
   lines.push('', '## Timings', '');
   for (const [k, v] of Object.entries(report.timings)) lines.push(`- ${k}: ${v} ms`);
   return `${lines.join('\n')}\n`;
