@@ -6,7 +6,9 @@
  * - Folder (local or a list of stream sources): every metadata file is read first (they are
  *   small), so a namespace's 'metadata' always comes before its documents and the collection name
  *   is the metadata's `collectionName` (file names may be escaped or hashed). Namespaces follow in
- *   path order; the oplog and any tarball/archive found in the folder come after.
+ *   path order, except that several wanted .bson.gz files are inflated at once and their
+ *   documents interleave (each namespace's own in order); the oplog and any tarball/archive found
+ *   in the folder come after.
  * - Tar: members in tar order. A data member is named by its metadata when that came earlier in
  *   the tar, else by its unescaped file name (exact for every name mongodump does not hash). When
  *   the data comes first (`tar czf` stores members in directory order), its 'end' is held back
@@ -21,6 +23,7 @@
  * gets an 'end' with 0 documents. A time series' data is its own namespace, system.buckets.<name>.
  */
 import {createReadStream, promises as fsp} from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {BSON} from 'bson';
 import {GravityError} from '../errors.js';
@@ -29,7 +32,7 @@ import {DETECT_HEAD_BYTES, detectFormatSync} from './detect.js';
 import {hasOwnData, parseMetadata} from './metadata.js';
 import {classifyName, dbFromDir, isHashedStem, unescapeCollectionName} from './names.js';
 import {BsonSplitter, TERMINATOR} from './split.js';
-import {type Chunks, gunzip, peek, slurp, tarEntries} from './streams.js';
+import {type Chunks, gunzip, interleave, peek, slurp, tarEntries} from './streams.js';
 import type {CollectionMetadata, DumpEvent, DumpInput, DumpStreamSource, NamespaceRef, ReadOptions} from './types.js';
 
 export {detectFormat, detectFormatSync, type DumpFormat} from './detect.js';
@@ -39,6 +42,8 @@ const LOCAL_CHUNK = 1024 * 1024;
 /** A metadata file larger than this is not one (they hold options and index specs). */
 const METADATA_LIMIT = 64 * 1024 * 1024;
 const OPLOG: NamespaceRef = {db: '', collection: 'oplog'};
+/** .bson.gz files of a folder inflated at once when several are wanted (measured: bench/RESULTS.md). */
+const FOLDER_INFLATE_PARALLEL = Math.max(2, Math.min(4, os.availableParallelism()));
 
 class Progress {
   bytesRead = 0;
@@ -296,6 +301,7 @@ async function* readFolder(entries: DumpStreamSource[], ctx: Ctx): AsyncGenerato
     if (group.meta) metas.set(key, await readMetadataSource(group.meta.source, group.meta.gzip, unescapeCollectionName(group.stem), ctx));
   }
 
+  const jobs: Array<{gzip: boolean; run: () => AsyncGenerator<DumpEvent>}> = [];
   for (const [key, group] of [...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const db = dbFromDir(group.dir);
     const meta = metas.get(key);
@@ -306,13 +312,18 @@ async function* readFolder(entries: DumpStreamSource[], ctx: Ctx): AsyncGenerato
       if (group.data) ctx.progress.add(group.data.source.size ?? 0);
       continue;
     }
-    if (group.data) {
-      const where = group.data.gzip ? `${group.data.source.name} (uncompressed)` : group.data.source.name;
-      yield* readCollection(decompressIf(group.data.gzip, rawChunks(group.data.source, ctx), group.data.source.name), ns, where, ctx);
+    const data = group.data;
+    if (data) {
+      const where = data.gzip ? `${data.source.name} (uncompressed)` : data.source.name;
+      jobs.push({gzip: data.gzip, run: () => readCollection(decompressIf(data.gzip, rawChunks(data.source, ctx), data.source.name), ns, where, ctx)});
     } else {
       yield {type: 'end', db, collection, documents: 0, bytes: 0};
     }
   }
+  // Several wanted .bson.gz files inflate side by side (zlib works on the thread pool), their
+  // documents interleaving; plain .bson files gain nothing from it and are read one by one.
+  const parallel = jobs.filter((j) => j.gzip).length >= 2 ? FOLDER_INFLATE_PARALLEL : 1;
+  yield* interleave(jobs.map((j) => j.run), parallel);
 
   for (const oplog of oplogs) {
     if (!ctx.want(OPLOG)) continue;
@@ -433,6 +444,21 @@ async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGener
   let batch: Buffer[] = [];
   let batchBytes = 0;
   const events: DumpEvent[] = [];
+  // The CRC runs over whole runs of adjacent documents (a segment's documents lie back to back in
+  // a chunk), not one call per document: one long update is what makes the checksum fast.
+  let run: {ns: ArchiveNamespace; buffer: ArrayBufferLike; start: number; end: number} | null = null;
+  const crcRun = (): void => {
+    if (run !== null) run.ns.crc!.update(new Uint8Array(run.buffer, run.start, run.end - run.start));
+    run = null;
+  };
+  const crcAdd = (ns: ArchiveNamespace, item: Buffer): void => {
+    if (run !== null && run.ns === ns && run.buffer === item.buffer && run.end === item.byteOffset) {
+      run.end += item.length;
+      return;
+    }
+    crcRun();
+    run = {ns, buffer: item.buffer, start: item.byteOffset, end: item.byteOffset + item.length};
+  };
 
   const flush = (): void => {
     if (current !== null && batch.length > 0) {
@@ -499,6 +525,7 @@ async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGener
           }
           if (h.EOF === true) {
             ns.closed = true;
+            crcRun();
             if (ns.crc !== null) {
               const expected = asBigInt(h.CRC);
               const actual = ns.crc.digestInt64();
@@ -529,7 +556,7 @@ async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGener
           ns.documents++;
           ns.bytes += item.length;
           if (ns.wanted) {
-            ns.crc!.update(item);
+            crcAdd(ns, item);
             if (!(ns.db === '' && ns.collection === 'oplog')) {
               batch.push(item);
               batchBytes += item.length;
@@ -546,6 +573,7 @@ async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGener
       }
     }
     flush();
+    crcRun();
     if (events.length > 0) {
       const out = events.splice(0, events.length);
       for (const event of out) yield event;

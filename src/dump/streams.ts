@@ -156,3 +156,46 @@ export async function slurp(chunks: Chunks, limit: number, where: string): Promi
   }
   return Buffer.concat(parts);
 }
+
+/**
+ * Runs up to `concurrency` generators at once and yields their items as they come: each
+ * generator's own items stay in order, generators interleave. A generator is only asked for its
+ * next item once the previous one was taken, so memory stays bounded by what each one buffers.
+ */
+export async function* interleave<T>(jobs: Array<() => AsyncGenerator<T>>, concurrency: number): AsyncGenerator<T> {
+  if (concurrency <= 1 || jobs.length <= 1) {
+    for (const job of jobs) yield* job();
+    return;
+  }
+  type Slot = {iterator: AsyncGenerator<T>; pending: Promise<{slot: Slot; result: IteratorResult<T>}>};
+  const active = new Set<Slot>();
+  let next = 0;
+  const arm = (slot: Slot): void => {
+    slot.pending = slot.iterator.next().then((result) => ({slot, result}));
+  };
+  const start = (): void => {
+    const iterator = jobs[next++]!();
+    const slot = {iterator} as Slot;
+    arm(slot);
+    active.add(slot);
+  };
+  try {
+    while (active.size < concurrency && next < jobs.length) start();
+    while (active.size > 0) {
+      const {slot, result} = await Promise.race([...active].map((s) => s.pending));
+      if (result.done) {
+        active.delete(slot);
+        if (next < jobs.length) start();
+        continue;
+      }
+      arm(slot);
+      yield result.value;
+    }
+  } finally {
+    // Early exit or a failure in one of them: close the others (each waits for its pending item).
+    await Promise.allSettled([...active].map(async (slot) => {
+      await slot.pending.catch(() => undefined);
+      await slot.iterator.return(undefined);
+    }));
+  }
+}
