@@ -88,6 +88,8 @@ export interface JournalStored {
   batch: number;
   items: Array<{id: string; sha256: string}>;
   reason: string;
+  /** `inexact`: re-encoded on purpose (--inexact write), verify accepts it; `mismatch`: the server stored other bytes, a failure. */
+  kind?: 'inexact' | 'mismatch';
 }
 export interface JournalEnd {
   type: 'end';

@@ -283,7 +283,18 @@ async function ensureCollection(ctx: PushContext, name: string, db: Db, collecti
 
 function setDoc(raw: Uint8Array, json: string, inexactWrite: boolean): SetDoc {
   const form = exactForm(raw);
-  return {raw, json, id: form.doc.get('_id'), doc: form.doc, bytes: form.inexact !== null && inexactWrite ? toBytes(form.doc) : raw};
+  if (form.inexact === null || !inexactWrite) return {raw, json, id: form.doc.get('_id'), doc: form.doc, bytes: raw};
+  // What --inexact write promises, spelled out so the bytes expected and the bytes sent are the same:
+  // undefined becomes null (a serialiser may drop it or write null, depending on its options).
+  const doc = nullForUndefined(form.doc) as ExactDoc;
+  return {raw, json, id: doc.get('_id'), doc, bytes: toBytes(doc)};
+}
+
+function nullForUndefined(value: unknown): unknown {
+  if (value === undefined) return null;
+  if (value instanceof Map) return new Map([...value].map(([k, v]) => [k, nullForUndefined(v)]));
+  if (Array.isArray(value)) return value.map(nullForUndefined);
+  return value;
 }
 
 async function pushCollection(ctx: PushContext, name: string): Promise<void> {
@@ -534,10 +545,10 @@ async function readBack(
       differing.push({doc: d, why: `written, but the target holds other bytes (${diff || 'encoding'})`});
     } else differing.push({doc: d, why: 'written, but it is not on the target when read back'});
   }
-  if (stored.length > 0) {
-    const reason = differing.length > 0 ? 'the target holds other bytes than the set' : 're-encoded on purpose (--inexact write)';
-    await ctx.journal.append({type: 'stored', collection: name, db, batch, items: stored, reason});
-  }
+  const inexact = stored.filter((s) => good.includes(s.id));
+  const mismatch = stored.filter((s) => !good.includes(s.id));
+  if (inexact.length > 0) await ctx.journal.append({type: 'stored', collection: name, db, batch, items: inexact, reason: 're-encoded on purpose (--inexact write)', kind: 'inexact'});
+  if (mismatch.length > 0) await ctx.journal.append({type: 'stored', collection: name, db, batch, items: mismatch, reason: 'the target holds other bytes than the set', kind: 'mismatch'});
   if (good.length > 0) await ctx.journal.append({type: kind, collection: name, db, batch, ids: good});
   if (kind === 'inserted') counts.inserted += good.length;
   else counts.overwritten += good.length;

@@ -35,7 +35,7 @@ function storedDigests(journals: JournalFile[]): Map<string, Map<string, string>
   const out = new Map<string, Map<string, string>>();
   for (const j of journals) {
     for (const r of j.records) {
-      if (r.type !== 'stored' || !r.reason.includes('on purpose')) continue;
+      if (r.type !== 'stored' || r.kind !== 'inexact') continue;
       const m = out.get(r.collection) ?? new Map<string, string>();
       for (const item of r.items) m.set(idKeyFromJson(item.id), item.sha256);
       out.set(r.collection, m);

@@ -174,6 +174,28 @@ describe('write path risks', () => {
     assert.ok(names.includes('email_1'), `indexes: ${names.join(', ')}`);
   });
 
+  it('--inexact write stores the re-encoded form, recorded: verify accepts it, rollback removes it', async () => {
+    const db = dbName();
+    const {dir, cleanup} = await tempDir();
+    cleanups.push(cleanup);
+    // {_id: "u", legacy: undefined}: BSON undefined has no object form; the driver writes null.
+    const undef = Buffer.from('1a000000025f69640002000000750006'.concat(Buffer.from('legacy').toString('hex'), '0000'), 'hex');
+    undef.writeInt32LE(undef.length, 0);
+    const set = await writeSet(dir, [{db, name: 'legacy', docs: [undef]}]);
+    const conn = await connect(db);
+    const plan = await planSet(set, conn);
+    assert.equal(plan.collections.legacy?.notExact, 1);
+    await assert.rejects(pushSet(set, conn, plan, {onConflict: 'skip'}), (e: unknown) => e instanceof GravityError && e.code === 'NOT_EXACT');
+    const result = await pushSet(set, conn, plan, {onConflict: 'skip', inexact: 'write'});
+    assert.deepEqual([result.collections.legacy?.inserted, result.collections.legacy?.refused], [1, 0]);
+    const stored = (await client.db(db).collection('legacy').find({}, {raw: true}).toArray())[0] as unknown as Uint8Array;
+    assert.equal(Buffer.from(stored).toString('hex'), Buffer.from(BSON.serialize({_id: 'u', legacy: null})).toString('hex'), 'written as the driver can: null');
+    assert.equal((await verifySet(set, conn)).ok, true);
+    const {rollbackSet} = await import('../../src/target/index.js');
+    const undo = await rollbackSet(set, conn);
+    assert.equal(undo.collections.legacy?.deleted, 1);
+  });
+
   it('a malformed host list is refused before the driver sees it', async () => {
     await assert.rejects(connectTarget({name: 'adhoc', uri: 'mongodb://u:pw@h1,,h2/db', db: null, label: 'x'}), (e: unknown) => e instanceof GravityError && e.code === 'TARGET_INVALID');
   });
