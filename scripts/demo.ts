@@ -6,8 +6,9 @@
  *    as .tar.gz objects in S3 named in New York time without an offset;
  * 3. load staging and production as they stand after the incident: one partner's artworks and
  *    their dependents deleted, a few of them edited after the last backup instead;
- * 4. run the real CLI: list → fetch → extract --follow → plan → push staging → verify →
- *    push production → verify → report;
+ * 4. run the real CLI: list → fetch → diff (what production lost, with no query known) →
+ *    extract --missing-in production --follow → plan → push staging → verify → push production →
+ *    verify → report;
  * 5. exit 0 only if production holds the lost documents again, byte for byte, and the edited
  *    ones are untouched.
  */
@@ -156,17 +157,18 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     const selected = (JSON.parse(await cli(['list', '--before', '2026-11-18 14:30', '--collection', 'artworks', '--json'], {quiet: true})) as {selected: string}).selected;
     step('2. Fetch it (verified, cached, resumable) and unpack artworks');
     await cli(['fetch', selected, '--collection', 'artworks']);
-    step('3. Extract the partner\'s artworks and their dependents');
-    const query = `{"partner_id": ObjectId("${data.partnerId.toHexString()}")}`;
-    await cli(['extract', '--from', selected, '--collection', 'artworks', '--query', query, '--follow', '--out', 'restore-set']);
-    step('4. Plan against staging, push, verify');
+    step('3. Nobody knows the query: diff the backup against production to see what is gone');
+    await cli(['diff', selected, 'production']);
+    step('4. Extract exactly what production lost (and the dependents it lost with it)');
+    await cli(['extract', '--from', selected, '--collection', 'artworks', '--missing-in', 'production', '--follow', '--incident-at', '2026-11-18 14:30', '--out', 'restore-set']);
+    step('5. Plan against staging, push, verify');
     await cli(['plan', 'restore-set', '--to', 'staging']);
     await cli(['push', 'restore-set', '--to', 'staging', '--yes']);
     await cli(['verify', 'restore-set', '--to', 'staging']);
-    step('5. Push to production (gated on the verified staging push) and verify');
+    step('6. Push to production (gated on the verified staging push) and verify');
     await cli(['push', 'restore-set', '--to', 'production', '--confirm', DB]);
     await cli(['verify', 'restore-set', '--to', 'production']);
-    step('6. The incident record');
+    step('7. The incident record');
     await cli(['report', 'restore-set']);
 
     if (options.inspect) {

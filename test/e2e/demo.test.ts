@@ -70,6 +70,7 @@ it(
       {command: 'list', code: 0},
       {command: 'list', code: 0},
       {command: 'fetch', code: 0},
+      {command: 'diff', code: 0},
       {command: 'extract', code: 0},
       {command: 'plan staging', code: 0},
       {command: 'push staging', code: 0},
@@ -79,6 +80,9 @@ it(
       {command: 'report', code: 0},
     ]);
     assert.match(output, /Selected: gravity-hourly-2026-11-18-14-00\.tar\.gz/, 'the 14:00 New York backup is the one before the 14:30 incident');
+    // diff found the loss without a query: as many artworks missing from production as were lost.
+    const lostArtworks = lost.filter((d) => d.collection === 'artworks').length;
+    assert.match(output, new RegExp(`\\n\\s*artworks\\s+${lostArtworks}\\s+3\\s+\\d+\\s+not scanned`), 'diff: the lost artworks missing, the three edited ones changed');
 
     // Every lost document is back in production exactly as the backup held it, read by pymongo.
     const collections = new Set(lost.map((d) => d.collection));
