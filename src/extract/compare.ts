@@ -9,7 +9,7 @@
  * `_id` table (digest + where the document lies in a local spool) that spills to disk past a limit;
  * against a target, lookups are batched `_id` reads, never a scan (unless `added` is asked for).
  */
-import {createHash} from 'node:crypto';
+import {hash} from 'node:crypto';
 import {closeSync, openSync, readSync} from 'node:fs';
 import {rm} from 'node:fs/promises';
 import path from 'node:path';
@@ -93,16 +93,20 @@ const ZERO_DIGEST = Buffer.alloc(32);
 const OID_PREFIX = Buffer.from([0x07, 0x5f, 0x69, 0x64, 0x00]);
 
 /**
- * idKey of the document's exact `_id`. mongodump writes `_id` first; an ObjectId there is keyed from
- * its bytes directly (the same text idKey gives), anything else goes through the exact form.
+ * A key for the document's `_id`, equal for two documents exactly when their idKeys (the server's
+ * `_id` equality on the exact form) are equal. mongodump writes `_id` first; an ObjectId there is
+ * keyed by its 12 bytes (an ObjectId equals only itself), anything else by its idKey.
  */
 export function docKey(raw: Buffer): string {
-  if (raw.length >= 21 && raw.compare(OID_PREFIX, 0, 5, 4, 9) === 0) return `{"$oid":"${raw.toString('hex', 9, 21)}"}`;
-  return idKey(exactId(raw));
+  if (raw.length >= 21 && raw.compare(OID_PREFIX, 0, 5, 4, 9) === 0) return `o${raw.toString('latin1', 9, 21)}`;
+  const id = exactId(raw);
+  // An ObjectId found the slow way (not first) gets the same key as the fast way.
+  if ((id as {_bsontype?: string} | null)?._bsontype === 'ObjectId') return `o${Buffer.from((id as {id: Uint8Array}).id).toString('latin1')}`;
+  return `k${idKey(id)}`;
 }
 
 export function digestOf(raw: Buffer): Buffer {
-  return createHash('sha256').update(raw).digest();
+  return hash('sha256', raw, 'buffer') as unknown as Buffer;
 }
 
 class Statuses {
@@ -214,43 +218,49 @@ export class BackupAgainst implements Against {
     let documents = 0;
     let bytes = 0;
     let last = 0;
-    for await (const event of readDump(input, {
-      signal: options.signal,
-      want: (ns) => {
-        known.add(`${ns.db}.${ns.collection}`);
-        return options.want(ns.db, ns.collection);
-      },
-    })) {
-      if (event.type === 'oplog') continue;
-      known.add(`${event.db}.${event.collection}`);
-      if (event.type !== 'documents' && event.type !== 'end') continue;
-      if (!options.want(event.db, event.collection)) continue;
-      const name = `${event.db}.${event.collection}`;
-      let ns = indexed.get(name);
-      if (!ns) {
-        const nsDir = path.join(options.dir, `a${indexed.size}`);
-        ns = {db: event.db, collection: event.collection, table: new IdTable(nsDir, limit), spool: new SpoolFile(nsDir, event.db, event.collection)};
-        indexed.set(name, ns);
+    try {
+      for await (const event of readDump(input, {
+        signal: options.signal,
+        want: (ns) => {
+          known.add(`${ns.db}.${ns.collection}`);
+          return options.want(ns.db, ns.collection);
+        },
+      })) {
+        if (event.type === 'oplog') continue;
+        known.add(`${event.db}.${event.collection}`);
+        if (event.type !== 'documents' && event.type !== 'end') continue;
+        if (!options.want(event.db, event.collection)) continue;
+        const name = `${event.db}.${event.collection}`;
+        let ns = indexed.get(name);
+        if (!ns) {
+          const nsDir = path.join(options.dir, `a${indexed.size}`);
+          ns = {db: event.db, collection: event.collection, table: new IdTable(nsDir, limit), spool: new SpoolFile(nsDir, event.db, event.collection)};
+          indexed.set(name, ns);
+        }
+        if (event.type !== 'documents') continue;
+        let pos = ns.spool.bytes;
+        // One write per batch: the spool is read back only by offset, never document by document.
+        await ns.spool.append([Buffer.concat(event.docs)]);
+        for (const doc of event.docs) {
+          await ns.table.add({key: docKey(doc), digest: digestOf(doc), pos, len: doc.length, num: 0, flag: matches(doc) ? 1 : 0});
+          pos += doc.length;
+        }
+        documents += event.docs.length;
+        bytes += event.bytes;
+        const now = Date.now();
+        if (now - last > 200) {
+          last = now;
+          options.onProgress?.({documents, bytes});
+        }
       }
-      if (event.type !== 'documents') continue;
-      const pos0 = ns.spool.bytes;
-      await ns.spool.append(event.docs);
-      let pos = pos0;
-      for (const doc of event.docs) {
-        await ns.table.add({key: docKey(doc), digest: digestOf(doc), pos, len: doc.length, num: 0, flag: matches(doc) ? 1 : 0});
-        pos += doc.length;
+      for (const ns of indexed.values()) {
+        await ns.spool.close();
+        await ns.table.close();
       }
-      documents += event.docs.length;
-      bytes += event.bytes;
-      const now = Date.now();
-      if (now - last > 200) {
-        last = now;
-        options.onProgress?.({documents, bytes});
-      }
-    }
-    for (const ns of indexed.values()) {
-      await ns.spool.close();
-      await ns.table.close();
+    } catch (error) {
+      // Interrupted or unreadable: the partial index holds production data; leave nothing behind.
+      await rm(options.dir, {recursive: true, force: true});
+      throw error;
     }
     options.onProgress?.({documents, bytes});
     return new BackupAgainst(info, indexed, known, options.dir, options.filter);
@@ -301,7 +311,7 @@ class BackupComparer implements CollectionComparer {
     const table = this.ns.table;
     if (this.fromParts) {
       let pos = this.fromSpool ? this.fromSpool.bytes : -1;
-      if (this.fromSpool) await this.fromSpool.append(docs);
+      if (this.fromSpool) await this.fromSpool.append([Buffer.concat(docs)]);
       for (const doc of docs) {
         await this.fromParts.write({key: docKey(doc), digest: digestOf(doc), pos, len: doc.length, num: this.ordinal++, flag: this.matches(doc) ? 1 : 0});
         if (pos >= 0) pos += doc.length;
@@ -443,7 +453,7 @@ class TargetComparer implements CollectionComparer {
       const status = current === undefined ? MISSING : Buffer.compare(doc, current) === 0 ? SAME : CHANGED;
       this.statuses.set(this.ordinal++, status);
       if (this.matches(doc)) this.tally.count(status, doc, current ? Buffer.from(current) : null, this.options.fields);
-      if (this.fromKeys) await this.fromKeys.add({key, digest: ZERO_DIGEST, pos: -1, len: 0, num: 0, flag: 0});
+      if (this.fromKeys) await this.fromKeys.add({key: docKey(doc), digest: ZERO_DIGEST, pos: -1, len: 0, num: 0, flag: 0});
     }
   }
 

@@ -22,12 +22,13 @@ export interface IdRecord {
 
 const FIXED = 32 + 8 + 4 + 4 + 1;
 export const PARTITIONS = 64;
-const FLUSH_BYTES = 256 * 1024;
+/** Per partition write buffer: 64 of them per table, so this bounds what pending writes hold. */
+const FLUSH_BYTES = 64 * 1024;
 
 /** Keys per table kept in memory before spilling (GRAVITY_RESTORE_DIFF_MEMORY_IDS lowers it, for tests). */
 export function memoryLimit(): number {
   const given = Number(process.env.GRAVITY_RESTORE_DIFF_MEMORY_IDS);
-  return Number.isFinite(given) && given > 0 ? Math.floor(given) : 400_000;
+  return Number.isFinite(given) && given > 0 ? Math.floor(given) : 250_000;
 }
 
 export function partitionOf(key: string): number {
@@ -40,19 +41,18 @@ export function partitionOf(key: string): number {
   return (h >>> 0) % PARTITIONS;
 }
 
-function encode(r: IdRecord): Buffer {
-  const key = Buffer.from(r.key, 'utf8');
-  const out = Buffer.allocUnsafe(2 + key.length + FIXED);
-  out.writeUInt16LE(key.length, 0);
-  key.copy(out, 2);
-  let at = 2 + key.length;
-  r.digest.copy(out, at, 0, 32);
-  at += 32;
-  out.writeDoubleLE(r.pos, at);
-  out.writeUInt32LE(r.len, at + 8);
-  out.writeUInt32LE(r.num, at + 12);
-  out.writeUInt8(r.flag, at + 16);
-  return out;
+/** Writes a record at `at` of `out` (which has room for it), returning the end. */
+function encodeInto(r: IdRecord, out: Buffer, at: number): number {
+  const klen = out.write(r.key, at + 2, 'utf8');
+  out.writeUInt16LE(klen, at);
+  let p = at + 2 + klen;
+  r.digest.copy(out, p, 0, 32);
+  p += 32;
+  out.writeDoubleLE(r.pos, p);
+  out.writeUInt32LE(r.len, p + 8);
+  out.writeUInt32LE(r.num, p + 12);
+  out.writeUInt8(r.flag, p + 16);
+  return p + 17;
 }
 
 export function* decodeRecords(data: Buffer): Generator<IdRecord> {
@@ -76,7 +76,8 @@ export function* decodeRecords(data: Buffer): Generator<IdRecord> {
 /** Append-only partition files with buffered writes. */
 export class Partitions {
   private handles: Array<FileHandle | null> = new Array<FileHandle | null>(PARTITIONS).fill(null);
-  private pending: Buffer[][] = Array.from({length: PARTITIONS}, () => []);
+  /** Records are encoded straight into one buffer per partition (no allocation per record). */
+  private pending: Array<Buffer | null> = new Array<Buffer | null>(PARTITIONS).fill(null);
   private pendingBytes = new Array<number>(PARTITIONS).fill(0);
   records = 0;
 
@@ -88,23 +89,23 @@ export class Partitions {
 
   async write(r: IdRecord): Promise<void> {
     const p = partitionOf(r.key);
-    const data = encode(r);
-    this.pending[p]!.push(data);
-    this.pendingBytes[p]! += data.length;
+    // A key is at most 3 bytes per UTF-16 unit; an _id is far below the 64 KiB a u16 length allows.
+    const room = 2 + r.key.length * 3 + FIXED;
+    if (this.pendingBytes[p]! + room > FLUSH_BYTES) await this.flush(p);
+    const buffer = (this.pending[p] ??= Buffer.allocUnsafe(Math.max(FLUSH_BYTES, room)));
+    this.pendingBytes[p] = encodeInto(r, buffer, this.pendingBytes[p]!);
     this.records++;
-    if (this.pendingBytes[p]! >= FLUSH_BYTES) await this.flush(p);
   }
 
   private async flush(p: number): Promise<void> {
-    if (this.pending[p]!.length === 0) return;
+    const used = this.pendingBytes[p]!;
+    if (used === 0) return;
     if (!this.handles[p]) {
       await mkdir(this.dir, {recursive: true});
       this.handles[p] = await open(this.file(p), 'a');
     }
-    const data = Buffer.concat(this.pending[p]!);
-    this.pending[p] = [];
     this.pendingBytes[p] = 0;
-    await this.handles[p]!.write(data);
+    await this.handles[p]!.write(this.pending[p]!, 0, used);
   }
 
   async close(): Promise<void> {
@@ -112,6 +113,7 @@ export class Partitions {
       await this.flush(p);
       await this.handles[p]?.close();
       this.handles[p] = null;
+      this.pending[p] = null;
     }
   }
 

@@ -213,11 +213,12 @@ describe('diff and extract --missing-in/--changed-in through bin/run.js', () => 
   }
   const hex = (docs: Buffer[]) => docs.map((d) => d.toString('hex'));
 
-  it('extract --missing-in a backup, --follow: exactly the deleted artworks and their deleted dependents, byte for byte', async () => {
-    const out = path.join(dir, 'missing-backup');
+  for (const spill of [false, true]) {
+  it(`extract --missing-in a backup, --follow: exactly the deleted artworks and their deleted dependents, byte for byte${spill ? ' (spilled _id tables)' : ''}`, async () => {
+    const out = path.join(dir, `missing-backup-${spill}`);
     const result = await runCli(
       ['extract', '--from', 'gravity-hourly-2026-11-18T14-00-00Z', '--collection', 'artworks', '--missing-in', 'gravity-hourly-2026-11-18T15-00-00Z', '--follow', '--out', out, '--incident-at', '2026-11-18T14:30:00-00:00', '--json'],
-      {env: {...env, GRAVITY_RESTORE_CONFIG: await relationsConfig()}},
+      {env: {...env, GRAVITY_RESTORE_CONFIG: await relationsConfig(), ...(spill ? {GRAVITY_RESTORE_DIFF_MEMORY_IDS: '7'} : {})}},
     );
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(json<{counts: Record<string, number>}>(result).counts, {artworks: 10, sale_artworks: 20});
@@ -231,6 +232,7 @@ describe('diff and extract --missing-in/--changed-in through bin/run.js', () => 
     assert.deepEqual(manifest.comparison[0]!.counts.artworks, {missing: 10, changed: 17, same: 33, kept: 10});
     assert.deepEqual(manifest.comparison[0]!.counts.sale_artworks, {missing: 20, changed: 0, same: 0, kept: 20});
   });
+  }
 
   it('extract --changed-in and --missing-in the live target: the nulled artworks and every deletion, byte for byte', async () => {
     const changed = path.join(dir, 'changed-target');
