@@ -68,6 +68,7 @@ class Progress {
 
 interface Ctx {
   want: (ns: NamespaceRef) => boolean;
+  parallel: number;
   progress: Progress;
   signal: AbortSignal | undefined;
 }
@@ -129,7 +130,7 @@ async function listLocalFolder(root: string): Promise<DumpStreamSource[]> {
 
 /** Reads a dump in any layout as a stream of events; see the module comment for the order. */
 export async function* readDump(input: DumpInput, options: ReadOptions = {}): AsyncGenerator<DumpEvent> {
-  const ctx: Ctx = {want: options.want ?? (() => true), progress: new Progress(options.onProgress), signal: options.signal};
+  const ctx: Ctx = {want: options.want ?? (() => true), parallel: options.parallel ?? FOLDER_INFLATE_PARALLEL, progress: new Progress(options.onProgress), signal: options.signal};
   if (typeof input === 'string') {
     let stat;
     try {
@@ -322,7 +323,7 @@ async function* readFolder(entries: DumpStreamSource[], ctx: Ctx): AsyncGenerato
   }
   // Several wanted .bson.gz files inflate side by side (zlib works on the thread pool), their
   // documents interleaving; plain .bson files gain nothing from it and are read one by one.
-  const parallel = jobs.filter((j) => j.gzip).length >= 2 ? FOLDER_INFLATE_PARALLEL : 1;
+  const parallel = jobs.filter((j) => j.gzip).length >= 2 ? ctx.parallel : 1;
   yield* interleave(jobs.map((j) => j.run), parallel);
 
   for (const oplog of oplogs) {

@@ -44,6 +44,8 @@ export interface ReadOptions {
   /** Bytes of the INPUT consumed (compressed), at most ~10 calls a second plus a last one. */
   onProgress?: (p: {bytesRead: number; totalBytes?: number}) => void;
   signal?: AbortSignal;
+  /** How many wanted .bson.gz files of a folder to inflate at once; default: by the cores there are (2 to 4). */
+  parallel?: number;
 }
 
 export type {DumpFormat} from './detect.js';

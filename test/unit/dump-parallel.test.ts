@@ -118,10 +118,11 @@ describe('readDump: a --gzip folder read for several collections', () => {
     await fsp.rm(dir, {recursive: true, force: true});
   });
 
-  it('gives each collection byte-identical, in order, metadata first, with its end', async () => {
+  for (const parallel of [undefined, 1, 3]) it(`gives each collection byte-identical, in order, metadata first, with its end (parallel: ${parallel ?? 'default'})`, async () => {
     const docs = new Map<string, Buffer[]>();
     const events: string[] = [];
-    for await (const event of readDump(dir, {want: (ns) => ns.collection !== 'sales'})) {
+    const options = parallel === undefined ? {} : {parallel};
+    for await (const event of readDump(dir, {...options, want: (ns) => ns.collection !== 'sales'})) {
       if (event.type === 'oplog') continue;
       events.push(`${event.type}:${event.collection}`);
       if (event.type === 'documents') docs.set(event.collection, [...(docs.get(event.collection) ?? []), ...event.docs]);
