@@ -12,6 +12,7 @@ import {GravityError} from '../errors.js';
 import type {CollectionComparer, FieldSummary} from '../extract/compare.js';
 import {splitNamespace} from '../extract/read.js';
 import {resolveInput} from '../extract/source.js';
+import {compileQuery} from '../query/compile.js';
 import {parseQuery} from '../query/parse.js';
 import {isTargetName, openAgainst} from './against.js';
 
@@ -84,7 +85,15 @@ export async function runDiff(request: DiffRequest, settings: Settings, hooks: D
       const name = `${db}.${collection}`;
       let entry = comparers.get(name);
       if (!entry) {
-        const comparer = await against.comparer(db, collection, {fields: true, added: !isTargetName(request.against) || request.added, ...(filter ? {filter} : {})});
+        const scanTarget = isTargetName(request.against) && request.added;
+        const compiled = filter && isTargetName(request.against) && !scanTarget ? compileQuery(filter) : null;
+        const comparer = await against.comparer(db, collection, {
+          fields: true,
+          added: !isTargetName(request.against) || request.added,
+          ...(filter ? {filter} : {}),
+          // Against a target, documents outside the query need no lookup unless --added must know every FROM _id.
+          ...(compiled ? {only: (doc: Buffer) => compiled.matches(doc)} : {}),
+        });
         entry = {db, collection, comparer};
         comparers.set(name, entry);
       }

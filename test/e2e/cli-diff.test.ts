@@ -171,6 +171,14 @@ describe('diff and extract --missing-in/--changed-in through bin/run.js', () => 
     const same = [...Array(ART).keys()].filter((i) => i % 3 === 0 && !DELETED.includes(i) && !CHANGED_ART.includes(i)).length;
     assert.deepEqual([art.missing, art.changed, art.same, art.added], [of0(DELETED), of0(CHANGED_ART), same, of0(CREATED)]);
 
+    // The same query against the live target (three more artworks gone there), with and without --added.
+    for (const added of [false, true]) {
+      const live = await runCli(['diff', 'gravity-hourly-2026-11-18T14-00-00Z', 'staging', '--collection', 'artworks', '--query', q, ...(added ? ['--added'] : []), '--json'], {env});
+      assert.equal(live.code, 0, live.stderr);
+      const t = json<DiffJson>(live).collections.artworks!;
+      assert.deepEqual([t.missing, t.changed, t.same, t.added], [of0(DELETED) + of0(GONE_ON_TARGET), of0(CHANGED_ART), same - of0(GONE_ON_TARGET), added ? of0(CREATED) : null]);
+    }
+
     const human = await runCli(['diff', 'gravity-hourly-2026-11-18T14-00-00Z', 'gravity-hourly-2026-11-18T15-00-00Z'], {env});
     assert.equal(human.code, 0, human.stderr);
     assert.match(human.stdout, /artworks\s+10\s+17\s+33\s+7/);
