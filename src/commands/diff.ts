@@ -30,19 +30,18 @@ export default class Diff extends BaseCommand<typeof Diff> {
   async run(): Promise<DiffResult> {
     const {runDiff} = await import('../diff/diff.js');
     const {renderDiff} = await import('../diff/render.js');
-    const bar = this.reporter.bar('Comparing', 1, 'docs');
     const result = await runDiff(
       {from: this.args.from, against: this.args.against, collections: this.flags.collection ?? [], query: this.flags.query, added: this.flags.added},
       this.settings,
       {
         signal: this.abort.signal,
         onNote: (m) => this.reporter.note(m),
-        onProgress: (p) => bar.update(p.documents, p.documents + 1, `${p.phase === 'against' ? 'indexing AGAINST' : 'compared'}: ${p.documents} documents, ${p.mbPerSecond.toFixed(0)} MB/s`),
+        // How long the sides take is unknown up front (compressed streams): a running count, not a bar.
+        onProgress: (p) => this.reporter.spin(`${p.phase === 'against' ? 'Indexing AGAINST' : 'Compared'}: ${p.documents.toLocaleString('en-US')} documents, ${p.mbPerSecond.toFixed(0)} MB/s`),
       },
     );
-    bar.done();
     const {documents, bytes, ms} = result.compared;
-    this.reporter.note(`Compared ${documents} documents (${(bytes / 1e6).toFixed(1)} MB) in ${(ms / 1000).toFixed(1)} s, ${(bytes / 1e6 / Math.max(ms / 1000, 0.001)).toFixed(0)} MB/s`);
+    this.reporter.succeed(`Compared ${documents} documents (${(bytes / 1e6).toFixed(1)} MB) in ${(ms / 1000).toFixed(1)} s, ${(bytes / 1e6 / Math.max(ms / 1000, 0.001)).toFixed(0)} MB/s`);
     this.log(renderDiff(result));
     return result;
   }
