@@ -110,6 +110,8 @@ export async function benchDiff(lines: string[], dataDir: string, documents: num
   const diffSpilled = await best(runs, ['diff', before, after]);
   process.stderr.write('bench: diff (the whole _id table in memory)\n');
   const diffMemory = await best(runs, ['diff', before, after], {GRAVITY_RESTORE_DIFF_MEMORY_IDS: String(documents * 2)});
+  process.stderr.write('bench: extract --missing-in AGAINST --changed-in AGAINST\n');
+  const extractCompared = await best(runs, ['extract-compared', before, after]);
   const summary = diffSpilled.result as {missing: number; changed: number; same: number; added: number};
   // Known from how the later backup was made: n % 100 === 0 deleted, n % 50 === 1 nulled (never both).
   const expected = {missing: Math.ceil(documents / 100), changed: Math.floor((documents - 2) / 50) + 1, added: 1000};
@@ -130,6 +132,7 @@ export async function benchDiff(lines: string[], dataDir: string, documents: num
     `| extract --query {} of FROM (reads one file, writes every document), baseline | ${s(extractAll)} | ${(mbBefore / (extractAll.ms / 1000)).toFixed(0)} MB/s | ${rss(extractAll)} | 1.00× |`,
     `| diff FROM AGAINST, _id table spilled to disk (default limit) | ${s(diffSpilled)} | ${(mbBoth / (diffSpilled.ms / 1000)).toFixed(0)} MB/s | **${rss(diffSpilled)}** (goal < 300 MB) | ${(diffSpilled.ms / extractAll.ms).toFixed(2)}× extract |`,
     `| diff FROM AGAINST, whole _id table in memory | ${s(diffMemory)} | ${(mbBoth / (diffMemory.ms / 1000)).toFixed(0)} MB/s | ${rss(diffMemory)} | ${(diffMemory.ms / extractAll.ms).toFixed(2)}× extract |`,
+    `| extract --missing-in AGAINST --changed-in AGAINST (${JSON.stringify(extractCompared.result)}) | ${s(extractCompared)} | ${(mbBoth / (extractCompared.ms / 1000)).toFixed(0)} MB/s | ${rss(extractCompared)} | ${(extractCompared.ms / extractAll.ms).toFixed(2)}× extract |`,
     '',
   );
 }
@@ -156,6 +159,29 @@ async function runChild(kind: string, file: string, against?: string): Promise<v
     });
     result = r.counts;
     await rm(out, {recursive: true, force: true});
+  } else if (kind === 'extract-compared') {
+    const {extract} = await import('../src/extract/extract.js');
+    const {BackupAgainst} = await import('../src/extract/compare.js');
+    const out = await mkdtemp(path.join(os.tmpdir(), 'gr-bench-set-'));
+    const index = await BackupAgainst.open(against!, {kind: 'backup', label: against!}, {dir: path.join(out, 'against'), want: (_db, c) => c === 'artworks'});
+    try {
+      const r = await extract({
+        source: {input: file, backup: null, location: file, takenAt: null, objects: []},
+        collection: 'artworks',
+        queryText: '{}',
+        filter: {},
+        follow: false,
+        relations: [],
+        out: path.join(out, 'set'),
+        engine: 'stream',
+        toolVersion: 'bench',
+        comparisons: [{against: index, missing: true, changed: true}],
+      });
+      result = r.counts;
+    } finally {
+      await index.close();
+      await rm(out, {recursive: true, force: true});
+    }
   } else if (kind === 'diff') {
     const {runDiff} = await import('../src/diff/diff.js');
     const {resolveSettings} = await import('../src/config/settings.js');

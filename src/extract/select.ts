@@ -34,7 +34,9 @@ export async function selectWithRelations(
   const followed: Relation[] = [];
   const usedValues = new Map<Relation, Set<string>>();
   levels.set(root, 'query');
-  const rootHits = await selector.select(root, filter, onProgress, keep);
+  // Documents are decoded only where a relation starts: their values select the next level.
+  const decode = (collection: string) => relations.some((r) => r.from === collection);
+  const rootHits = await selector.select(root, filter, onProgress, keep, decode(root));
   const pending: Array<{collection: string; docs: Document[]; level: number}> = [];
   const addHits = (collection: string, hits: Array<{ordinal: number; doc: Document}>, level: number) => {
     let set = selected.get(collection);
@@ -65,7 +67,7 @@ export async function selectWithRelations(
       if (!levels.has(relation.to)) levels.set(relation.to, {relation, level: level + 1});
       if (!selected.has(relation.to)) selected.set(relation.to, new Set());
       if (values.length === 0) continue;
-      const hits = await selector.select(relation.to, {[relation.foreignField]: {$in: values}}, onProgress, keep);
+      const hits = await selector.select(relation.to, {[relation.foreignField]: {$in: values}}, onProgress, keep, decode(relation.to));
       addHits(relation.to, hits, level + 1);
     }
   }

@@ -10,6 +10,8 @@ export interface Selector {
     filter: Document,
     onProgress?: (p: {collection: string; scanned: number; matched: number}) => void,
     keep?: Keep,
+    /** false: hits carry an empty document (nothing follows from this collection, so nothing is decoded). */
+    decode?: boolean,
   ): Promise<Array<{ordinal: number; doc: Document}>>;
   close(): Promise<void>;
 }

@@ -16,6 +16,7 @@ export class StreamSelector implements Selector {
     filter: Document,
     onProgress?: (p: {collection: string; scanned: number; matched: number}) => void,
     keep?: Keep,
+    decode = true,
   ): Promise<Array<{ordinal: number; doc: Document}>> {
     const spool = this.spools.get(collection);
     if (!spool) return [];
@@ -25,7 +26,7 @@ export class StreamSelector implements Selector {
     for await (const {ordinal, doc} of spool.documentsWithOrdinal(this.signal)) {
       scanned++;
       // Matched on bytes first, the verdict second: only kept hits are decoded.
-      if (query.matches(doc) && (!keep || keep(collection, ordinal))) hits.push({ordinal, doc: BSON.deserialize(doc, {promoteValues: true})});
+      if (query.matches(doc) && (!keep || keep(collection, ordinal))) hits.push({ordinal, doc: decode ? BSON.deserialize(doc, {promoteValues: true}) : {}});
       if ((scanned & 0xffff) === 0) onProgress?.({collection, scanned, matched: hits.length});
     }
     onProgress?.({collection, scanned, matched: hits.length});
