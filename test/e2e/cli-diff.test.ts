@@ -282,6 +282,18 @@ describe('diff and extract --missing-in/--changed-in through bin/run.js', () => 
     assertCleanError(strict, /sale_artworks \(a dependent\) is not in .*--strict-backup/);
   });
 
+  it('extract errors: X lacks the collection, X unreachable, an unreadable --incident-at; no set is left behind', async () => {
+    const out = path.join(dir, 'error-set');
+    const lacks = await runCli(['extract', '--from', 'gravity-daily-2026-11-18', '--collection', 'sale_artworks', '--missing-in', 'gravity-hourly-2026-11-18T13-00-00Z', '--out', out], {env});
+    assertCleanError(lacks, /Collection gravity\.sale_artworks is not in gravity-hourly-2026-11-18T13-00-00Z/);
+    const down = await runCli(['extract', '--from', 'gravity-daily-2026-11-18', '--collection', 'artworks', '--changed-in', 'mongodb://127.0.0.1:1/gravity', '--out', out], {env});
+    assertCleanError(down, /Cannot reach mongodb:\/\/127\.0\.0\.1:1/);
+    const when = await runCli(['extract', '--from', 'gravity-daily-2026-11-18', '--collection', 'artworks', '--incident-at', 'yesterday-ish', '--out', out], {env});
+    assertCleanError(when, /Cannot read "yesterday-ish" as a time/);
+    const {readdir} = await import('node:fs/promises');
+    assert.deepEqual((await readdir(dir)).filter((f) => f.includes('error-set')), []);
+  });
+
   async function relationsConfig(): Promise<string> {
     const file = path.join(dir, 'gravity-restore.config.json');
     const {writeFile} = await import('node:fs/promises');
