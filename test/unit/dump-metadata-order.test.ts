@@ -108,6 +108,20 @@ describe('readDump: a namespace\'s metadata comes before its end, whatever the t
     }
   }
 
+  it('a tar of a --gzip folder (.bson.gz before .metadata.json.gz)', async () => {
+    const gzSrc = path.join(dir, 'gzsrc');
+    await writeFolder(gzSrc, [
+      {db: 'gravity', collection: 'artworks', docs: artworks, metadata: artworksMeta},
+      {db: 'gravity', collection: 'users', docs: users},
+    ], {gzip: true});
+    const file = path.join(dir, 'gz-after.tar');
+    tarFolder(gzSrc, ['gravity/artworks.bson.gz', 'gravity/users.bson.gz', 'gravity/artworks.metadata.json.gz'], file, {format: 'pax'});
+    const seen = await readUntilEnds(file, ['artworks']);
+    assert.equal(seen.raw.get('artworks'), artworksMeta);
+    assert.ok(seen.events.indexOf('metadata:artworks') < seen.events.indexOf('end:artworks'));
+    assertDocs(seen, 'artworks', artworks);
+  });
+
   it('reads only as far as the metadata: a damaged tail after it is never reached', async () => {
     const file = path.join(dir, 'cut.tar');
     tarFolder(src, ['gravity/artworks.bson', 'gravity/artworks.metadata.json', 'gravity/zfiller.bson'], file, {format: 'gnu'});
