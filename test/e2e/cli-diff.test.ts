@@ -83,6 +83,8 @@ describe('diff and extract --missing-in/--changed-in through bin/run.js', () => 
     source = path.join(dir, 'backups');
     const ns = (state: typeof before14, collections: Array<keyof typeof before14>) =>
       collections.map((c) => ({db: 'gravity', collection: c, docs: state[c].map(bytes), metadata: metadataJson(c)}));
+    // An older daily too, with no sale_artworks at all: only the newest older backup holding them counts.
+    await writeFolder(path.join(source, 'gravity-daily-2026-11-17'), ns({artworks: before14.artworks, sale_artworks: []}, ['artworks', 'sale_artworks']));
     await writeFolder(path.join(source, 'gravity-daily-2026-11-18'), ns(before14, ['artworks', 'sale_artworks']));
     await writeFolder(path.join(source, 'gravity-hourly-2026-11-18T13-00-00Z'), ns(before14, ['artworks']));
     await writeFolder(path.join(source, 'gravity-hourly-2026-11-18T14-00-00Z'), ns(before14, ['artworks', 'sale_artworks']));
