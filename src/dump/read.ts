@@ -42,7 +42,11 @@ const LOCAL_CHUNK = 1024 * 1024;
 /** A metadata file larger than this is not one (they hold options and index specs). */
 const METADATA_LIMIT = 64 * 1024 * 1024;
 const OPLOG: NamespaceRef = {db: '', collection: 'oplog'};
-/** .bson.gz files of a folder inflated at once when several are wanted (measured: bench/RESULTS.md). */
+/**
+ * .bson.gz files of a folder inflated at once when several are wanted. Reading one is bound by
+ * inflate on one thread-pool thread while the main thread mostly waits, so two use a second core
+ * when there is one free; where there is none it cost no time and ~20 MB (bench/RESULTS.md).
+ */
 const FOLDER_INFLATE_PARALLEL = Math.max(2, Math.min(4, os.availableParallelism()));
 
 class Progress {
