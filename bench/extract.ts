@@ -98,7 +98,9 @@ async function rounds(cases: Case[], n: number): Promise<Map<Case, Measure>> {
  * thread pool, splitting on the main thread): wall time is the sum of the CPU times.
  */
 async function coresFree(): Promise<number> {
-  const spin = ['-e', 'let x = 0; for (let i = 0; i < 2e8; i++) x = (x + i * 7) | 0; if (x === 1) console.log(x);'];
+  // The loop sits in a function called many times, so it runs optimised from the first rounds on
+  // (a bare top-level loop runs 10× slower or faster depending on when V8 swaps in optimised code).
+  const spin = ['-e', 'function f(n) { let x = 0; for (let i = 0; i < n; i++) x = (x + Math.imul(i, 7) + (x >>> 3)) | 0; return x; } let s = 0; for (let k = 0; k < 60; k++) s ^= f(1e7); if (s === 1) console.log(s);'];
   const one = {label: 'spin', cmd: process.execPath, args: spin};
   const alone = (await once(one)).ms;
   const t = performance.now();
