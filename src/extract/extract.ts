@@ -100,7 +100,7 @@ export interface ExtractResult {
   from?: Record<string, NonNullable<ManifestCollection['from']>>;
 }
 
-function hoursBetween(later: string | null, earlier: string | null): number | null {
+function msBetween(later: string | null, earlier: string | null): number | null {
   if (!later || !earlier) return null;
   return Date.parse(later) - Date.parse(earlier);
 }
@@ -135,7 +135,7 @@ async function readMissingDependents(
       warnings.push(`Collection ${collection} (a dependent) is in neither the backup nor ${older.location}; nothing selected from it`);
       continue;
     }
-    const olderBy = hoursBetween(options.source.takenAt, older.takenAt);
+    const olderBy = msBetween(options.source.takenAt, older.takenAt);
     state.origin = {backup: older.backup, location: older.location, takenAt: older.takenAt};
     states.set(stateKey({db, collection}), state);
     const age = olderBy === null ? '' : ` (${(olderBy / 3_600_000).toFixed(1)} h older than ${options.source.backup ?? options.source.location})`;
@@ -309,7 +309,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
     const from: Record<string, NonNullable<ManifestCollection['from']>> = {};
     for (const collection of order) {
       const origin = stateOf(collection)?.origin;
-      if (origin) from[collection] = {...origin, olderByMs: hoursBetween(options.source.takenAt, origin.takenAt)};
+      if (origin) from[collection] = {...origin, olderByMs: msBetween(options.source.takenAt, origin.takenAt)};
     }
     const comparison: ManifestComparison[] = (options.comparisons ?? []).map((c, i) => ({
       keep: [...(c.missing ? (['missing'] as const) : []), ...(c.changed ? (['changed'] as const) : [])],
