@@ -24,8 +24,19 @@ export default class PlanCommand extends BaseCommand<typeof PlanCommand> {
     const repair = await repairOptions(this.flags.fields, this.flags['where-target']);
     const {set, target} = await openContext(this.args.set, this.flags.to, this.settings);
     return withConnection(target, async (conn) => {
-      this.reporter.spin(`Planning against ${target.label}`);
-      const plan = await planSet(set, conn, {matchOn: this.flags['match-on']?.split(',').map((s) => s.trim()).filter(Boolean), ...repair});
+      const total = Object.values(set.manifest.collections).reduce((n, c) => n + c.documents, 0);
+      const bar = this.reporter.bar(`Planning against ${target.label}`, Math.max(total, 1), 'docs');
+      const done = new Map<string, number>();
+      const plan = await planSet(set, conn, {
+        matchOn: this.flags['match-on']?.split(',').map((s) => s.trim()).filter(Boolean),
+        ...repair,
+        onProgress: (p) => {
+          done.set(p.collection, p.done);
+          bar.update([...done.values()].reduce((a, b) => a + b, 0));
+        },
+      });
+      bar.done();
+      this.reporter.spin('Saving the plan');
       const file = await savePlan(set, plan);
       this.reporter.succeed(`Plan ${plan.hash.slice(0, 12)} saved to ${file}`);
       this.log(renderPlan(plan));

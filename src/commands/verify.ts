@@ -20,7 +20,15 @@ export default class Verify extends BaseCommand<typeof Verify> {
     const {set, target} = await openContext(this.args.set, this.flags.to, this.settings);
     const {parseFieldPaths} = await import('../target/fields.js');
     const fields = this.flags.fields ? parseFieldPaths(this.flags.fields) : undefined;
-    const result = await withConnection(target, (conn) => verifySet(set, conn, fields ? {fields} : {}));
+    const total = Object.values(set.manifest.collections).reduce((n, c) => n + c.documents, 0);
+    const bar = this.reporter.bar(`Verifying ${target.label}`, Math.max(total, 1), 'docs');
+    const done = new Map<string, number>();
+    const onProgress = (p: {collection: string; done: number}) => {
+      done.set(p.collection, p.done);
+      bar.update([...done.values()].reduce((a, b) => a + b, 0));
+    };
+    const result = await withConnection(target, (conn) => verifySet(set, conn, {onProgress, ...(fields ? {fields} : {})}));
+    bar.done();
     this.log(renderTable(['collection', 'present', 'missing', 'different', 'skipped conflicts', 'excluded'], Object.entries(result.collections).map(([c, n]) => [c, n.present, n.missing, n.different, n.skippedConflicts, n.excluded])));
     for (const p of result.problems) this.log(`  ${p.problem}: ${p.collection} _id ${formatValue(p._id)}`);
     if (!result.ok) {
