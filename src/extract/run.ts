@@ -91,6 +91,9 @@ export async function runExtract(request: ExtractRequest, settings: Settings, re
         if (p.phase === 'read') {
           const mbs = p.bytesRead / 1e6 / Math.max((Date.now() - started) / 1000, 0.001);
           reading.update(p.bytesRead, p.totalBytes, `${p.collection}: ${p.scanned} scanned, ${p.matched} matched, ${mbs.toFixed(0)} MB/s`);
+        } else if (p.phase === 'compare') {
+          reading.done();
+          reporter.spin(`Comparing ${p.collection}: ${p.scanned.toLocaleString('en-US')} documents`);
         }
       },
       createSelector: async (spools, metadata) => {
@@ -102,6 +105,7 @@ export async function runExtract(request: ExtractRequest, settings: Settings, re
       },
     });
     reading.done();
+    if (comparisons.length > 0) reporter.succeed(`Compared with ${comparisons.map((c) => c.against.info.label).join(' and ')}`);
     reporter.note(`Read ${formatBytes(totalBytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const kept = scratch as Scratch | null;
     return {
