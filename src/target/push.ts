@@ -581,20 +581,7 @@ async function overwriteBatch(ctx: PushContext, name: string, db: string, coll: 
       overwrite: writable.map((w) => ({id: w.doc.json, pre: docToJson(w.pre), preBson: Buffer.from(w.pre).toString('base64'), preSha256: sha256(w.pre), writtenSha256: sha256(w.doc.bytes)})),
     });
   }
-  const policy = {...DEFAULT_RETRY, ...ctx.options.retry, ...(ctx.options.signal ? {signal: ctx.options.signal} : {})};
-  const bypass = ctx.options.bypassDocumentValidation ? {bypassDocumentValidation: true} : {};
-  const written: SetDoc[] = [];
-  for (const w of writable) {
-    try {
-      const res = await withRetry(() => coll.replaceOne(unchangedFilter(w.doc.id, w.pre, w.doc.bytes.length), w.doc.doc, bypass), policy);
-      if (res.matchedCount === 1) written.push(w.doc);
-      else changed.push(w.doc.json);
-    } catch (error) {
-      if (!(error instanceof MongoServerError) || isTransient(error)) throw error;
-      const why = refusalOf({code: error.code as number, errmsg: error.message, errInfo: (error as {errInfo?: unknown}).errInfo});
-      await record(ctx, 'refused', name, db, [w.doc.json], why.reason, why.code, why.codeName);
-    }
-  }
+  const written = await writeEach(ctx, name, db, writable, changed, (w, bypass) => coll.replaceOne(unchangedFilter(w.doc.id, w.pre, w.doc.bytes.length), w.doc.doc, bypass));
   await readBack(ctx, name, db, coll, number, written, 'overwritten', counts);
   if (changed.length > 0) await record(ctx, 'conflict', name, db, changed, 'changed on the target since the plan (not overwritten)');
   if (gone.length > 0) await record(ctx, 'conflict', name, db, gone, 'deleted on the target since the plan (not written)');
@@ -637,20 +624,7 @@ async function repairBatch(ctx: PushContext, name: string, db: string, coll: Col
       repair: writable.map((w) => ({id: w.doc.json, pre: fieldBytes(w.now, fields), preSha256: fieldsDigest(w.now, fields), writtenSha256: fieldsDigest(w.doc.doc, fields)})),
     });
   }
-  const policy = {...DEFAULT_RETRY, ...ctx.options.retry, ...(ctx.options.signal ? {signal: ctx.options.signal} : {})};
-  const bypass = ctx.options.bypassDocumentValidation ? {bypassDocumentValidation: true} : {};
-  const written: SetDoc[] = [];
-  for (const w of writable) {
-    try {
-      const res = await withRetry(() => coll.updateOne(fieldsFilter(w.doc.id, w.now, fields, where), repairUpdate(w.doc.doc, fields), bypass), policy);
-      if (res.matchedCount === 1) written.push(w.doc);
-      else changed.push(w.doc.json);
-    } catch (error) {
-      if (!(error instanceof MongoServerError) || isTransient(error)) throw error;
-      const why = refusalOf({code: error.code as number, errmsg: error.message, errInfo: (error as {errInfo?: unknown}).errInfo});
-      await record(ctx, 'refused', name, db, [w.doc.json], why.reason, why.code, why.codeName);
-    }
-  }
+  const written = await writeEach(ctx, name, db, writable, changed, (w, bypass) => coll.updateOne(fieldsFilter(w.doc.id, w.now, fields, where), repairUpdate(w.doc.doc, fields), bypass));
   if (written.length > 0) {
     const back = await fetchRawById(coll, written.map((d) => d.id));
     const good: string[] = [];
@@ -664,4 +638,33 @@ async function repairBatch(ctx: PushContext, name: string, db: string, coll: Col
   }
   if (changed.length > 0) await record(ctx, 'conflict', name, db, changed, 'fields changed on the target since the plan, or it no longer matches --where-target (not written)');
   if (gone.length > 0) await record(ctx, 'conflict', name, db, gone, 'deleted on the target since the plan (not written)');
+}
+
+/**
+ * One compare-and-swap write per document, retried while the server says "try again". Matched: written;
+ * not matched: changed since it was read (added to `changed`); refused: journaled with the server's reason.
+ */
+async function writeEach<T extends {doc: SetDoc}>(
+  ctx: PushContext,
+  name: string,
+  db: string,
+  items: T[],
+  changed: string[],
+  write: (item: T, options: {bypassDocumentValidation?: boolean}) => Promise<{matchedCount: number}>,
+): Promise<SetDoc[]> {
+  const policy = {...DEFAULT_RETRY, ...ctx.options.retry, ...(ctx.options.signal ? {signal: ctx.options.signal} : {})};
+  const bypass = ctx.options.bypassDocumentValidation ? {bypassDocumentValidation: true} : {};
+  const written: SetDoc[] = [];
+  for (const item of items) {
+    try {
+      const res = await withRetry(() => write(item, bypass), policy);
+      if (res.matchedCount === 1) written.push(item.doc);
+      else changed.push(item.doc.json);
+    } catch (error) {
+      if (!(error instanceof MongoServerError) || isTransient(error)) throw error;
+      const why = refusalOf({code: error.code as number, errmsg: error.message, errInfo: (error as {errInfo?: unknown}).errInfo});
+      await record(ctx, 'refused', name, db, [item.doc.json], why.reason, why.code, why.codeName);
+    }
+  }
+  return written;
 }
