@@ -175,12 +175,12 @@ async function compareStage(options: ExtractOptions, spools: Map<string, SpoolFi
 function keepFilter(options: ExtractOptions, verdicts: Array<Map<string, Uint8Array>>): {keep: Keep; counts: ManifestComparison['counts'][]} {
   const comparisons = options.comparisons ?? [];
   const counts: ManifestComparison['counts'][] = comparisons.map(() => ({}));
-  const asked = new Map<string, Map<number, boolean>>();
+  // Per collection and ordinal: 0 not asked yet, 1 kept, 2 not kept (one byte per document, not a Map entry).
+  const asked = new Map<string, Uint8Array>();
   const keep: Keep = (collection, ordinal) => {
     let seen = asked.get(collection);
-    if (!seen) asked.set(collection, (seen = new Map()));
-    const known = seen.get(ordinal);
-    if (known !== undefined) return known;
+    if (!seen) asked.set(collection, (seen = new Uint8Array(Math.max(0, ...verdicts.map((v) => v.get(collection)?.length ?? 0)))));
+    if (ordinal < seen.length && seen[ordinal] !== 0) return seen[ordinal] === 1;
     let kept = false;
     const statuses = comparisons.map((c, i) => {
       const status = verdicts[i]!.get(collection)?.[ordinal] ?? SAME;
@@ -194,7 +194,7 @@ function keepFilter(options: ExtractOptions, verdicts: Array<Map<string, Uint8Ar
       else entry.same++;
       if (kept) entry.kept++;
     });
-    seen.set(ordinal, kept);
+    if (ordinal < seen.length) seen[ordinal] = kept ? 1 : 2;
     return kept;
   };
   return {keep, counts};
