@@ -125,7 +125,7 @@ export async function readRestoreSet(dir: string): Promise<RestoreSet> {
   return {dir: path.resolve(dir), manifest, hash: manifestHash(manifest)};
 }
 
-function tampered(what: string, problem: string): GravityError {
+export function tampered(what: string, problem: string): GravityError {
   return new GravityError('SET_INVALID', `${what} ${problem} (changed after extract)`, {
     hint: 'Do not edit a restore set by hand; extract it again',
   });

@@ -9,7 +9,8 @@ import type {Collection, Filter} from 'mongodb';
 import {redact} from '../config/redact.js';
 import {GravityError, isGravityError} from '../errors.js';
 import {appendLedger} from '../restore-set/ledger.js';
-import {canonicalJson, readSetDocuments} from '../restore-set/manifest.js';
+import {canonicalJson} from '../restore-set/manifest.js';
+import {setDocumentBatches} from '../restore-set/stream.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
 import {idKey, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
 import {fieldDiff} from './diff.js';
@@ -159,7 +160,7 @@ function reclassifyByFields(
   result.digests = {};
   result.conflicts = [];
   result.counts = {...result.counts, same: same.length, conflict: 0, repair: repair.length, skipped: skipped.length};
-  plan.repairDigests![name] = digests;
+  Object.assign((plan.repairDigests![name] ??= {}), digests);
 }
 
 /**
@@ -298,42 +299,51 @@ export async function planSet(set: RestoreSet, conn: TargetConnection, options: 
     const dbName = conn.dbName(entry.db);
     const db = conn.client.db(dbName);
     const coll = db.collection(entry.collection);
-    const docs = await readSetDocuments(set, name);
-    const ids = docs.map(idOf);
-    options.onProgress?.({collection: name, done: 0, total: docs.length});
+    options.onProgress?.({collection: name, done: 0, total: entry.documents});
     const {checks, unique} = await guard(conn, 'plan', () => readTargetChecks(db, entry.collection));
-    const targetById = await guard(conn, 'plan', () =>
-      fetchRawById(coll, ids, (done) => options.onProgress?.({collection: name, done, total: docs.length})),
-    );
-    const absent = docs.flatMap((raw, i) => (targetById.has(idKey(ids[i])) ? [] : [{id: ids[i], raw}]));
-    let holders = new Map<string, {targetId: unknown; key: Record<string, unknown>}>();
-    if (matchOn.length > 0) {
-      holders = await guard(conn, 'plan', () => findKeyHolders(coll, absent.map((c) => ({id: c.id, doc: exactForm(c.raw).doc})), matchOn));
+    const ids: ClassIds = {insert: [], same: [], conflict: [], keyMatch: [], clash: [], ...(options.fields ? {repair: [], skipped: []} : {})};
+    const counts: ClassCounts = {insert: 0, same: 0, conflict: 0, keyMatch: 0, clash: 0, notExact: 0, ...(options.fields ? {repair: 0, skipped: 0} : {})};
+    plan.conflictDigests[name] = {};
+    plan.notExact[name] = {};
+    plan.clashes[name] = {};
+    let done = 0;
+    // A batch of the set and its target counterparts at a time: memory holds ids, not documents.
+    for await (const docs of setDocumentBatches(set, name, LOOKUP_BATCH)) {
+      const batchIds = docs.map(idOf);
+      const targetById = await guard(conn, 'plan', () => fetchRawById(coll, batchIds));
+      const absent = docs.flatMap((raw, i) => (targetById.has(idKey(batchIds[i])) ? [] : [{id: batchIds[i], raw}]));
+      let holders = new Map<string, {targetId: unknown; key: Record<string, unknown>}>();
+      if (matchOn.length > 0) {
+        holders = await guard(conn, 'plan', () => findKeyHolders(coll, absent.map((c) => ({id: c.id, doc: exactForm(c.raw).doc})), matchOn));
+      }
+      const clashes =
+        unique.length > 0
+          ? await guard(conn, 'plan', () => findClashes(coll, absent.map((c) => ({...c, doc: exactForm(c.raw).doc})), unique))
+          : new Map<string, Clash>();
+      const result = classifyCollection(name, docs, targetById, holders, sample, plan.conflicts.length, batchIds, clashes);
+      if (options.fields) {
+        const matching = options.whereTarget ? await guard(conn, 'plan', () => idsMatching(coll, [...targetById.values()], options.whereTarget!)) : null;
+        reclassifyByFields(plan, name, result, docs, batchIds, targetById, options.fields, matching, sample);
+      }
+      const notExact = notExactOf(docs, batchIds, new Set([...result.ids.insert, ...result.ids.conflict]));
+      Object.assign(plan.notExact[name], notExact);
+      Object.assign(plan.conflictDigests[name], result.digests);
+      for (const k of Object.keys(ids) as Array<keyof ClassIds>) for (const id of result.ids[k] ?? []) ids[k]!.push(id);
+      for (const k of Object.keys(counts) as Array<keyof ClassCounts>) counts[k] = (counts[k] ?? 0) + (result.counts[k] ?? 0);
+      counts.notExact += Object.keys(notExact).length;
+      for (const id of batchIds) {
+        const clash = clashes.get(idKey(id));
+        if (clash) plan.clashes[name][idToJson(id)] = clash;
+      }
+      plan.conflicts.push(...result.conflicts.slice(0, Math.max(0, sample - plan.conflicts.length)));
+      plan.keyMatches.push(...result.keyMatches.slice(0, Math.max(0, sample - plan.keyMatches.length)));
+      done += docs.length;
+      options.onProgress?.({collection: name, done, total: entry.documents});
     }
-    const clashes =
-      unique.length > 0
-        ? await guard(conn, 'plan', () => findClashes(coll, absent.map((c) => ({...c, doc: exactForm(c.raw).doc})), unique))
-        : new Map<string, Clash>();
-    const result = classifyCollection(name, docs, targetById, holders, sample, plan.conflicts.length, ids, clashes);
-    if (options.fields) {
-      const matching = options.whereTarget ? await guard(conn, 'plan', () => idsMatching(coll, [...targetById.values()], options.whereTarget!)) : null;
-      reclassifyByFields(plan, name, result, docs, ids, targetById, options.fields, matching, sample);
-    }
-    const notExact = notExactOf(docs, ids, new Set([...result.ids.insert, ...result.ids.conflict]));
-    result.counts.notExact = Object.keys(notExact).length;
-    plan.collections[name] = result.counts;
-    plan.ids[name] = result.ids;
-    plan.conflictDigests[name] = result.digests;
+    plan.collections[name] = counts;
+    plan.ids[name] = ids;
     plan.namespaces[name] = {db: dbName, collection: entry.collection};
     plan.targetChecks[name] = checks;
-    plan.notExact[name] = notExact;
-    plan.clashes[name] = {};
-    for (const id of ids) {
-      const clash = clashes.get(idKey(id));
-      if (clash) plan.clashes[name][idToJson(id)] = clash;
-    }
-    plan.conflicts.push(...result.conflicts.slice(0, Math.max(0, sample - plan.conflicts.length)));
-    plan.keyMatches.push(...result.keyMatches.slice(0, Math.max(0, sample - plan.keyMatches.length)));
   }
   return {...plan, hash: planHash(plan)};
 }

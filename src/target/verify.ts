@@ -1,12 +1,12 @@
 import {listJournals} from '../restore-set/journal.js';
 import type {JournalFile} from '../restore-set/journal.js';
 import {appendLedger} from '../restore-set/ledger.js';
-import {readSetDocuments} from '../restore-set/manifest.js';
+import {setDocumentBatches} from '../restore-set/stream.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
 import {idKey, idKeyFromJson, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
 import {exactForm} from './exact.js';
 import {fieldsEqual} from './fields.js';
-import {fetchRawById, guard} from './plan.js';
+import {fetchRawById, guard, LOOKUP_BATCH} from './plan.js';
 import type {ProgressCallback, TargetConnection, VerifyCounts, VerifyResult} from './types.js';
 
 const PROBLEM_SAMPLE = 20;
@@ -64,26 +64,31 @@ export async function verifySet(set: RestoreSet, conn: TargetConnection, options
   for (const name of set.manifest.order) {
     const entry = set.manifest.collections[name]!;
     const coll = conn.client.db(conn.dbName(entry.db)).collection(entry.collection);
-    const docs = await readSetDocuments(set, name);
-    const ids = docs.map(idOf);
-    const current = await guard(conn, 'verify', () => fetchRawById(coll, ids, (done) => options.onProgress?.({collection: name, done, total: docs.length})));
     const counts: VerifyCounts = {present: 0, missing: 0, different: 0, skippedConflicts: 0, excluded: 0};
     const skippedHere = skipped.get(name) ?? new Set<string>();
     const excludedHere = excluded.get(name) ?? new Set<string>();
     const reencodedHere = reencoded.get(name) ?? new Map<string, string>();
-    docs.forEach((raw, i) => {
-      const key = idKey(ids[i]);
-      const now = current.get(key);
-      const holds = now !== undefined && (fields ? fieldsEqual(exactForm(now).doc, exactForm(raw).doc, fields) : sameBytes(now, raw) || reencodedHere.get(key) === sha256(now));
-      if (holds) counts.present++;
-      else if (skippedHere.has(key)) counts.skippedConflicts++;
-      else if (excludedHere.has(key)) counts.excluded++;
-      else {
-        const problem = now ? 'different' : 'missing';
-        counts[problem]++;
-        if (result.problems.length < PROBLEM_SAMPLE) result.problems.push({collection: name, _id: JSON.parse(idToJson(ids[i])), problem});
-      }
-    });
+    let done = 0;
+    // One batch of the set and its target counterparts in memory at a time, whatever the size of the set.
+    for await (const docs of setDocumentBatches(set, name, LOOKUP_BATCH)) {
+      const ids = docs.map(idOf);
+      const current = await guard(conn, 'verify', () => fetchRawById(coll, ids));
+      docs.forEach((raw, i) => {
+        const key = idKey(ids[i]);
+        const now = current.get(key);
+        const holds = now !== undefined && (fields ? fieldsEqual(exactForm(now).doc, exactForm(raw).doc, fields) : sameBytes(now, raw) || reencodedHere.get(key) === sha256(now));
+        if (holds) counts.present++;
+        else if (skippedHere.has(key)) counts.skippedConflicts++;
+        else if (excludedHere.has(key)) counts.excluded++;
+        else {
+          const problem = now ? 'different' : 'missing';
+          counts[problem]++;
+          if (result.problems.length < PROBLEM_SAMPLE) result.problems.push({collection: name, _id: JSON.parse(idToJson(ids[i])), problem});
+        }
+      });
+      done += docs.length;
+      options.onProgress?.({collection: name, done, total: entry.documents});
+    }
     result.collections[name] = counts;
     if (counts.missing > 0 || counts.different > 0) result.ok = false;
   }
