@@ -162,13 +162,25 @@ export class JournalWriter {
     return new JournalWriter(journal.path, journal.relPath, handle);
   }
 
-  /** Append and fsync: when this resolves the record survives a crash. */
-  async append(record: JournalRecord): Promise<void> {
-    await this.handle.write(`${JSON.stringify(record)}\n`);
-    await this.handle.sync();
+  private tail: Promise<void> = Promise.resolve();
+
+  /**
+   * Append and fsync: when this resolves the record survives a crash. Appends from concurrent
+   * writers are queued, so records never interleave and each is whole on its own line.
+   */
+  append(record: JournalRecord): Promise<void> {
+    const line = `${JSON.stringify(record)}\n`;
+    const next = this.tail.then(async () => {
+      await this.handle.write(line);
+      await this.handle.sync();
+    });
+    // A failed append fails its caller; the queue goes on for the others.
+    this.tail = next.catch(() => undefined);
+    return next;
   }
 
   async close(): Promise<void> {
+    await this.tail;
     await this.handle.close();
   }
 }

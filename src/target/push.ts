@@ -8,18 +8,21 @@ import {GravityError, isGravityError} from '../errors.js';
 import {JournalWriter, listJournals} from '../restore-set/journal.js';
 import type {JournalFile, JournalRecord} from '../restore-set/journal.js';
 import {appendLedger} from '../restore-set/ledger.js';
-import {readSetDocuments, readSetMetadata} from '../restore-set/manifest.js';
+import {readSetMetadata} from '../restore-set/manifest.js';
+import {setDocumentBatches} from '../restore-set/stream.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
-import {docToJson, idKey, idKeyFromJson, idOf, sameBytes, sha256} from './bson-util.js';
+import {docToJson, idKey, idKeyFromJson, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
 import {fieldDiff} from './diff.js';
 import {exactForm, MAX_DOCUMENT_BYTES, toBytes} from './exact.js';
 import {fieldBytes, fieldsDigest, fieldsEqual, fieldsFilter, repairUpdate} from './fields.js';
 import type {ExactDoc} from './exact.js';
-import {fetchRawById, isConnectionLoss} from './plan.js';
+import {fetchRawById, isConnectionLoss, LOOKUP_BATCH} from './plan.js';
 import type {Plan, ProgressCallback, PushCounts, PushResult, RefusedDetail, TargetConnection} from './types.js';
 import {DEFAULT_RETRY, isTransient, isTransientCode, sleep, unchangedFilter, withRetry, WRITE_CONCERN} from './write.js';
 
 export const PUSH_BATCH_DOCS = 1000;
+/** Insert batches written at once, per collection (measured: see bench/RESULTS.md, target case). */
+export const PUSH_WRITERS = 4;
 /** A batch stays under the server's 16 MB document limit so each journal intent maps to one write. */
 export const PUSH_BATCH_BYTES = 16 * 1024 * 1024;
 const DUPLICATE_KEY = 11000;
@@ -35,6 +38,8 @@ export interface PushOptions {
   skipClashes?: boolean;
   /** As mongorestore's --bypassDocumentValidation: the target's validator is not applied (recorded in the journal and ledger). */
   bypassDocumentValidation?: boolean;
+  /** Insert batches in flight at once (default PUSH_WRITERS). */
+  writers?: number;
   /** Retry policy for transient server errors (tests shorten it). */
   retry?: {attempts: number; firstDelayMs: number};
   batchDocs?: number;
@@ -309,34 +314,25 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
   const notExact = plan.notExact?.[name] ?? {};
   const inexact = options.inexact ?? 'fail';
 
-  const byKey = new Map<string, Uint8Array>();
-  for (const raw of await readSetDocuments(set, name)) byKey.set(idKey(idOf(raw)), raw);
-  const pick = (list: string[]): SetDoc[] => {
-    const out: SetDoc[] = [];
-    for (const json of list) {
-      const raw = byKey.get(idKeyFromJson(json));
-      if (!raw) throw new GravityError('PLAN_CHANGED', `The plan names ${json} in ${name}, which the set does not hold`, {hint: 'Run `gravity-restore plan SET --to TARGET` again'});
-      if (notExact[json] === undefined || inexact === 'write') out.push(setDoc(raw, json, inexact === 'write'));
-    }
-    return out;
-  };
   const writes = [...ids.insert, ...(options.onConflict === 'overwrite' ? ids.conflict : [])];
   if (inexact === 'skip') {
     for (const json of writes.filter((id) => notExact[id] !== undefined)) await record(ctx, 'excluded', name, ns.db, [json], `not written (--inexact skip): ${notExact[json]}`);
   }
-
-  const inserts = pick(ids.insert);
-  // Field repairs write only some fields: the document's exactness is not in question, only the fields'.
-  const pickRepairs = (list: string[]): SetDoc[] =>
-    list.map((json) => {
-      const raw = byKey.get(idKeyFromJson(json));
-      if (!raw) throw new GravityError('PLAN_CHANGED', `The plan names ${json} in ${name}, which the set does not hold`, {hint: 'Run `gravity-restore plan SET --to TARGET` again'});
-      return setDoc(raw, json, false);
-    });
-  const total = inserts.length + (options.onConflict === 'overwrite' ? ids.conflict.length : 0) + (ids.repair ?? []).length;
+  const writable = (json: string) => notExact[json] === undefined || inexact === 'write';
+  const inserts = ids.insert.filter(writable);
+  const overwrites = options.onConflict === 'overwrite' ? ids.conflict.filter(writable) : [];
+  const total = inserts.length + overwrites.length + (ids.repair ?? []).length;
   let done = 0;
   const progress = () => options.onProgress?.({collection: name, done, total});
   progress();
+  const batchDocs = options.batchDocs ?? PUSH_BATCH_DOCS;
+  const writers = Math.max(1, options.writers ?? PUSH_WRITERS);
+  const step = (work: (batch: SetDoc[]) => Promise<void>) => async (batch: SetDoc[]) => {
+    if (options.signal?.aborted) throw interrupted(journal.relPath);
+    await work(batch);
+    done += batch.length;
+    progress();
+  };
 
   if (ids.keyMatch.length > 0) await record(ctx, 'conflict', name, ns.db, ids.keyMatch, 'natural key held by another _id on the target');
   for (const json of ids.clash ?? []) {
@@ -346,33 +342,94 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
     else await record(ctx, 'refused', name, ns.db, [json], `not written: ${why} (the server would refuse it with E11000)`, 11000, 'DuplicateKey');
   }
 
-  if (inserts.length > 0) await ensureCollection(ctx, name, db, ns.collection);
-  for (const batch of batchesOf(inserts, options.batchDocs ?? PUSH_BATCH_DOCS)) {
-    if (options.signal?.aborted) throw interrupted(journal.relPath);
-    await insertBatch(ctx, name, ns.db, db, coll, batch, counts);
-    done += batch.length;
-    progress();
+  // Inserts: the set is read in batches while earlier batches are being written, by several writers.
+  if (inserts.length > 0) {
+    await ensureCollection(ctx, name, db, ns.collection);
+    await runPool(plannedBatches(ctx, name, new Set(inserts), (raw, json) => setDoc(raw, json, inexact === 'write'), batchDocs), writers, step((batch) => insertBatch(ctx, name, ns.db, db, coll, batch, counts)));
   }
 
   if (plan.fields) {
     if ((ids.skipped ?? []).length > 0) await record(ctx, 'excluded', name, ns.db, ids.skipped!, 'fields left alone: the target version no longer matches --where-target, or a field path goes through an array');
-    for (const batch of batchesOf(pickRepairs(ids.repair ?? []), options.batchDocs ?? PUSH_BATCH_DOCS)) {
-      if (options.signal?.aborted) throw interrupted(journal.relPath);
-      await repairBatch(ctx, name, ns.db, coll, batch, counts, plan.fields);
-      done += batch.length;
-      progress();
+    // Field repairs write only some fields: the document's exactness is not in question, only the fields'.
+    if ((ids.repair ?? []).length > 0) {
+      await runPool(plannedBatches(ctx, name, new Set(ids.repair), (raw, json) => setDoc(raw, json, false), batchDocs), 1, step((batch) => repairBatch(ctx, name, ns.db, coll, batch, counts, plan.fields!)));
     }
   }
 
   if (ids.conflict.length > 0 && options.onConflict !== 'overwrite') {
     await record(ctx, 'conflict', name, ns.db, ids.conflict, 'changed on the target since the backup (skipped)');
-  } else if (ids.conflict.length > 0) {
-    for (const batch of batchesOf(pick(ids.conflict), options.batchDocs ?? PUSH_BATCH_DOCS)) {
-      if (options.signal?.aborted) throw interrupted(journal.relPath);
-      await overwriteBatch(ctx, name, ns.db, coll, batch, counts);
-      done += batch.length;
-      progress();
+  } else if (overwrites.length > 0) {
+    await runPool(plannedBatches(ctx, name, new Set(overwrites), (raw, json) => setDoc(raw, json, inexact === 'write'), batchDocs), 1, step((batch) => overwriteBatch(ctx, name, ns.db, coll, batch, counts)));
+  }
+}
+
+/**
+ * The set's documents the plan lists in `wanted` (canonical id text), read from disk in batches by
+ * count and bytes, in backup order. Every listed id must be met: otherwise the plan is not this set's.
+ */
+async function* plannedBatches(ctx: PushContext, name: string, wanted: Set<string>, make: (raw: Uint8Array, json: string) => SetDoc, maxDocs: number): AsyncGenerator<SetDoc[]> {
+  let out: SetDoc[] = [];
+  let bytes = 0;
+  let found = 0;
+  for await (const docs of setDocumentBatches(ctx.set, name, LOOKUP_BATCH)) {
+    for (const raw of docs) {
+      const json = idToJson(idOf(raw));
+      if (!wanted.has(json)) continue;
+      found++;
+      const doc = make(raw, json);
+      if (out.length > 0 && (out.length >= maxDocs || bytes + doc.bytes.length > PUSH_BATCH_BYTES)) {
+        yield out;
+        out = [];
+        bytes = 0;
+      }
+      out.push(doc);
+      bytes += doc.bytes.length;
     }
+  }
+  if (out.length > 0) yield out;
+  if (found !== wanted.size) {
+    throw new GravityError('PLAN_CHANGED', `The plan names ${wanted.size - found} document(s) of ${name} that the set does not hold`, {hint: 'Run `gravity-restore plan SET --to TARGET` again'});
+  }
+}
+
+/**
+ * Up to `width` batches in flight: the next batch is read while earlier ones are written. The first
+ * failure stops taking new batches; those in flight finish (their journal records stay whole) and the
+ * failure is thrown.
+ */
+async function runPool<T>(source: AsyncGenerator<T>, width: number, work: (item: T) => Promise<void>): Promise<void> {
+  let failure: unknown;
+  let failed = false;
+  let pulling: Promise<IteratorResult<T>> = Promise.resolve({done: false, value: undefined as T});
+  const next = (): Promise<IteratorResult<T>> => {
+    // One pull at a time: an async generator is not re-entrant.
+    pulling = pulling.then(() => (failed ? {done: true as const, value: undefined} : source.next()));
+    return pulling;
+  };
+  const worker = async () => {
+    for (;;) {
+      const item = await next();
+      if (item.done || failed) return;
+      try {
+        await work(item.value);
+      } catch (error) {
+        if (!failed) {
+          failed = true;
+          failure = error;
+        }
+        return;
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({length: width}, worker));
+  } catch (error) {
+    failed = true;
+    failure ??= error;
+  }
+  if (failed) {
+    await source.return(undefined).catch(() => undefined);
+    throw failure;
   }
 }
 

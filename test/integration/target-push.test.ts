@@ -286,6 +286,8 @@ describe('pushSet', () => {
       pushSet(set, conn, plan, {
         onConflict: 'skip',
         batchDocs: 10,
+        // One batch at a time, so the interruption falls exactly after the first.
+        writers: 1,
         signal: controller.signal,
         onProgress: (p) => {
           if (p.collection === 'artworks' && p.done >= 10) controller.abort();
@@ -319,7 +321,7 @@ describe('pushSet after a crash', () => {
     const plan = await planSet(set, conn);
     const controller = new AbortController();
     await assert.rejects(
-      pushSet(set, conn, plan, {onConflict: 'skip', batchDocs: 5, signal: controller.signal, onProgress: (p) => p.done >= 5 && controller.abort()}),
+      pushSet(set, conn, plan, {onConflict: 'skip', batchDocs: 5, writers: 1, signal: controller.signal, onProgress: (p) => p.done >= 5 && controller.abort()}),
       (e: unknown) => e instanceof GravityError && e.code === 'INTERRUPTED',
     );
     // Make the journal look like the process died after the server applied batch 1 but before it said so.
@@ -333,6 +335,26 @@ describe('pushSet after a crash', () => {
     assert.equal(resumed.collections.artworks?.inserted, 12);
     assert.equal(await db.collection('artworks').countDocuments(), 12);
     assert.equal((await rollbackSet(set, conn)).collections.artworks?.deleted, 12);
+  });
+
+  it('with parallel writers, an interruption lets the batches in flight finish; every journal line is whole and a re-run writes nothing twice', async () => {
+    const {set, conn, db} = await fixture((g) => [{db: g, name: 'artworks', docs: artworks(40)}]);
+    const plan = await planSet(set, conn);
+    const controller = new AbortController();
+    await assert.rejects(
+      pushSet(set, conn, plan, {onConflict: 'skip', batchDocs: 5, writers: 3, signal: controller.signal, onProgress: (p) => p.done >= 5 && controller.abort()}),
+      (e: unknown) => e instanceof GravityError && e.code === 'INTERRUPTED',
+    );
+    const written = await db.collection('artworks').countDocuments();
+    assert.ok(written >= 5 && written < 40, `${written} written before the interruption took effect`);
+    const [journal] = await listJournals(set, 'staging');
+    const lines = (await readFile(journal!.path, 'utf8')).split('\n').filter(Boolean);
+    for (const line of lines) JSON.parse(line);
+    const inserted = lines.map((l) => JSON.parse(l) as {type: string; ids?: string[]}).filter((r) => r.type === 'inserted').reduce((n, r) => n + (r.ids?.length ?? 0), 0);
+    assert.equal(inserted, written, 'the journal says exactly what reached the server');
+    const resumed = await pushSet(set, conn, plan, {onConflict: 'skip', batchDocs: 5, writers: 3});
+    assert.equal(resumed.collections.artworks?.inserted, 40);
+    assert.equal(await db.collection('artworks').countDocuments(), 40);
   });
 
   it('a lost connection mid-push leaves the journal intact and says to resume', async () => {
