@@ -14,7 +14,7 @@ const SYSTEM_DATABASES = new Set(['admin', 'local', 'config']);
  * election (about 12 s by default), so a push rides one out instead of failing mid-way.
  * https://www.mongodb.com/docs/manual/core/replica-set-elections/
  */
-const SERVER_SELECTION_MS = 45_000;
+const SERVER_SELECTION_MS = 30_000;
 
 export function assertWritableDb(db: string, label: string): string {
   if (SYSTEM_DATABASES.has(db)) {
@@ -30,7 +30,10 @@ export function assertWritableDb(db: string, label: string): string {
  * default 30 s: a wrong host during an incident should not look like a hang. TLS, auth source,
  * replica set and the like pass through the URI untouched.
  */
-export async function connectTarget(given: TargetSpec, options: {timeoutMs?: number; monitorCommands?: boolean} = {}): Promise<TargetConnection> {
+export async function connectTarget(
+  given: TargetSpec,
+  options: {timeoutMs?: number; monitorCommands?: boolean; /** How long an operation waits for a primary once connected. */ selectionMs?: number} = {},
+): Promise<TargetConnection> {
   // The label goes into plans, journals, the ledger and messages: never let a password through.
   registerUriSecrets(given.uri);
   const spec: TargetSpec = {...given, label: redact(given.label)};
@@ -44,7 +47,7 @@ export async function connectTarget(given: TargetSpec, options: {timeoutMs?: num
   let client: MongoClient;
   try {
     client = new MongoClient(spec.uri, {
-      serverSelectionTimeoutMS: Math.max(SERVER_SELECTION_MS, timeoutMs),
+      serverSelectionTimeoutMS: options.selectionMs ?? Math.max(SERVER_SELECTION_MS, timeoutMs),
       connectTimeoutMS: timeoutMs,
       appName: 'gravity-restore',
       monitorCommands: options.monitorCommands ?? false,

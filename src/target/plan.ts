@@ -14,7 +14,7 @@ import {setDocumentBatches} from '../restore-set/stream.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
 import {idKey, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
 import {fieldDiff} from './diff.js';
-import {exactForm, orderedJson} from './exact.js';
+import {exactForm, orderedJson, writeForm} from './exact.js';
 import {fieldChanges, fieldsDigest, pathProblem} from './fields.js';
 import type {ClassCounts, ClassIds, ConflictSample, KeyMatchSample, Plan, ProgressCallback, TargetConnection} from './types.js';
 import {findClashes, readTargetChecks} from './unique.js';
@@ -172,7 +172,7 @@ function notExactOf(docs: Uint8Array[], ids: unknown[], written: Set<string>): R
   docs.forEach((raw, i) => {
     const json = idToJson(ids[i]);
     if (!written.has(json)) return;
-    const {inexact} = exactForm(raw);
+    const {inexact} = writeForm(raw);
     if (inexact) out[json] = inexact;
   });
   return out;

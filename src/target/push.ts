@@ -13,7 +13,7 @@ import {setDocumentBatches} from '../restore-set/stream.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
 import {docToJson, idKey, idKeyFromJson, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
 import {fieldDiff} from './diff.js';
-import {exactForm, MAX_DOCUMENT_BYTES, toBytes} from './exact.js';
+import {exactForm, exactId, MAX_DOCUMENT_BYTES, toBytes, writeForm} from './exact.js';
 import {fieldBytes, fieldsDigest, fieldsEqual, fieldsFilter, repairUpdate} from './fields.js';
 import type {ExactDoc} from './exact.js';
 import {fetchRawById, isConnectionLoss, LOOKUP_BATCH} from './plan.js';
@@ -72,8 +72,8 @@ interface SetDoc {
   raw: Uint8Array;
   json: string;
   id: unknown;
-  /** The exact form handed to the driver. */
-  doc: ExactDoc;
+  /** The exact form handed to the driver (a plain decode where that serialises to the same bytes). */
+  doc: ExactDoc | Document;
   /** The bytes the target must end up holding: the set's, or the re-encoded form under --inexact write. */
   bytes: Uint8Array;
 }
@@ -287,12 +287,20 @@ async function ensureCollection(ctx: PushContext, name: string, db: Db, collecti
 }
 
 function setDoc(raw: Uint8Array, json: string, inexactWrite: boolean): SetDoc {
+  const quick = writeForm(raw);
+  if (quick.inexact === null) return {raw, json, id: exactId(raw), doc: quick.doc as Document, bytes: raw};
   const form = exactForm(raw);
-  if (form.inexact === null || !inexactWrite) return {raw, json, id: form.doc.get('_id'), doc: form.doc, bytes: raw};
+  if (!inexactWrite) return {raw, json, id: form.doc.get('_id'), doc: form.doc, bytes: raw};
   // What --inexact write promises, spelled out so the bytes expected and the bytes sent are the same:
   // undefined becomes null (a serialiser may drop it or write null, depending on its options).
   const doc = nullForUndefined(form.doc) as ExactDoc;
   return {raw, json, id: doc.get('_id'), doc, bytes: toBytes(doc)};
+}
+
+/** Field repairs walk paths: they need the `Map` form whatever the document holds. */
+function repairDoc(raw: Uint8Array, json: string): SetDoc {
+  const form = exactForm(raw);
+  return {raw, json, id: form.doc.get('_id'), doc: form.doc, bytes: raw};
 }
 
 function nullForUndefined(value: unknown): unknown {
@@ -352,7 +360,7 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
     if ((ids.skipped ?? []).length > 0) await record(ctx, 'excluded', name, ns.db, ids.skipped!, 'fields left alone: the target version no longer matches --where-target, or a field path goes through an array');
     // Field repairs write only some fields: the document's exactness is not in question, only the fields'.
     if ((ids.repair ?? []).length > 0) {
-      await runPool(plannedBatches(ctx, name, new Set(ids.repair), (raw, json) => setDoc(raw, json, false), batchDocs), 1, step((batch) => repairBatch(ctx, name, ns.db, coll, batch, counts, plan.fields!)));
+      await runPool(plannedBatches(ctx, name, new Set(ids.repair), (raw, json) => repairDoc(raw, json), batchDocs), 1, step((batch) => repairBatch(ctx, name, ns.db, coll, batch, counts, plan.fields!)));
     }
   }
 
@@ -664,7 +672,7 @@ async function repairBatch(ctx: PushContext, name: string, db: string, coll: Col
       continue;
     }
     const now = exactForm(raw).doc;
-    if (fieldsEqual(now, d.doc, fields)) {
+    if (fieldsEqual(now, d.doc as ExactDoc, fields)) {
       // Already repaired: by this push before an interruption, or by someone else.
       if (ctx.earlier.some((r) => r.type === 'intent' && r.collection === name && (r.repair ?? []).some((x) => x.id === d.json))) counts.repaired = (counts.repaired ?? 0) + 1;
       else counts.skipped++;
@@ -678,16 +686,16 @@ async function repairBatch(ctx: PushContext, name: string, db: string, coll: Col
       collection: name,
       db,
       batch: number,
-      repair: writable.map((w) => ({id: w.doc.json, pre: fieldBytes(w.now, fields), preSha256: fieldsDigest(w.now, fields), writtenSha256: fieldsDigest(w.doc.doc, fields)})),
+      repair: writable.map((w) => ({id: w.doc.json, pre: fieldBytes(w.now, fields), preSha256: fieldsDigest(w.now, fields), writtenSha256: fieldsDigest(w.doc.doc as ExactDoc, fields)})),
     });
   }
-  const written = await writeEach(ctx, name, db, writable, changed, (w, bypass) => coll.updateOne(fieldsFilter(w.doc.id, w.now, fields, where), repairUpdate(w.doc.doc, fields), bypass));
+  const written = await writeEach(ctx, name, db, writable, changed, (w, bypass) => coll.updateOne(fieldsFilter(w.doc.id, w.now, fields, where), repairUpdate(w.doc.doc as ExactDoc, fields), bypass));
   if (written.length > 0) {
     const back = await fetchRawById(coll, written.map((d) => d.id));
     const good: string[] = [];
     for (const d of written) {
       const now = back.get(idKey(d.id));
-      if (now && fieldsEqual(exactForm(now).doc, d.doc, fields)) good.push(d.json);
+      if (now && fieldsEqual(exactForm(now).doc, d.doc as ExactDoc, fields)) good.push(d.json);
       else await record(ctx, 'refused', name, db, [d.json], 'repaired, but the target holds other values in the fields when read back');
     }
     if (good.length > 0) await ctx.journal.append({type: 'repaired', collection: name, db, batch: number, ids: good});

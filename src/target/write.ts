@@ -3,7 +3,7 @@
  * which server errors are worth another try, and the retry loop itself.
  */
 import type {Document} from 'bson';
-import {MongoError, MongoServerError} from 'mongodb';
+import {MongoError, MongoServerError, MongoServerSelectionError} from 'mongodb';
 import type {Filter, WriteConcernSettings} from 'mongodb';
 
 import {exactForm, MAX_DOCUMENT_BYTES} from './exact.js';
@@ -62,6 +62,8 @@ export function isTransientCode(code: unknown): boolean {
 }
 
 export function isTransient(error: unknown): boolean {
+  // Server selection already waited its whole window (longer than an election) for a primary: no retry.
+  if (error instanceof MongoServerSelectionError) return false;
   if (isConnectionLoss(error)) return true;
   if (error instanceof MongoError && (error.hasErrorLabel('RetryableWriteError') || error.hasErrorLabel('TransientTransactionError'))) return true;
   return error instanceof MongoServerError && isTransientCode(error.code);

@@ -361,7 +361,8 @@ describe('pushSet after a crash', () => {
     const {set, spec} = await fixture((g) => [{db: g, name: 'artworks', docs: artworks(20)}]);
     const own = await startTestMongoServer();
     let stopped = false;
-    const conn = await connectTarget({...spec, uri: own.uri}, {timeoutMs: 1000});
+    // A short selection window: after the loss the push waits that long for the server to come back.
+    const conn = await connectTarget({...spec, uri: own.uri}, {timeoutMs: 1000, selectionMs: 1000});
     try {
       const plan = await planSet(set, conn);
       await assert.rejects(
