@@ -9,7 +9,7 @@
  * repeated field names), and mongod rewrites one value on insert (an empty top-level Timestamp).
  * Such a document is reported as not exact, never written silently changed.
  */
-import {BSON, EJSON} from 'bson';
+import {BSON, EJSON, ObjectId} from 'bson';
 import type {Document} from 'bson';
 
 /** A document in field order. */
@@ -29,6 +29,7 @@ const TYPE_ARRAY = 0x04;
 const TYPE_UNDEFINED = 0x06;
 const TYPE_DBPOINTER = 0x0c;
 const TYPE_TIMESTAMP = 0x11;
+const TYPE_OBJECT_ID = 0x07;
 
 /**
  * mongod accepts a document of up to 16 MiB (BSONObjMaxUserSize); the driver refuses an insert of
@@ -134,6 +135,10 @@ function hasEmptyTopLevelTimestamp(raw: Uint8Array): boolean {
 
 /** The `_id` of a raw document in exact form (subdocuments as `Map`s, in stored order). */
 export function exactId(raw: Uint8Array): unknown {
+  // mongodump writes `_id` first, and it is most often an ObjectId: read its 12 bytes directly.
+  if (raw.length >= 21 && raw[4] === TYPE_OBJECT_ID && raw[5] === 0x5f && raw[6] === 0x69 && raw[7] === 0x64 && raw[8] === 0) {
+    return new ObjectId(Buffer.from(raw.buffer, raw.byteOffset + 9, 12));
+  }
   const els = BSON.onDemand.parseToElements(raw) as Element[];
   for (const el of els) {
     if (nameOf(raw, el) !== '_id') continue;
