@@ -49,21 +49,50 @@ export interface PushOptions {
   overrideReason?: string;
 }
 
+/** Collects items into batches bounded by count and by total bytes (a batch stays under the 16 MB command limit). */
+export class Batcher<T> {
+  private current: T[] = [];
+  private bytes = 0;
+
+  constructor(
+    private readonly maxDocs: number,
+    private readonly sizeOf: (item: T) => number,
+    private readonly maxBytes = PUSH_BATCH_BYTES,
+  ) {}
+
+  /** Add an item; returns the batch it closed, if it closed one. */
+  add(item: T): T[] | null {
+    let closed: T[] | null = null;
+    const size = this.sizeOf(item);
+    if (this.current.length > 0 && (this.current.length >= this.maxDocs || this.bytes + size > this.maxBytes)) {
+      closed = this.current;
+      this.current = [];
+      this.bytes = 0;
+    }
+    this.current.push(item);
+    this.bytes += size;
+    return closed;
+  }
+
+  /** The last, partly filled batch, if any. */
+  flush(): T[] | null {
+    const last = this.current.length > 0 ? this.current : null;
+    this.current = [];
+    this.bytes = 0;
+    return last;
+  }
+}
+
 /** Split documents into batches by count and total bytes. */
 export function batchesOf<T extends {raw: Uint8Array}>(items: T[], maxDocs: number, maxBytes = PUSH_BATCH_BYTES): T[][] {
+  const batcher = new Batcher<T>(maxDocs, (item) => item.raw.length, maxBytes);
   const out: T[][] = [];
-  let cur: T[] = [];
-  let bytes = 0;
   for (const item of items) {
-    if (cur.length > 0 && (cur.length >= maxDocs || bytes + item.raw.length > maxBytes)) {
-      out.push(cur);
-      cur = [];
-      bytes = 0;
-    }
-    cur.push(item);
-    bytes += item.raw.length;
+    const closed = batcher.add(item);
+    if (closed) out.push(closed);
   }
-  if (cur.length > 0) out.push(cur);
+  const last = batcher.flush();
+  if (last) out.push(last);
   return out;
 }
 
@@ -112,9 +141,11 @@ export async function pushSet(set: RestoreSet, conn: TargetConnection, plan: Pla
         time,
       });
   if (previous) await journal.append({type: 'resume', time, planHash: plan.hash});
+  // Documents the interrupted run meant to overwrite or repair: found already written, they count as done by this push.
   const earlierOverwrites = new Set<string>();
   for (const r of previous?.records ?? []) {
-    if (r.type === 'intent') for (const o of r.overwrite ?? []) earlierOverwrites.add(`${r.collection}\u0000${idKeyFromJson(o.id)}`);
+    if (r.type !== 'intent') continue;
+    for (const o of [...(r.overwrite ?? []), ...(r.repair ?? [])]) earlierOverwrites.add(`${r.collection}\u0000${idKeyFromJson(o.id)}`);
   }
 
   if (options.overrideReason) {
@@ -167,6 +198,7 @@ interface PushContext {
   options: PushOptions;
   journal: JournalWriter;
   result: PushResult;
+  /** Collection and id key of each overwrite or field repair the resumed journal announced. */
   earlierOverwrites: Set<string>;
   batch: number;
   /** Records of the journal this push resumes. */
@@ -376,25 +408,19 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
  * count and bytes, in backup order. Every listed id must be met: otherwise the plan is not this set's.
  */
 async function* plannedBatches(ctx: PushContext, name: string, wanted: Set<string>, make: (raw: Uint8Array, json: string) => SetDoc, maxDocs: number): AsyncGenerator<SetDoc[]> {
-  let out: SetDoc[] = [];
-  let bytes = 0;
+  const batcher = new Batcher<SetDoc>(maxDocs, (doc) => doc.bytes.length);
   let found = 0;
   for await (const docs of setDocumentBatches(ctx.set, name, LOOKUP_BATCH)) {
     for (const raw of docs) {
       const json = idToJson(idOf(raw));
       if (!wanted.has(json)) continue;
       found++;
-      const doc = make(raw, json);
-      if (out.length > 0 && (out.length >= maxDocs || bytes + doc.bytes.length > PUSH_BATCH_BYTES)) {
-        yield out;
-        out = [];
-        bytes = 0;
-      }
-      out.push(doc);
-      bytes += doc.bytes.length;
+      const closed = batcher.add(make(raw, json));
+      if (closed) yield closed;
     }
   }
-  if (out.length > 0) yield out;
+  const last = batcher.flush();
+  if (last) yield last;
   if (found !== wanted.size) {
     throw new GravityError('PLAN_CHANGED', `The plan names ${wanted.size - found} document(s) of ${name} that the set does not hold`, {hint: 'Run `gravity-restore plan SET --to TARGET` again'});
   }
@@ -674,7 +700,7 @@ async function repairBatch(ctx: PushContext, name: string, db: string, coll: Col
     const now = exactForm(raw).doc;
     if (fieldsEqual(now, d.doc as ExactDoc, fields)) {
       // Already repaired: by this push before an interruption, or by someone else.
-      if (ctx.earlier.some((r) => r.type === 'intent' && r.collection === name && (r.repair ?? []).some((x) => x.id === d.json))) counts.repaired = (counts.repaired ?? 0) + 1;
+      if (ctx.earlierOverwrites.has(`${name}\u0000${idKey(d.id)}`)) counts.repaired = (counts.repaired ?? 0) + 1;
       else counts.skipped++;
     } else if (fieldsDigest(now, fields) !== digests[d.json]) changed.push(d.json);
     else writable.push({doc: d, now});

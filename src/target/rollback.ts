@@ -204,31 +204,26 @@ export async function rollbackSet(set: RestoreSet, conn: TargetConnection, optio
           await journal.append({type: 'deleted', collection: name, db, batch: number, ids: deleted});
           counts.deleted += deleted.length;
         }
-        const restored: string[] = [];
+        // Whole pre-images, and field repairs put back only while the fields hold what the push wrote.
+        const replaced: Array<{id: string; holds: (now: Uint8Array) => boolean; mismatch: string}> = [];
         for (const r of restores) {
           const res = await withRetry(() => coll.replaceOne(unchangedFilter(idFromJson(r.id), r.now, r.pre.length), exactForm(r.pre).doc), policy);
-          if (res.matchedCount === 1) restored.push(r.id);
+          if (res.matchedCount === 1) replaced.push({id: r.id, holds: (now) => sameBytes(now, r.pre), mismatch: 'restored, but the target holds other bytes than the pre-image'});
           else skip(r.id, 'changed during the rollback (left as is)');
         }
-        // Read back: a pre-image counts as restored only when the target holds its very bytes again.
-        const back = restored.length > 0 ? await fetchRawById(coll, restored.map((id) => idFromJson(id))) : new Map<string, Uint8Array>();
-        const exact = restored.filter((id) => {
-          const now = back.get(idKeyFromJson(id));
-          const pre = restores.find((r) => r.id === id)!.pre;
-          return now !== undefined && sameBytes(now, pre);
-        });
-        for (const id of restored.filter((r) => !exact.includes(r))) skip(id, 'restored, but the target holds other bytes than the pre-image');
-        // Field repairs: put the journaled values back, only while the fields hold what the push wrote.
         for (const {item, now} of fieldRestores) {
           const fields = item.fields ?? [];
           const res = await withRetry(() => coll.updateOne(fieldsFilter(idFromJson(item.id), now, fields), restoreUpdate(item.preFields ?? {})), policy);
-          if (res.matchedCount !== 1) {
-            skip(item.id, 'fields changed during the rollback (left as is)');
-            continue;
-          }
-          const after = (await fetchRawById(coll, [idFromJson(item.id)])).get(idKeyFromJson(item.id));
-          if (after && fieldsDigest(exactForm(after).doc, fields) === item.preSha256) exact.push(item.id);
-          else skip(item.id, 'fields restored, but the target holds other values when read back');
+          if (res.matchedCount === 1) replaced.push({id: item.id, holds: (raw) => fieldsDigest(exactForm(raw).doc, fields) === item.preSha256, mismatch: 'fields restored, but the target holds other values when read back'});
+          else skip(item.id, 'fields changed during the rollback (left as is)');
+        }
+        // Read back in one round trip: counted as restored only when the target holds what was put back.
+        const back = replaced.length > 0 ? await fetchRawById(coll, replaced.map((r) => idFromJson(r.id))) : new Map<string, Uint8Array>();
+        const exact: string[] = [];
+        for (const r of replaced) {
+          const now = back.get(idKeyFromJson(r.id));
+          if (now && r.holds(now)) exact.push(r.id);
+          else skip(r.id, r.mismatch);
         }
         if (exact.length > 0) await journal.append({type: 'restored', collection: name, db, batch: number, ids: exact});
         counts.restored += exact.length;
