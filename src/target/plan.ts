@@ -311,15 +311,14 @@ export async function planSet(set: RestoreSet, conn: TargetConnection, options: 
     for await (const docs of setDocumentBatches(set, name, LOOKUP_BATCH)) {
       const batchIds = docs.map(idOf);
       const targetById = await guard(conn, 'plan', () => fetchRawById(coll, batchIds));
-      const absent = docs.flatMap((raw, i) => (targetById.has(idKey(batchIds[i])) ? [] : [{id: batchIds[i], raw}]));
+      // Documents absent by _id, in exact form once, for the natural-key and unique-key lookups that need it.
+      const absent =
+        matchOn.length > 0 || unique.length > 0
+          ? docs.flatMap((raw, i) => (targetById.has(idKey(batchIds[i])) ? [] : [{id: batchIds[i], raw, doc: exactForm(raw).doc}]))
+          : [];
       let holders = new Map<string, {targetId: unknown; key: Record<string, unknown>}>();
-      if (matchOn.length > 0) {
-        holders = await guard(conn, 'plan', () => findKeyHolders(coll, absent.map((c) => ({id: c.id, doc: exactForm(c.raw).doc})), matchOn));
-      }
-      const clashes =
-        unique.length > 0
-          ? await guard(conn, 'plan', () => findClashes(coll, absent.map((c) => ({...c, doc: exactForm(c.raw).doc})), unique))
-          : new Map<string, Clash>();
+      if (matchOn.length > 0) holders = await guard(conn, 'plan', () => findKeyHolders(coll, absent, matchOn));
+      const clashes = unique.length > 0 ? await guard(conn, 'plan', () => findClashes(coll, absent, unique)) : new Map<string, Clash>();
       const result = classifyCollection(name, docs, targetById, holders, sample, plan.conflicts.length, batchIds, clashes);
       if (options.fields) {
         const matching = options.whereTarget ? await guard(conn, 'plan', () => idsMatching(coll, [...targetById.values()], options.whereTarget!)) : null;
