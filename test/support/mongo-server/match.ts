@@ -6,7 +6,7 @@
  * command even when the collection is empty.
  */
 import {CommandError} from './command-error.js';
-import {bracket, compareValues, equalValues, exactOf, isNaNValue, toNumber} from './compare.js';
+import {bracket, compareValues, equalValues, exactOf, isNaNValue, keyOf, toNumber} from './compare.js';
 import {compileExpr, truthy} from './expr.js';
 import {compileSchema} from './schema.js';
 import {BArr, BDoc, BT, BVal, type Value, isNumberType, regexParts, stringOf} from './tree.js';
@@ -235,6 +235,24 @@ function inTests(arg: Value, op: string, coll: Intl.Collator | undefined): Array
   });
 }
 
+/**
+ * `$in` as one test. Without a collation, values other than regexes are looked up by `keyOf` (the
+ * equality classes the comparator uses: numbers by value, documents by field order), so a list of
+ * thousands of values costs one lookup per candidate instead of one comparison per value.
+ */
+function inTest(arg: Value, op: string, coll: Intl.Collator | undefined): (c: Cand) => boolean {
+  const tests = inTests(arg, op, coll);
+  if (coll || !(arg instanceof BArr)) return (c) => tests.some((t) => t(c));
+  const keys = new Set<string>();
+  const others: Array<(c: Cand) => boolean> = [];
+  arg.items.forEach((it, i) => {
+    // A regex matches by pattern and null also matches a missing field: those keep their own test.
+    if ((it instanceof BVal && it.type === BT.REGEX) || isNull(it)) others.push(tests[i]!);
+    else keys.add(keyOf(it));
+  });
+  return (c) => keys.has(keyOf(c)) || others.some((t) => t(c));
+}
+
 function int64Of(v: BVal): bigint | undefined {
   const e = exactOf(v);
   if (e.kind !== 'fin') return undefined;
@@ -309,8 +327,8 @@ function fieldOperators(parts: readonly string[], ops: BDoc, expand: boolean, co
         preds.push(anyAt(parts, expand, cmpTest(op, arg, coll)));
         break;
       case '$in': {
-        const tests = inTests(arg, '$in', coll);
-        preds.push(anyAt(parts, expand, (c) => tests.some((t) => t(c))));
+        const test = inTest(arg, '$in', coll);
+        preds.push(anyAt(parts, expand, test));
         break;
       }
       case '$nin': {

@@ -96,7 +96,9 @@ export function select(coll: Collection | undefined, filter: BDoc | undefined, o
   } else {
     // Under a collation string _ids may match other strings than their own key.
     const candidates = collator ? null : idCandidates(coll, f);
-    for (const r of candidates ?? coll.records.values()) if (pred(treeOf(r))) recs.push(r);
+    // A filter on `_id` alone is answered by the index: each candidate's key equals a value asked for.
+    const onlyId = candidates !== null && f.entries.length === 1;
+    for (const r of candidates ?? coll.records.values()) if (onlyId || pred(treeOf(r))) recs.push(r);
     // Found through the _id index, as mongod finds them: results come in _id order.
     if (candidates) recs.sort((a, b) => compareValues(a.id, b.id));
   }
