@@ -1,9 +1,12 @@
-"""Baselines for the target benchmark: what a short pymongo script does with the same raw documents.
+"""Baselines and checks for the target benchmark: what a short pymongo script does with the same raw documents.
 
-Usage: /usr/bin/python3 bench/pymongo-target.py insert|scan MONGODB_URI DATABASE COLLECTION FILE.bson
+Usage: /usr/bin/python3 bench/pymongo-target.py insert|scan|check MONGODB_URI DATABASE COLLECTION FILE.bson
 insert: insert_many of the raw documents (RawBSONDocument, batches of 1,000, unordered).
 scan:   find({_id: {$in: batch}}) for every batch of 1,000 _ids, documents read raw.
-Prints one JSON object: {"seconds": ..., "documents": ...}.
+check:  as scan, and every document must come back once with the file's bytes, and the collection
+        must hold no other document (an independent client's read-back of what a push wrote).
+Prints one JSON object: {"seconds": ..., "documents": ...} (check adds "unequal": documents missing or with other
+bytes, and "total": documents the collection holds).
 """
 import json
 import sys
@@ -35,16 +38,25 @@ def main():
     client = pymongo.MongoClient(uri, document_class=RawBSONDocument)
     coll = client[dbname][collname]
     started = time.perf_counter()
-    count = 0
+    count = unequal = 0
     for batch in batches(path):
         if mode == "insert":
             coll.insert_many(batch, ordered=False)
         else:
             ids = [doc["_id"] for doc in batch]
-            count_found = sum(1 for _ in coll.find({"_id": {"$in": ids}}))
-            assert count_found == len(batch), (count_found, len(batch))
+            found = list(coll.find({"_id": {"$in": ids}}))
+            if mode == "check":
+                # A document counts only when the server gives back exactly the file's bytes for its _id.
+                held = {doc.raw for doc in found}
+                unequal += sum(1 for doc in batch if doc.raw not in held)
+            else:
+                assert len(found) == len(batch), (len(found), len(batch))
         count += len(batch)
-    print(json.dumps({"seconds": time.perf_counter() - started, "documents": count}))
+    seconds = time.perf_counter() - started
+    out = {"seconds": seconds, "documents": count}
+    if mode == "check":
+        out.update({"unequal": unequal, "total": coll.count_documents({})})
+    print(json.dumps(out))
 
 
 main()

@@ -17,7 +17,7 @@ export default class PlanCommand extends BaseCommand<typeof PlanCommand> {
     'match-on': Flags.string({description: 'natural key fields (comma-separated) to find records re-created under a new _id'}),
   };
 
-  async run(): Promise<Plan & {file: string}> {
+  async run(): Promise<Omit<Plan, 'classes'> & {file: string}> {
     // Loaded here, not at start-up: `--help` and the other commands need none of it.
     const {openContext, repairOptions, withConnection} = await import('../promote/context.js');
     const {planSet, savePlan} = await import('../target/index.js');
@@ -40,7 +40,9 @@ export default class PlanCommand extends BaseCommand<typeof PlanCommand> {
       const file = await savePlan(set, plan);
       this.reporter.succeed(`Plan ${plan.hash.slice(0, 12)} saved to ${file}`);
       this.log(renderPlan(plan));
-      return {...plan, file};
+      // The class codes (a byte a document, base64) stay in the plan file; --json shows the counts and the ids that matter.
+      const {classes: _classes, ...shown} = plan;
+      return {...shown, file};
     });
   }
 }

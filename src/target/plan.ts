@@ -16,7 +16,8 @@ import {idKey, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
 import {fieldDiff} from './diff.js';
 import {exactForm, orderedJson, writeForm} from './exact.js';
 import {fieldChanges, fieldsDigest, pathProblem} from './fields.js';
-import type {ClassCounts, ClassIds, ConflictSample, KeyMatchSample, Plan, ProgressCallback, TargetConnection} from './types.js';
+import {CLASS_CODE} from './types.js';
+import type {ClassCounts, ClassIds, ConflictSample, KeyMatchSample, Plan, PlanIds, ProgressCallback, TargetConnection} from './types.js';
 import {findClashes, readTargetChecks} from './unique.js';
 import type {Clash} from './unique.js';
 
@@ -42,6 +43,8 @@ export interface PlanOptions {
 export interface CollectionClassification {
   counts: ClassCounts;
   ids: ClassIds;
+  /** One class code (CLASS_CODE) per document, in the order given. */
+  codes: Uint8Array;
   /** Target raw sha256 per conflicting id (canonical EJSON id). */
   digests: Record<string, string>;
   conflicts: ConflictSample[];
@@ -71,6 +74,7 @@ export function classifyCollection(
   const digests: Record<string, string> = {};
   const conflicts: ConflictSample[] = [];
   const keyMatches: KeyMatchSample[] = [];
+  const codes = new Uint8Array(setDocs.length);
   for (const [i, raw] of setDocs.entries()) {
     const id = knownIds ? knownIds[i] : idOf(raw);
     const key = idKey(id);
@@ -80,18 +84,23 @@ export function classifyCollection(
       const holder = keyHolders.get(key);
       if (clashes.has(key)) {
         ids.clash.push(json);
+        codes[i] = CLASS_CODE.clash;
       } else if (holder) {
         ids.keyMatch.push(json);
+        codes[i] = CLASS_CODE.keyMatch;
         if (keyMatches.length + sampleSoFar < sample) {
           keyMatches.push({collection, _id: JSON.parse(json), targetId: JSON.parse(idToJson(holder.targetId)), key: holder.key});
         }
       } else {
         ids.insert.push(json);
+        codes[i] = CLASS_CODE.insert;
       }
     } else if (sameBytes(raw, current)) {
       ids.same.push(json);
+      codes[i] = CLASS_CODE.same;
     } else {
       ids.conflict.push(json);
+      codes[i] = CLASS_CODE.conflict;
       digests[json] = sha256(current);
       if (conflicts.length + sampleSoFar < sample) conflicts.push({collection, _id: JSON.parse(json), fields: fieldDiff(raw, current)});
     }
@@ -99,6 +108,7 @@ export function classifyCollection(
   return {
     counts: {insert: ids.insert.length, same: ids.same.length, conflict: ids.conflict.length, keyMatch: ids.keyMatch.length, clash: ids.clash.length, notExact: 0},
     ids,
+    codes,
     digests,
     conflicts,
     keyMatches,
@@ -146,12 +156,16 @@ function reclassifyByFields(
     const target = exactForm(targetById.get(key)!).doc;
     const problem = pathProblem(backup, fields) ?? pathProblem(target, fields);
     const changes = problem ? [{path: problem}] : fieldChanges(backup, target, fields);
-    if (!problem && changes.length === 0) same.push(json);
-    else if (problem || (matching && !matching.has(key))) {
+    if (!problem && changes.length === 0) {
+      same.push(json);
+      result.codes[i] = CLASS_CODE.same;
+    } else if (problem || (matching && !matching.has(key))) {
       skipped.push(json);
+      result.codes[i] = CLASS_CODE.skipped;
       if ((plan.skippedSamples?.length ?? 0) < sample) plan.skippedSamples?.push({collection: name, _id: JSON.parse(json), fields: changes});
     } else {
       repair.push(json);
+      result.codes[i] = CLASS_CODE.repair;
       digests[json] = fieldsDigest(target, fields);
       if ((plan.repairs?.length ?? 0) < sample) plan.repairs?.push({collection: name, _id: JSON.parse(json), fields: changes});
     }
@@ -179,8 +193,8 @@ function notExactOf(docs: Uint8Array[], ids: unknown[], written: Set<string>): R
 }
 
 /** The hash of a plan: the same set against the same target state gives the same hash. */
-export function planHash(input: Pick<Plan, 'target' | 'setHash' | 'ids' | 'conflictDigests'> & Partial<Pick<Plan, 'fields' | 'whereTarget' | 'repairDigests'>>): string {
-  const base = {target: input.target, setHash: input.setHash, ids: input.ids, conflictDigests: input.conflictDigests};
+export function planHash(input: Pick<Plan, 'target' | 'setHash' | 'ids' | 'classes' | 'conflictDigests'> & Partial<Pick<Plan, 'fields' | 'whereTarget' | 'repairDigests'>>): string {
+  const base = {target: input.target, setHash: input.setHash, ids: input.ids, classes: input.classes, conflictDigests: input.conflictDigests};
   // A field repair is another plan than a whole-document one for the same state.
   const repair = input.fields ? {fields: input.fields, whereTarget: input.whereTarget ?? null, repairDigests: input.repairDigests ?? {}} : {};
   return sha256(canonicalJson({...base, ...repair}));
@@ -275,7 +289,7 @@ export async function planSet(set: RestoreSet, conn: TargetConnection, options: 
   const matchOn = options.matchOn ?? [];
   const sample = options.sample ?? 20;
   const plan: Omit<Plan, 'hash'> = {
-    formatVersion: 1,
+    formatVersion: 2,
     target: conn.spec.label,
     targetName: conn.spec.name,
     db: conn.spec.db,
@@ -291,6 +305,7 @@ export async function planSet(set: RestoreSet, conn: TargetConnection, options: 
     targetChecks: {},
     ...(options.fields ? {fields: options.fields, whereTarget: options.whereTarget ? EJSON.stringify(options.whereTarget, {relaxed: false}) : null, repairDigests: {}, repairs: [], skippedSamples: []} : {}),
     ids: {},
+    classes: {},
     conflictDigests: {},
   };
   for (const name of set.manifest.order) {
@@ -301,7 +316,8 @@ export async function planSet(set: RestoreSet, conn: TargetConnection, options: 
     const coll = db.collection(entry.collection);
     options.onProgress?.({collection: name, done: 0, total: entry.documents});
     const {checks, unique} = await guard(conn, 'plan', () => readTargetChecks(db, entry.collection));
-    const ids: ClassIds = {insert: [], same: [], conflict: [], keyMatch: [], clash: [], ...(options.fields ? {repair: [], skipped: []} : {})};
+    const ids: PlanIds = {conflict: [], keyMatch: [], clash: [], ...(options.fields ? {repair: [], skipped: []} : {})};
+    const codes: Uint8Array[] = [];
     const counts: ClassCounts = {insert: 0, same: 0, conflict: 0, keyMatch: 0, clash: 0, notExact: 0, ...(options.fields ? {repair: 0, skipped: 0} : {})};
     plan.conflictDigests[name] = {};
     plan.notExact[name] = {};
@@ -327,7 +343,8 @@ export async function planSet(set: RestoreSet, conn: TargetConnection, options: 
       const notExact = notExactOf(docs, batchIds, new Set([...result.ids.insert, ...result.ids.conflict]));
       Object.assign(plan.notExact[name], notExact);
       Object.assign(plan.conflictDigests[name], result.digests);
-      for (const k of Object.keys(ids) as Array<keyof ClassIds>) for (const id of result.ids[k] ?? []) ids[k]!.push(id);
+      for (const k of Object.keys(ids) as Array<keyof PlanIds>) for (const id of result.ids[k] ?? []) ids[k]!.push(id);
+      codes.push(result.codes);
       for (const k of Object.keys(counts) as Array<keyof ClassCounts>) counts[k] = (counts[k] ?? 0) + (result.counts[k] ?? 0);
       counts.notExact += Object.keys(notExact).length;
       for (const id of batchIds) {
@@ -341,6 +358,7 @@ export async function planSet(set: RestoreSet, conn: TargetConnection, options: 
     }
     plan.collections[name] = counts;
     plan.ids[name] = ids;
+    plan.classes[name] = Buffer.concat(codes).toString('base64');
     plan.namespaces[name] = {db: dbName, collection: entry.collection};
     plan.targetChecks[name] = checks;
   }
@@ -375,7 +393,7 @@ export async function readPlan(file: string): Promise<Plan> {
   } catch (error) {
     throw new GravityError('SET_INVALID', `Cannot read plan ${file}: ${(error as Error).message}`, {hint: 'Run `gravity-restore plan SET --to TARGET` again'});
   }
-  if (plan.formatVersion !== 1 || !plan.ids || !plan.hash) {
+  if (plan.formatVersion !== 2 || !plan.ids || !plan.classes || !plan.hash) {
     throw new GravityError('SET_INVALID', `Plan ${file} has an unknown layout`, {hint: 'Run `gravity-restore plan SET --to TARGET` again'});
   }
   return plan;

@@ -17,6 +17,7 @@ import {exactForm, exactId, MAX_DOCUMENT_BYTES, toBytes, writeForm} from './exac
 import {fieldBytes, fieldsDigest, fieldsEqual, fieldsFilter, repairUpdate} from './fields.js';
 import type {ExactDoc} from './exact.js';
 import {fetchRawById, isConnectionLoss, LOOKUP_BATCH} from './plan.js';
+import {CLASS_CODE} from './types.js';
 import type {Plan, ProgressCallback, PushCounts, PushResult, RefusedDetail, TargetConnection} from './types.js';
 import {DEFAULT_RETRY, isTransient, isTransientCode, sleep, unchangedFilter, withRetry, WRITE_CONCERN} from './write.js';
 
@@ -212,8 +213,9 @@ function refuseInexact(plan: Plan, options: PushOptions): void {
   if ((options.inexact ?? 'fail') !== 'fail') return;
   const found: string[] = [];
   for (const [collection, byId] of Object.entries(plan.notExact ?? {})) {
-    const written = new Set([...(plan.ids[collection]?.insert ?? []), ...(options.onConflict === 'overwrite' ? (plan.ids[collection]?.conflict ?? []) : [])]);
-    for (const [id, reason] of Object.entries(byId)) if (written.has(id)) found.push(`${collection} _id ${id}: ${reason}`);
+    // The plan names notExact documents among those it would write: inserts, and conflicts when overwritten.
+    const conflicts = new Set(plan.ids[collection]?.conflict ?? []);
+    for (const [id, reason] of Object.entries(byId)) if (options.onConflict === 'overwrite' || !conflicts.has(id)) found.push(`${collection} _id ${id}: ${reason}`);
   }
   if (found.length === 0) return;
   throw new GravityError('NOT_EXACT', `${found.length} document(s) cannot be written byte for byte, e.g. ${found[0]}; nothing was written`, {
@@ -234,7 +236,7 @@ function checkPlanFits(set: RestoreSet, conn: TargetConnection, plan: Plan): voi
     });
   }
   for (const name of set.manifest.order) {
-    if (!plan.ids[name]) {
+    if (!plan.ids[name] || plan.classes?.[name] === undefined || Buffer.from(plan.classes[name], 'base64').length !== set.manifest.collections[name]?.documents) {
       throw new GravityError('PLAN_CHANGED', `The plan ${plan.hash.slice(0, 12)} does not cover collection ${name}`, {hint: 'Run `gravity-restore plan SET --to TARGET` again'});
     }
   }
@@ -349,19 +351,25 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
   const db = conn.client.db(ns.db);
   const coll = db.collection(ns.collection, {writeConcern: WRITE_CONCERN});
   const ids = plan.ids[name]!;
-  const counts: PushCounts = {inserted: 0, overwritten: 0, skipped: ids.same.length, conflicts: 0, refused: 0, excluded: 0, ...(plan.fields ? {repaired: 0} : {})};
+  const planned = plan.collections[name]!;
+  const classes = Buffer.from(plan.classes[name]!, 'base64');
+  const counts: PushCounts = {inserted: 0, overwritten: 0, skipped: planned.same, conflicts: 0, refused: 0, excluded: 0, ...(plan.fields ? {repaired: 0} : {})};
   result.collections[name] = counts;
   const notExact = plan.notExact?.[name] ?? {};
   const inexact = options.inexact ?? 'fail';
+  const overwrite = options.onConflict === 'overwrite';
+  const conflictIds = new Set(ids.conflict);
 
-  const writes = [...ids.insert, ...(options.onConflict === 'overwrite' ? ids.conflict : [])];
+  // notExact names documents the plan would write: inserts, and conflicts when they are overwritten.
+  const left = Object.keys(notExact).filter((json) => inexact !== 'write' && (overwrite || !conflictIds.has(json)));
   if (inexact === 'skip') {
-    for (const json of writes.filter((id) => notExact[id] !== undefined)) await record(ctx, 'excluded', name, ns.db, [json], `not written (--inexact skip): ${notExact[json]}`);
+    for (const json of left) await record(ctx, 'excluded', name, ns.db, [json], `not written (--inexact skip): ${notExact[json]}`);
   }
   const writable = (json: string) => notExact[json] === undefined || inexact === 'write';
-  const inserts = ids.insert.filter(writable);
-  const overwrites = options.onConflict === 'overwrite' ? ids.conflict.filter(writable) : [];
-  const total = inserts.length + overwrites.length + (ids.repair ?? []).length;
+  const leftOut = (json: string) => (conflictIds.has(json) ? 1 : 0);
+  const insertsLeft = left.length - left.reduce((n, json) => n + leftOut(json), 0);
+  const overwritesLeft = left.length - insertsLeft;
+  const total = planned.insert - insertsLeft + (overwrite ? planned.conflict - overwritesLeft : 0) + (planned.repair ?? 0);
   let done = 0;
   const progress = () => options.onProgress?.({collection: name, done, total});
   progress();
@@ -382,47 +390,58 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
     else await record(ctx, 'refused', name, ns.db, [json], `not written: ${why} (the server would refuse it with E11000)`, 11000, 'DuplicateKey');
   }
 
-  // Inserts: the set is read in batches while earlier batches are being written, by several writers.
-  if (inserts.length > 0) {
+  // Inserts: the set is read in batches, in step with the plan's class codes, while earlier batches are being written, by several writers.
+  if (planned.insert - insertsLeft > 0) {
     await ensureCollection(ctx, name, db, ns.collection);
-    await runPool(plannedBatches(ctx, name, new Set(inserts), (raw, json) => setDoc(raw, json, inexact === 'write'), batchDocs), writers, step((batch) => insertBatch(ctx, name, ns.db, db, coll, batch, counts)));
+    const make = (raw: Uint8Array, json: string) => setDoc(raw, json, inexact === 'write');
+    await runPool(plannedBatches(ctx, name, classes, CLASS_CODE.insert, writable, make, batchDocs), writers, step((batch) => insertBatch(ctx, name, ns.db, db, coll, batch, counts)));
   }
 
   if (plan.fields) {
     if ((ids.skipped ?? []).length > 0) await record(ctx, 'excluded', name, ns.db, ids.skipped!, 'fields left alone: the target version no longer matches --where-target, or a field path goes through an array');
     // Field repairs write only some fields: the document's exactness is not in question, only the fields'.
-    if ((ids.repair ?? []).length > 0) {
-      await runPool(plannedBatches(ctx, name, new Set(ids.repair), (raw, json) => repairDoc(raw, json), batchDocs), 1, step((batch) => repairBatch(ctx, name, ns.db, coll, batch, counts, plan.fields!)));
+    if ((planned.repair ?? 0) > 0) {
+      await runPool(plannedBatches(ctx, name, classes, CLASS_CODE.repair, () => true, (raw, json) => repairDoc(raw, json), batchDocs), 1, step((batch) => repairBatch(ctx, name, ns.db, coll, batch, counts, plan.fields!)));
     }
   }
 
-  if (ids.conflict.length > 0 && options.onConflict !== 'overwrite') {
+  if (ids.conflict.length > 0 && !overwrite) {
     await record(ctx, 'conflict', name, ns.db, ids.conflict, 'changed on the target since the backup (skipped)');
-  } else if (overwrites.length > 0) {
-    await runPool(plannedBatches(ctx, name, new Set(overwrites), (raw, json) => setDoc(raw, json, inexact === 'write'), batchDocs), 1, step((batch) => overwriteBatch(ctx, name, ns.db, coll, batch, counts)));
+  } else if (overwrite && planned.conflict - overwritesLeft > 0) {
+    const make = (raw: Uint8Array, json: string) => setDoc(raw, json, inexact === 'write');
+    await runPool(plannedBatches(ctx, name, classes, CLASS_CODE.conflict, writable, make, batchDocs), 1, step((batch) => overwriteBatch(ctx, name, ns.db, coll, batch, counts)));
   }
 }
 
 /**
- * The set's documents the plan lists in `wanted` (canonical id text), read from disk in batches by
- * count and bytes, in backup order. Every listed id must be met: otherwise the plan is not this set's.
+ * The set's documents of one plan class, read from disk in batches by count and bytes, in backup
+ * order: the plan's class codes are read in step with the set's documents (one code a document), so
+ * no list of ids is held. The count of each class must come out as the plan said.
  */
-async function* plannedBatches(ctx: PushContext, name: string, wanted: Set<string>, make: (raw: Uint8Array, json: string) => SetDoc, maxDocs: number): AsyncGenerator<SetDoc[]> {
+async function* plannedBatches(
+  ctx: PushContext,
+  name: string,
+  classes: Uint8Array,
+  code: number,
+  keep: (json: string) => boolean,
+  make: (raw: Uint8Array, json: string) => SetDoc,
+  maxDocs: number,
+): AsyncGenerator<SetDoc[]> {
   const batcher = new Batcher<SetDoc>(maxDocs, (doc) => doc.bytes.length);
-  let found = 0;
+  let position = 0;
   for await (const docs of setDocumentBatches(ctx.set, name, LOOKUP_BATCH)) {
     for (const raw of docs) {
+      if (classes[position++] !== code) continue;
       const json = idToJson(idOf(raw));
-      if (!wanted.has(json)) continue;
-      found++;
+      if (!keep(json)) continue;
       const closed = batcher.add(make(raw, json));
       if (closed) yield closed;
     }
   }
   const last = batcher.flush();
   if (last) yield last;
-  if (found !== wanted.size) {
-    throw new GravityError('PLAN_CHANGED', `The plan names ${wanted.size - found} document(s) of ${name} that the set does not hold`, {hint: 'Run `gravity-restore plan SET --to TARGET` again'});
+  if (position !== classes.length) {
+    throw new GravityError('PLAN_CHANGED', `The plan has ${classes.length} document(s) of ${name}, the set ${position}`, {hint: 'Run `gravity-restore plan SET --to TARGET` again'});
   }
 }
 

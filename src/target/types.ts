@@ -48,6 +48,17 @@ export interface ClassIds {
   skipped?: string[];
 }
 
+/**
+ * The ids a plan keeps by name: the documents that need a person's attention or a digest
+ * (conflicts, key matches, clashes, repairs). Inserts and documents already the same are only in
+ * the plan's class codes, one byte a document: a plan of millions of inserts stays small.
+ */
+export type PlanIds = Omit<ClassIds, 'insert' | 'same'>;
+
+/** One byte per document of a collection, in the set's order: its class in the plan. */
+export const CLASS_CODE = {insert: 0x69, same: 0x73, conflict: 0x63, keyMatch: 0x6b, clash: 0x78, repair: 0x72, skipped: 0x2d} as const;
+export type ClassName = keyof typeof CLASS_CODE;
+
 /** A document whose fields would be repaired, or that --where-target leaves alone, with the values side by side. */
 export interface RepairSample {
   collection: string;
@@ -103,13 +114,13 @@ export interface KeyMatchSample {
 }
 
 export interface Plan {
-  formatVersion: 1;
+  formatVersion: 2;
   /** Masked target label. */
   target: string;
   targetName: TargetName;
   /** Target database from the URI, or null (source databases). */
   db: string | null;
-  /** sha256 of the canonical JSON of {target, setHash, ids, conflictDigests}. */
+  /** sha256 of the canonical JSON of {target, setHash, ids, classes, conflictDigests} (and the repair fields). */
   hash: string;
   setHash: string;
   createdAt: string;
@@ -132,7 +143,12 @@ export interface Plan {
   repairDigests?: Record<string, Record<string, string>>;
   repairs?: RepairSample[];
   skippedSamples?: RepairSample[];
-  ids: Record<string, ClassIds>;
+  ids: Record<string, PlanIds>;
+  /**
+   * Per collection, base64 of one class code (CLASS_CODE) per set document in the set's order:
+   * push reads it in step with the set's documents.
+   */
+  classes: Record<string, string>;
   /** sha256 of the target's raw BSON for each conflicting id: what the plan saw, for compare-and-swap. */
   conflictDigests: Record<string, Record<string, string>>;
 }

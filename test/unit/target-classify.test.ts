@@ -130,12 +130,13 @@ describe('fieldDiff', () => {
 });
 
 describe('planHash', () => {
-  const base = {target: 'staging (x)', setHash: 'a'.repeat(64), ids: {c: {insert: ['1'], same: [], conflict: ['2'], keyMatch: [], clash: []}}, conflictDigests: {c: {'2': 'd1'}}};
+  const base = {target: 'staging (x)', setHash: 'a'.repeat(64), ids: {c: {conflict: ['2'], keyMatch: [], clash: []}}, classes: {c: Buffer.from('ic').toString('base64')}, conflictDigests: {c: {'2': 'd1'}}};
   it('is the same for the same state and changes with it', () => {
     assert.equal(planHash(base), planHash(structuredClone(base)));
     assert.notEqual(planHash(base), planHash({...base, conflictDigests: {c: {'2': 'd2'}}}));
     assert.notEqual(planHash(base), planHash({...base, target: 'production (x)'}));
-    assert.notEqual(planHash(base), planHash({...base, ids: {c: {insert: [], same: ['1'], conflict: ['2'], keyMatch: [], clash: []}}}));
+    assert.notEqual(planHash(base), planHash({...base, classes: {c: Buffer.from('sc').toString('base64')}}), 'an insert that became the same is another plan');
+    assert.notEqual(planHash(base), planHash({...base, ids: {c: {conflict: [], keyMatch: ['2'], clash: []}}}));
   });
 });
 
