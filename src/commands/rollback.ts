@@ -20,7 +20,7 @@ export default class Rollback extends BaseCommand<typeof Rollback> {
   async run(): Promise<RollbackResult> {
     // Loaded here, not at start-up: `--help` and the other commands need none of it.
     const {runRollback} = await import('../promote/rollback.js');
-    const result = await runRollback({set: this.args.set, to: this.flags.to, yes: this.flags.yes, confirm: this.flags.confirm}, this.settings, this.abort.signal);
+    const result = await runRollback({set: this.args.set, to: this.flags.to, yes: this.flags.yes, confirm: this.flags.confirm}, this.settings, this.abort.signal, this.reporter);
     this.log(renderTable(['collection', 'deleted', 'restored', 'skipped'], Object.entries(result.collections).map(([c, n]) => [c, n.deleted, n.restored, n.skipped])));
     for (const s of result.skippedDetails.slice(0, 20)) this.log(`  skipped ${s.collection} _id ${formatValue(s._id)}: ${s.reason}`);
     return result;

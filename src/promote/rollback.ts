@@ -3,12 +3,20 @@ import {readLedger} from '../restore-set/ledger.js';
 import {checkRollbackGate, rollbackSet} from '../target/index.js';
 import type {RollbackResult} from '../target/types.js';
 import {canPrompt} from '../ui/prompt.js';
+import type {Reporter} from '../ui/reporter.js';
 import {openContext, promptThroughGate, withConnection} from './context.js';
 
 /** Rollback writes too, so it is gated: --yes for staging, --confirm <db> (or the typed name) for production. */
-export async function runRollback(request: {set: string; to: string; yes: boolean; confirm?: string}, settings: Settings, signal: AbortSignal): Promise<RollbackResult> {
+export async function runRollback(request: {set: string; to: string; yes: boolean; confirm?: string}, settings: Settings, signal: AbortSignal, reporter?: Reporter): Promise<RollbackResult> {
   const {set, target, staging, production} = await openContext(request.set, request.to, settings);
   const gate = checkRollbackGate({set, ledger: await readLedger(set), target, staging, production, yes: request.yes, confirm: request.confirm, interactive: canPrompt()});
   await promptThroughGate(gate, `Roll back the last push to ${target.label}?`, 'nothing was changed');
-  return withConnection(target, (conn) => rollbackSet(set, conn, {signal}));
+  return withConnection(target, async (conn) => {
+    const bar = reporter?.bar(`Rolling back on ${target.label}`, 1, 'docs');
+    try {
+      return await rollbackSet(set, conn, {signal, onProgress: (p) => bar?.update(p.done, p.total)});
+    } finally {
+      bar?.done();
+    }
+  });
 }

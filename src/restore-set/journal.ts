@@ -1,8 +1,9 @@
-import {mkdir, open, readFile, readdir} from 'node:fs/promises';
+import {createReadStream} from 'node:fs';
+import {mkdir, open, readdir} from 'node:fs/promises';
 import type {FileHandle} from 'node:fs/promises';
 import path from 'node:path';
+import {createInterface} from 'node:readline';
 
-import {parseJsonLines} from './ledger.js';
 import type {RestoreSet} from './manifest.js';
 
 export const JOURNAL_DIR = 'journal';
@@ -41,6 +42,8 @@ export interface JournalIntent {
   batch: number;
   /** Push: ids about to be inserted. Rollback: ids about to be deleted. */
   insert?: string[];
+  /** Push: base64 sha256 of the bytes about to be inserted, one per `insert` id (rollback recognises them by it). */
+  insertSha256?: string[];
   /**
    * Push: documents about to be replaced, with their pre-image as canonical Extended JSON (for
    * people) and as base64 BSON (for rollback: exact even where Extended JSON is not, e.g. a
@@ -110,15 +113,20 @@ export type JournalRecord =
   | JournalEnd
   | JournalInterrupted;
 
+/**
+ * A journal as listed: its first record and whether it ended. Its records are read as a stream
+ * (`journalRecords`): a journal of a million-document push is a hundred megabytes, never held whole.
+ */
 export interface JournalFile {
   /** Absolute path. */
   path: string;
   /** Path relative to the set folder, as recorded in the ledger. */
   relPath: string;
   begin: JournalBegin;
-  records: JournalRecord[];
-  /** Has an `end` record: the operation ran to completion (successfully or not). */
+  /** Its last record is `end`: the operation ran to completion (successfully or not). */
   finished: boolean;
+  /** The `end` record, when finished. */
+  end?: JournalEnd;
 }
 
 export class JournalWriter {
@@ -185,18 +193,92 @@ export class JournalWriter {
   }
 }
 
+/**
+ * The records of a journal, one at a time, in the order written. A torn line (a crash mid-write)
+ * is passed over: the records around it are intact.
+ */
+export async function* journalRecords(journal: Pick<JournalFile, 'path'>): AsyncGenerator<JournalRecord> {
+  const lines = createInterface({input: createReadStream(journal.path, {encoding: 'utf8', highWaterMark: 1 << 20}), crlfDelay: Infinity});
+  for await (const line of lines) {
+    if (!line.trim()) continue;
+    let record: JournalRecord;
+    try {
+      record = JSON.parse(line) as JournalRecord;
+    } catch {
+      continue;
+    }
+    yield record;
+  }
+}
+
+/** Every record of a journal in memory: for small journals and tests; the target steps stream. */
+export async function allRecords(journal: Pick<JournalFile, 'path'>): Promise<JournalRecord[]> {
+  const out: JournalRecord[] = [];
+  for await (const r of journalRecords(journal)) out.push(r);
+  return out;
+}
+
+/** The first line of a file, read a block at a time up to its newline. */
+async function firstLine(handle: FileHandle): Promise<string> {
+  const chunks: Buffer[] = [];
+  for (let position = 0; ; ) {
+    const block = Buffer.alloc(64 * 1024);
+    const {bytesRead} = await handle.read(block, 0, block.length, position);
+    if (bytesRead === 0) break;
+    const newline = block.subarray(0, bytesRead).indexOf(0x0a);
+    if (newline >= 0) {
+      chunks.push(block.subarray(0, newline));
+      break;
+    }
+    chunks.push(block.subarray(0, bytesRead));
+    position += bytesRead;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The last whole record of a file: read from its end, a growing block at a time. */
+async function lastRecord(handle: FileHandle, size: number): Promise<JournalRecord | null> {
+  for (let span = 64 * 1024; ; span *= 4) {
+    const start = Math.max(0, size - span);
+    const block = Buffer.alloc(size - start);
+    await handle.read(block, 0, block.length, start);
+    const lines = block.toString('utf8').split('\n');
+    // The first line of a block that does not start the file may be cut: never trusted.
+    for (let i = lines.length - 1; i >= (start === 0 ? 0 : 1); i--) {
+      const line = lines[i]!.trim();
+      if (!line) continue;
+      try {
+        return JSON.parse(line) as JournalRecord;
+      } catch {
+        // A torn last line: the record before it is the last whole one.
+      }
+    }
+    if (start === 0) return null;
+  }
+}
+
 export async function readJournal(set: RestoreSet, file: string): Promise<JournalFile | null> {
   const abs = path.isAbsolute(file) ? file : path.join(set.dir, file);
-  const records = parseJsonLines<JournalRecord>(await readFile(abs, 'utf8'));
-  const begin = records[0];
-  if (!begin || begin.type !== 'begin') return null;
-  return {
-    path: abs,
-    relPath: path.relative(set.dir, abs),
-    begin,
-    records,
-    finished: records.some((r) => r.type === 'end'),
-  };
+  const handle = await open(abs, 'r');
+  try {
+    let begin: JournalRecord;
+    try {
+      begin = JSON.parse(await firstLine(handle)) as JournalRecord;
+    } catch {
+      return null;
+    }
+    if (!begin || begin.type !== 'begin') return null;
+    const last = await lastRecord(handle, (await handle.stat()).size);
+    return {
+      path: abs,
+      relPath: path.relative(set.dir, abs),
+      begin,
+      finished: last?.type === 'end',
+      ...(last?.type === 'end' ? {end: last} : {}),
+    };
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Journals of one target (or all), oldest first. Files that are not journals are ignored. */

@@ -7,9 +7,9 @@ import {BSON, ObjectId, type Document} from 'bson';
 
 import {readDump} from '../dump/read.js';
 import type {DumpInput} from '../dump/types.js';
-import {exactForm, orderedJson} from '../target/exact.js';
+import {exactForm, exactId, orderedJson} from '../target/exact.js';
 import type {LedgerEntry} from './ledger.js';
-import {readSetDocuments} from './manifest.js';
+import {setDocumentBatches} from './stream.js';
 import type {Relation, RestoreSet} from './manifest.js';
 
 export interface UnfollowedRelation {
@@ -102,12 +102,15 @@ function valuesAt(value: unknown, parts: string[]): unknown[] {
 export async function notifyList(set: RestoreSet, fields: string[]): Promise<NotifyEntry[]> {
   const counts = new Map<string, Map<string, number>>(fields.map((f) => [f, new Map()]));
   for (const name of set.manifest.order) {
-    for (const raw of await readSetDocuments(set, name)) {
-      const doc = exactForm(raw).doc;
-      for (const f of fields) {
-        const seen = new Set(valuesAt(doc, f.split('.')).filter((v) => v !== null && v !== undefined).map((v) => orderedJson(v)));
-        const m = counts.get(f)!;
-        for (const v of seen) m.set(v, (m.get(v) ?? 0) + 1);
+    // A batch of the set at a time: memory holds the distinct values, not the documents.
+    for await (const docs of setDocumentBatches(set, name)) {
+      for (const raw of docs) {
+        const doc = exactForm(raw).doc;
+        for (const f of fields) {
+          const seen = new Set(valuesAt(doc, f.split('.')).filter((v) => v !== null && v !== undefined).map((v) => orderedJson(v)));
+          const m = counts.get(f)!;
+          for (const v of seen) m.set(v, (m.get(v) ?? 0) + 1);
+        }
       }
     }
   }
@@ -141,12 +144,15 @@ export async function unfollowedRelations(set: RestoreSet, input: DumpInput, fol
   const inSet = new Map<string, Set<string>>();
   for (const name of set.manifest.order) {
     const ids = new Set<string>();
-    for (const raw of await readSetDocuments(set, name)) {
-      const id = BSON.deserialize(raw)._id as unknown;
-      if (id instanceof ObjectId) {
-        const hex = id.toHexString();
-        restored.set(hex, [...(restored.get(hex) ?? []), name]);
-        ids.add(hex);
+    // The set is streamed; what is kept is the restored ObjectId _ids the backup is matched against.
+    for await (const docs of setDocumentBatches(set, name)) {
+      for (const raw of docs) {
+        const id = exactId(raw);
+        if (id instanceof ObjectId) {
+          const hex = id.toHexString();
+          restored.set(hex, [...(restored.get(hex) ?? []), name]);
+          ids.add(hex);
+        }
       }
     }
     inSet.set(name, ids);

@@ -2,7 +2,7 @@ import {readdir, readFile} from 'node:fs/promises';
 import path from 'node:path';
 
 import type {DumpInput} from '../dump/types.js';
-import {listJournals} from './journal.js';
+import {journalRecords, listJournals} from './journal.js';
 import {formatDuration, incidentFigures, notifyList, staleness, unfollowedRelations} from './loose-ends.js';
 import type {IncidentFigures, NotifyEntry, StaleEntry, UnfollowedRelation} from './loose-ends.js';
 import type {LedgerEntry} from './ledger.js';
@@ -75,7 +75,7 @@ async function refusedDocuments(set: RestoreSet): Promise<RefusedEntry[]> {
   for (const j of await listJournals(set)) if (j.begin.op === 'push' && j.begin.setHash === set.hash) latest.set(j.begin.targetLabel, j);
   const out: RefusedEntry[] = [];
   for (const j of latest.values()) {
-    for (const r of j.records) {
+    for await (const r of journalRecords(j)) {
       if (r.type !== 'refused') continue;
       for (const id of r.ids) {
         if (out.length >= REFUSED_LIMIT) return out;

@@ -5,13 +5,13 @@ import type {Collection, Db, WriteError} from 'mongodb';
 
 import {redact} from '../config/redact.js';
 import {GravityError, isGravityError} from '../errors.js';
-import {JournalWriter, listJournals} from '../restore-set/journal.js';
+import {journalRecords, JournalWriter, listJournals} from '../restore-set/journal.js';
 import type {JournalFile, JournalRecord} from '../restore-set/journal.js';
 import {appendLedger} from '../restore-set/ledger.js';
 import {readSetMetadata} from '../restore-set/manifest.js';
 import {setDocumentBatches} from '../restore-set/stream.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
-import {docToJson, idKey, idKeyFromJson, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
+import {digest, docToJson, idKey, idKeyFromJson, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
 import {fieldDiff} from './diff.js';
 import {exactForm, exactId, MAX_DOCUMENT_BYTES, toBytes, writeForm} from './exact.js';
 import {fieldBytes, fieldsDigest, fieldsEqual, fieldsFilter, repairUpdate} from './fields.js';
@@ -142,11 +142,19 @@ export async function pushSet(set: RestoreSet, conn: TargetConnection, plan: Pla
         time,
       });
   if (previous) await journal.append({type: 'resume', time, planHash: plan.hash});
-  // Documents the interrupted run meant to overwrite or repair: found already written, they count as done by this push.
+  // What a resume needs of the interrupted run, read as a stream: its collection creations, its last
+  // batch number, and the documents it meant to overwrite or repair (found already written, they count
+  // as done by this push). Its inserts need nothing: planned again, they are `same` now.
   const earlierOverwrites = new Set<string>();
-  for (const r of previous?.records ?? []) {
-    if (r.type !== 'intent') continue;
-    for (const o of [...(r.overwrite ?? []), ...(r.repair ?? [])]) earlierOverwrites.add(`${r.collection}\u0000${idKeyFromJson(o.id)}`);
+  const earlier: JournalRecord[] = [];
+  let batch = 0;
+  if (previous) {
+    for await (const r of journalRecords(previous)) {
+      if (r.type === 'creating' || r.type === 'created') earlier.push(r);
+      if (r.type !== 'intent') continue;
+      batch = Math.max(batch, r.batch);
+      for (const o of [...(r.overwrite ?? []), ...(r.repair ?? [])]) earlierOverwrites.add(`${r.collection}\u0000${idKeyFromJson(o.id)}`);
+    }
   }
 
   if (options.overrideReason) {
@@ -172,7 +180,7 @@ export async function pushSet(set: RestoreSet, conn: TargetConnection, plan: Pla
     refusedDetails: [],
     complete: true,
   };
-  const ctx: PushContext = {set, conn, plan, options, journal, result, earlierOverwrites, batch: lastBatch(previous?.records ?? []), earlier: previous?.records ?? [], createdHere: []};
+  const ctx: PushContext = {set, conn, plan, options, journal, result, earlierOverwrites, batch, earlier, createdHere: []};
   try {
     for (const name of set.manifest.order) await pushCollection(ctx, name);
     const counts = result.collections;
@@ -202,7 +210,7 @@ interface PushContext {
   /** Collection and id key of each overwrite or field repair the resumed journal announced. */
   earlierOverwrites: Set<string>;
   batch: number;
-  /** Records of the journal this push resumes. */
+  /** Collection-creation records of the journal this push resumes. */
   earlier: JournalRecord[];
   /** Collection-creation records of this run. */
   createdHere: JournalRecord[];
@@ -240,12 +248,6 @@ function checkPlanFits(set: RestoreSet, conn: TargetConnection, plan: Plan): voi
       throw new GravityError('PLAN_CHANGED', `The plan ${plan.hash.slice(0, 12)} does not cover collection ${name}`, {hint: 'Run `gravity-restore plan SET --to TARGET` again'});
     }
   }
-}
-
-function lastBatch(records: JournalRecord[]): number {
-  let n = 0;
-  for (const r of records) if (r.type === 'intent') n = Math.max(n, r.batch);
-  return n;
 }
 
 function ledgerLine(ctx: PushContext, outcome: 'ok' | 'partial', started: number) {
@@ -543,7 +545,8 @@ const CODE_NAMES: Record<number, string> = {2: 'BadValue', 121: 'DocumentValidat
  */
 async function insertBatch(ctx: PushContext, name: string, dbName: string, db: Db, coll: Collection, batch: SetDoc[], counts: PushCounts): Promise<void> {
   const number = ++ctx.batch;
-  await ctx.journal.append({type: 'intent', collection: name, db: dbName, batch: number, insert: batch.map((d) => d.json)});
+  // The digest of each document's bytes lets a rollback recognise what this push wrote without the set at hand.
+  await ctx.journal.append({type: 'intent', collection: name, db: dbName, batch: number, insert: batch.map((d) => d.json), insertSha256: batch.map((d) => digest(d.bytes))});
   const policy = {...DEFAULT_RETRY, ...ctx.options.retry, ...(ctx.options.signal ? {signal: ctx.options.signal} : {})};
   const refused = new Map<SetDoc, Refusal>();
   const duplicates: SetDoc[] = [];
@@ -578,9 +581,10 @@ async function insertBatch(ctx: PushContext, name: string, dbName: string, db: D
       else refused.set(d, {reason: 'refused by the server: duplicate key (a unique index already holds this key for another _id)', code: DUPLICATE_KEY, codeName: 'DuplicateKey'});
     }
   }
-  await readBack(ctx, name, dbName, coll, number, written, 'inserted', counts);
   if (conflicts.length > 0) await record(ctx, 'conflict', name, dbName, conflicts, 'changed on the target since the plan (not written)');
   for (const [doc, why] of refused) await record(ctx, 'refused', name, dbName, [doc.json], why.reason, why.code, why.codeName);
+  // Last: the batch's completion record closes it in the journal (a rollback reads journals as a stream).
+  await readBack(ctx, name, dbName, coll, number, written, 'inserted', counts);
 }
 
 type InsertFailure = WriteError | 'transient';
@@ -638,8 +642,7 @@ async function readBack(
   kind: 'inserted' | 'overwritten',
   counts: PushCounts,
 ): Promise<void> {
-  if (written.length === 0) return;
-  const current = await fetchRawById(coll, written.map((d) => d.id));
+  const current = written.length > 0 ? await fetchRawById(coll, written.map((d) => d.id)) : new Map<string, Uint8Array>();
   const good: string[] = [];
   const stored: Array<{id: string; sha256: string}> = [];
   const differing: Array<{doc: SetDoc; why: string}> = [];
@@ -659,10 +662,11 @@ async function readBack(
   const mismatch = stored.filter((s) => !good.includes(s.id));
   if (inexact.length > 0) await ctx.journal.append({type: 'stored', collection: name, db, batch, items: inexact, reason: 're-encoded on purpose (--inexact write)', kind: 'inexact'});
   if (mismatch.length > 0) await ctx.journal.append({type: 'stored', collection: name, db, batch, items: mismatch, reason: 'the target holds other bytes than the set', kind: 'mismatch'});
-  if (good.length > 0) await ctx.journal.append({type: kind, collection: name, db, batch, ids: good});
+  for (const {doc, why} of differing) await record(ctx, 'refused', name, db, [doc.json], why);
+  // Written even when empty: the batch's last record, so a reader of the journal knows it is complete.
+  await ctx.journal.append({type: kind, collection: name, db, batch, ids: good});
   if (kind === 'inserted') counts.inserted += good.length;
   else counts.overwritten += good.length;
-  for (const {doc, why} of differing) await record(ctx, 'refused', name, db, [doc.json], why);
 }
 
 async function overwriteBatch(ctx: PushContext, name: string, db: string, coll: Collection, batch: SetDoc[], counts: PushCounts): Promise<void> {
@@ -743,8 +747,11 @@ async function repairBatch(ctx: PushContext, name: string, db: string, coll: Col
       if (now && fieldsEqual(exactForm(now).doc, d.doc as ExactDoc, fields)) good.push(d.json);
       else await record(ctx, 'refused', name, db, [d.json], 'repaired, but the target holds other values in the fields when read back');
     }
-    if (good.length > 0) await ctx.journal.append({type: 'repaired', collection: name, db, batch: number, ids: good});
+    await ctx.journal.append({type: 'repaired', collection: name, db, batch: number, ids: good});
     counts.repaired = (counts.repaired ?? 0) + good.length;
+  } else if (writable.length > 0) {
+    // Nothing written: the batch is still closed in the journal.
+    await ctx.journal.append({type: 'repaired', collection: name, db, batch: number, ids: []});
   }
   if (changed.length > 0) await record(ctx, 'conflict', name, db, changed, 'fields changed on the target since the plan, or it no longer matches --where-target (not written)');
   if (gone.length > 0) await record(ctx, 'conflict', name, db, gone, 'deleted on the target since the plan (not written)');

@@ -1,4 +1,4 @@
-import {listJournals} from '../restore-set/journal.js';
+import {journalRecords, listJournals} from '../restore-set/journal.js';
 import type {JournalFile} from '../restore-set/journal.js';
 import {appendLedger} from '../restore-set/ledger.js';
 import {setDocumentBatches} from '../restore-set/stream.js';
@@ -19,9 +19,10 @@ export async function pushJournals(set: RestoreSet, conn: TargetConnection): Pro
 }
 
 /** Ids (per collection, by id key) that a push journal recorded as `type` (conflicts it left alone, documents excluded on purpose). */
-export function conflictIdsOf(journal: JournalFile | undefined, type: 'conflict' | 'excluded' = 'conflict'): Map<string, Set<string>> {
+export async function conflictIdsOf(journal: JournalFile | undefined, type: 'conflict' | 'excluded' = 'conflict'): Promise<Map<string, Set<string>>> {
   const out = new Map<string, Set<string>>();
-  for (const r of journal?.records ?? []) {
+  if (!journal) return out;
+  for await (const r of journalRecords(journal)) {
     if (r.type !== type) continue;
     const set = out.get(r.collection) ?? new Set<string>();
     for (const id of r.ids) set.add(idKeyFromJson(id));
@@ -31,10 +32,10 @@ export function conflictIdsOf(journal: JournalFile | undefined, type: 'conflict'
 }
 
 /** sha256 of what the target was left holding where a push wrote other bytes than the set's (re-encoded on purpose), per collection and id key. */
-function storedDigests(journals: JournalFile[]): Map<string, Map<string, string>> {
+async function storedDigests(journals: JournalFile[]): Promise<Map<string, Map<string, string>>> {
   const out = new Map<string, Map<string, string>>();
   for (const j of journals) {
-    for (const r of j.records) {
+    for await (const r of journalRecords(j)) {
       if (r.type !== 'stored' || r.kind !== 'inexact') continue;
       const m = out.get(r.collection) ?? new Map<string, string>();
       for (const item of r.items) m.set(idKeyFromJson(item.id), item.sha256);
@@ -57,9 +58,10 @@ export async function verifySet(set: RestoreSet, conn: TargetConnection, options
   const last = journals.at(-1);
   // After a field repair only those fields are the promise (the rest of a document belongs to the target).
   const fields = options.fields ?? last?.begin.fields ?? null;
-  const skipped = conflictIdsOf(last);
-  const excluded = conflictIdsOf(last, 'excluded');
-  const reencoded = storedDigests(journals);
+  // Held in memory: only what the journals name as left alone or re-encoded, never the set's ids.
+  const skipped = await conflictIdsOf(last);
+  const excluded = await conflictIdsOf(last, 'excluded');
+  const reencoded = await storedDigests(journals);
   const result: VerifyResult = {target: conn.spec.label, ok: true, collections: {}, problems: [], ...(fields ? {fields} : {})};
   for (const name of set.manifest.order) {
     const entry = set.manifest.collections[name]!;

@@ -14,7 +14,7 @@ import {tempDir, writeSet} from './target-fixture.js';
 import type {FixtureCollection} from './target-fixture.js';
 import {maskUri} from '../../src/config/redact.js';
 import {GravityError} from '../../src/errors.js';
-import {listJournals} from '../../src/restore-set/journal.js';
+import {allRecords, listJournals} from '../../src/restore-set/journal.js';
 import {readLedger} from '../../src/restore-set/ledger.js';
 import {checkPushGate} from '../../src/target/gates.js';
 import {connectTarget, planSet, pushSet, readPlan, rollbackSet, savePlan, verifySet} from '../../src/target/index.js';
@@ -309,7 +309,7 @@ describe('pushSet', () => {
     const journals = await listJournals(set, 'staging');
     assert.equal(journals.length, 1, 'the same journal continued');
     assert.equal(journals[0]?.finished, true);
-    assert.ok(journals[0]?.records.some((r) => r.type === 'resume'));
+    assert.ok((await allRecords(journals[0]!)).some((r) => r.type === 'resume'));
     // The whole push is one unit for rollback.
     const rb = await rollbackSet(set, conn);
     assert.equal(rb.collections.artworks?.deleted, 25);
@@ -382,7 +382,7 @@ describe('pushSet after a crash', () => {
       );
       const [journal] = await listJournals(set, 'staging');
       assert.equal(journal?.finished, false);
-      assert.ok(journal?.records.some((r) => r.type === 'inserted'));
+      assert.ok((await allRecords(journal!)).some((r) => r.type === 'inserted'));
       assert.equal((await readLedger(set)).at(-1)?.outcome, 'partial');
     } finally {
       await conn.close();

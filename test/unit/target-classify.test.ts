@@ -9,8 +9,9 @@ import {exactForm, toBytes} from '../../src/target/exact.js';
 import {fieldDiff} from '../../src/target/diff.js';
 import {classifyCollection, planHash, valueAtPath} from '../../src/target/plan.js';
 import {batchesOf} from '../../src/target/push.js';
-import {undoItems} from '../../src/target/rollback.js';
-import type {JournalFile} from '../../src/restore-set/journal.js';
+import {undoBatches} from '../../src/target/rollback.js';
+import type {UndoItem} from '../../src/target/rollback.js';
+import type {JournalRecord} from '../../src/restore-set/journal.js';
 
 const raw = (d: Document) => Buffer.from(BSON.serialize(d));
 const byId = (docs: Document[]) => new Map(docs.map((d) => [idKey(d._id), raw(d)] as [string, Uint8Array]));
@@ -153,34 +154,43 @@ describe('push helpers', () => {
   });
 });
 
-describe('undoItems (what a rollback undoes, from journals)', () => {
-  const journal = (relPath: string, records: JournalFile['records']): JournalFile => ({
-    path: `/x/${relPath}`,
-    relPath,
-    begin: {type: 'begin', op: 'push', target: 'staging', targetLabel: 's', setHash: 'h', time: relPath},
-    records,
-    finished: false,
-  });
-  it('includes confirmed and unconfirmed writes, but not inserts refused as duplicates', () => {
-    const j = journal('journal/a.jsonl', [
-      {type: 'intent', collection: 'c', db: 'g', batch: 1, insert: ['1', '2', '3']},
-      {type: 'inserted', collection: 'c', db: 'g', batch: 1, ids: ['1']},
+describe('undoBatches (what a rollback undoes, from a journal read as a stream)', () => {
+  const collect = async (records: JournalRecord[], collection = 'c') => {
+    const out: UndoItem[][] = [];
+    for await (const batch of undoBatches(records, collection)) out.push(batch);
+    return out;
+  };
+  it('includes confirmed and unconfirmed writes, but not inserts refused as duplicates', async () => {
+    const batches = await collect([
+      {type: 'intent', collection: 'c', db: 'g', batch: 1, insert: ['1', '2', '3'], insertSha256: ['d1', 'd2', 'd3']},
       {type: 'conflict', collection: 'c', db: 'g', ids: ['2'], reason: 'duplicate key'},
+      {type: 'inserted', collection: 'c', db: 'g', batch: 1, ids: ['1']},
       {type: 'intent', collection: 'c', db: 'g', batch: 2, overwrite: [{id: '4', pre: '{}', preBson: '', preSha256: 'p', writtenSha256: 'w'}]},
     ]);
-    const items = undoItems([j]);
     assert.deepEqual(
-      items.map((i) => [i.id, i.kind, i.confirmed]),
+      batches.map((b) => b.map((i) => [i.id, i.kind, i.confirmed, i.insertSha256 ?? null])),
       [
-        ['1', 'insert', true],
-        ['3', 'insert', false],
-        ['4', 'overwrite', false],
+        [
+          ['1', 'insert', true, 'd1'],
+          ['3', 'insert', false, 'd3'],
+        ],
+        [['4', 'overwrite', false, null]],
       ],
+      'batch 1 comes out when its completion record arrives; batch 2, never completed, at the end',
     );
   });
-  it('lets the newest journal win for a document two pushes touched', () => {
-    const older = journal('journal/a.jsonl', [{type: 'intent', collection: 'c', db: 'g', batch: 1, insert: ['1']}, {type: 'inserted', collection: 'c', db: 'g', batch: 1, ids: ['1']}]);
-    const newer = journal('journal/b.jsonl', [{type: 'intent', collection: 'c', db: 'g', batch: 1, overwrite: [{id: '1', pre: '{}', preBson: '', preSha256: 'p', writtenSha256: 'w'}]}]);
-    assert.deepEqual(undoItems([older, newer]).map((i) => i.kind), ['overwrite']);
+  it('matches completions to intents across batches written in parallel, and keeps to one collection', async () => {
+    const batches = await collect([
+      {type: 'intent', collection: 'c', db: 'g', batch: 1, insert: ['1']},
+      {type: 'intent', collection: 'c', db: 'g', batch: 2, insert: ['2']},
+      {type: 'intent', collection: 'other', db: 'g', batch: 3, insert: ['9']},
+      {type: 'stored', collection: 'c', db: 'g', batch: 2, items: [{id: '2', sha256: 's'}], reason: 're-encoded', kind: 'inexact'},
+      {type: 'inserted', collection: 'c', db: 'g', batch: 2, ids: ['2']},
+      {type: 'inserted', collection: 'c', db: 'g', batch: 1, ids: []},
+    ]);
+    assert.deepEqual(
+      batches.map((b) => b.map((i) => [i.id, i.confirmed, i.storedSha256 ?? null])),
+      [[['2', true, 's']], [['1', false, null]]],
+    );
   });
 });
