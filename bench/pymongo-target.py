@@ -2,7 +2,7 @@
 
 Usage: /usr/bin/python3 bench/pymongo-target.py insert|scan|check MONGODB_URI DATABASE COLLECTION FILE.bson
 insert: insert_many of the raw documents (RawBSONDocument, batches of 1,000, unordered).
-scan:   find({_id: {$in: batch}}) for every batch of 1,000 _ids, documents read raw.
+scan:   find({_id: {$in: batch}}, batch_size=1000) for every batch of 1,000 _ids, documents read raw.
 check:  as scan, and every document must come back once with the file's bytes, and the collection
         must hold no other document (an independent client's read-back of what a push wrote).
 Prints one JSON object: {"seconds": ..., "documents": ...} (check adds "unequal": documents missing or with other
@@ -44,7 +44,8 @@ def main():
             coll.insert_many(batch, ordered=False)
         else:
             ids = [doc["_id"] for doc in batch]
-            found = list(coll.find({"_id": {"$in": ids}}))
+            # One reply per batch, as the CLI asks (the default first batch is 101 documents, then getMore).
+            found = list(coll.find({"_id": {"$in": ids}}, batch_size=BATCH))
             if mode == "check":
                 # A document counts only when the server gives back exactly the file's bytes for its _id.
                 held = {doc.raw for doc in found}

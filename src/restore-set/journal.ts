@@ -2,7 +2,6 @@ import {createReadStream} from 'node:fs';
 import {mkdir, open, readdir} from 'node:fs/promises';
 import type {FileHandle} from 'node:fs/promises';
 import path from 'node:path';
-import {createInterface} from 'node:readline';
 
 import type {RestoreSet} from './manifest.js';
 
@@ -198,16 +197,27 @@ export class JournalWriter {
  * is passed over: the records around it are intact.
  */
 export async function* journalRecords(journal: Pick<JournalFile, 'path'>): AsyncGenerator<JournalRecord> {
-  const lines = createInterface({input: createReadStream(journal.path, {encoding: 'utf8', highWaterMark: 1 << 20}), crlfDelay: Infinity});
-  for await (const line of lines) {
-    if (!line.trim()) continue;
-    let record: JournalRecord;
-    try {
-      record = JSON.parse(line) as JournalRecord;
-    } catch {
-      continue;
+  // Chunks are pulled one at a time (a readline interface would run ahead of a slow consumer and
+  // queue the whole file's lines): memory holds one chunk and the records not yet consumed.
+  let rest = '';
+  for await (const chunk of createReadStream(journal.path, {encoding: 'utf8', highWaterMark: 1 << 20})) {
+    const lines = (rest + (chunk as string)).split('\n');
+    rest = lines.pop()!;
+    for (const line of lines) {
+      const record = parseRecord(line);
+      if (record) yield record;
     }
-    yield record;
+  }
+  const record = parseRecord(rest);
+  if (record) yield record;
+}
+
+function parseRecord(line: string): JournalRecord | null {
+  if (!line.trim()) return null;
+  try {
+    return JSON.parse(line) as JournalRecord;
+  } catch {
+    return null;
   }
 }
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import {describe, it} from 'node:test';
 
-import {BSON, BSONRegExp, Binary, Decimal128, Double, Int32, Long, ObjectId, Timestamp} from 'bson';
+import {BSON, BSONRegExp, Binary, Decimal128, Double, EJSON, Int32, Long, ObjectId, Timestamp} from 'bson';
 import type {Document} from 'bson';
 
-import {docFromJson, docToJson, idKey, idKeyFromJson, idOf, idToJson} from '../../src/target/bson-util.js';
+import {docFromJson, docToJson, idFromJson, idKey, idKeyFromJson, idOf, idToJson} from '../../src/target/bson-util.js';
 import {exactForm, toBytes} from '../../src/target/exact.js';
 import {fieldDiff} from '../../src/target/diff.js';
 import {classifyCollection, planHash, valueAtPath} from '../../src/target/plan.js';
@@ -60,6 +60,15 @@ describe('idKey', () => {
     for (const id of [new ObjectId(), 'abc', 42, {x: [1, 'y']}, new Date(0), Long.fromString('9007199254740993')]) {
       assert.equal(idKeyFromJson(idToJson(id)), idKey(id));
     }
+  });
+  it('spells an ObjectId as canonical Extended JSON and reads it back, and a string that looks like one stays a string', () => {
+    const oid = new ObjectId('5a0000000000000000000007');
+    assert.equal(idToJson(oid), EJSON.stringify(oid, {relaxed: false}));
+    assert.ok((idFromJson(idToJson(oid)) as ObjectId).equals(oid));
+    const lookalike = '{"$oid":"5a0000000000000000000007"}';
+    assert.equal(idFromJson(idToJson(lookalike)), lookalike);
+    assert.notEqual(idKey(lookalike), idKey(oid));
+    assert.ok((idFromJson('{"$oid":"5A0000000000000000000007"}') as ObjectId).equals(oid), 'upper-case hex is read by the general parser');
   });
 });
 
