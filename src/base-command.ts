@@ -72,7 +72,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     });
     this.flags = flags as BaseFlags<T>;
     this.args = args as Interfaces.InferredArgs<T['args']>;
-    this.reporter = createReporter({json: this.jsonEnabled()});
+    this.reporter = await createReporter({json: this.jsonEnabled()});
     const {file, config} = await loadConfigFile(this.flags.config);
     this.settings = resolveSettings(this.flags as SettingFlags, config, file);
     let interrupts = 0;

@@ -12,7 +12,6 @@ import type {Document} from 'bson';
 import {resolveTarget, type Settings} from '../config/settings.js';
 import {BackupAgainst, TargetAgainst, type Against} from '../extract/compare.js';
 import {resolveInput} from '../extract/source.js';
-import {connectTarget} from '../target/connect.js';
 
 export function isTargetName(spec: string): boolean {
   return spec === 'staging' || spec === 'production' || /^mongodb(\+srv)?:\/\//.test(spec);
@@ -34,6 +33,8 @@ export async function openAgainst(spec: string, settings: Settings, options: Ope
   if (isTargetName(spec)) {
     const resolved = resolveTarget(spec, settings, true);
     options.onNote?.(`Connecting to ${resolved.label} (read-only)`);
+    // The driver loads only for a live target: comparing two backups does without it.
+    const {connectTarget} = await import('../target/connect.js');
     const conn = await connectTarget({name: resolved.name, uri: resolved.uri, db: resolved.db, label: resolved.label});
     const info = {kind: 'target' as const, label: conn.spec.label, target: resolved.name, ...(resolved.db ? {db: resolved.db} : {})};
     const against = new TargetAgainst(info, conn, dir, resolved.db);

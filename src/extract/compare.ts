@@ -23,7 +23,6 @@ import {compileQuery} from '../query/compile.js';
 import {idKey, idToJson} from '../target/bson-util.js';
 import {fieldDiff} from '../target/diff.js';
 import {exactId} from '../target/exact.js';
-import {fetchRawById, guard} from '../target/plan.js';
 import type {TargetConnection} from '../target/types.js';
 import {decodeRecords, IdTable, Partitions, PARTITIONS, memoryLimit, type IdRecord} from './id-table.js';
 import {SpoolFile} from './spool.js';
@@ -376,6 +375,9 @@ class BackupComparer implements CollectionComparer {
   }
 }
 
+/** The target's reads, which load the MongoDB driver: comparisons between backups never need them. */
+const targetReads = () => import('../target/plan.js');
+
 /** AGAINST is a live target: batched `_id` reads, read-only. */
 export class TargetAgainst implements Against {
   constructor(
@@ -387,6 +389,7 @@ export class TargetAgainst implements Against {
 
   async comparer(db: string, collection: string, options: CompareOptions): Promise<CollectionComparer> {
     const dbName = this.dbOverride ?? db;
+    const {guard} = await targetReads();
     const names = await guard(this.conn, 'listing collections', async () =>
       (await this.conn.client.db(dbName).listCollections({}, {nameOnly: true}).toArray()).map((c) => c.name as string),
     );
@@ -441,6 +444,7 @@ class TargetComparer implements CollectionComparer {
     const docs = only ? batch.filter((d) => only(d)) : batch;
     const ids = docs.map((d) => exactId(d));
     const coll = this.conn.client.db(this.db).collection(this.collection);
+    const {guard, fetchRawById} = await targetReads();
     const found = ids.length > 0 ? await guard(this.conn, 'reading the target', () => fetchRawById(coll, ids)) : new Map<string, Uint8Array>();
     let at = 0;
     for (const doc of batch) {
@@ -474,6 +478,7 @@ class TargetComparer implements CollectionComparer {
     const filter = (this.options.filter ?? {}) as Filter<Document>;
     const spilled = fromKeys.spilled ? new Partitions(path.join(this.dir, 'target')) : null;
     let added = 0;
+    const {guard} = await targetReads();
     await guard(this.conn, 'scanning the target', async () => {
       for await (const raw of coll.find(filter, {raw: true, projection: {_id: 1}, batchSize: 10_000})) {
         const key = docKey(Buffer.from(raw as unknown as Uint8Array));

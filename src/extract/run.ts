@@ -4,11 +4,10 @@ import {maskUri} from '../config/redact.js';
 import type {Reporter} from '../ui/reporter.js';
 import {formatBytes, type ProgressHandle} from '../ui/reporter.js';
 import {parseUserTime} from '../catalog/names.js';
-import {openAgainst} from '../diff/against.js';
 import type {Against} from './compare.js';
 import {extract, splitNamespace, type ExtractComparison, type ExtractResult} from './extract.js';
 import {relationClosure} from './relations.js';
-import {MongoSelector, openScratch, type Scratch} from './scratch.js';
+import type {Scratch} from './scratch.js';
 import {olderBackupHolding, resolveInput} from './source.js';
 
 export interface ExtractRequest {
@@ -47,9 +46,11 @@ export async function runExtract(request: ExtractRequest, settings: Settings, re
   reporter.succeed(`Reading ${source.location}${source.readFrom === 'cache' ? ' (from the local cache)' : source.readFrom === 'stream' ? ' (streaming, no download first)' : ''}`);
   // The scratch server is opened before the backup is read, so a missing one fails in seconds.
   let scratch: Scratch | null = null;
-  if (request.engine === 'mongod') {
+  // The scratch engine and the comparisons load the MongoDB driver: only when asked for.
+  const scratchModule = request.engine === 'mongod' ? await import('./scratch.js') : null;
+  if (scratchModule) {
     reporter.spin('Starting the scratch MongoDB');
-    scratch = await openScratch({scratchUri: request.scratchUri, keep: request.keepScratch});
+    scratch = await scratchModule.openScratch({scratchUri: request.scratchUri, keep: request.keepScratch});
     reporter.succeed(`Scratch MongoDB at ${maskUri(scratch.uri)}, database ${scratch.db}`);
   }
   const comparisons: ExtractComparison[] = [];
@@ -99,7 +100,7 @@ export async function runExtract(request: ExtractRequest, settings: Settings, re
       createSelector: async (spools, metadata) => {
         reading.done();
         reporter.spin(`Loading ${[...spools.keys()].join(', ')} into the scratch MongoDB`);
-        const selector = await MongoSelector.load(scratch!, spools, metadata, signal);
+        const selector = await scratchModule!.MongoSelector.load(scratch!, spools, metadata, signal);
         reporter.succeed(`Loaded into ${maskUri(scratch!.uri)} database ${scratch!.db}`);
         return selector;
       },
@@ -131,6 +132,8 @@ async function openComparisons(request: ExtractRequest, settings: Settings, repo
   const [wantDb, wantColl] = splitNamespace(request.collection);
   const closure = request.follow ? relationClosure(wantColl, settings.relations) : [wantColl];
   const out: ExtractComparison[] = [];
+  if (specs.size === 0) return out;
+  const {openAgainst} = await import('../diff/against.js');
   try {
     for (const [spec, modes] of specs) {
       const against: Against = await openAgainst(spec, settings, {

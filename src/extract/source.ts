@@ -4,7 +4,7 @@ import path from 'node:path';
 
 import {cachedBackupFiles} from '../catalog/fetch.js';
 import {listBackups, resolveBackup, selectBackup, type Backup} from '../catalog/list.js';
-import {openStore, type BackupStore} from '../catalog/store.js';
+import type {BackupStore} from '../catalog/store.js';
 import type {Settings} from '../config/settings.js';
 import type {DumpInput, DumpStreamSource} from '../dump/types.js';
 import {GravityError} from '../errors.js';
@@ -22,6 +22,8 @@ export async function openSource(settings: Settings): Promise<OpenedSource> {
       hint: 'Pass --source s3://bucket/prefix/ (or a local folder), or set GRAVITY_RESTORE_SOURCE',
     });
   }
+  // The S3 client loads with the first look at the source: a local --from never needs it.
+  const {openStore} = await import('../catalog/store.js');
   const store = openStore(settings.source, {endpoint: settings.endpoint, region: settings.region});
   const backups = await listBackups(store, {sourceTz: settings.sourceTz, cacheDir: settings.cache});
   return {store, backups};

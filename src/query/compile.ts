@@ -2,15 +2,16 @@
  * Compiles a filter into a matcher on raw BSON documents, in three stages:
  * (a) a byte prescreen when every match must contain a distinctive value's bytes,
  * (b) decoding only the top-level fields the filter reads,
- * (c) the exact check: mingo's query compiler with MongoDB-exact leaf operators (operators.ts)
- *     on canonical values (values.ts). `matchesDecoded` runs (c) on a fully decoded document;
+ * (c) the exact check: MongoDB-exact leaf operators (operators.ts) on canonical values (values.ts),
+ *     applied directly when every condition is on one field, else through mingo's query compiler.
+ *     `matchesDecoded` runs (c) on a fully decoded document;
  *     `compileQuery(q).matches(bytes)` always equals `matchesDecoded(q, BSON.deserialize(bytes))`.
  */
 import {BSON, ObjectId, type Document} from 'bson';
-import {Query} from 'mingo/query';
 
 import {GravityError} from '../errors.js';
-import {MATCH_CONTEXT, NUMERIC_TYPE_NAMES, TYPE_ALIASES, TYPE_REFUSED} from './operators.js';
+import {loadMingo} from './mingo.js';
+import {FIELD_OPS, NUMERIC_TYPE_NAMES, TYPE_ALIASES, TYPE_REFUSED, matchContext} from './operators.js';
 import {FieldPicker} from './raw.js';
 import {BinKey, NumKey, TsKey, UnsupportedValue, canonical, isNumeric, isPlainObject, regexFromBson} from './values.js';
 
@@ -220,12 +221,79 @@ function prepareFilter(filter: unknown, where: string): Record<string, unknown> 
   return out;
 }
 
-function makeQuery(prepared: Record<string, unknown>): Query {
+type ExactTest = (doc: Record<string, unknown>) => boolean;
+
+/** Which way the exact check is built: `direct` where the filter allows it (always, outside tests). */
+export type ExactVia = 'direct' | 'mingo';
+
+function compiled<T>(build: () => T): T {
   try {
-    return new Query(prepared, {context: MATCH_CONTEXT});
+    return build();
   } catch (error) {
     throw invalid(`Query cannot be compiled: ${(error as Error).message}`);
   }
+}
+
+const isScalar = (v: unknown): boolean => (typeof v !== 'object' && typeof v !== 'function') || v === null || v instanceof Date || v instanceof RegExp;
+const isOperatorName = (name: string): boolean => /^\$[a-zA-Z0-9_]+$/.test(name);
+
+/**
+ * The copy mingo's Query makes of its condition: plain objects, arrays, dates and regexes are
+ * copied, class instances kept. A copied regex no longer carries the BSON source regexKey knows
+ * it by; the direct path copies alike so that both paths give the same answers.
+ */
+function copyCondition(v: unknown): unknown {
+  if ((typeof v !== 'object' && typeof v !== 'function') || v === null) return v;
+  if (v instanceof Date) return new Date(v);
+  if (v instanceof RegExp) return new RegExp(v);
+  if (Array.isArray(v)) return v.map(copyCondition);
+  const ctor = (v as {constructor?: {name?: string}}).constructor;
+  if (ctor !== Object && (ctor?.name?.toLowerCase() ?? 'object') !== 'object') return v;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(v)) out[key] = copyCondition((v as Record<string, unknown>)[key]);
+  return out;
+}
+
+/** A field's condition as operators, as mingo normalises it: a bare value is `$eq`, a regex `$regex`. */
+function normalised(expr: unknown): Record<string, unknown> {
+  if (isScalar(expr)) return expr instanceof RegExp ? {$regex: expr} : {$eq: expr};
+  const ops = expr as Record<string, unknown>;
+  if (!Object.keys(ops).some(isOperatorName)) return {$eq: expr};
+  if (isPlainObject(ops) && Object.prototype.hasOwnProperty.call(ops, '$regex')) {
+    const out: Record<string, unknown> = {...ops, $regex: new RegExp(ops.$regex as RegExp, ops.$options as string | undefined)};
+    delete out.$options;
+    return out;
+  }
+  return ops;
+}
+
+/**
+ * The exact check without mingo, for a filter whose every condition is on one field with
+ * operators of FIELD_OPS ($eq, ranges, $in, $regex, $exists, …): built as mingo's Query builds it,
+ * one predicate per field and operator, all of which must hold. null when the filter needs
+ * mingo's structure ($and, $or, $nor, $not, $elemMatch, $all).
+ */
+function directTest(prepared: Record<string, unknown>): ExactTest | null {
+  const condition = copyCondition(prepared) as Record<string, unknown>;
+  const predicates: ((doc: unknown) => boolean)[] = [];
+  for (const field of Object.keys(condition)) {
+    if (field.startsWith('$')) return null;
+    const ops = normalised(condition[field]);
+    for (const op of Object.keys(ops)) {
+      if (!Object.prototype.hasOwnProperty.call(FIELD_OPS, op)) return null;
+      predicates.push(FIELD_OPS[op](field, ops[op]));
+    }
+  }
+  return (doc) => predicates.every((p) => p(doc));
+}
+
+function exactTest(prepared: Record<string, unknown>, via: ExactVia = 'direct'): ExactTest {
+  const direct = via === 'direct' ? compiled(() => directTest(prepared)) : null;
+  if (direct) return direct;
+  const {Query} = loadMingo();
+  const context = matchContext();
+  const query = compiled(() => new Query(prepared, {context}));
+  return (doc) => query.test(doc);
 }
 
 /** Whether a `$type` anywhere in the prepared filter names int, long, double or decimal. */
@@ -351,7 +419,7 @@ function anyPattern(doc: Buffer, patterns: Buffer[]): boolean {
 
 export function compileQuery(filter: Document): CompiledQuery {
   const prepared = prepareFilter(filter, 'Query');
-  const query = makeQuery(prepared);
+  const exact = exactTest(prepared);
   const read = [...paths(prepared)];
   const fields = [...new Set(read.map((p) => p.split('.')[0]))];
   const pins = fields.length === 0 ? null : pinsOfFilter(prepared);
@@ -380,23 +448,24 @@ export function compileQuery(filter: Document): CompiledQuery {
         cause: error,
       });
     }
-    return query.test(picked);
+    return exact(picked);
   };
   return {matches, fields, prescreen, plan};
 }
 
-const referenceCache = new WeakMap<Document, Query>();
+const referenceCache: Record<ExactVia, WeakMap<Document, ExactTest>> = {direct: new WeakMap(), mingo: new WeakMap()};
 
 /**
  * The reference: exact matching on a fully decoded document (BSON.deserialize with default options).
  * Numeric BSON types are known only from wrapper classes (a decode with `promoteValues: false`);
  * a plain JS number counts as the type the bson serialiser would write for it.
+ * `via: 'mingo'` builds the check through mingo even where the direct path applies (for tests).
  */
-export function matchesDecoded(filter: Document, doc: Document): boolean {
-  let query = referenceCache.get(filter);
-  if (!query) {
-    query = makeQuery(prepareFilter(filter, 'Query'));
-    referenceCache.set(filter, query);
+export function matchesDecoded(filter: Document, doc: Document, via: ExactVia = 'direct'): boolean {
+  let test = referenceCache[via].get(filter);
+  if (!test) {
+    test = exactTest(prepareFilter(filter, 'Query'), via);
+    referenceCache[via].set(filter, test);
   }
-  return query.test(canonical(doc, undefined, true) as Record<string, unknown>);
+  return test(canonical(doc, undefined, true) as Record<string, unknown>);
 }

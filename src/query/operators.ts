@@ -12,13 +12,14 @@
  * - path resolution flattens nested arrays one level too far and forgets array elements that lack
  *   the field, so `{"a.b": null}` misses `{a: [{c: 1}]}`.
  * Values reaching these operators are canonical (see values.ts).
+ * The operators of FIELD_OPS need nothing of mingo: compile.ts applies them directly when a filter
+ * has no other structure, and mingo loads only for the rest.
  */
-import {Context} from 'mingo';
-import {$and, $nor, $not, $or} from 'mingo/operators/query/logical';
-import {Query} from 'mingo/query';
+import type {Context} from 'mingo';
 import type {Options, QueryOperator} from 'mingo/types';
 import {MaxKey, MinKey, ObjectId} from 'bson';
 
+import {loadMingo} from './mingo.js';
 import {
   BinKey,
   NumKey,
@@ -328,7 +329,7 @@ function elemValuePredicate(spec: Record<string, unknown>, options: Options): El
       checks.push((v, i, a) => directSingle(op, arg, v, numericKind(a, String(i), v)));
     } else {
       // $not, $exists, $size, $all, $elemMatch read the element as a field of a one-field document.
-      const q = new Query({x: {[op]: arg}}, options);
+      const q = new (loadMingo().Query)({x: {[op]: arg}}, options);
       checks.push((v, i, a) => {
         const wrapper = {x: v};
         carryKind(wrapper, 'x', numericKind(a, String(i), v));
@@ -340,30 +341,32 @@ function elemValuePredicate(spec: Record<string, unknown>, options: Options): El
 }
 
 type MakeOp = (selector: string, value: unknown, options: Options) => (obj: unknown) => boolean;
+/** An operator on one path that compiles no query of its own: it needs none of mingo's options. */
+type FieldOp = (selector: string, value: unknown) => (obj: unknown) => boolean;
 
-function fieldOp(make: (value: unknown, options: Options, selector: string) => (pv: PathValues) => boolean): QueryOperator {
-  const op: MakeOp = (selector, value, options) => {
-    const pred = make(value, options, selector);
+function fieldOp(make: (value: unknown) => (pv: PathValues) => boolean): FieldOp {
+  return (selector, value) => {
+    const pred = make(value);
     const parts = selector.split('.');
     return (obj) => pred(pathValues(obj, parts));
   };
-  return op as unknown as QueryOperator;
 }
 
-const leaf = (name: string): QueryOperator => fieldOp((value) => leafPredicate(name, value));
+const leaf = (name: string): FieldOp => fieldOp((value) => leafPredicate(name, value));
 
-const elemMatch = fieldOp((value, options) => {
+const elemMatch: MakeOp = (selector, value, options) => {
   const spec = value as Record<string, unknown>;
   const keys = Object.keys(spec);
   const valueForm = keys.length > 0 && keys.every((k) => k.startsWith('$') && k !== '$and' && k !== '$or' && k !== '$nor');
   let test: ElementTest;
   if (valueForm) test = elemValuePredicate(spec, options);
   else {
-    const q = new Query(spec, options);
+    const q = new (loadMingo().Query)(spec, options);
     test = (e) => isPlainObject(e) && q.test(e);
   }
-  return (pv) => pv.values.some((v) => Array.isArray(v) && v.some(test));
-});
+  const parts = selector.split('.');
+  return (obj) => pathValues(obj, parts).values.some((v) => Array.isArray(v) && v.some(test));
+};
 
 /** `$all` is an `$and` of `$eq` (or `$elemMatch`, or regex) conditions on the same path. */
 const all: MakeOp = (selector, value, options) => {
@@ -371,7 +374,7 @@ const all: MakeOp = (selector, value, options) => {
   const parts = selector.split('.');
   const preds = items.map((item): ((obj: unknown) => boolean) => {
     if (isPlainObject(item) && Object.keys(item)[0] === '$elemMatch') {
-      const q = new Query({[selector]: item}, options);
+      const q = new (loadMingo().Query)({[selector]: item}, options);
       return (obj) => q.test(obj as Record<string, unknown>);
     }
     const p = leafPredicate(item instanceof RegExp ? '$regex' : '$eq', item);
@@ -380,7 +383,8 @@ const all: MakeOp = (selector, value, options) => {
   return (obj) => items.length > 0 && preds.every((p) => p(obj));
 };
 
-const OPS = {
+/** The operators compile.ts applies without mingo (a filter of field conditions alone). */
+export const FIELD_OPS: Readonly<Record<string, FieldOp>> = {
   $eq: leaf('$eq'),
   $ne: leaf('$ne'),
   $in: leaf('$in'),
@@ -394,9 +398,18 @@ const OPS = {
   $mod: leaf('$mod'),
   $exists: fieldOp((value) => (pv) => pv.values.length > 0 === Boolean(value)),
   $size: fieldOp((value) => (pv) => pv.values.some((v) => Array.isArray(v) && v.length === value)),
-  $all: all as unknown as QueryOperator,
-  $elemMatch: elemMatch,
 };
 
+const OPS: Record<string, MakeOp> = {...FIELD_OPS, $all: all, $elemMatch: elemMatch};
+
+let context: Context | null = null;
+
 /** Only these operators exist for the matcher: mingo's logical ones and the exact leaf operators above. */
-export const MATCH_CONTEXT = Context.init({query: {...(OPS as unknown as Record<`$${string}`, QueryOperator>), $and, $or, $nor, $not}});
+export function matchContext(): Context {
+  if (!context) {
+    const {Context, logical} = loadMingo();
+    const {$and, $or, $nor, $not} = logical;
+    context = Context.init({query: {...(OPS as unknown as Record<`$${string}`, QueryOperator>), $and, $or, $nor, $not}});
+  }
+  return context;
+}

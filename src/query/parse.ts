@@ -2,10 +2,17 @@
  * Parses a filter typed by a person: MongoDB shell syntax (ObjectId(…), ISODate(…), /re/i,
  * unquoted keys, single quotes) or Extended JSON ({"$oid": …}, canonical or relaxed).
  */
+import {createRequire} from 'node:module';
+
 import {EJSON, type Document} from 'bson';
-import {parseFilter} from 'mongodb-query-parser';
+import type * as QueryParser from 'mongodb-query-parser';
 
 import {GravityError} from '../errors.js';
+
+const load = createRequire(import.meta.url);
+
+/** Loaded for shell syntax only (it brings a JavaScript parser and lodash); sync, as parsing is. */
+const queryParser = (): typeof QueryParser => load('mongodb-query-parser') as typeof QueryParser;
 
 const EXAMPLE = `{"partner_id": ObjectId("57d1c0ffee0000000000cafe"), "created_at": {"$gte": ISODate("2024-01-01T00:00:00Z")}}`;
 const HINT = `Write the query as a document, for example ${EXAMPLE}`;
@@ -38,7 +45,32 @@ function callBareKeys(text: string): string {
   return text.replace(/\b(MinKey|MaxKey)\b(?!\s*\()/g, '$1()');
 }
 
+function hasProtoKey(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (Object.prototype.hasOwnProperty.call(value, '__proto__')) return true;
+  return Object.values(value).some(hasProtoKey);
+}
+
+/**
+ * A document in strict JSON (Extended JSON as scripts write it), which JSON.parse reads into the
+ * same values the shell parser would; null for anything else, left to the shell parser. That one
+ * reads with the ES2015 grammar, which treats two things otherwise: a raw U+2028/U+2029 in a
+ * string (an error), and `__proto__` keys (an error twice in one object), so those go to it too.
+ */
+function jsonDocument(text: string): object | null {
+  if (/[\u2028\u2029]/.test(text)) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || hasProtoKey(value)) return null;
+  return value;
+}
+
 function shellParse(text: string): unknown {
+  const {parseFilter} = queryParser();
   try {
     let value: unknown = parseFilter(text);
     if (value === '' && /\b(MinKey|MaxKey)\b/.test(text)) value = parseFilter(callBareKeys(text));
@@ -70,7 +102,7 @@ function describe(value: unknown): string {
  */
 export function parseQuery(text: string): Document {
   if (text.trim() === '') throw syntaxError('Query is empty');
-  const parsed = shellParse(text);
+  const parsed = jsonDocument(text) ?? shellParse(text);
   if (parsed === '') {
     throw syntaxError(
       'Query uses a function or expression that is not allowed; only BSON constructors such as ObjectId, ISODate, new Date, NumberLong, NumberInt, NumberDecimal, UUID, BinData, Timestamp, MinKey and MaxKey may be called',

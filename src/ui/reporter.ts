@@ -1,5 +1,5 @@
-import {SingleBar} from 'cli-progress';
-import ora, {type Ora} from 'ora';
+import type {SingleBar} from 'cli-progress';
+import type {Ora} from 'ora';
 
 import {redact} from '../config/redact.js';
 
@@ -41,10 +41,13 @@ export function formatBytes(bytes: number): string {
   return `${i === 0 ? value : value.toFixed(1)} ${units[i]}`;
 }
 
-export function createReporter(options: ReporterOptions): Reporter {
+export async function createReporter(options: ReporterOptions): Promise<Reporter> {
   const stream = options.stream ?? process.stderr;
   // A terminal that reports no width (some pseudo-terminals) cannot redraw a spinner line.
   const interactive = Boolean(stream.isTTY) && (stream.columns ?? 0) > 0 && !options.json && !process.env.CI;
+  // Spinners and bars draw only on a terminal: logs, pipes and --json never load them.
+  const {default: ora} = interactive ? await import('ora') : {default: null};
+  const {SingleBar: Bar} = interactive ? await import('cli-progress') : {SingleBar: null};
   let spinner: Ora | null = null;
   let activeBar: SingleBar | null = null;
 
@@ -64,7 +67,7 @@ export function createReporter(options: ReporterOptions): Reporter {
       stream.write(`Warning: ${redact(message)}\n`);
     },
     spin(text) {
-      if (!interactive) return;
+      if (!ora) return;
       if (spinner) spinner.text = redact(text);
       else spinner = ora({text: redact(text), stream}).start();
     },
@@ -79,11 +82,11 @@ export function createReporter(options: ReporterOptions): Reporter {
       spinner = null;
     },
     bar(label, total, unit = 'bytes') {
-      if (!interactive) return {update() {}, done() {}};
+      if (!Bar) return {update() {}, done() {}};
       spinner?.stop();
       spinner = null;
       const started = Date.now();
-      const bar = new SingleBar(
+      const bar = new Bar(
         {
           stream,
           format: `${label} [{bar}] {percentage}% | {amount} | {rate} | ETA {eta_formatted} {extra}`,

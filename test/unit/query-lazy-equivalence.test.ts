@@ -125,3 +125,50 @@ describe('lazy raw matching equals full decoding (fast-check)', () => {
     );
   });
 });
+
+/** A matcher's answer, or the message it refused with. */
+function outcome(run: () => boolean): {matched: boolean} | {error: string} {
+  try {
+    return {matched: run()};
+  } catch (error) {
+    return {error: (error as Error).message};
+  }
+}
+
+describe('the exact check without mingo equals the one through mingo (fast-check)', () => {
+  it('agrees on random documents and filters, refusals included', () => {
+    let matched = 0;
+    let checked = 0;
+    fc.assert(
+      fc.property(filter, fc.array(document, {minLength: 1, maxLength: 8}), (q, docs) => {
+        for (const doc of docs) {
+          const decoded = BSON.deserialize(BSON.serialize(doc));
+          const direct = outcome(() => matchesDecoded(q, decoded));
+          assert.deepEqual(direct, outcome(() => matchesDecoded(q, decoded, 'mingo')));
+          checked++;
+          if ('matched' in direct && direct.matched) matched++;
+        }
+      }),
+      {numRuns: 2500},
+    );
+    assert.ok(matched > checked * 0.05 && matched < checked * 0.95, `${matched} of ${checked} matched`);
+  });
+
+  it('agrees where mingo copies the filter: regexes with the x option, and subdocuments with $-keys', () => {
+    const extended = new BSONRegExp('a b', 'x');
+    const cases: Array<[Document, Document]> = [
+      [{a: extended}, {a: extended}],
+      [{a: extended}, {a: 'ab'}],
+      [{a: {$in: [extended]}}, {a: extended}],
+      [{a: {$eq: extended}}, {a: extended}],
+      [{a: {$regex: 'a b', $options: 'x'}}, {a: extended}],
+      [{a: new DBRef('users', IDS[0])}, {a: new DBRef('users', IDS[0])}],
+      [{a: {$eq: new DBRef('users', IDS[0])}}, {a: new DBRef('users', IDS[0])}],
+      [{'a.b': {$gte: 1, $lt: 5}, c: null}, {a: [{b: 2}, {b: 9}]}],
+    ];
+    for (const [q, doc] of cases) {
+      const decoded = BSON.deserialize(BSON.serialize(doc));
+      assert.deepEqual(outcome(() => matchesDecoded(q, decoded)), outcome(() => matchesDecoded(q, decoded, 'mingo')), JSON.stringify(q));
+    }
+  });
+});

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import {describe, it} from 'node:test';
+import {inspect} from 'node:util';
 
 import {BSON, BSONRegExp, Binary, Decimal128, Double, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp, UUID} from 'bson';
+import fc from 'fast-check';
 
 import {GravityError} from '../../src/errors.js';
 import {compileQuery} from '../../src/query/compile.js';
@@ -142,5 +144,50 @@ describe('parseQuery: errors', () => {
 
   it('refuses a malformed ObjectId', () => {
     assert.match(syntaxErrorOf('{a: ObjectId("zz")}').message, /24 character hex/);
+  });
+});
+
+/** The parsed filter (shown whole: classes, -0 and invalid dates included), or the message it was refused with. */
+function outcome(text: string): {filter: string} | {error: string} {
+  try {
+    return {filter: inspect(parseQuery(text), {depth: null})};
+  } catch (error) {
+    return {error: (error as Error).message};
+  }
+}
+
+describe('parseQuery: strict JSON read without the shell parser', () => {
+  /** Extended JSON wrappers, well-formed or not, and plain JSON values around them. */
+  const ejson = fc.oneof(
+    fc.record({$oid: fc.constantFrom(HEX, 'zz', '')}),
+    fc.record({$date: fc.constantFrom('2024-01-01T00:00:00Z', 'soon')}),
+    fc.record({$date: fc.record({$numberLong: fc.constantFrom('1700000000000', 'x')})}),
+    fc.record({$numberLong: fc.constantFrom('9007199254740993', '-0', '1.5')}),
+    fc.record({$numberDecimal: fc.constantFrom('1.10', 'NaN')}),
+    fc.record({$regularExpression: fc.record({pattern: fc.constantFrom('^a', 'a b'), options: fc.constantFrom('', 'ix')})}),
+    fc.record({$binary: fc.record({base64: fc.constantFrom('AQID', ''), subType: fc.constantFrom('00', '04')})}),
+    fc.record({$minKey: fc.constant(1)}),
+  );
+  const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+    value: fc.oneof({depthSize: 'small'}, fc.jsonValue({maxDepth: 1}), ejson, tie('array'), tie('doc')),
+    array: fc.array(tie('value'), {maxLength: 3}),
+    doc: fc.dictionary(fc.oneof(fc.string(), fc.constantFrom('$in', '$gt', '__proto__', 'a.b')), tie('value'), {maxKeys: 3}),
+  })).value;
+
+  it('gives what the shell parser gives, refusals included', () => {
+    fc.assert(
+      fc.property(value, fc.constantFrom('', ' ', '\n\t'), (v, space) => {
+        const json = `${space}${JSON.stringify(v, null, space ? 1 : undefined)}${space}`;
+        // A comment is not JSON: the same text then goes through the shell parser.
+        assert.deepStrictEqual(outcome(json), outcome(`${json}\n// shell syntax`));
+      }),
+      {numRuns: 3000},
+    );
+  });
+
+  it('leaves to the shell parser what its grammar reads otherwise', () => {
+    assert.match(syntaxErrorOf('{"a": "line\u2028separator"}').message, /line 1/);
+    assert.match(syntaxErrorOf('{"__proto__": 1, "__proto__": 2}').message, /__proto__/);
+    assert.deepEqual(Object.keys(parseQuery('{"__proto__": {"$oid": "57d1c0ffee0000000000cafe"}}')), ['__proto__']);
   });
 });
