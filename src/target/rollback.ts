@@ -103,9 +103,13 @@ function preImage(item: UndoItem): Uint8Array {
   return item.preBson ? Buffer.from(item.preBson, 'base64') : docFromJson(item.pre ?? '{}');
 }
 
+/** Undo batches in flight at once (as push's writers: the next batch is read and compared while others are written). */
+export const ROLLBACK_WRITERS = 4;
+
 export interface RollbackOptions {
   signal?: AbortSignal;
   batchDocs?: number;
+  writers?: number;
   /** Documents looked at so far, of about `total` (what the pushes' end records say they wrote; an interrupted push adds what it finished). */
   onProgress?: (p: {done: number; total: number}) => void;
 }
@@ -177,15 +181,14 @@ export async function rollbackSet(set: RestoreSet, conn: TargetConnection, optio
       result.collections[name] = counts;
       const entry = set.manifest.collections[name]!;
       for (const push of [...pending].reverse()) {
-        let queue: UndoItem[] = [];
+        const pool = new UndoPool(options.writers ?? ROLLBACK_WRITERS, (items) => step(name, entry, items, counts));
+        const queue: UndoItem[] = [];
         for await (const items of undoBatches(journalRecords(push), name, push.begin.fields)) {
           queue.push(...items);
-          while (queue.length >= size) {
-            await step(name, entry, queue.slice(0, size), counts);
-            queue = queue.slice(size);
-          }
+          while (queue.length >= size) await pool.launch(queue.splice(0, size));
         }
-        if (queue.length > 0) await step(name, entry, queue, counts);
+        if (queue.length > 0) await pool.launch(queue);
+        await pool.finish();
       }
       state.setDocs.clear();
     }
@@ -239,14 +242,6 @@ async function undoBatch(state: UndoState, set: RestoreSet, name: string, entry:
     counts.skipped++;
     result.skippedDetails.push({collection: name, _id: JSON.parse(id), reason});
   };
-  // A resumed push may name a document twice (a batch in flight when it died, written again): once is enough.
-  const byKey = new Map<string, UndoItem>();
-  for (const item of batch) {
-    const key = idKeyFromJson(item.id);
-    const earlier = byKey.get(key);
-    byKey.set(key, earlier ? {...item, confirmed: earlier.confirmed || item.confirmed} : item);
-  }
-  batch = [...byKey.values()];
   const db = batch[0]!.db;
   const coll = conn.client.db(db || conn.dbName(entry.db)).collection(entry.collection, {writeConcern: WRITE_CONCERN});
   const current = await fetchRawById(coll, batch.map((item) => idFromJson(item.id)));
@@ -320,4 +315,65 @@ async function undoBatch(state: UndoState, set: RestoreSet, name: string, entry:
   }
   if (exact.length > 0) await journal.append({type: 'restored', collection: name, db, batch: number, ids: exact});
   counts.restored += exact.length;
+}
+
+/**
+ * Up to `width` undo batches at once. A document is never in two batches in flight: a resumed push
+ * can name one twice (a batch in flight when it died, written again), and two batches comparing
+ * and deleting it at once would both count it. A repeat within a batch is merged; one already in
+ * flight waits for the end, when it is found as the first batch left it.
+ */
+class UndoPool {
+  private readonly running = new Set<Promise<void>>();
+  private readonly inFlight = new Set<string>();
+  private readonly later: UndoItem[] = [];
+  private failure: {error: unknown} | null = null;
+
+  constructor(
+    private readonly width: number,
+    private readonly work: (items: UndoItem[]) => Promise<void>,
+  ) {}
+
+  async launch(items: UndoItem[]): Promise<void> {
+    await this.rethrow();
+    while (this.running.size >= Math.max(1, this.width)) await Promise.race(this.running);
+    await this.rethrow();
+    const mine = new Map<string, UndoItem>();
+    for (const item of items) {
+      const key = idKeyFromJson(item.id);
+      const earlier = mine.get(key);
+      if (earlier) mine.set(key, {...item, confirmed: earlier.confirmed || item.confirmed});
+      else if (this.inFlight.has(key)) this.later.push(item);
+      else mine.set(key, item);
+    }
+    if (mine.size === 0) return;
+    for (const key of mine.keys()) this.inFlight.add(key);
+    const run: Promise<void> = this.work([...mine.values()])
+      .catch((error: unknown) => {
+        this.failure ??= {error};
+      })
+      .finally(() => {
+        for (const key of mine.keys()) this.inFlight.delete(key);
+        this.running.delete(run);
+      });
+    this.running.add(run);
+  }
+
+  /** Wait for every batch, then undo the repeats one batch at a time. */
+  async finish(): Promise<void> {
+    await Promise.all(this.running);
+    await this.rethrow();
+    while (this.later.length > 0) {
+      await this.launch(this.later.splice(0, this.later.length));
+      await Promise.all(this.running);
+      await this.rethrow();
+    }
+  }
+
+  /** After a failure, the batches in flight finish (their journal records stay whole), then it is thrown. */
+  private async rethrow(): Promise<void> {
+    if (!this.failure) return;
+    await Promise.all(this.running);
+    throw this.failure.error;
+  }
 }
