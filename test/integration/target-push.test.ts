@@ -360,7 +360,8 @@ describe('pushSet after a crash', () => {
   });
 
   it('a lost connection mid-push leaves the journal intact and says to resume', async () => {
-    const {set, spec} = await fixture((g) => [{db: g, name: 'artworks', docs: artworks(20)}]);
+    // Enough batches, one writer at a time, that the loss surely falls before the last one.
+    const {set, spec} = await fixture((g) => [{db: g, name: 'artworks', docs: artworks(100)}]);
     const own = await startTestMongoServer();
     let stopped = false;
     // A short selection window: after the loss the push waits that long for the server to come back.
@@ -371,6 +372,7 @@ describe('pushSet after a crash', () => {
         pushSet(set, conn, plan, {
           onConflict: 'skip',
           batchDocs: 5,
+          writers: 1,
           onProgress: (p) => {
             if (p.done >= 5 && !stopped) {
               stopped = true;
