@@ -41,7 +41,7 @@ export default class PlanCommand extends BaseCommand<typeof PlanCommand> {
       this.reporter.succeed(`Plan ${plan.hash.slice(0, 12)} saved to ${file}`);
       this.log(renderPlan(plan));
       // The class codes (a byte a document, base64) stay in the plan file; --json shows the counts and the ids that matter.
-      const {classes: _classes, ...shown} = plan;
+      const {classes: _classes, plainExact: _plainExact, ...shown} = plan;
       return {...shown, file};
     });
   }

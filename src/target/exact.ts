@@ -128,6 +128,14 @@ export function writeForm(raw: Uint8Array): {doc: ExactDoc | Record<string, unkn
   return exactForm(raw);
 }
 
+/**
+ * The plain decode of a document `writeForm` already found to serialise back to its bytes through
+ * a plain decode (it is a function of the bytes): the push that planned it does not check twice.
+ */
+export function plainForm(raw: Uint8Array): Record<string, unknown> {
+  return BSON.deserialize(raw, EXACT_VALUES) as Record<string, unknown>;
+}
+
 function hasEmptyTopLevelTimestamp(raw: Uint8Array): boolean {
   for (const el of BSON.onDemand.parseToElements(raw) as Element[]) if (el[0] === TYPE_TIMESTAMP && isEmptyTimestamp(raw, el)) return true;
   return false;

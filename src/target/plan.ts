@@ -181,15 +181,17 @@ function reclassifyByFields(
  * Documents about to be written (by canonical id) whose exact form does not serialise back to their
  * bytes, or whose bytes the server would change on insert, with why.
  */
-function notExactOf(docs: Uint8Array[], ids: unknown[], written: Set<string>): Record<string, string> {
-  const out: Record<string, string> = {};
+function notExactOf(docs: Uint8Array[], ids: unknown[], written: Set<string>): {notExact: Record<string, string>; plain: Uint8Array} {
+  const notExact: Record<string, string> = {};
+  const plain = new Uint8Array(docs.length);
   docs.forEach((raw, i) => {
     const json = idToJson(ids[i]);
     if (!written.has(json)) return;
-    const {inexact} = writeForm(raw);
-    if (inexact) out[json] = inexact;
+    const {doc, inexact} = writeForm(raw);
+    if (inexact) notExact[json] = inexact;
+    else if (!(doc instanceof Map)) plain[i] = 1;
   });
-  return out;
+  return {notExact, plain};
 }
 
 /** The hash of a plan: the same set against the same target state gives the same hash. */
@@ -318,6 +320,7 @@ export async function planSet(set: RestoreSet, conn: TargetConnection, options: 
     const {checks, unique} = await guard(conn, 'plan', () => readTargetChecks(db, entry.collection));
     const ids: PlanIds = {conflict: [], keyMatch: [], clash: [], ...(options.fields ? {repair: [], skipped: []} : {})};
     const codes: Uint8Array[] = [];
+    const plainChunks: Uint8Array[] = [];
     const counts: ClassCounts = {insert: 0, same: 0, conflict: 0, keyMatch: 0, clash: 0, notExact: 0, ...(options.fields ? {repair: 0, skipped: 0} : {})};
     plan.conflictDigests[name] = {};
     plan.notExact[name] = {};
@@ -340,7 +343,8 @@ export async function planSet(set: RestoreSet, conn: TargetConnection, options: 
         const matching = options.whereTarget ? await guard(conn, 'plan', () => idsMatching(coll, [...targetById.values()], options.whereTarget!)) : null;
         reclassifyByFields(plan, name, result, docs, batchIds, targetById, options.fields, matching, sample);
       }
-      const notExact = notExactOf(docs, batchIds, new Set([...result.ids.insert, ...result.ids.conflict]));
+      const {notExact, plain} = notExactOf(docs, batchIds, new Set([...result.ids.insert, ...result.ids.conflict]));
+      plainChunks.push(plain);
       Object.assign(plan.notExact[name], notExact);
       Object.assign(plan.conflictDigests[name], result.digests);
       for (const k of Object.keys(ids) as Array<keyof PlanIds>) for (const id of result.ids[k] ?? []) ids[k]!.push(id);
@@ -359,6 +363,7 @@ export async function planSet(set: RestoreSet, conn: TargetConnection, options: 
     plan.collections[name] = counts;
     plan.ids[name] = ids;
     plan.classes[name] = Buffer.concat(codes).toString('base64');
+    (plan.plainExact ??= {})[name] = Buffer.concat(plainChunks);
     plan.namespaces[name] = {db: dbName, collection: entry.collection};
     plan.targetChecks[name] = checks;
   }
@@ -371,7 +376,8 @@ export async function savePlan(set: RestoreSet, plan: Plan): Promise<string> {
   await mkdir(dir, {recursive: true, mode: 0o700});
   const file = path.join(dir, `${plan.targetName}-${plan.hash.slice(0, 12)}.json`);
   const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, `${JSON.stringify(plan, null, 2)}\n`, {mode: 0o600});
+  const {plainExact: _inMemoryOnly, ...saved} = plan;
+  await writeFile(temp, `${JSON.stringify(saved, null, 2)}\n`, {mode: 0o600});
   await rename(temp, file);
   await appendLedger(set, {
     time: new Date().toISOString(),

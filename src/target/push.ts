@@ -13,7 +13,7 @@ import {setDocumentBatches} from '../restore-set/stream.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
 import {digest, docToJson, idKey, idKeyFromJson, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
 import {fieldDiff} from './diff.js';
-import {exactForm, exactId, MAX_DOCUMENT_BYTES, toBytes, writeForm} from './exact.js';
+import {exactForm, exactId, MAX_DOCUMENT_BYTES, plainForm, toBytes, writeForm} from './exact.js';
 import {fieldBytes, fieldsDigest, fieldsEqual, fieldsFilter, repairUpdate} from './fields.js';
 import type {ExactDoc} from './exact.js';
 import {fetchRawById, isConnectionLoss, LOOKUP_BATCH} from './plan.js';
@@ -322,7 +322,8 @@ async function ensureCollection(ctx: PushContext, name: string, db: Db, collecti
   ctx.createdHere.push(created);
 }
 
-function setDoc(raw: Uint8Array, json: string, inexactWrite: boolean): SetDoc {
+function setDoc(raw: Uint8Array, json: string, inexactWrite: boolean, plainExact = false): SetDoc {
+  if (plainExact) return {raw, json, id: exactId(raw), doc: plainForm(raw), bytes: raw};
   const quick = writeForm(raw);
   if (quick.inexact === null) return {raw, json, id: exactId(raw), doc: quick.doc as Document, bytes: raw};
   const form = exactForm(raw);
@@ -355,6 +356,8 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
   const ids = plan.ids[name]!;
   const planned = plan.collections[name]!;
   const classes = Buffer.from(plan.classes[name]!, 'base64');
+  // Which documents the plan (made by this process) found to decode plainly and exactly; absent for a plan read from a file.
+  const plain = plan.plainExact?.[name]?.length === classes.length ? plan.plainExact[name] : undefined;
   const counts: PushCounts = {inserted: 0, overwritten: 0, skipped: planned.same, conflicts: 0, refused: 0, excluded: 0, ...(plan.fields ? {repaired: 0} : {})};
   result.collections[name] = counts;
   const notExact = plan.notExact?.[name] ?? {};
@@ -395,7 +398,7 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
   // Inserts: the set is read in batches, in step with the plan's class codes, while earlier batches are being written, by several writers.
   if (planned.insert - insertsLeft > 0) {
     await ensureCollection(ctx, name, db, ns.collection);
-    const make = (raw: Uint8Array, json: string) => setDoc(raw, json, inexact === 'write');
+    const make = (raw: Uint8Array, json: string, position: number) => setDoc(raw, json, inexact === 'write', plain?.[position] === 1);
     await runPool(plannedBatches(ctx, name, classes, CLASS_CODE.insert, writable, make, batchDocs), writers, step((batch) => insertBatch(ctx, name, ns.db, db, coll, batch, counts)));
   }
 
@@ -410,7 +413,7 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
   if (ids.conflict.length > 0 && !overwrite) {
     await record(ctx, 'conflict', name, ns.db, ids.conflict, 'changed on the target since the backup (skipped)');
   } else if (overwrite && planned.conflict - overwritesLeft > 0) {
-    const make = (raw: Uint8Array, json: string) => setDoc(raw, json, inexact === 'write');
+    const make = (raw: Uint8Array, json: string, position: number) => setDoc(raw, json, inexact === 'write', plain?.[position] === 1);
     await runPool(plannedBatches(ctx, name, classes, CLASS_CODE.conflict, writable, make, batchDocs), 1, step((batch) => overwriteBatch(ctx, name, ns.db, coll, batch, counts)));
   }
 }
@@ -426,17 +429,18 @@ async function* plannedBatches(
   classes: Uint8Array,
   code: number,
   keep: (json: string) => boolean,
-  make: (raw: Uint8Array, json: string) => SetDoc,
+  make: (raw: Uint8Array, json: string, position: number) => SetDoc,
   maxDocs: number,
 ): AsyncGenerator<SetDoc[]> {
   const batcher = new Batcher<SetDoc>(maxDocs, (doc) => doc.bytes.length);
   let position = 0;
   for await (const docs of setDocumentBatches(ctx.set, name, LOOKUP_BATCH)) {
     for (const raw of docs) {
-      if (classes[position++] !== code) continue;
+      const here = position++;
+      if (classes[here] !== code) continue;
       const json = idToJson(idOf(raw));
       if (!keep(json)) continue;
-      const closed = batcher.add(make(raw, json));
+      const closed = batcher.add(make(raw, json, here));
       if (closed) yield closed;
     }
   }

@@ -149,6 +149,12 @@ export interface Plan {
    * push reads it in step with the set's documents.
    */
   classes: Record<string, string>;
+  /**
+   * In memory only (never saved): per collection, one byte per set document, 1 where the plan found
+   * that the document's plain decode serialises back to its bytes. The push that made the plan
+   * decodes those without serialising them a second time (each write is still read back).
+   */
+  plainExact?: Record<string, Uint8Array>;
   /** sha256 of the target's raw BSON for each conflicting id: what the plan saw, for compare-and-swap. */
   conflictDigests: Record<string, Record<string, string>>;
 }

@@ -133,6 +133,9 @@ describe('planSet', () => {
     // One class code a document, in the set's order: inserts and same documents are not listed by id.
     assert.equal(Buffer.from(plan.classes.artworks!, 'base64').toString('latin1'), 'isckc');
     assert.equal((plan.ids.artworks as Record<string, unknown>).insert, undefined);
+    // Which written documents decode plainly and exactly: known in memory to the push that planned, never saved.
+    assert.deepEqual([...(plan.plainExact?.artworks ?? [])], [1, 0, 1, 0, 1]);
+    assert.equal((JSON.parse(await readFile(await savePlan(set, plan), 'utf8')) as Record<string, unknown>).plainExact, undefined);
     assert.deepEqual(plan.ids.artworks?.keyMatch, ['{"$numberInt":"4"}']);
     assert.deepEqual(plan.conflicts[0], {collection: 'artworks', _id: {$numberInt: '3'}, fields: [{path: 'title', backup: 'in the backup', target: 'edited since'}]});
     assert.equal(plan.conflicts[1]?.fields[0]?.path, 'nested (field order)', 'same fields in another order is a conflict');
@@ -148,7 +151,8 @@ describe('planSet', () => {
 
     const file = await savePlan(set, plan);
     assert.match(file, new RegExp(`plans/staging-${plan.hash.slice(0, 12)}\\.json$`));
-    assert.deepEqual(await readPlan(file), plan);
+    const {plainExact: _inMemoryOnly, ...saved} = plan;
+    assert.deepEqual(await readPlan(file), saved);
     assert.equal((await readLedger(set)).at(-1)?.action, 'plan');
   });
 
