@@ -370,7 +370,8 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
   if (inexact === 'skip') {
     for (const json of left) await record(ctx, 'excluded', name, ns.db, [json], `not written (--inexact skip): ${notExact[json]}`);
   }
-  const writable = (json: string) => notExact[json] === undefined || inexact === 'write';
+  const anyNotExact = Object.keys(notExact).length > 0;
+  const writable = (json: string) => !anyNotExact || notExact[json] === undefined || inexact === 'write';
   const leftOut = (json: string) => (conflictIds.has(json) ? 1 : 0);
   const insertsLeft = left.length - left.reduce((n, json) => n + leftOut(json), 0);
   const overwritesLeft = left.length - insertsLeft;
