@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, dbFlag, fieldsFlag, targetFlag, whereTargetFlag} from '../base-command.js';
-import type {Plan} from '../target/types.js';
+import type {ShownPlan} from '../target/plan.js';
 import {renderPlan} from '../ui/plan.js';
 
 export default class PlanCommand extends BaseCommand<typeof PlanCommand> {
@@ -17,10 +17,10 @@ export default class PlanCommand extends BaseCommand<typeof PlanCommand> {
     'match-on': Flags.string({description: 'natural key fields (comma-separated) to find records re-created under a new _id'}),
   };
 
-  async run(): Promise<Omit<Plan, 'classes'> & {file: string}> {
+  async run(): Promise<ShownPlan & {file: string}> {
     // Loaded here, not at start-up: `--help` and the other commands need none of it.
     const {openContext, repairOptions, withConnection} = await import('../promote/context.js');
-    const {planSet, savePlan} = await import('../target/index.js');
+    const {planSet, savePlan, shownPlan} = await import('../target/plan.js');
     const repair = await repairOptions(this.flags.fields, this.flags['where-target']);
     const {set, target} = await openContext(this.args.set, this.flags.to, this.settings);
     return withConnection(target, async (conn) => {
@@ -40,9 +40,8 @@ export default class PlanCommand extends BaseCommand<typeof PlanCommand> {
       const file = await savePlan(set, plan);
       this.reporter.succeed(`Plan ${plan.hash.slice(0, 12)} saved to ${file}`);
       this.log(renderPlan(plan));
-      // The class codes (a byte a document, base64) stay in the plan file; --json shows the counts and the ids that matter.
-      const {classes: _classes, plainExact: _plainExact, ...shown} = plan;
-      return {...shown, file};
+      // The class codes (a byte a document) stay in the plan file; --json shows the counts and the ids that matter.
+      return {...shownPlan(plan), file};
     });
   }
 }

@@ -1,7 +1,8 @@
 import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, dbFlag, fieldsFlag, targetFlag, whereTargetFlag} from '../base-command.js';
-import type {Plan, PushResult} from '../target/types.js';
+import type {ShownPlan} from '../target/plan.js';
+import type {PushResult} from '../target/types.js';
 import {GravityError} from '../errors.js';
 import {renderTable} from '../ui/table.js';
 import {formatValue} from '../ui/values.js';
@@ -38,7 +39,7 @@ export default class Push extends BaseCommand<typeof Push> {
     'bypass-document-validation': Flags.boolean({description: 'write past the target collection\'s validator, as mongorestore --bypassDocumentValidation (recorded in the journal and ledger)'}),
   };
 
-  async run(): Promise<PushResult & {plan: Plan}> {
+  async run(): Promise<PushResult & {plan: ShownPlan}> {
     // Loaded here, not at start-up: `--help` and the other commands need none of it.
     const {runPush} = await import('../promote/push.js');
     const {flags} = this;

@@ -2,7 +2,9 @@ import {GravityError} from '../errors.js';
 import {readLedger} from '../restore-set/ledger.js';
 import {checkPushGate} from '../target/gates.js';
 import {planSet, pushSet, savePlan} from '../target/index.js';
-import type {Plan, PushResult} from '../target/types.js';
+import {shownPlan} from '../target/plan.js';
+import type {ShownPlan} from '../target/plan.js';
+import type {PushResult} from '../target/types.js';
 import {canPrompt, confirm} from '../ui/prompt.js';
 import type {Reporter} from '../ui/reporter.js';
 import {renderPlan} from '../ui/plan.js';
@@ -29,7 +31,7 @@ export interface PushRequest {
  * Gate, plan again, compare with the plan the user saw, confirm, then write. Every refusal
  * happens before the first write.
  */
-export async function runPush(request: PushRequest, settings: Settings, reporter: Reporter, signal: AbortSignal, log: (line: string) => void): Promise<PushResult & {plan: Plan}> {
+export async function runPush(request: PushRequest, settings: Settings, reporter: Reporter, signal: AbortSignal, log: (line: string) => void): Promise<PushResult & {plan: ShownPlan}> {
   const {set, target, staging, production} = await openContext(request.set, request.to, settings);
   const interactive = canPrompt();
   requireTargetDb(target, set);
@@ -88,6 +90,6 @@ export async function runPush(request: PushRequest, settings: Settings, reporter
       },
     });
     bar.done();
-    return {...result, plan};
+    return {...result, plan: shownPlan(plan)};
   });
 }

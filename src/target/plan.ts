@@ -370,6 +370,14 @@ export async function planSet(set: RestoreSet, conn: TargetConnection, options: 
   return {...plan, hash: planHash(plan)};
 }
 
+/** A plan as the commands print it (`--json`): without the per-document class codes (a byte a document) kept in the plan file and in memory. */
+export type ShownPlan = Omit<Plan, 'classes' | 'plainExact'>;
+
+export function shownPlan(plan: Plan): ShownPlan {
+  const {classes: _classes, plainExact: _plainExact, ...shown} = plan;
+  return shown;
+}
+
 /** Write `plans/<target>-<hash12>.json` atomically (temp file + rename); returns its path. */
 export async function savePlan(set: RestoreSet, plan: Plan): Promise<string> {
   const dir = path.join(set.dir, PLAN_DIR);
