@@ -88,18 +88,18 @@ async function startServer(): Promise<{uri: string; kind: string; stop: () => Pr
 }
 
 /**
- * A push killed with SIGKILL once the target holds about `fraction` of the documents, as a crash
- * or an OOM kill would: returns how many documents the target held when it was killed.
+ * A CLI step killed with SIGKILL once the target holds `until(count)` documents, as a crash or an
+ * OOM kill would: returns how many documents the target held when it was killed.
  */
-async function killedPush(args: string[], uri: string, db: string, docs: number, fraction: number): Promise<number> {
+async function killedStep(args: string[], uri: string, db: string, until: (held: number) => boolean): Promise<number> {
   const child = spawn(process.execPath, [BIN, ...args], {stdio: 'ignore', env: {...process.env, CI: 'true'}});
   const client = new MongoClient(uri);
   try {
     const coll = client.db(db).collection('artworks');
     for (;;) {
       const held = await coll.estimatedDocumentCount();
-      if (child.exitCode !== null) throw new Error(`target bench: the push to be killed ended first (exit ${child.exitCode})`);
-      if (held >= docs * fraction) {
+      if (child.exitCode !== null) throw new Error(`target bench: ${args[0]} ended before it could be killed (exit ${child.exitCode})`);
+      if (until(held)) {
         const exited = once(child, 'exit');
         child.kill('SIGKILL');
         await exited;
@@ -145,16 +145,23 @@ export async function benchTarget(lines: string[]): Promise<void> {
 
     // Killed with SIGKILL at about 40 %, then the same push again: it resumes from its journal.
     const killTo = withDb(mongo.uri, killDb);
-    const heldAtKill = await killedPush(['push', set, '--to', killTo, '--yes', '--json'], mongo.uri, killDb, docs, 0.4);
+    const heldAtKill = await killedStep(['push', set, '--to', killTo, '--yes', '--json'], mongo.uri, killDb, (held) => held >= docs * 0.4);
     const resumed = await cli(['push', set, '--to', killTo, '--yes']);
     const verifyResumed = await cli(['verify', set, '--to', killTo]);
     const checkResumed = await pymongo('check', killTo, killDb, bson);
+    // The same for a rollback: killed with about 40 % deleted, then run again.
+    const heldAtRollbackKill = await killedStep(['rollback', set, '--to', killTo, '--yes', '--json'], mongo.uri, killDb, (held) => held <= docs * 0.6);
+    const rollbackAgain = await cli(['rollback', set, '--to', killTo, '--yes']);
+    const left = await pymongo('check', killTo, killDb, bson);
 
     const inserted = Object.values(push.json.collections as Record<string, {inserted: number}>).reduce((n, c) => n + c.inserted, 0);
     const deleted = Object.values(rollback.json.collections as Record<string, {deleted: number}>).reduce((n, c) => n + c.deleted, 0);
     if (inserted !== docs || verify.json.ok !== true || deleted !== docs) throw new Error('target bench: unexpected result');
     if (check.unequal !== 0 || check.total !== docs) throw new Error(`target bench: pymongo read-back after push: ${JSON.stringify(check)}`);
     if (verifyResumed.json.ok !== true || checkResumed.unequal !== 0 || checkResumed.total !== docs) throw new Error(`target bench: after the killed push and its resume: ${JSON.stringify(checkResumed)}`);
+    if (left.total !== 0) throw new Error(`target bench: after the killed rollback and its second run ${left.total} documents are left`);
+    const again = rollbackAgain.json.collections as Record<string, {deleted: number; alreadyUndone: number}>;
+    const secondRun = Object.values(again).reduce((n, c) => ({deleted: n.deleted + c.deleted, alreadyUndone: n.alreadyUndone + c.alreadyUndone}), {deleted: 0, alreadyUndone: 0});
     const rate = (s: number) => Math.round(docs / s).toLocaleString('en-US');
     const row = (name: string, step: Step, baseline: number | null, baselineName: string) =>
       `| ${name} | ${step.seconds.toFixed(2)} s | ${step.cpuSeconds.toFixed(2)} s | ${rate(step.seconds)} | ${step.maxRssMb.toFixed(0)} MB | ${baseline === null ? '' : `${(step.seconds / baseline).toFixed(2)}× ${baselineName}`} |`;
@@ -177,9 +184,11 @@ export async function benchTarget(lines: string[]): Promise<void> {
       row('rollback (compare-and-delete, journaled)', rollback, null, ''),
       row(`push again after a SIGKILL at ${((heldAtKill / docs) * 100).toFixed(0)} % (resumes)`, resumed, null, ''),
       row('verify after the resumed push', verifyResumed, pyScan, 'scan'),
+      row(`rollback again after a SIGKILL at ${(((docs - heldAtRollbackKill) / docs) * 100).toFixed(0)} % deleted`, rollbackAgain, null, ''),
       '',
       `pymongo read-back (RawBSONDocument, byte for byte) after the push: ${check.total?.toLocaleString('en-US')} documents held, ${check.unequal} missing or different;`,
       `after the killed and resumed push: ${checkResumed.total?.toLocaleString('en-US')} held, ${checkResumed.unequal} missing or different.`,
+      `The rollback killed with ${(docs - heldAtRollbackKill).toLocaleString('en-US')} deleted, run again: ${secondRun.deleted.toLocaleString('en-US')} deleted, ${secondRun.alreadyUndone.toLocaleString('en-US')} found already undone, ${left.total} left.`,
       '',
     );
   } finally {
