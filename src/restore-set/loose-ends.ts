@@ -9,6 +9,7 @@ import {readDump} from '../dump/read.js';
 import type {DumpInput} from '../dump/types.js';
 import {exactForm, exactId, orderedJson} from '../target/exact.js';
 import type {LedgerEntry} from './ledger.js';
+import {ObjectIdTable} from './oid-table.js';
 import {setDocumentBatches} from './stream.js';
 import type {Relation, RestoreSet} from './manifest.js';
 
@@ -140,50 +141,57 @@ function objectIdFields(doc: Document, prefix = '', depth = 0, out = new Map<str
  * at restored `_id`s through a relation the set did not follow. Documents already in the set don't count.
  */
 export async function unfollowedRelations(set: RestoreSet, input: DumpInput, followed: Relation[], signal?: AbortSignal): Promise<UnfollowedRelation[]> {
-  const restored = new Map<string, string[]>();
-  const inSet = new Map<string, Set<string>>();
-  for (const name of set.manifest.order) {
-    const ids = new Set<string>();
-    // The set is streamed; what is kept is the restored ObjectId _ids the backup is matched against.
+  // The restored ObjectId _ids, and which collections of the set hold each, in a compact table: the
+  // set is streamed and the backup read once, so memory is about 30 bytes a restored document.
+  const order = set.manifest.order;
+  const expected = order.reduce((n, name) => n + (set.manifest.collections[name]?.documents ?? 0), 0);
+  const restored = new ObjectIdTable(expected);
+  for (const [index, name] of order.entries()) {
     for await (const docs of setDocumentBatches(set, name)) {
       for (const raw of docs) {
         const id = exactId(raw);
-        if (id instanceof ObjectId) {
-          const hex = id.toHexString();
-          restored.set(hex, [...(restored.get(hex) ?? []), name]);
-          ids.add(hex);
-        }
+        if (id instanceof ObjectId) restored.add(id.id, index);
       }
     }
-    inSet.set(name, ids);
   }
-  const db = set.manifest.collections[set.manifest.order[0] ?? '']?.db;
-  const isFollowed = (from: string, to: string, field: string) => followed.some((r) => r.from === from && r.to === to && r.foreignField === field && (r.localField ?? '_id') === '_id');
-  const found = new Map<string, {rel: UnfollowedRelation; referenced: Set<string>}>();
   if (restored.size === 0) return [];
+  const db = set.manifest.collections[order[0] ?? '']?.db;
+  const isFollowed = (from: string, to: string, field: string) => followed.some((r) => r.from === from && r.to === to && r.foreignField === field && (r.localField ?? '_id') === '_id');
+  // Per relation, a mark per table slot: distinct restored documents referenced, counted once.
+  const found = new Map<string, {rel: UnfollowedRelation; marks: Uint8Array}>();
   for await (const event of readDump(input, {signal, want: (ns) => ns.db === db && !ns.collection.startsWith('system.')})) {
     if (event.type !== 'documents' || event.db !== db) continue;
+    const own = order.indexOf(event.collection);
     for (const raw of event.docs) {
       const doc = BSON.deserialize(raw);
-      const ownId = doc._id instanceof ObjectId ? doc._id.toHexString() : null;
-      if (ownId && inSet.get(event.collection)?.has(ownId)) continue;
+      if (own >= 0 && doc._id instanceof ObjectId && restored.has(doc._id.id, own)) continue;
       for (const [field, values] of objectIdFields(doc)) {
-        const hits = new Map<string, Set<string>>();
+        const hits = new Map<number, number[]>();
         for (const v of values) {
-          for (const from of restored.get(v.toHexString()) ?? []) hits.set(from, (hits.get(from) ?? new Set()).add(v.toHexString()));
+          const slot = restored.slotOf(v.id);
+          if (slot < 0) continue;
+          for (const from of restored.collectionsAt(slot)) hits.set(from, [...(hits.get(from) ?? []), slot]);
         }
-        for (const [from, ids] of hits) {
+        for (const [fromIndex, slots] of hits) {
+          const from = order[fromIndex]!;
           if (isFollowed(from, event.collection, field)) continue;
           const key = `${from}\u0000${event.collection}\u0000${field}`;
-          const entry = found.get(key) ?? {rel: {from, to: event.collection, foreignField: field, documents: 0, referenced: 0}, referenced: new Set<string>()};
+          let entry = found.get(key);
+          if (!entry) {
+            entry = {rel: {from, to: event.collection, foreignField: field, documents: 0, referenced: 0}, marks: new Uint8Array(restored.capacity)};
+            found.set(key, entry);
+          }
           entry.rel.documents++;
-          for (const id of ids) entry.referenced.add(id);
-          found.set(key, entry);
+          for (const slot of slots) {
+            if (entry.marks[slot]) continue;
+            entry.marks[slot] = 1;
+            entry.rel.referenced++;
+          }
         }
       }
     }
   }
-  return [...found.values()].map(({rel, referenced}) => ({...rel, referenced: referenced.size})).sort((a, b) => b.documents - a.documents);
+  return [...found.values()].map(({rel}) => rel).sort((a, b) => b.documents - a.documents);
 }
 
 export function incidentFigures(set: RestoreSet, incidentAt: string | null, ledger: LedgerEntry[]): IncidentFigures {
