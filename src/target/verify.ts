@@ -1,12 +1,11 @@
 import {journalRecords, listJournals} from '../restore-set/journal.js';
 import type {JournalFile} from '../restore-set/journal.js';
 import {appendLedger} from '../restore-set/ledger.js';
-import {setDocumentBatches} from '../restore-set/stream.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
-import {idKey, idKeyFromJson, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
+import {idKey, idKeyFromJson, idToJson, sameBytes, sha256} from './bson-util.js';
 import {exactForm} from './exact.js';
 import {fieldsEqual} from './fields.js';
-import {fetchRawById, guard, LOOKUP_BATCH} from './plan.js';
+import {batchesWithTarget} from './plan.js';
 import type {ProgressCallback, TargetConnection, VerifyCounts, VerifyResult} from './types.js';
 
 const PROBLEM_SAMPLE = 20;
@@ -72,9 +71,7 @@ export async function verifySet(set: RestoreSet, conn: TargetConnection, options
     const reencodedHere = reencoded.get(name) ?? new Map<string, string>();
     let done = 0;
     // One batch of the set and its target counterparts in memory at a time, whatever the size of the set.
-    for await (const docs of setDocumentBatches(set, name, LOOKUP_BATCH)) {
-      const ids = docs.map(idOf);
-      const current = await guard(conn, 'verify', () => fetchRawById(coll, ids));
+    for await (const {docs, ids, target: current} of batchesWithTarget(set, name, coll, conn, 'verify')) {
       docs.forEach((raw, i) => {
         const key = idKey(ids[i]);
         const now = current.get(key);

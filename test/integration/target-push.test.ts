@@ -397,6 +397,34 @@ describe('pushSet after a crash', () => {
   });
 });
 
+describe('lookups sent ahead (plan, verify)', () => {
+  it('a server lost while lookups are in flight ends verify with one typed error, nothing unhandled', async () => {
+    const {set, spec} = await fixture((g) => [{db: g, name: 'artworks', docs: artworks(6000)}]);
+    const own = await startTestMongoServer();
+    let stopped = false;
+    const conn = await connectTarget({...spec, uri: own.uri}, {timeoutMs: 1000, selectionMs: 1000});
+    try {
+      const plan = await planSet(set, conn);
+      assert.equal(Buffer.from(plan.classes.artworks!, 'base64').length, 6000, 'every batch of the set, in order, with lookups ahead');
+      await pushSet(set, conn, plan, {onConflict: 'skip'});
+      await assert.rejects(
+        verifySet(set, conn, {
+          onProgress: (p) => {
+            if (p.done >= 1000 && !stopped) {
+              stopped = true;
+              void own.close();
+            }
+          },
+        }),
+        (e: unknown) => e instanceof GravityError && e.code === 'TARGET_UNREACHABLE' && /verify/.test(e.message),
+      );
+    } finally {
+      await conn.close();
+      if (!stopped) await own.close();
+    }
+  });
+});
+
 describe('gates against a real ledger', () => {
   it('production is refused until staging was pushed and verified, then needs the database name', async () => {
     const {set, conn} = await fixture((g) => [{db: g, name: 'artworks', docs: [{_id: 1}]}]);
