@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import {writeFile} from 'node:fs/promises';
 import {after, before, describe, it} from 'node:test';
 
 import {Binary} from 'bson';
@@ -86,6 +87,20 @@ describe('rollbackSet', () => {
     assert.deepEqual(await all(db, 'artworks'), []);
     assert.deepEqual((await readLedger(set)).map((l) => l.outcome), ['ok', 'partial', 'partial', 'ok']);
     await assert.rejects(rollbackSet(set, conn), (e: unknown) => e instanceof GravityError && e.code === 'JOURNAL_MISSING');
+  });
+
+  it('a journal whose inserts carry no digest (written by an earlier version) is undone by the set\'s own bytes', async () => {
+    const {set, conn, db} = await fixture((g) => [{db: g, name: 'artworks', docs: [{_id: 1, a: 1}, {_id: 2, a: 2}, {_id: 3, a: 3}]}]);
+    await pushSet(set, conn, await planSet(set, conn), {onConflict: 'skip'});
+    const [journal] = await listJournals(set, 'staging');
+    const records = await allRecords(journal!);
+    assert.ok(records.some((r) => r.type === 'intent' && (r.insertSha256 ?? []).length === 3), 'inserts record their digest');
+    const older = records.map((r) => (r.type === 'intent' ? {...r, insertSha256: undefined} : r));
+    await writeFile(journal!.path, `${older.map((r) => JSON.stringify(r)).join('\n')}\n`);
+    await db.collection('artworks').updateOne({_id: 2} as Document, {$set: {a: 'edited after the push'}});
+    const result = await rollbackSet(set, conn);
+    assert.deepEqual(result.collections.artworks, {deleted: 2, restored: 0, skipped: 1, alreadyUndone: 0});
+    assert.deepEqual(await all(db, 'artworks'), [{_id: 2, a: 'edited after the push'}]);
   });
 
   it('restores pre-images of overwritten documents unless they changed after the push', async () => {
