@@ -314,9 +314,11 @@ describe('pushSet', () => {
     assert.equal(journals.length, 1, 'the same journal continued');
     assert.equal(journals[0]?.finished, true);
     assert.ok((await allRecords(journals[0]!)).some((r) => r.type === 'resume'));
-    // The whole push is one unit for rollback.
-    const rb = await rollbackSet(set, conn);
+    // The whole push is one unit for rollback. The 10 written before the interruption are named
+    // twice in the journal; in small batches, four at a time, each is still deleted once.
+    const rb = await rollbackSet(set, conn, {batchDocs: 5, writers: 4});
     assert.equal(rb.collections.artworks?.deleted, 25);
+    assert.equal(rb.collections.artworks?.alreadyUndone, 10, 'the second mention finds it gone');
     assert.equal(await db.collection('artworks').countDocuments(), 0);
   });
 });
