@@ -19,7 +19,7 @@ import {splitDocuments} from '../../src/dump/split.js';
 import {metadataJson, tempDir, writeFolder} from '../support/bson-fixtures.js';
 import {assertCleanError, cleanEnv, json, runCli} from '../support/cli.js';
 import {startMongo, type MongoBackend} from '../support/mongo-backend.js';
-import {withDb} from '../support/promote-fixture.js';
+import {withDb} from '../support/mongo-backend.js';
 
 const ART = 60;
 const DELETED = [...Array(10).keys()];

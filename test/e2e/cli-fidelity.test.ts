@@ -9,18 +9,18 @@ import {execFile} from 'node:child_process';
 import {promisify} from 'node:util';
 import {readdir, stat} from 'node:fs/promises';
 import path from 'node:path';
-import {after, before, describe, it} from 'node:test';
+import {describe, it} from 'node:test';
 
 import {
   Binary, BSON, BSONRegExp, Decimal128, Double, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp, UUID,
 } from 'bson';
 import type {Document} from 'bson';
-import {MongoClient} from 'mongodb';
 
 import {tempDir, writeSet} from '../integration/target-fixture.js';
 import {REPO_ROOT, cleanEnv, json, runCli, assertCleanError} from '../support/cli.js';
 import {rawDocument} from '../support/bson-fixtures.js';
-import {startMongo, type MongoBackend} from '../support/mongo-backend.js';
+import {withDb} from '../support/mongo-backend.js';
+import {mongoSuite} from '../support/mongo-suite.js';
 
 const PYTHON = '/usr/bin/python3';
 const M = (entries: Array<[string, unknown]>): Map<string, unknown> => new Map(entries);
@@ -52,25 +52,12 @@ async function pymongoRead(uri: string, db: string, collection: string): Promise
 }
 
 describe('byte-exact writes and honest refusals, through bin/run.js', () => {
-  let mongo: MongoBackend;
-  let client: MongoClient;
-  const dirs: Array<() => Promise<void>> = [];
+  const suite = mongoSuite('cli-fidelity');
+  const dirs = suite.cleanups;
   let n = 0;
   const dbName = () => `gr_fid_${process.pid}_${++n}`;
-  const target = (db: string) => {
-    const m = /^(mongodb(?:\+srv)?:\/\/[^/?]+)(?:\/[^?]*)?(\?.*)?$/.exec(mongo.uri)!;
-    return `${m[1]}/${db}${m[2] ?? ''}`;
-  };
+  const target = (db: string) => withDb(suite.mongo.uri, db);
 
-  before(async () => {
-    mongo = await startMongo({label: 'cli-fidelity'});
-    client = await new MongoClient(mongo.uri).connect();
-  });
-  after(async () => {
-    await client?.close();
-    await mongo?.stop();
-    for (const d of dirs) await d();
-  });
 
   async function set(db: string, collections: Array<{name: string; docs: Buffer[]; indexes?: Document[]}>): Promise<string> {
     const {dir, cleanup} = await tempDir('gr-fid-');
@@ -100,7 +87,7 @@ describe('byte-exact writes and honest refusals, through bin/run.js', () => {
     // A second plan finds every document the same: the embedded _id {b: 1, "1": 2} is found again, not duplicated.
     const again = json<{collections: Record<string, {same: number; insert: number}>}>(await runCli(['plan', dir, '--to', target(db), '--json']));
     assert.equal(again.collections.artworks?.same, 8);
-    assert.equal(await client.db(db).collection('artworks').countDocuments(), 8);
+    assert.equal(await suite.client.db(db).collection('artworks').countDocuments(), 8);
     // Plans, journals and the ledger hold production data: owner-only.
     for (const sub of ['plans', 'journal']) {
       assert.equal((await stat(path.join(dir, sub))).mode & 0o777, 0o700, `${sub}/ is 0700`);
@@ -111,7 +98,7 @@ describe('byte-exact writes and honest refusals, through bin/run.js', () => {
     const rollback = await runCli(['rollback', dir, '--to', target(db), '--yes', '--json']);
     assert.equal(rollback.code, 0, rollback.stderr);
     assert.equal(json<{collections: Record<string, {deleted: number}>}>(rollback).collections.artworks?.deleted, 8);
-    assert.equal(await client.db(db).collection('artworks').countDocuments(), 0);
+    assert.equal(await suite.client.db(db).collection('artworks').countDocuments(), 0);
   });
 
   it('a document that cannot be written byte for byte is named in the plan and stops the push unless a flag says what to do', async () => {
@@ -130,7 +117,7 @@ describe('byte-exact writes and honest refusals, through bin/run.js', () => {
     const refused = await runCli(['push', dir, '--to', target(db), '--yes']);
     assertCleanError(refused, /2 document\(s\) cannot be written byte for byte.*nothing was written.*--inexact skip/);
     assert.equal(refused.code, 8);
-    assert.equal(await client.db(db).collection('things').countDocuments(), 0, 'nothing written');
+    assert.equal(await suite.client.db(db).collection('things').countDocuments(), 0, 'nothing written');
     const skip = await runCli(['push', dir, '--to', target(db), '--yes', '--inexact', 'skip', '--json']);
     assert.equal(skip.code, 0, skip.stderr);
     assert.deepEqual(json<{collections: Record<string, unknown>}>(skip).collections.things, {inserted: 1, overwritten: 0, skipped: 0, conflicts: 0, refused: 0, excluded: 2});
@@ -146,9 +133,9 @@ describe('byte-exact writes and honest refusals, through bin/run.js', () => {
       Buffer.from(BSON.serialize(M([['_id', new ObjectId('57d1e4a2cd530e65f6000012')], ['email', 'bob@example.com']]))),
     ];
     const dir = await set(db, [{name: 'users', docs: users, indexes: [{v: 2, key: {email: 1}, name: 'email_1', unique: true}]}]);
-    await client.db(db).collection('users').createIndex({email: 1}, {unique: true});
+    await suite.client.db(db).collection('users').createIndex({email: 1}, {unique: true});
     const recreated = new ObjectId('6560f00d0000000000000abc');
-    await client.db(db).collection('users').insertOne({_id: recreated, email: 'bob@example.com'});
+    await suite.client.db(db).collection('users').insertOne({_id: recreated, email: 'bob@example.com'});
     const plan = json<{collections: Record<string, {insert: number; clash: number}>; clashes: Record<string, Record<string, {index: string; targetId: string}>>}>(
       await runCli(['plan', dir, '--to', target(db), '--json']),
     );
@@ -177,7 +164,7 @@ describe('byte-exact writes and honest refusals, through bin/run.js', () => {
     const adminUri = target('admin');
     const push = await runCli(['push', dir, '--to', adminUri, '--yes', '--json']);
     assert.equal(push.code, 0, push.stderr);
-    const back = await pymongoRead(mongo.uri, db, 'artworks');
+    const back = await pymongoRead(suite.mongo.uri, db, 'artworks');
     assert.equal(back.docs.length, 1, 'written to the set\'s source database');
     assert.deepEqual(back.collections.admin?.filter((c) => c === 'artworks'), [], 'nothing written to admin');
     for (const forbidden of ['admin', 'local', 'config']) {

@@ -5,15 +5,15 @@
  * null}'` must repair exactly the 8 still damaged, touch nothing else, and leave the 2 alone.
  */
 import assert from 'node:assert/strict';
-import {after, before, describe, it} from 'node:test';
+import {describe, it} from 'node:test';
 
 import {BSON, Int32} from 'bson';
 import type {Document} from 'bson';
-import {MongoClient} from 'mongodb';
 
 import {tempDir, writeSet} from '../integration/target-fixture.js';
 import {json, runCli} from '../support/cli.js';
-import {startMongo, type MongoBackend} from '../support/mongo-backend.js';
+import {withDb} from '../support/mongo-backend.js';
+import {mongoSuite} from '../support/mongo-suite.js';
 
 const M = (entries: Array<[string, unknown]>): Map<string, unknown> => new Map(entries);
 
@@ -23,29 +23,19 @@ function backupDoc(i: number): Map<string, unknown> {
 }
 
 describe('field repair with --fields and --where-target, through bin/run.js', () => {
-  let mongo: MongoBackend;
-  let client: MongoClient;
-  const cleanups: Array<() => Promise<void>> = [];
+  const suite = mongoSuite('cli-field-repair');
+  const cleanups = suite.cleanups;
 
-  before(async () => {
-    mongo = await startMongo({label: 'cli-field-repair'});
-    client = await new MongoClient(mongo.uri).connect();
-  });
-  after(async () => {
-    await client?.close();
-    await mongo?.stop();
-    for (const c of cleanups) await c();
-  });
 
   it('repairs exactly the damaged documents, only that field, and rolls back all but what was edited since', async () => {
     const db = `gr_repair_${process.pid}`;
-    const uri = `${/^(mongodb:\/\/[^/?]+)/.exec(mongo.uri)![1]}/${db}`;
+    const uri = withDb(suite.mongo.uri, db);
     const {dir, cleanup} = await tempDir('gr-repair-');
     cleanups.push(cleanup);
     await writeSet(dir, [{db, name: 'records', docs: Array.from({length: 10}, (_, i) => Buffer.from(BSON.serialize(backupDoc(i))))}]);
 
     // The target after the incident: every important_a nulled, every title edited by users since.
-    const coll = client.db(db).collection('records');
+    const coll = suite.client.db(db).collection('records');
     const damaged = (i: number) => M([['_id', i], ['title', `Work ${i} (edited)`], ['important_a', i >= 8 ? `value-${i} (re-entered)` : null], ['by_year', M([['2021', new Int32(i)], ['10', new Int32(1)]])], ['important_b', 'kept']]);
     await coll.insertMany(Array.from({length: 10}, (_, i) => damaged(i)) as unknown as Document[]);
     const before = new Map((await coll.find({}, {raw: true}).toArray()).map((r) => [BSON.deserialize(r as unknown as Uint8Array)._id as number, Buffer.from(r as unknown as Uint8Array)]));

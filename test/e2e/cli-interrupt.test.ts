@@ -18,7 +18,8 @@ import {createS3Client} from '../../src/s3/client.js';
 import {tempDir} from '../integration/target-fixture.js';
 import {assertCleanError, cleanEnv, json, runCli} from '../support/cli.js';
 import {startCli, type RunningCli} from '../support/cli-session.js';
-import {artworkDocs, bytesOf, idKeyOf, ledger, rawDocs, scenario, startWorld, withDb, type PromoteWorld, type Scenario} from '../support/promote-fixture.js';
+import {withDb} from '../support/mongo-backend.js';
+import {artworkDocs, bytesOf, idKeyOf, ledger, rawDocs, scenario, startWorld, type PromoteWorld, type Scenario} from '../support/promote-fixture.js';
 import {s3EnvFor, startS3Server, type S3Server} from '../support/s3-server.js';
 import {mongoCommandMarker, startTcpProxy, type TcpProxy} from '../support/tcp-proxy.js';
 

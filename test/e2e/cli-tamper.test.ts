@@ -13,7 +13,8 @@ import type {ObjectId} from 'bson';
 import {generateGravity, RELATIONS, snapshot, writeBackupTarGz} from '../../scripts/demo/data.js';
 import {tempDir} from '../integration/target-fixture.js';
 import {assertCleanError, cleanEnv, json, runCli} from '../support/cli.js';
-import {startWorld, withDb, type PromoteWorld} from '../support/promote-fixture.js';
+import {withDb} from '../support/mongo-backend.js';
+import {startWorld, type PromoteWorld} from '../support/promote-fixture.js';
 
 describe('a tampered restore set', () => {
   let world: PromoteWorld;

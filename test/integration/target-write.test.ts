@@ -4,14 +4,14 @@
  * engine's collation. Expectations about the server come from the MongoDB manual (cited).
  */
 import assert from 'node:assert/strict';
-import {after, before, describe, it} from 'node:test';
+import {describe, it} from 'node:test';
 
 import {BSON, Decimal128, Double, Int32, Long} from 'bson';
 import type {Document} from 'bson';
-import {MongoClient, MongoServerError} from 'mongodb';
+import {MongoServerError} from 'mongodb';
 
 import {tempDir, writeSet} from './target-fixture.js';
-import {startMongo, type MongoBackend} from '../support/mongo-backend.js';
+import {mongoSuite} from '../support/mongo-suite.js';
 import {GravityError} from '../../src/errors.js';
 import {JournalWriter} from '../../src/restore-set/journal.js';
 import {idKey} from '../../src/target/bson-util.js';
@@ -23,24 +23,14 @@ import {unchangedFilter, withRetry, WRITE_CONCERN} from '../../src/target/write.
 const M = (entries: Array<[string, unknown]>): Map<string, unknown> => new Map(entries);
 
 describe('write path risks', () => {
-  let mongo: MongoBackend;
-  let client: MongoClient;
-  const cleanups: Array<() => Promise<void>> = [];
+  const suite = mongoSuite('target-write');
+  const cleanups = suite.cleanups;
   let n = 0;
   const dbName = () => `gr_write_${process.pid}_${++n}`;
 
-  before(async () => {
-    mongo = await startMongo({label: 'target-write'});
-    client = await new MongoClient(mongo.uri).connect();
-  });
-  after(async () => {
-    await client?.close();
-    await mongo?.stop();
-    for (const c of cleanups) await c();
-  });
 
   async function connect(db: string): Promise<TargetConnection> {
-    const conn = await connectTarget({name: 'adhoc', uri: mongo.uri, db, label: `test ${db}`});
+    const conn = await connectTarget({name: 'adhoc', uri: suite.mongo.uri, db, label: `test ${db}`});
     cleanups.push(() => conn.close());
     return conn;
   }
@@ -60,7 +50,7 @@ describe('write path risks', () => {
     ];
     for (const [what, change] of cases) {
       it(`detects ${what}`, async () => {
-        const coll = client.db(dbName()).collection('c');
+        const coll = suite.client.db(dbName()).collection('c');
         await coll.insertOne(original as unknown as Document);
         const read = (await coll.find({}, {raw: true}).toArray())[0] as unknown as Uint8Array;
         await coll.updateOne({_id: 1} as Document, change);
@@ -70,7 +60,7 @@ describe('write path risks', () => {
       });
     }
     it('matches the unchanged document, an embedded _id by its field order', async () => {
-      const coll = client.db(dbName()).collection('c');
+      const coll = suite.client.db(dbName()).collection('c');
       const id = M([['b', 1], ['1', 2]]);
       await coll.insertOne(M([['_id', id], ['by_year', M([['2021', 5], ['10', 1]])]]) as unknown as Document);
       const read = Buffer.from((await coll.find({}, {raw: true}).toArray())[0] as unknown as Uint8Array);
@@ -86,7 +76,7 @@ describe('write path risks', () => {
     const {dir, cleanup} = await tempDir();
     cleanups.push(cleanup);
     const set = await writeSet(dir, [{db, name: 'big', docs: [Buffer.from(BSON.serialize(big('a')))]}]);
-    await client.db(db).collection('big').insertOne(big('b') as unknown as Document);
+    await suite.client.db(db).collection('big').insertOne(big('b') as unknown as Document);
     const conn = await connect(db);
     const result = await pushSet(set, conn, await planSet(set, conn), {onConflict: 'overwrite'});
     assert.deepEqual([result.collections.big?.overwritten, result.collections.big?.refused], [1, 0]);
@@ -140,7 +130,7 @@ describe('write path risks', () => {
   it('a validator refusal (code 121) is reported with its reason; --bypass-document-validation writes it, recorded', async () => {
     // https://www.mongodb.com/docs/manual/core/schema-validation/handle-invalid-documents/
     const db = dbName();
-    await client.db(db).createCollection('users', {validator: {$jsonSchema: {bsonType: 'object', required: ['email']}}});
+    await suite.client.db(db).createCollection('users', {validator: {$jsonSchema: {bsonType: 'object', required: ['email']}}});
     const {dir, cleanup} = await tempDir();
     cleanups.push(cleanup);
     const set = await writeSet(dir, [{db, name: 'users', docs: [{_id: 1, email: 'a@x'}, {_id: 2, name: 'no email'}]}]);
@@ -164,13 +154,13 @@ describe('write path risks', () => {
     const conn = await connect(db);
     const plan = await planSet(set, conn);
     // What the dead push left: the collection, no index, a journal that says it was creating it.
-    await client.db(db).createCollection('users');
+    await suite.client.db(db).createCollection('users');
     const journal = await JournalWriter.create(set, {type: 'begin', op: 'push', target: 'adhoc', targetLabel: conn.spec.label, setHash: set.hash, planHash: plan.hash, onConflict: 'skip', time: new Date().toISOString()});
     await journal.append({type: 'creating', collection: 'users', db, indexes: ['email_1']});
     await journal.close();
     const result = await pushSet(set, conn, plan, {onConflict: 'skip'});
     assert.equal(result.resumed, true);
-    const names = (await client.db(db).collection('users').listIndexes().toArray()).map((ix) => ix.name);
+    const names = (await suite.client.db(db).collection('users').listIndexes().toArray()).map((ix) => ix.name);
     assert.ok(names.includes('email_1'), `indexes: ${names.join(', ')}`);
   });
 
@@ -188,7 +178,7 @@ describe('write path risks', () => {
     await assert.rejects(pushSet(set, conn, plan, {onConflict: 'skip'}), (e: unknown) => e instanceof GravityError && e.code === 'NOT_EXACT');
     const result = await pushSet(set, conn, plan, {onConflict: 'skip', inexact: 'write'});
     assert.deepEqual([result.collections.legacy?.inserted, result.collections.legacy?.refused], [1, 0]);
-    const stored = (await client.db(db).collection('legacy').find({}, {raw: true}).toArray())[0] as unknown as Uint8Array;
+    const stored = (await suite.client.db(db).collection('legacy').find({}, {raw: true}).toArray())[0] as unknown as Uint8Array;
     assert.equal(Buffer.from(stored).toString('hex'), Buffer.from(BSON.serialize({_id: 'u', legacy: null})).toString('hex'), 'written as the driver can: null');
     assert.equal((await verifySet(set, conn)).ok, true);
     const {rollbackSet} = await import('../../src/target/index.js');

@@ -328,6 +328,13 @@ async function startReplSet(binary: string): Promise<MongoBackend> {
   };
 }
 
+/** The same server's URI with `db` as its path (credentials and options kept). */
+export function withDb(uri: string, db: string): string {
+  const match = /^(mongodb(?:\+srv)?:\/\/[^/?]+)(\/[^?]*)?(\?.*)?$/.exec(uri);
+  if (!match) throw new Error(`not a MongoDB URI: ${uri}`);
+  return `${match[1]}/${db}${match[3] ?? ''}`;
+}
+
 /** Starts the backend the environment asks for; see the file comment for the order. */
 export async function startMongo(opts: StartMongoOptions = {}): Promise<MongoBackend> {
   const env = opts.env ?? process.env;

@@ -10,13 +10,7 @@ import {MongoClient} from 'mongodb';
 
 import {tempDir, writeSet} from '../integration/target-fixture.js';
 import {cleanEnv} from './cli.js';
-import {startMongo, type MongoBackend} from './mongo-backend.js';
-
-export function withDb(uri: string, db: string): string {
-  const match = /^(mongodb(?:\+srv)?:\/\/[^/?]+)(\/[^?]*)?(\?.*)?$/.exec(uri);
-  if (!match) throw new Error(`not a MongoDB URI: ${uri}`);
-  return `${match[1]}/${db}${match[3] ?? ''}`;
-}
+import {startMongo, withDb, type MongoBackend} from './mongo-backend.js';
 
 /** Artworks whose fields include integer-like names, which a careless writer would reorder. */
 export function artworkDocs(n: number, tag = 'a'): Document[] {
