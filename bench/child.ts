@@ -21,21 +21,9 @@ if (kind === 'gunzip-16k') {
 } else if (kind === 'gunzip') {
   for await (const chunk of createReadStream(file, {highWaterMark: 1 << 20}).pipe(createGunzip({chunkSize: 1 << 20}))) bytes += (chunk as Buffer).length;
 } else if (kind === 'extract') {
-  const {extract} = await import('../src/extract/extract.js');
-  const {parseQuery} = await import('../src/query/parse.js');
+  const {extractArtworks} = await import('./extract-set.js');
   const out = await mkdtemp(path.join(os.tmpdir(), 'gr-bench-set-'));
-  const filter = parseQuery(query!);
-  const result = await extract({
-    source: {input: file, backup: null, location: file, takenAt: null, objects: []},
-    collection: 'artworks',
-    queryText: query!,
-    filter,
-    follow: false,
-    relations: [],
-    out: path.join(out, 'set'),
-    engine: 'stream',
-    toolVersion: 'bench',
-  });
+  const result = await extractArtworks(file, path.join(out, 'set'), {query: query!});
   matched = result.counts.artworks ?? 0;
   await rm(out, {recursive: true, force: true});
 } else if (kind === 'decode-mingo') {

@@ -19,6 +19,7 @@ import {BSON, type Document} from 'bson';
 import tar from 'tar-stream';
 
 import {ensureBenchTarGz, benchDocument} from './data.js';
+import {extractArtworks} from './extract-set.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', here.includes(`${path.sep}dist${path.sep}`) ? '..' : '');
@@ -144,39 +145,16 @@ async function runChild(kind: string, file: string, against?: string): Promise<v
   if (kind === 'gunzip') {
     for await (const chunk of createReadStream(file, {highWaterMark: 1 << 20}).pipe(createGunzip({chunkSize: 1 << 20}))) bytes += (chunk as Buffer).length;
   } else if (kind === 'extract') {
-    const {extract} = await import('../src/extract/extract.js');
     const out = await mkdtemp(path.join(os.tmpdir(), 'gr-bench-set-'));
-    const r = await extract({
-      source: {input: file, backup: null, location: file, takenAt: null, objects: []},
-      collection: 'artworks',
-      queryText: '{}',
-      filter: {},
-      follow: false,
-      relations: [],
-      out: path.join(out, 'set'),
-      engine: 'stream',
-      toolVersion: 'bench',
-    });
+    const r = await extractArtworks(file, path.join(out, 'set'));
     result = r.counts;
     await rm(out, {recursive: true, force: true});
   } else if (kind === 'extract-compared') {
-    const {extract} = await import('../src/extract/extract.js');
     const {BackupAgainst} = await import('../src/extract/compare.js');
     const out = await mkdtemp(path.join(os.tmpdir(), 'gr-bench-set-'));
     const index = await BackupAgainst.open(against!, {kind: 'backup', label: against!}, {dir: path.join(out, 'against'), want: (_db, c) => c === 'artworks'});
     try {
-      const r = await extract({
-        source: {input: file, backup: null, location: file, takenAt: null, objects: []},
-        collection: 'artworks',
-        queryText: '{}',
-        filter: {},
-        follow: false,
-        relations: [],
-        out: path.join(out, 'set'),
-        engine: 'stream',
-        toolVersion: 'bench',
-        comparisons: [{against: index, missing: true, changed: true}],
-      });
+      const r = await extractArtworks(file, path.join(out, 'set'), {comparisons: [{against: index, missing: true, changed: true}]});
       result = r.counts;
     } finally {
       await index.close();

@@ -16,8 +16,8 @@ import {promisify} from 'node:util';
 
 import {MongoClient} from 'mongodb';
 
-import {extract} from '../src/extract/extract.js';
-import {startMongo} from '../test/support/mongo-backend.js';
+import {extractArtworks} from './extract-set.js';
+import {startMongo, withDb} from '../test/support/mongo-backend.js';
 import {benchDocument} from './data.js';
 
 const run = promisify(execFile);
@@ -112,11 +112,6 @@ async function killedStep(args: string[], uri: string, db: string, until: (held:
   }
 }
 
-function withDb(uri: string, db: string): string {
-  const m = /^(mongodb(?:\+srv)?:\/\/[^/?]+)(?:\/[^?]*)?(\?.*)?$/.exec(uri)!;
-  return `${m[1]}/${db}${m[2] ?? ''}`;
-}
-
 export async function benchTarget(lines: string[]): Promise<void> {
   const docs = Number(process.env.BENCH_TARGET_DOCS ?? 100_000);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gr-bench-target-'));
@@ -125,7 +120,7 @@ export async function benchTarget(lines: string[]): Promise<void> {
     const bson = path.join(dir, 'artworks.bson');
     await writeFile(bson, Buffer.concat(Array.from({length: docs}, (_v, i) => benchDocument(i))));
     const set = path.join(dir, 'set');
-    await extract({source: {input: bson, backup: null, location: bson, takenAt: null, objects: []}, collection: 'artworks', queryText: '{}', filter: {}, follow: false, relations: [], out: set, engine: 'stream', toolVersion: 'bench'});
+    await extractArtworks(bson, set);
     const stamp = Date.now();
     const cliDb = `bench_cli_${stamp}`;
     const killDb = `bench_kill_${stamp}`;
