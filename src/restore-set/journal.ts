@@ -255,13 +255,9 @@ async function lastRecord(handle: FileHandle, size: number): Promise<JournalReco
     const lines = block.toString('utf8').split('\n');
     // The first line of a block that does not start the file may be cut: never trusted.
     for (let i = lines.length - 1; i >= (start === 0 ? 0 : 1); i--) {
-      const line = lines[i]!.trim();
-      if (!line) continue;
-      try {
-        return JSON.parse(line) as JournalRecord;
-      } catch {
-        // A torn last line: the record before it is the last whole one.
-      }
+      // A torn last line does not parse: the record before it is the last whole one.
+      const record = parseRecord(lines[i]!);
+      if (record) return record;
     }
     if (start === 0) return null;
   }

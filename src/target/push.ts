@@ -17,6 +17,7 @@ import {exactForm, exactId, MAX_DOCUMENT_BYTES, plainForm, toBytes, writeForm} f
 import {fieldBytes, fieldsDigest, fieldsEqual, fieldsFilter, repairUpdate} from './fields.js';
 import type {ExactDoc} from './exact.js';
 import {fetchRawById, isConnectionLoss, LOOKUP_BATCH} from './plan.js';
+import {runPool} from './pool.js';
 import {CLASS_CODE} from './types.js';
 import type {Plan, ProgressCallback, PushCounts, PushResult, RefusedDetail, TargetConnection} from './types.js';
 import {DEFAULT_RETRY, isTransient, isTransientCode, sleep, unchangedFilter, withRetry, WRITE_CONCERN} from './write.js';
@@ -217,13 +218,20 @@ interface PushContext {
 }
 
 /** Documents that cannot be written byte for byte stop the push before its first write, unless a flag says what to do. */
+/**
+ * Ids of a collection's documents this push would write that cannot be written byte for byte. The plan
+ * names notExact documents among those it would write: inserts, and conflicts (written only when overwritten).
+ */
+function notExactWritten(plan: Plan, collection: string, overwrite: boolean): string[] {
+  const conflicts = new Set(plan.ids[collection]?.conflict ?? []);
+  return Object.keys(plan.notExact?.[collection] ?? {}).filter((id) => overwrite || !conflicts.has(id));
+}
+
 function refuseInexact(plan: Plan, options: PushOptions): void {
   if ((options.inexact ?? 'fail') !== 'fail') return;
   const found: string[] = [];
-  for (const [collection, byId] of Object.entries(plan.notExact ?? {})) {
-    // The plan names notExact documents among those it would write: inserts, and conflicts when overwritten.
-    const conflicts = new Set(plan.ids[collection]?.conflict ?? []);
-    for (const [id, reason] of Object.entries(byId)) if (options.onConflict === 'overwrite' || !conflicts.has(id)) found.push(`${collection} _id ${id}: ${reason}`);
+  for (const collection of Object.keys(plan.notExact ?? {})) {
+    for (const id of notExactWritten(plan, collection, options.onConflict === 'overwrite')) found.push(`${collection} _id ${id}: ${plan.notExact[collection]![id]}`);
   }
   if (found.length === 0) return;
   throw new GravityError('NOT_EXACT', `${found.length} document(s) cannot be written byte for byte, e.g. ${found[0]}; nothing was written`, {
@@ -365,16 +373,15 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
   const overwrite = options.onConflict === 'overwrite';
   const conflictIds = new Set(ids.conflict);
 
-  // notExact names documents the plan would write: inserts, and conflicts when they are overwritten.
-  const left = Object.keys(notExact).filter((json) => inexact !== 'write' && (overwrite || !conflictIds.has(json)));
+  // Left out of the writes: those not exact, unless --inexact write writes them re-encoded.
+  const left = inexact === 'write' ? [] : notExactWritten(plan, name, overwrite);
   if (inexact === 'skip') {
     for (const json of left) await record(ctx, 'excluded', name, ns.db, [json], `not written (--inexact skip): ${notExact[json]}`);
   }
   const anyNotExact = Object.keys(notExact).length > 0;
   const writable = (json: string) => !anyNotExact || notExact[json] === undefined || inexact === 'write';
-  const leftOut = (json: string) => (conflictIds.has(json) ? 1 : 0);
-  const insertsLeft = left.length - left.reduce((n, json) => n + leftOut(json), 0);
-  const overwritesLeft = left.length - insertsLeft;
+  const overwritesLeft = left.filter((json) => conflictIds.has(json)).length;
+  const insertsLeft = left.length - overwritesLeft;
   const total = planned.insert - insertsLeft + (overwrite ? planned.conflict - overwritesLeft : 0) + (planned.repair ?? 0);
   let done = 0;
   const progress = () => options.onProgress?.({collection: name, done, total});
@@ -449,47 +456,6 @@ async function* plannedBatches(
   if (last) yield last;
   if (position !== classes.length) {
     throw new GravityError('PLAN_CHANGED', `The plan has ${classes.length} document(s) of ${name}, the set ${position}`, {hint: 'Run `gravity-restore plan SET --to TARGET` again'});
-  }
-}
-
-/**
- * Up to `width` batches in flight: the next batch is read while earlier ones are written. The first
- * failure stops taking new batches; those in flight finish (their journal records stay whole) and the
- * failure is thrown.
- */
-async function runPool<T>(source: AsyncGenerator<T>, width: number, work: (item: T) => Promise<void>): Promise<void> {
-  let failure: unknown;
-  let failed = false;
-  let pulling: Promise<IteratorResult<T>> = Promise.resolve({done: false, value: undefined as T});
-  const next = (): Promise<IteratorResult<T>> => {
-    // One pull at a time: an async generator is not re-entrant.
-    pulling = pulling.then(() => (failed ? {done: true as const, value: undefined} : source.next()));
-    return pulling;
-  };
-  const worker = async () => {
-    for (;;) {
-      const item = await next();
-      if (item.done || failed) return;
-      try {
-        await work(item.value);
-      } catch (error) {
-        if (!failed) {
-          failed = true;
-          failure = error;
-        }
-        return;
-      }
-    }
-  };
-  try {
-    await Promise.all(Array.from({length: width}, worker));
-  } catch (error) {
-    failed = true;
-    failure ??= error;
-  }
-  if (failed) {
-    await source.return(undefined).catch(() => undefined);
-    throw failure;
   }
 }
 

@@ -13,6 +13,7 @@ import {exactForm} from './exact.js';
 import type {ExactDoc} from './exact.js';
 import {fieldsDigest, fieldsFilter, restoreUpdate} from './fields.js';
 import {fetchRawById, isConnectionLoss} from './plan.js';
+import {runPool} from './pool.js';
 import {PUSH_BATCH_DOCS} from './push.js';
 import {DEFAULT_RETRY, unchangedFilter, withRetry, WRITE_CONCERN} from './write.js';
 import type {PushCounts, RollbackCounts, RollbackResult, TargetConnection} from './types.js';
@@ -181,14 +182,19 @@ export async function rollbackSet(set: RestoreSet, conn: TargetConnection, optio
       result.collections[name] = counts;
       const entry = set.manifest.collections[name]!;
       for (const push of [...pending].reverse()) {
-        const pool = new UndoPool(options.writers ?? ROLLBACK_WRITERS, (items) => step(name, entry, items, counts));
-        const queue: UndoItem[] = [];
-        for await (const items of undoBatches(journalRecords(push), name, push.begin.fields)) {
-          queue.push(...items);
-          while (queue.length >= size) await pool.launch(queue.splice(0, size));
-        }
-        if (queue.length > 0) await pool.launch(queue);
-        await pool.finish();
+        const once = new OncePerDocument();
+        const work = async (items: UndoItem[]) => {
+          const mine = once.claim(items);
+          if (mine.length === 0) return;
+          try {
+            await step(name, entry, mine, counts);
+          } finally {
+            once.release(mine);
+          }
+        };
+        await runPool(inBatches(undoBatches(journalRecords(push), name, push.begin.fields), size), options.writers ?? ROLLBACK_WRITERS, work);
+        // Repeats that met their document in flight, one batch at a time now nothing else is.
+        while (once.later.length > 0) await work(once.later.splice(0, once.later.length));
       }
       state.setDocs.clear();
     }
@@ -317,27 +323,27 @@ async function undoBatch(state: UndoState, set: RestoreSet, name: string, entry:
   counts.restored += exact.length;
 }
 
+/** Items regrouped into batches of `size`, in order. */
+async function* inBatches<T>(source: AsyncIterable<T[]>, size: number): AsyncGenerator<T[]> {
+  const queue: T[] = [];
+  for await (const items of source) {
+    queue.push(...items);
+    while (queue.length >= size) yield queue.splice(0, size);
+  }
+  if (queue.length > 0) yield queue;
+}
+
 /**
- * Up to `width` undo batches at once. A document is never in two batches in flight: a resumed push
- * can name one twice (a batch in flight when it died, written again), and two batches comparing
- * and deleting it at once would both count it. A repeat within a batch is merged; one already in
- * flight waits for the end, when it is found as the first batch left it.
+ * A document is never in two undo batches in flight: a resumed push can name one twice (a batch in
+ * flight when it died, written again), and two batches comparing and deleting it at once would both
+ * count it. A repeat within a batch is merged; one whose document is in flight waits in `later`,
+ * to be met as the first batch left it.
  */
-class UndoPool {
-  private readonly running = new Set<Promise<void>>();
+class OncePerDocument {
   private readonly inFlight = new Set<string>();
-  private readonly later: UndoItem[] = [];
-  private failure: {error: unknown} | null = null;
+  readonly later: UndoItem[] = [];
 
-  constructor(
-    private readonly width: number,
-    private readonly work: (items: UndoItem[]) => Promise<void>,
-  ) {}
-
-  async launch(items: UndoItem[]): Promise<void> {
-    await this.rethrow();
-    while (this.running.size >= Math.max(1, this.width)) await Promise.race(this.running);
-    await this.rethrow();
+  claim(items: UndoItem[]): UndoItem[] {
     const mine = new Map<string, UndoItem>();
     for (const item of items) {
       const key = idKeyFromJson(item.id);
@@ -346,34 +352,11 @@ class UndoPool {
       else if (this.inFlight.has(key)) this.later.push(item);
       else mine.set(key, item);
     }
-    if (mine.size === 0) return;
     for (const key of mine.keys()) this.inFlight.add(key);
-    const run: Promise<void> = this.work([...mine.values()])
-      .catch((error: unknown) => {
-        this.failure ??= {error};
-      })
-      .finally(() => {
-        for (const key of mine.keys()) this.inFlight.delete(key);
-        this.running.delete(run);
-      });
-    this.running.add(run);
+    return [...mine.values()];
   }
 
-  /** Wait for every batch, then undo the repeats one batch at a time. */
-  async finish(): Promise<void> {
-    await Promise.all(this.running);
-    await this.rethrow();
-    while (this.later.length > 0) {
-      await this.launch(this.later.splice(0, this.later.length));
-      await Promise.all(this.running);
-      await this.rethrow();
-    }
-  }
-
-  /** After a failure, the batches in flight finish (their journal records stay whole), then it is thrown. */
-  private async rethrow(): Promise<void> {
-    if (!this.failure) return;
-    await Promise.all(this.running);
-    throw this.failure.error;
+  release(items: UndoItem[]): void {
+    for (const item of items) this.inFlight.delete(idKeyFromJson(item.id));
   }
 }

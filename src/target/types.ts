@@ -57,7 +57,6 @@ export type PlanIds = Omit<ClassIds, 'insert' | 'same'>;
 
 /** One byte per document of a collection, in the set's order: its class in the plan. */
 export const CLASS_CODE = {insert: 0x69, same: 0x73, conflict: 0x63, keyMatch: 0x6b, clash: 0x78, repair: 0x72, skipped: 0x2d} as const;
-export type ClassName = keyof typeof CLASS_CODE;
 
 /** A document whose fields would be repaired, or that --where-target leaves alone, with the values side by side. */
 export interface RepairSample {
