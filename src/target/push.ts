@@ -1,7 +1,7 @@
 import type {Document} from 'bson';
 import {EJSON} from 'bson';
-import {MongoBulkWriteError, MongoServerError} from 'mongodb';
-import type {Collection, Db, WriteError} from 'mongodb';
+import {MongoServerError} from 'mongodb';
+import type {Collection, Db} from 'mongodb';
 
 import {redact} from '../config/redact.js';
 import {GravityError, isGravityError} from '../errors.js';
@@ -13,11 +13,13 @@ import {setDocumentBatches} from '../restore-set/stream.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
 import {digest, docToJson, idKey, idKeyFromJson, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
 import {fieldDiff} from './diff.js';
-import {exactForm, exactId, MAX_DOCUMENT_BYTES, plainForm, toBytes, writeForm} from './exact.js';
+import {exactForm, exactId, plainForm, toBytes, writeForm} from './exact.js';
 import {fieldBytes, fieldsDigest, fieldsEqual, fieldsFilter, repairUpdate} from './fields.js';
 import type {ExactDoc} from './exact.js';
 import {fetchRawById, isConnectionLoss, LOOKUP_BATCH} from './plan.js';
 import {runPool} from './pool.js';
+import {insertRaw} from './raw-insert.js';
+import type {RawWriteError} from './raw-insert.js';
 import {CLASS_CODE} from './types.js';
 import type {Plan, ProgressCallback, PushCounts, PushResult, RefusedDetail, TargetConnection} from './types.js';
 import {DEFAULT_RETRY, isTransient, isTransientCode, sleep, unchangedFilter, withRetry, WRITE_CONCERN} from './write.js';
@@ -99,14 +101,18 @@ export function batchesOf<T extends {raw: Uint8Array}>(items: T[], maxDocs: numb
 }
 
 /** A document of the set on its way to the target. */
-interface SetDoc {
+interface WriteDoc {
   raw: Uint8Array;
   json: string;
   id: unknown;
+  /** The bytes sent and that the target must end up holding: the set's, or the re-encoded form under --inexact write. */
+  bytes: Uint8Array;
+}
+
+/** A document written through an update statement, which takes the document as an object. */
+interface SetDoc extends WriteDoc {
   /** The exact form handed to the driver (a plain decode where that serialises to the same bytes). */
   doc: ExactDoc | Document;
-  /** The bytes the target must end up holding: the set's, or the re-encoded form under --inexact write. */
-  bytes: Uint8Array;
 }
 
 export async function pushSet(set: RestoreSet, conn: TargetConnection, plan: Plan, options: PushOptions): Promise<PushResult> {
@@ -336,9 +342,23 @@ function setDoc(raw: Uint8Array, json: string, inexactWrite: boolean, plainExact
   if (quick.inexact === null) return {raw, json, id: exactId(raw), doc: quick.doc as Document, bytes: raw};
   const form = exactForm(raw);
   if (!inexactWrite) return {raw, json, id: form.doc.get('_id'), doc: form.doc, bytes: raw};
-  // What --inexact write promises, spelled out so the bytes expected and the bytes sent are the same:
-  // undefined becomes null (a serialiser may drop it or write null, depending on its options).
-  const doc = nullForUndefined(form.doc) as ExactDoc;
+  return reencoded(raw, json, form.doc);
+}
+
+/**
+ * An insert sends the set's bytes as they are; only a document the plan found not exact, written
+ * under --inexact write, is re-encoded first.
+ */
+function insertDoc(raw: Uint8Array, json: string, reencode: boolean): WriteDoc {
+  return reencode ? reencoded(raw, json, exactForm(raw).doc) : {raw, json, id: exactId(raw), bytes: raw};
+}
+
+/**
+ * What --inexact write promises, spelled out so the bytes expected and the bytes sent are the same:
+ * undefined becomes null (a serialiser may drop it or write null, depending on its options).
+ */
+function reencoded(raw: Uint8Array, json: string, form: ExactDoc): SetDoc {
+  const doc = nullForUndefined(form) as ExactDoc;
   return {raw, json, id: doc.get('_id'), doc, bytes: toBytes(doc)};
 }
 
@@ -388,7 +408,7 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
   progress();
   const batchDocs = options.batchDocs ?? PUSH_BATCH_DOCS;
   const writers = Math.max(1, options.writers ?? PUSH_WRITERS);
-  const step = (work: (batch: SetDoc[]) => Promise<void>) => async (batch: SetDoc[]) => {
+  const step = <T extends WriteDoc>(work: (batch: T[]) => Promise<void>) => async (batch: T[]) => {
     if (options.signal?.aborted) throw interrupted(journal.relPath);
     await work(batch);
     done += batch.length;
@@ -406,8 +426,8 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
   // Inserts: the set is read in batches, in step with the plan's class codes, while earlier batches are being written, by several writers.
   if (planned.insert - insertsLeft > 0) {
     await ensureCollection(ctx, name, db, ns.collection);
-    const make = (raw: Uint8Array, json: string, position: number) => setDoc(raw, json, inexact === 'write', plain?.[position] === 1);
-    await runPool(plannedBatches(ctx, name, classes, CLASS_CODE.insert, writable, make, batchDocs), writers, step((batch) => insertBatch(ctx, name, ns.db, db, coll, batch, counts)));
+    const make = (raw: Uint8Array, json: string) => insertDoc(raw, json, inexact === 'write' && notExact[json] !== undefined);
+    await runPool(plannedBatches(ctx, name, classes, CLASS_CODE.insert, writable, make, batchDocs), writers, step((batch: WriteDoc[]) => insertBatch(ctx, name, ns.db, db, coll, batch, counts)));
   }
 
   if (plan.fields) {
@@ -431,16 +451,16 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
  * order: the plan's class codes are read in step with the set's documents (one code a document), so
  * no list of ids is held. The count of each class must come out as the plan said.
  */
-async function* plannedBatches(
+async function* plannedBatches<T extends WriteDoc>(
   ctx: PushContext,
   name: string,
   classes: Uint8Array,
   code: number,
   keep: (json: string) => boolean,
-  make: (raw: Uint8Array, json: string, position: number) => SetDoc,
+  make: (raw: Uint8Array, json: string, position: number) => T,
   maxDocs: number,
-): AsyncGenerator<SetDoc[]> {
-  const batcher = new Batcher<SetDoc>(maxDocs, (doc) => doc.bytes.length);
+): AsyncGenerator<T[]> {
+  const batcher = new Batcher<T>(maxDocs, (doc) => doc.bytes.length);
   let position = 0;
   for await (const docs of setDocumentBatches(ctx.set, name, LOOKUP_BATCH)) {
     for (const raw of docs) {
@@ -490,11 +510,6 @@ async function record(
   }
 }
 
-function writeErrorsOf(error: MongoBulkWriteError): WriteError[] {
-  const list = error.writeErrors;
-  return Array.isArray(list) ? list : [list as WriteError];
-}
-
 interface Refusal {
   reason: string;
   code?: number;
@@ -514,19 +529,19 @@ const CODE_NAMES: Record<number, string> = {2: 'BadValue', 121: 'DocumentValidat
  * byte), already there (an earlier run wrote it), conflict (the `_id` now holds something else),
  * refused (with the server's code and reason), or retried while the server says "try again".
  */
-async function insertBatch(ctx: PushContext, name: string, dbName: string, db: Db, coll: Collection, batch: SetDoc[], counts: PushCounts): Promise<void> {
+async function insertBatch(ctx: PushContext, name: string, dbName: string, db: Db, coll: Collection, batch: WriteDoc[], counts: PushCounts): Promise<void> {
   const number = ++ctx.batch;
   // The digest of each document's bytes lets a rollback recognise what this push wrote without the set at hand.
   await ctx.journal.append({type: 'intent', collection: name, db: dbName, batch: number, insert: batch.map((d) => d.json), insertSha256: batch.map((d) => digest(d.bytes))});
   const policy = {...DEFAULT_RETRY, ...ctx.options.retry, ...(ctx.options.signal ? {signal: ctx.options.signal} : {})};
-  const refused = new Map<SetDoc, Refusal>();
-  const duplicates: SetDoc[] = [];
+  const refused = new Map<WriteDoc, Refusal>();
+  const duplicates: WriteDoc[] = [];
   let pending = batch;
   for (let attempt = 1; pending.length > 0; attempt++) {
     const failed = await insertOnce(ctx, db, coll, pending);
-    const again: SetDoc[] = [];
+    const again: WriteDoc[] = [];
     for (const [doc, we] of failed) {
-      if (we === 'transient' || isTransientCode(we.code)) again.push(doc);
+      if (isTransientCode(we.code)) again.push(doc);
       else if (we.code === DUPLICATE_KEY) duplicates.push(doc);
       else refused.set(doc, refusalOf(we));
     }
@@ -558,42 +573,21 @@ async function insertBatch(ctx: PushContext, name: string, dbName: string, db: D
   await readBack(ctx, name, dbName, coll, number, written, 'inserted', counts);
 }
 
-type InsertFailure = WriteError | 'transient';
-
-/** One unordered insert of `docs`; the documents that failed, with why. Whole-batch transient errors are retried here. */
-async function insertOnce(ctx: PushContext, db: Db, coll: Collection, docs: SetDoc[]): Promise<Map<SetDoc, InsertFailure>> {
-  const failed = new Map<SetDoc, InsertFailure>();
-  const bypass = ctx.options.bypassDocumentValidation ? {bypassDocumentValidation: true} : {};
+/**
+ * One unordered insert of `docs`, as their bytes; the documents that failed, with why. Whole-command
+ * transient errors are retried here. A command that fails as a whole otherwise, or with a
+ * write-concern error, leaves the batch's fate unknown: it is rethrown, and a resume settles it from
+ * the journal.
+ */
+async function insertOnce(ctx: PushContext, db: Db, coll: Collection, docs: WriteDoc[]): Promise<Map<WriteDoc, RawWriteError>> {
+  const failed = new Map<WriteDoc, RawWriteError>();
   const policy = {...DEFAULT_RETRY, ...ctx.options.retry, ...(ctx.options.signal ? {signal: ctx.options.signal} : {})};
-  // The driver refuses a document of exactly 16 MiB that mongod accepts: those go as a command of their own.
-  const large = docs.filter((d) => d.bytes.length >= MAX_DOCUMENT_BYTES);
-  const normal = docs.filter((d) => d.bytes.length < MAX_DOCUMENT_BYTES);
-  if (normal.length > 0) {
-    try {
-      // forceServerObjectId: every set document has its `_id`; the driver must not add one to the Map.
-      await withRetry(() => coll.insertMany(normal.map((d) => d.doc), {ordered: false, forceServerObjectId: true, ...bypass}), policy);
-    } catch (error) {
-      // Only per-document failures are sorted here. A bulk error with none, or with a write-concern
-      // error, leaves the batch's fate unknown: rethrow, and let a resume settle it from the journal.
-      if (!(error instanceof MongoBulkWriteError) || error.err) throw error;
-      const errors = error.writeErrors ? writeErrorsOf(error) : [];
-      if (errors.length === 0) throw error;
-      for (const we of errors) failed.set(normal[we.index]!, we);
-    }
-  }
-  for (const d of large) {
-    try {
-      const reply = await withRetry(
-        () => db.command({insert: coll.collectionName, documents: [d.doc], ordered: true, writeConcern: WRITE_CONCERN, ...bypass}),
-        policy,
-      );
-      const errors = (reply.writeErrors as WriteError[] | undefined) ?? [];
-      if (errors[0]) failed.set(d, errors[0]);
-    } catch (error) {
-      if (isTransient(error)) failed.set(d, 'transient');
-      else if (error instanceof MongoServerError) failed.set(d, {code: error.code, errmsg: error.message} as unknown as WriteError);
-      else throw error;
-    }
+  const options = {writeConcern: WRITE_CONCERN, bypassDocumentValidation: ctx.options.bypassDocumentValidation ?? false};
+  const errors = await withRetry(() => insertRaw(db, coll.collectionName, docs.map((d) => d.bytes), options), policy);
+  for (const we of errors) {
+    const doc = docs[we.index];
+    if (!doc) throw new Error(`the server reported a write error at position ${we.index} of ${docs.length}`);
+    failed.set(doc, we);
   }
   return failed;
 }
@@ -609,14 +603,14 @@ async function readBack(
   db: string,
   coll: Collection,
   batch: number,
-  written: SetDoc[],
+  written: WriteDoc[],
   kind: 'inserted' | 'overwritten',
   counts: PushCounts,
 ): Promise<void> {
   const current = written.length > 0 ? await fetchRawById(coll, written.map((d) => d.id)) : new Map<string, Uint8Array>();
   const good: string[] = [];
   const stored: Array<{id: string; sha256: string}> = [];
-  const differing: Array<{doc: SetDoc; why: string}> = [];
+  const differing: Array<{doc: WriteDoc; why: string}> = [];
   for (const d of written) {
     const now = current.get(idKey(d.id));
     if (now && sameBytes(now, d.raw)) good.push(d.json);

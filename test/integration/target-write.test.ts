@@ -18,6 +18,7 @@ import {idKey} from '../../src/target/bson-util.js';
 import {exactForm, MAX_DOCUMENT_BYTES} from '../../src/target/exact.js';
 import {connectTarget, planSet, pushSet, verifySet} from '../../src/target/index.js';
 import type {TargetConnection} from '../../src/target/types.js';
+import {sendsRawBytes} from '../../src/target/raw-insert.js';
 import {unchangedFilter, withRetry, WRITE_CONCERN} from '../../src/target/write.js';
 
 const M = (entries: Array<[string, unknown]>): Map<string, unknown> => new Map(entries);
@@ -144,6 +145,32 @@ describe('write path risks', () => {
     const bypass = await pushSet(set, conn, await planSet(set, conn), {onConflict: 'skip', bypassDocumentValidation: true});
     assert.deepEqual([bypass.collections.users?.inserted, bypass.complete], [1, true]);
     assert.equal((await verifySet(set, conn)).ok, true);
+  });
+
+  it("inserts send the set's own bytes, and each refusal is pinned on its own document", async () => {
+    // The locked driver version builds an insert's documents from bytes (src/target/raw-insert.ts); if
+    // an upgrade takes that away, pushes still work re-encoded, slower, and this says so.
+    assert.equal(sendsRawBytes(), true);
+    // ordered: false goes on after a refused document; writeErrors[].index is its position in the command.
+    // https://www.mongodb.com/docs/manual/reference/command/insert/#output
+    const db = dbName();
+    await suite.client.db(db).createCollection('users', {validator: {$jsonSchema: {bsonType: 'object', required: ['email']}}});
+    const {dir, cleanup} = await tempDir();
+    cleanups.push(cleanup);
+    const docs = [
+      M([['_id', 1], ['email', 'a@x']]),
+      M([['_id', 2], ['name', 'no email']]),
+      // Integer-like keys after others: a plain object would put them first.
+      M([['_id', 3], ['email', 'c@x'], ['b', 1], ['10', M([['z', 1], ['2', 2]])]]),
+      M([['_id', 4], ['name', 'no email either']]),
+    ].map((d) => Buffer.from(BSON.serialize(d)));
+    const set = await writeSet(dir, [{db, name: 'users', docs}]);
+    const conn = await connect(db);
+    const result = await pushSet(set, conn, await planSet(set, conn), {onConflict: 'skip'});
+    assert.deepEqual([result.collections.users?.inserted, result.collections.users?.refused], [2, 2]);
+    assert.deepEqual(result.refusedDetails.map((r) => [r._id, r.code]), [[{$numberInt: '2'}, 121], [{$numberInt: '4'}, 121]]);
+    const stored = (await suite.client.db(db).collection('users').find({}, {raw: true, sort: {_id: 1}}).toArray()) as unknown as Uint8Array[];
+    assert.deepEqual(stored.map((b) => Buffer.from(b).toString('hex')), [docs[0]!, docs[2]!].map((b) => b.toString('hex')));
   });
 
   it('a push that died between createCollection and createIndexes builds the unique index when resumed', async () => {
