@@ -15,6 +15,7 @@ import type {RestoreSet} from '../restore-set/manifest.js';
 import {idKey, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
 import {fieldDiff} from './diff.js';
 import {exactForm, orderedJson, writeForm} from './exact.js';
+import {roundTripsPlainly} from './round-trip.js';
 import {fieldChanges, fieldsDigest, pathProblem} from './fields.js';
 import {CLASS_CODE} from './types.js';
 import type {ClassCounts, ClassIds, ConflictSample, KeyMatchSample, Plan, PlanIds, ProgressCallback, TargetConnection} from './types.js';
@@ -187,6 +188,10 @@ function notExactOf(docs: Uint8Array[], ids: unknown[], written: Set<string>): {
   docs.forEach((raw, i) => {
     const json = idToJson(ids[i]);
     if (!written.has(json)) return;
+    if (roundTripsPlainly(raw)) {
+      plain[i] = 1;
+      return;
+    }
     const {doc, inexact} = writeForm(raw);
     if (inexact) notExact[json] = inexact;
     else if (!(doc instanceof Map)) plain[i] = 1;
