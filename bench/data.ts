@@ -1,6 +1,7 @@
 /** Generated benchmark data (never committed): a .tar.gz mongodump of one large collection. */
 import {createWriteStream} from 'node:fs';
-import {mkdir, stat} from 'node:fs/promises';
+import {mkdir, mkdtemp, rename, rm, stat, writeFile} from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import {once} from 'node:events';
 import {createGzip} from 'node:zlib';
@@ -90,7 +91,32 @@ export async function ensureBenchTarGz(dir: string, documents: number): Promise<
   entry.end(() => undefined);
   pack.finalize();
   await done;
-  const {rename} = await import('node:fs/promises');
   await rename(tmp, file);
+  return file;
+}
+
+/**
+ * The same documents as `ensureBenchTarGz` as a `mongodump --archive --gzip` file (mgob's default
+ * layout), written by the project's archive writer (CRC-64 per namespace, as mongodump writes it).
+ */
+export async function ensureBenchArchiveGz(dir: string, documents: number): Promise<string> {
+  const file = path.join(dir, `artworks-v2-${documents}.archive.gz`);
+  if (await stat(file).then(() => true, () => false)) return file;
+  await mkdir(dir, {recursive: true});
+  const work = await mkdtemp(path.join(os.tmpdir(), 'gr-bench-archive-'));
+  try {
+    const folder = path.join(work, 'gravity');
+    await mkdir(folder);
+    const out = createWriteStream(path.join(folder, 'artworks.bson'));
+    for (let i = 0; i < documents; i++) if (!out.write(benchDocument(i))) await once(out, 'drain');
+    out.end();
+    await once(out, 'finish');
+    await writeFile(path.join(folder, 'artworks.metadata.json'), JSON.stringify({indexes: [{v: {$numberInt: '2'}, key: {_id: {$numberInt: '1'}}, name: '_id_'}], collectionName: 'artworks', type: 'collection'}));
+    const {writeArchive} = await import('../src/dump/write.js');
+    await writeArchive(work, `${file}.tmp`, {gzip: true});
+    await rename(`${file}.tmp`, file);
+  } finally {
+    await rm(work, {recursive: true, force: true});
+  }
   return file;
 }
