@@ -5,7 +5,8 @@ import type {Reporter} from '../ui/reporter.js';
 import {formatBytes, type ProgressHandle} from '../ui/reporter.js';
 import {parseUserTime} from '../catalog/names.js';
 import type {Against} from './compare.js';
-import {extract, splitNamespace, type ExtractComparison, type ExtractResult} from './extract.js';
+import {extract, splitNamespace, type ExtractComparison, type ExtractProgress, type ExtractResult} from './extract.js';
+import {extractInWorker, WORKER_MIN_BYTES} from './in-worker.js';
 import {relationClosure} from './relations.js';
 import type {Scratch} from './scratch.js';
 import {olderBackupHolding, resolveInput} from './source.js';
@@ -62,49 +63,56 @@ export async function runExtract(request: ExtractRequest, settings: Settings, re
     comparisons.push(...(await openComparisons(request, settings, reporter, signal)));
     bar = reporter.bar('Reading', totalBytes || 1, 'bytes');
     const reading = bar;
-    const result = await extract({
-      source,
+    const onProgress = (p: ExtractProgress) => {
+      if (p.phase === 'read') {
+        const mbs = p.bytesRead / 1e6 / Math.max((Date.now() - started) / 1000, 0.001);
+        reading.update(p.bytesRead, p.totalBytes, `${p.collection}: ${p.scanned} scanned, ${p.matched} matched, ${mbs.toFixed(0)} MB/s`);
+      } else if (p.phase === 'compare') {
+        reading.done();
+        reporter.spin(`Comparing ${p.collection}: ${p.scanned.toLocaleString('en-US')} documents`);
+      }
+    };
+    const common = {
       collection: request.collection,
       queryText: request.query,
-      filter,
       follow: request.follow,
       relations: settings.relations,
       out: request.out,
       force: request.force,
       engine: request.engine,
-      comparisons,
       ...(incidentAt ? {incidentAt} : {}),
       ...(request.strictBackup ? {strictBackup: true} : {}),
-      ...(source.backupInfo
-        ? {
-            olderBackup: async (collection: string) => {
-              const older = await olderBackupHolding(source.backupInfo!, collection, settings, signal);
-              if (older) reporter.note(`${collection} is not in ${source.backup}: reading it from ${older.backup}`);
-              return older;
-            },
-          }
-        : {}),
       toolVersion: request.version,
-      signal,
-      onNote: (m) => reporter.note(m),
-      onWarning: (m) => reporter.warn(m),
-      onProgress: (p) => {
-        if (p.phase === 'read') {
-          const mbs = p.bytesRead / 1e6 / Math.max((Date.now() - started) / 1000, 0.001);
-          reading.update(p.bytesRead, p.totalBytes, `${p.collection}: ${p.scanned} scanned, ${p.matched} matched, ${mbs.toFixed(0)} MB/s`);
-        } else if (p.phase === 'compare') {
-          reading.done();
-          reporter.spin(`Comparing ${p.collection}: ${p.scanned.toLocaleString('en-US')} documents`);
-        }
-      },
-      createSelector: async (spools, metadata) => {
-        reading.done();
-        reporter.spin(`Loading ${[...spools.keys()].join(', ')} into the scratch MongoDB`);
-        const selector = await scratchModule!.MongoSelector.load(scratch!, spools, metadata, signal);
-        reporter.succeed(`Loaded into ${maskUri(scratch!.uri)} database ${scratch!.db}`);
-        return selector;
-      },
-    });
+    };
+    const callbacks = {signal, onNote: (m: string) => reporter.note(m), onWarning: (m: string) => reporter.warn(m), onProgress};
+    const {input, backupInfo: _backupInfo, readFrom: _readFrom, files, ...sourceInfo} = source;
+    const local = typeof input === 'string' ? input : files;
+    const result =
+      local !== undefined && request.engine === 'stream' && !request.follow && comparisons.length === 0 && totalBytes >= WORKER_MIN_BYTES
+        ? await extractInWorker({options: common, source: sourceInfo, input: local}, callbacks)
+        : await extract({
+            ...common,
+            ...callbacks,
+            source,
+            filter,
+            comparisons,
+            ...(source.backupInfo
+              ? {
+                  olderBackup: async (collection: string) => {
+                    const older = await olderBackupHolding(source.backupInfo!, collection, settings, signal);
+                    if (older) reporter.note(`${collection} is not in ${source.backup}: reading it from ${older.backup}`);
+                    return older;
+                  },
+                }
+              : {}),
+            createSelector: async (spools, metadata) => {
+              reading.done();
+              reporter.spin(`Loading ${[...spools.keys()].join(', ')} into the scratch MongoDB`);
+              const selector = await scratchModule!.MongoSelector.load(scratch!, spools, metadata, signal);
+              reporter.succeed(`Loaded into ${maskUri(scratch!.uri)} database ${scratch!.db}`);
+              return selector;
+            },
+          });
     reading.done();
     if (comparisons.length > 0) reporter.succeed(`Compared with ${comparisons.map((c) => c.against.info.label).join(' and ')}`);
     reporter.note(`Read ${formatBytes(totalBytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s`);

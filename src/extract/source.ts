@@ -49,7 +49,10 @@ export function streamSources(store: BackupStore, backup: Backup): DumpStreamSou
  * `--from` is a local path (folder, tarball, archive, .bson) when one exists, else a backup id
  * (or `latest`) in the configured source.
  */
-export async function resolveInput(from: string, settings: Settings): Promise<ExtractInput & {backupInfo: Backup | null; readFrom: 'local' | 'cache' | 'stream'}> {
+/** Where a backup is read from; `files` names the local files of a cached backup (another thread can open them). */
+export type ResolvedInput = ExtractInput & {backupInfo: Backup | null; readFrom: 'local' | 'cache' | 'stream'; files?: Array<{name: string; path: string}>};
+
+export async function resolveInput(from: string, settings: Settings): Promise<ResolvedInput> {
   const local = await localPath(from);
   if (local) {
     return {input: local.path, backup: null, location: local.path, takenAt: null, objects: [{key: path.basename(local.path), size: local.size}], backupInfo: null, readFrom: 'local'};
@@ -65,7 +68,7 @@ export async function resolveInput(from: string, settings: Settings): Promise<Ex
 }
 
 /** A backup of the source as an extract input: from the cache when fetched earlier, else streamed. */
-export async function inputForBackup(store: BackupStore, backup: Backup, settings: Settings): Promise<ExtractInput & {backupInfo: Backup; readFrom: 'cache' | 'stream'}> {
+export async function inputForBackup(store: BackupStore, backup: Backup, settings: Settings): Promise<ResolvedInput & {backupInfo: Backup; readFrom: 'cache' | 'stream'}> {
   // A backup fetched earlier is read from the cache; otherwise it streams from the store
   // (GetObject → gunzip → tar → documents), with no full download first.
   const cached = await cachedBackupFiles(store, backup, settings.cache);
@@ -78,6 +81,7 @@ export async function inputForBackup(store: BackupStore, backup: Backup, setting
     location: `${store.location}${store.location.endsWith('/') ? '' : '/'}${backup.id}`,
     takenAt: backup.takenAt.toISOString(),
     readFrom: cached ? 'cache' : 'stream',
+    ...(cached ? {files: cached.map((f) => ({name: f.key, path: f.path}))} : {}),
     objects: backup.objects.map((o) => ({key: o.key, size: o.size, ...(o.etag ? {etag: o.etag} : {})})),
     backupInfo: backup,
   };

@@ -1,0 +1,93 @@
+/**
+ * A local backup of WORKER_MIN_BYTES or more is extracted on a worker thread (src/extract/in-worker.ts).
+ * Through bin/run.js, that path must give what the in-process extract gives, byte for byte, report
+ * a damaged backup as the one-line error it would be in-process, and leave nothing half-written.
+ */
+import assert from 'node:assert/strict';
+import {access, open, readdir, readFile, rm, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {after, before, describe, it} from 'node:test';
+
+import {BSON} from 'bson';
+
+import {benchDocument, partnerId} from '../../bench/data.js';
+import {extract} from '../../src/extract/extract.js';
+import {WORKER_MIN_BYTES} from '../../src/extract/in-worker.js';
+import {parseQuery} from '../../src/query/parse.js';
+import {everyTypeDocuments, tempDir} from '../support/bson-fixtures.js';
+import {assertCleanError, json, runCli} from '../support/cli.js';
+
+/** The set's one `artworks.bson`, whatever database folder the backup's name gave it. */
+async function setBson(out: string): Promise<Buffer> {
+  const [db] = await readdir(path.join(out, 'dump'));
+  return readFile(path.join(out, 'dump', db!, 'artworks.bson'));
+}
+
+const QUERY = `{"partner_id": ObjectId("${partnerId(7).toHexString()}")}`;
+
+describe('extract of a large local backup on a worker thread (bin/run.js)', () => {
+  let dir: string;
+  let file: string;
+  let docs: Buffer[];
+
+  before(async () => {
+    dir = await tempDir('cli-extract-worker');
+    // Every BSON type first, then enough ordinary documents to pass the worker threshold.
+    docs = everyTypeDocuments(120, 41);
+    let size = docs.reduce((n, d) => n + d.length, 0);
+    for (let i = 0; size < WORKER_MIN_BYTES + 1024 * 1024; i++) {
+      const doc = benchDocument(i);
+      docs.push(doc);
+      size += doc.length;
+    }
+    file = path.join(dir, 'artworks.bson');
+    await writeFile(file, Buffer.concat(docs));
+  });
+  after(async () => {
+    await rm(dir, {recursive: true, force: true});
+  });
+
+  it('writes the same restore set as the in-process extract, byte for byte', async () => {
+    const out = path.join(dir, 'cli-set');
+    const result = await runCli(['extract', '--from', file, '-c', 'artworks', '-q', QUERY, '--out', out, '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const report = json<{counts: Record<string, number>; scanned: Record<string, number>}>(result);
+    // The oracle: every document decoded by bson and its partner_id compared.
+    const wanted = docs.filter((d) => {
+      const value = (BSON.deserialize(d) as {partner_id?: {toHexString?: () => string}}).partner_id;
+      return value?.toHexString?.() === partnerId(7).toHexString();
+    });
+    assert.ok(wanted.length > 0);
+    assert.deepEqual([report.counts.artworks, report.scanned.artworks], [wanted.length, docs.length]);
+    const cliBson = await setBson(out);
+    assert.ok(cliBson.equals(Buffer.concat(wanted)), 'the set holds the matching documents byte for byte');
+
+    const reference = path.join(dir, 'library-set');
+    await extract({
+      source: {input: file, backup: null, location: file, takenAt: null, objects: []},
+      collection: 'artworks',
+      queryText: QUERY,
+      filter: parseQuery(QUERY),
+      follow: false,
+      relations: [],
+      out: reference,
+      engine: 'stream',
+      toolVersion: 'test',
+    });
+    assert.ok(cliBson.equals(await setBson(reference)));
+  });
+
+  it('a truncated backup fails with one line, exit 6, and no set left behind', async () => {
+    const cut = path.join(dir, 'cut.bson');
+    const whole = await readFile(file);
+    await writeFile(cut, whole.subarray(0, whole.length - 100));
+    const handle = await open(cut, 'r');
+    assert.ok((await handle.stat()).size >= WORKER_MIN_BYTES);
+    await handle.close();
+    const out = path.join(dir, 'cut-set');
+    const result = await runCli(['extract', '--from', cut, '-c', 'cut', '-q', QUERY, '--out', out]);
+    assertCleanError(result, /truncated/i);
+    assert.equal(result.code, 6);
+    assert.equal(await access(out).then(() => true, () => false), false);
+  });
+});
