@@ -5,8 +5,9 @@ import type {Reporter} from '../ui/reporter.js';
 import {formatBytes, type ProgressHandle} from '../ui/reporter.js';
 import {parseUserTime} from '../catalog/names.js';
 import type {Against} from './compare.js';
-import {extract, splitNamespace, type ExtractComparison, type ExtractProgress, type ExtractResult} from './extract.js';
+import type {ExtractComparison, ExtractProgress, ExtractResult} from './extract.js';
 import {extractInWorker, WORKER_MIN_BYTES} from './in-worker.js';
+import {splitNamespace} from './read.js';
 import {relationClosure} from './relations.js';
 import type {Scratch} from './scratch.js';
 import {olderBackupHolding, resolveInput} from './source.js';
@@ -90,7 +91,7 @@ export async function runExtract(request: ExtractRequest, settings: Settings, re
     const result =
       local !== undefined && request.engine === 'stream' && !request.follow && comparisons.length === 0 && totalBytes >= WORKER_MIN_BYTES
         ? await extractInWorker({options: common, source: sourceInfo, input: local}, callbacks)
-        : await extract({
+        : await (await import('./extract.js')).extract({
             ...common,
             ...callbacks,
             source,
