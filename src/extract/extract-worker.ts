@@ -2,7 +2,9 @@
 import {createReadStream} from 'node:fs';
 import {parentPort, workerData} from 'node:worker_threads';
 
-import {parseQuery} from '../query/parse.js';
+import {EJSON} from 'bson';
+import type {Document} from 'bson';
+
 import {extract} from './extract.js';
 import {serializeError} from './in-worker.js';
 import type {WorkerMessage, WorkerRequest} from './in-worker.js';
@@ -23,7 +25,7 @@ try {
   const result = await extract({
     ...request.options,
     source: {...request.source, input},
-    filter: parseQuery(request.options.queryText),
+    filter: EJSON.parse(request.filter, {relaxed: false}) as Document,
     signal: controller.signal,
     onProgress: (progress) => post({type: 'progress', progress}),
     onNote: (message) => post({type: 'note', message}),

@@ -1,3 +1,5 @@
+import {EJSON} from 'bson';
+
 import {parseQuery} from '../query/parse.js';
 import type {Settings} from '../config/settings.js';
 import {maskUri} from '../config/redact.js';
@@ -90,7 +92,7 @@ export async function runExtract(request: ExtractRequest, settings: Settings, re
     const local = typeof input === 'string' ? input : files;
     const result =
       local !== undefined && request.engine === 'stream' && !request.follow && comparisons.length === 0 && totalBytes >= WORKER_MIN_BYTES
-        ? await extractInWorker({options: common, source: sourceInfo, input: local}, callbacks)
+        ? await extractInWorker({options: common, source: sourceInfo, input: local, filter: EJSON.stringify(filter, {relaxed: false})}, callbacks)
         : await (await import('./extract.js')).extract({
             ...common,
             ...callbacks,
