@@ -4,18 +4,21 @@
  * a damaged backup as the one-line error it would be in-process, and leave nothing half-written.
  */
 import assert from 'node:assert/strict';
-import {access, open, readdir, readFile, rm, writeFile} from 'node:fs/promises';
+import {access, mkdir, open, readdir, readFile, rm, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {after, before, describe, it} from 'node:test';
 
+import {PutObjectCommand} from '@aws-sdk/client-s3';
 import {BSON} from 'bson';
 
 import {benchDocument, partnerId} from '../../bench/data.js';
 import {extract} from '../../src/extract/extract.js';
 import {WORKER_MIN_BYTES} from '../../src/extract/in-worker.js';
 import {parseQuery} from '../../src/query/parse.js';
-import {everyTypeDocuments, tempDir} from '../support/bson-fixtures.js';
-import {assertCleanError, json, runCli} from '../support/cli.js';
+import {createS3Client} from '../../src/s3/client.js';
+import {everyTypeDocuments, tarFolder, tempDir} from '../support/bson-fixtures.js';
+import {assertCleanError, cleanEnv, json, runCli} from '../support/cli.js';
+import {s3EnvFor, startS3Server} from '../support/s3-server.js';
 
 /** The set's one `artworks.bson`, whatever database folder the backup's name gave it. */
 async function setBson(out: string): Promise<Buffer> {
@@ -89,5 +92,33 @@ describe('extract of a large local backup on a worker thread (bin/run.js)', () =
     assertCleanError(result, /truncated/i);
     assert.equal(result.code, 6);
     assert.equal(await access(out).then(() => true, () => false), false);
+  });
+
+  it('a fetched backup is read from the cache on the worker: the same set as streaming it from S3', async () => {
+    // An uncompressed tar keeps the object over the threshold with a test-sized collection.
+    const tree = path.join(dir, 'tree');
+    await mkdir(path.join(tree, 'dump', 'gravity'), {recursive: true});
+    await writeFile(path.join(tree, 'dump', 'gravity', 'artworks.bson'), Buffer.concat(docs));
+    const tarball = path.join(dir, 'gravity-hourly-2026-11-18-10-00.tar');
+    tarFolder(tree, 'dump', tarball);
+    const s3 = await startS3Server();
+    try {
+      await s3.createBucket('backups');
+      const client = createS3Client({endpoint: s3.endpoint, region: s3.region, credentials: {accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey}});
+      await client.send(new PutObjectCommand({Bucket: 'backups', Key: `prod/${path.basename(tarball)}`, Body: await readFile(tarball)}));
+      const env = cleanEnv({...s3EnvFor(s3), GRAVITY_RESTORE_SOURCE: 's3://backups/prod/', GRAVITY_RESTORE_CACHE: path.join(dir, 'cache')});
+      const streamed = await runCli(['extract', '--from', 'latest', '-c', 'artworks', '-q', QUERY, '--out', path.join(dir, 's3-streamed')], {env});
+      assert.equal(streamed.code, 0, streamed.stderr);
+      assert.match(streamed.stderr, /streaming, no download first/);
+      const fetched = await runCli(['fetch', 'latest'], {env});
+      assert.equal(fetched.code, 0, fetched.stderr);
+      const cached = await runCli(['extract', '--from', 'latest', '-c', 'artworks', '-q', QUERY, '--out', path.join(dir, 's3-cached')], {env});
+      assert.equal(cached.code, 0, cached.stderr);
+      assert.match(cached.stderr, /from the local cache/);
+      const a = await setBson(path.join(dir, 's3-streamed'));
+      assert.ok(a.length > 0 && a.equals(await setBson(path.join(dir, 's3-cached'))));
+    } finally {
+      await s3.stop();
+    }
   });
 });
