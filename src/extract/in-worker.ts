@@ -79,15 +79,21 @@ function deserializeError(s: SerializedError): Error {
   return error;
 }
 
-/** The worker's entry beside this module: `.js` when built, `.ts` when run from source (the loader is inherited). */
-function workerEntry(): URL {
+/**
+ * A worker on the entry beside this module: `extract-worker.js` when built. Run from source (the
+ * tests), the entry is `.ts` and the worker first registers tsx, which a worker does not inherit.
+ */
+function startWorker(request: WorkerRequest): Worker {
   const ext = path.extname(fileURLToPath(import.meta.url));
-  return new URL(`./extract-worker${ext}`, import.meta.url);
+  const entry = new URL(`./extract-worker${ext}`, import.meta.url);
+  if (ext !== '.ts') return new Worker(entry, {workerData: request});
+  const boot = `import('tsx/esm/api').then(({register}) => { register(); return import(${JSON.stringify(entry.href)}); })`;
+  return new Worker(boot, {eval: true, workerData: request});
 }
 
 export function extractInWorker(request: WorkerRequest, callbacks: Pick<ExtractOptions, 'onProgress' | 'onNote' | 'onWarning' | 'signal'>): Promise<ExtractResult> {
   return new Promise<ExtractResult>((resolve, reject) => {
-    const worker = new Worker(workerEntry(), {workerData: request});
+    const worker = startWorker(request);
     let settled = false;
     const onAbort = () => worker.postMessage('abort');
     callbacks.signal?.addEventListener('abort', onAbort, {once: true});
