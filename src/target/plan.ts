@@ -182,20 +182,20 @@ function reclassifyByFields(
  * Documents about to be written (by canonical id) whose exact form does not serialise back to their
  * bytes, or whose bytes the server would change on insert, with why.
  */
-function notExactOf(docs: Uint8Array[], ids: unknown[], written: Set<string>): {notExact: Record<string, string>; plain: Uint8Array} {
+function notExactOf(docs: Uint8Array[], ids: unknown[], codes: Uint8Array): {notExact: Record<string, string>; plain: Uint8Array} {
   const notExact: Record<string, string> = {};
   const plain = new Uint8Array(docs.length);
-  docs.forEach((raw, i) => {
-    const json = idToJson(ids[i]);
-    if (!written.has(json)) return;
+  for (let i = 0; i < docs.length; i++) {
+    if (codes[i] !== CLASS_CODE.insert && codes[i] !== CLASS_CODE.conflict) continue;
+    const raw = docs[i]!;
     if (roundTripsPlainly(raw)) {
       plain[i] = 1;
-      return;
+      continue;
     }
     const {doc, inexact} = writeForm(raw);
-    if (inexact) notExact[json] = inexact;
+    if (inexact) notExact[idToJson(ids[i])] = inexact;
     else if (!(doc instanceof Map)) plain[i] = 1;
-  });
+  }
   return {notExact, plain};
 }
 
@@ -383,7 +383,7 @@ export async function planSet(set: RestoreSet, conn: TargetConnection, options: 
         const matching = options.whereTarget ? await guard(conn, 'plan', () => idsMatching(coll, [...targetById.values()], options.whereTarget!)) : null;
         reclassifyByFields(plan, name, result, docs, batchIds, targetById, options.fields, matching, sample);
       }
-      const {notExact, plain} = notExactOf(docs, batchIds, new Set([...result.ids.insert, ...result.ids.conflict]));
+      const {notExact, plain} = notExactOf(docs, batchIds, result.codes);
       plainChunks.push(plain);
       Object.assign(plan.notExact[name], notExact);
       Object.assign(plan.conflictDigests[name], result.digests);

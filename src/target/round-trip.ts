@@ -21,63 +21,105 @@ const MAX_DATE_MS = 8.64e15;
 /** Regex flags `bson` keeps as written when they are in this (alphabetical) order. */
 const REGEX_FLAGS = 'ilmsux';
 
+/**
+ * The hashes and offsets of the field names seen so far, for the repeated-name check: one stack for
+ * every level of every document (a level uses the slots after its parent's), so the walk allocates
+ * nothing per document. Grown when a document needs more.
+ */
+let hashes = new Int32Array(1024);
+let starts = new Int32Array(1024);
+
+function ensureSlots(needed: number): void {
+  if (needed <= hashes.length) return;
+  const size = Math.max(needed, hashes.length * 2);
+  const h = new Int32Array(size);
+  const s = new Int32Array(size);
+  h.set(hashes);
+  s.set(starts);
+  hashes = h;
+  starts = s;
+}
+
 /** True when the plain decode of `raw` serialises to the same bytes and mongod stores it as sent. */
 export function roundTripsPlainly(raw: Uint8Array): boolean {
-  return raw.length >= 5 && int32(raw, 0) === raw.length && documentEnds(raw, 0, TOP) === raw.length;
+  return raw.length >= 5 && int32(raw, 0) === raw.length && documentEnds(raw, 0, TOP, 0) === raw.length;
 }
 
 function int32(b: Uint8Array, p: number): number {
   return b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24);
 }
 
-/** Walks the document at `start`; its end offset when every element is known to write back, else -1. */
-function documentEnds(b: Uint8Array, start: number, kind: number): number {
+/**
+ * Walks the document at `start`; its end offset when every element is known to write back, else -1.
+ * Its names take the name slots from `base` on.
+ */
+function documentEnds(b: Uint8Array, start: number, kind: number, base: number): number {
   const length = int32(b, start);
   const end = start + length;
   if (length < 5 || end > b.length || b[end - 1] !== 0) return -1;
   let p = start + 4;
   let index = 0;
   // Repeated names are found by a hash of each name's bytes, confirmed byte by byte.
-  const hashes: number[] = [];
-  const starts: number[] = [];
+  let count = 0;
   let seen: Set<number> | null = null;
   let sawText = false;
   let lastNumber = -1;
   while (p < end - 1) {
     const type = b[p++]!;
     const nameStart = p;
-    while (p < end - 1 && b[p] !== 0) p++;
+    // One pass over the name: its end, a hash of its bytes, whether it is all digits (and their
+    // value while it fits), whether it has bytes beyond ASCII.
+    let hash = 0x811c9dc5;
+    let digits = true;
+    let value = 0;
+    let high = false;
+    // The document ends with a 0 byte (checked above), so the scan stops inside it.
+    for (let c = b[p]!; c !== 0; c = b[++p]!) {
+      hash = Math.imul(hash ^ c, 0x01000193);
+      if (c < 0x30 || c > 0x39) digits = false;
+      else value = value * 10 + (c - 0x30);
+      if (c >= 0x80) high = true;
+    }
     if (p >= end - 1) return -1;
     const nameEnd = p++;
+    const nameLength = nameEnd - nameStart;
     if (kind === ARRAY) {
-      if (!isIndex(b, nameStart, nameEnd, index++)) return -1;
+      // A driver names array elements 0, 1, 2, … in order.
+      if (!digits || nameLength === 0 || (nameLength > 1 && b[nameStart] === 0x30) || nameLength > 10 || value !== index++) return -1;
     } else {
       // A JavaScript object lists integer-like names first, in ascending order, then the others as
-      // added: the stored order survives only when it already is that order.
-      const number = integerName(b, nameStart, nameEnd);
-      if (number === NOT_CANONICAL || (number >= 0 && (sawText || number <= lastNumber))) return -1;
-      if (number >= 0) lastNumber = number;
-      else sawText = true;
-      const hash = plainNameHash(b, nameStart, nameEnd);
-      if (hash === -1) return -1;
-      if (hashes.length >= 64) seen ??= new Set(hashes);
+      // added: the stored order survives only when it already is that order. Other digit strings
+      // ("007", or beyond 2^31) are left to the full check.
+      if (digits && nameLength > 0) {
+        if (nameLength > 10 || (nameLength > 1 && b[nameStart] === 0x30) || value > 2 ** 31) return -1;
+        if (sawText || value <= lastNumber) return -1;
+        lastNumber = value;
+      } else sawText = true;
+      // `$…` (a DBRef's names decode to a DBRef), `__proto__`, invalid UTF-8: left to the full check.
+      if (b[nameStart] === 0x24) return -1;
+      if (high && !isUtf8(b.subarray(nameStart, nameEnd))) return -1;
+      if (nameLength === 9 && sameBytes(b, nameStart, PROTO)) return -1;
+      hash >>>= 1;
+      if (count >= 64) seen ??= new Set(hashes.subarray(base, base + count));
       if (seen === null || seen.has(hash)) {
-        for (let i = 0; i < hashes.length; i++) {
+        for (let i = base; i < base + count; i++) {
           if (hashes[i] === hash && sameName(b, starts[i]!, nameStart, nameEnd)) return -1;
         }
       }
       seen?.add(hash);
-      hashes.push(hash);
-      starts.push(nameStart);
+      ensureSlots(base + count + 1);
+      hashes[base + count] = hash;
+      starts[base + count] = nameStart;
+      count++;
     }
-    p = valueEnds(b, p, end - 1, type, kind);
+    p = valueEnds(b, p, end - 1, type, kind, base + count);
     if (p < 0) return -1;
   }
   return p === end - 1 ? end : -1;
 }
 
 /** The end of a value of `type` at `p` (which must not pass `limit`), or -1. */
-function valueEnds(b: Uint8Array, p: number, limit: number, type: number, kind: number): number {
+function valueEnds(b: Uint8Array, p: number, limit: number, type: number, kind: number, base: number): number {
   let next: number;
   switch (type) {
     case 0x01: {
@@ -93,9 +135,9 @@ function valueEnds(b: Uint8Array, p: number, limit: number, type: number, kind: 
     case 0x0d:
       return stringEnds(b, p, limit);
     case 0x03:
-      return p + 4 <= limit ? within(documentEnds(b, p, SUB), limit) : -1;
+      return p + 4 <= limit ? within(documentEnds(b, p, SUB, base), limit) : -1;
     case 0x04:
-      return p + 4 <= limit ? within(documentEnds(b, p, ARRAY), limit) : -1;
+      return p + 4 <= limit ? within(documentEnds(b, p, ARRAY, base), limit) : -1;
     case 0x05: {
       if (p + 5 > limit) return -1;
       const length = int32(b, p);
@@ -164,46 +206,11 @@ function regexEnds(b: Uint8Array, p: number, limit: number): number {
   return p < limit ? p + 1 : -1;
 }
 
-const NOT_CANONICAL = -2;
+const PROTO = Buffer.from('__proto__', 'latin1');
 
-/**
- * A name of digits only: its value when it is an integer an object orders by value (canonical, up
- * to 2^31; larger ones are left to the full check), NOT_CANONICAL for other digit strings ("007"),
- * -1 for a name with anything else.
- */
-function integerName(b: Uint8Array, start: number, end: number): number {
-  if (end === start || end - start > 10) return end === start ? -1 : digitsOnly(b, start, end) ? NOT_CANONICAL : -1;
-  let value = 0;
-  for (let i = start; i < end; i++) {
-    const c = b[i]!;
-    if (c < 0x30 || c > 0x39) return -1;
-    value = value * 10 + (c - 0x30);
-  }
-  if ((b[start] === 0x30 && end - start > 1) || value > 2 ** 31) return NOT_CANONICAL;
-  return value;
-}
-
-function digitsOnly(b: Uint8Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (b[i]! < 0x30 || b[i]! > 0x39) return false;
+function sameBytes(b: Uint8Array, start: number, want: Uint8Array): boolean {
+  for (let i = 0; i < want.length; i++) if (b[start + i] !== want[i]) return false;
   return true;
-}
-
-/**
- * A field name an object keeps as it is (not `$…` as a DBRef's, not `__proto__`, valid UTF-8): a
- * non-negative hash of its bytes; -1 otherwise.
- */
-function plainNameHash(b: Uint8Array, start: number, end: number): number {
-  if (b[start] === 0x24 /* $ */) return -1;
-  let high = false;
-  let hash = 0x811c9dc5;
-  for (let i = start; i < end; i++) {
-    const c = b[i]!;
-    if (c >= 0x80) high = true;
-    hash = Math.imul(hash ^ c, 0x01000193);
-  }
-  if (high && !isUtf8(b.subarray(start, end))) return -1;
-  if (end - start === 9 && Buffer.from(b.buffer, b.byteOffset + start, 9).toString('latin1') === '__proto__') return -1;
-  return hash >>> 1;
 }
 
 /** Whether the name at `other` (null-terminated) is the bytes from `start` to `end`. */
@@ -212,19 +219,9 @@ function sameName(b: Uint8Array, other: number, start: number, end: number): boo
   return b[other] === 0;
 }
 
-/** An array element's name as a driver writes it: its position. */
-function isIndex(b: Uint8Array, start: number, end: number, index: number): boolean {
-  let value = 0;
-  if (end === start || (b[start] === 0x30 && end - start > 1)) return false;
-  for (let i = start; i < end; i++) {
-    const c = b[i]!;
-    if (c < 0x30 || c > 0x39) return false;
-    value = value * 10 + (c - 0x30);
-  }
-  return value === index;
-}
-
+/** Valid UTF-8: ASCII is told by OR-ing the bytes (no branch a byte); anything else is checked by Node. */
 function utf8(b: Uint8Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (b[i]! >= 0x80) return isUtf8(b.subarray(start, end));
-  return true;
+  let any = 0;
+  for (let i = start; i < end; i++) any |= b[i]!;
+  return any < 0x80 || isUtf8(b.subarray(start, end));
 }
