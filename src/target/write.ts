@@ -6,8 +6,9 @@ import type {Document} from 'bson';
 import {MongoError, MongoServerError, MongoServerSelectionError} from 'mongodb';
 import type {Filter, WriteConcernSettings} from 'mongodb';
 
-import {exactForm, MAX_DOCUMENT_BYTES} from './exact.js';
+import {exactForm, MAX_DOCUMENT_BYTES, plainForm} from './exact.js';
 import {isConnectionLoss} from './plan.js';
+import {roundTripsPlainly} from './round-trip.js';
 
 /**
  * Majority, so a write acknowledged here survives a failover; bounded, so a replica set that lost
@@ -41,9 +42,12 @@ const STATEMENT_ROOM = MAX_DOCUMENT_BYTES - 64 * 1024;
  */
 export function unchangedFilter(id: unknown, current: Uint8Array, replacementBytes = 0): Filter<Document> {
   const size = {$eq: [{$bsonSize: '$$ROOT'}, current.length]};
-  const form = exactForm(current);
   const fits = current.length + replacementBytes < STATEMENT_ROOM;
-  if (form.inexact !== null || !fits) return {_id: id, $expr: size} as Filter<Document>;
+  if (!fits) return {_id: id, $expr: size} as Filter<Document>;
+  // Most documents decode plainly into a form that writes back their very bytes (told from the
+  // bytes, round-trip.ts); only the others are walked into their exact form.
+  const form = roundTripsPlainly(current) ? {doc: plainForm(current), inexact: null} : exactForm(current);
+  if (form.inexact !== null) return {_id: id, $expr: size} as Filter<Document>;
   return {_id: id, $expr: {$and: [size, {$eq: ['$$ROOT', {$literal: form.doc}]}]}} as Filter<Document>;
 }
 
