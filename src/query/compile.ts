@@ -12,6 +12,7 @@ import {BSON, ObjectId, type Document} from 'bson';
 import {GravityError} from '../errors.js';
 import {loadMingo} from './mingo.js';
 import {FIELD_OPS, NUMERIC_TYPE_NAMES, TYPE_ALIASES, TYPE_REFUSED, matchContext} from './operators.js';
+import {inPlaceTest, UNKNOWN} from './in-place.js';
 import {FieldPicker} from './raw.js';
 import {BinKey, NumKey, TsKey, UnsupportedValue, canonical, isNumeric, isPlainObject, regexFromBson} from './values.js';
 
@@ -428,14 +429,21 @@ export function compileQuery(filter: Document): CompiledQuery {
   // the BSON types, so such filters decode documents keeping bson's numeric wrapper classes.
   const typed = needsNumericKinds(prepared);
   const picker = typed ? null : new FieldPicker(read);
+  // Number, date and boolean comparisons on fields are made on the bytes; the rest, and "don't know", decoded.
+  const inPlace = typed || fields.length === 0 ? null : inPlaceTest(prepared);
   const stages: string[] = [];
   if (pins) stages.push(`prescreen(${pins.label}${pins.patterns.length > 1 ? `×${pins.patterns.length}` : ''})`);
+  if (inPlace !== null) stages.push('in place');
   if (fields.length > 0) stages.push(typed ? 'decode(numeric types)' : `lazy(${read.join(', ')})`, 'exact');
   const plan = stages.length > 0 ? stages.join(' → ') : 'all';
 
   const matches = (doc: Buffer): boolean => {
     if (fields.length === 0) return true;
     if (prescreen !== null && !anyPattern(doc, prescreen)) return false;
+    if (inPlace !== null) {
+      const verdict = inPlace(doc);
+      if (verdict !== UNKNOWN) return verdict;
+    }
     let picked: Record<string, unknown> | null;
     try {
       picked =
