@@ -202,7 +202,7 @@ function prepareElemMatch(spec: Record<string, unknown>, path: string): Record<s
   return isValueForm(spec) ? prepareOps(spec, path) : prepareFilter(spec, `$elemMatch on "${path}"`);
 }
 
-function prepareFilter(filter: unknown, where: string): Record<string, unknown> {
+export function prepareFilter(filter: unknown, where: string): Record<string, unknown> {
   if (!isPlainObject(filter)) throw invalid(`${where} must be a document`);
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(filter)) {
