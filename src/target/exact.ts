@@ -12,6 +12,8 @@
 import {BSON, EJSON, ObjectId} from 'bson';
 import type {Document} from 'bson';
 
+import {roundTripsPlainly} from './round-trip.js';
+
 /** A document in field order. */
 export type ExactDoc = Map<string, unknown>;
 
@@ -117,10 +119,12 @@ export function exactForm(raw: Uint8Array): ExactForm {
  * (values as `bson` classes) whose serialisation is byte-identical to the stored document is itself
  * an exact form, and needs no `Map`s. Only when the bytes differ (integer-like keys, deprecated types,
  * …) is the document walked into `Map`s and the reason found. Measured on 20,000 documents of ~500 B:
- * 9 µs a document this way against 20 µs for the walk.
+ * 9 µs a document this way against 20 µs for the walk; the byte walk first answers for most of them.
  */
 export function writeForm(raw: Uint8Array): {doc: ExactDoc | Record<string, unknown>; inexact: string | null} {
   const decoded = BSON.deserialize(raw, EXACT_VALUES) as Record<string, unknown>;
+  // Most documents are told plain-exact from their bytes alone (round-trip.ts), without serialising.
+  if (roundTripsPlainly(raw)) return {doc: decoded, inexact: null};
   const again = BSON.serialize(decoded);
   if (again.length === raw.length && Buffer.compare(Buffer.from(again.buffer, again.byteOffset, again.length), Buffer.from(raw.buffer, raw.byteOffset, raw.length)) === 0 && !hasEmptyTopLevelTimestamp(raw)) {
     return {doc: decoded, inexact: null};

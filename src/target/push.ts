@@ -19,7 +19,6 @@ import type {ExactDoc} from './exact.js';
 import {fetchRawById, isConnectionLoss, LOOKUP_BATCH} from './plan.js';
 import {runPool} from './pool.js';
 import {insertRaw} from './raw-insert.js';
-import {roundTripsPlainly} from './round-trip.js';
 import type {RawWriteError} from './raw-insert.js';
 import {CLASS_CODE} from './types.js';
 import type {Plan, ProgressCallback, PushCounts, PushResult, RefusedDetail, TargetConnection} from './types.js';
@@ -338,7 +337,7 @@ async function ensureCollection(ctx: PushContext, name: string, db: Db, collecti
 }
 
 function setDoc(raw: Uint8Array, json: string, inexactWrite: boolean, plainExact = false): SetDoc {
-  if (plainExact || roundTripsPlainly(raw)) return {raw, json, id: exactId(raw), doc: plainForm(raw), bytes: raw};
+  if (plainExact) return {raw, json, id: exactId(raw), doc: plainForm(raw), bytes: raw};
   const quick = writeForm(raw);
   if (quick.inexact === null) return {raw, json, id: exactId(raw), doc: quick.doc as Document, bytes: raw};
   const form = exactForm(raw);

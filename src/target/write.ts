@@ -6,9 +6,8 @@ import type {Document} from 'bson';
 import {MongoError, MongoServerError, MongoServerSelectionError} from 'mongodb';
 import type {Filter, WriteConcernSettings} from 'mongodb';
 
-import {exactForm, MAX_DOCUMENT_BYTES, plainForm} from './exact.js';
+import {MAX_DOCUMENT_BYTES, writeForm} from './exact.js';
 import {isConnectionLoss} from './plan.js';
-import {roundTripsPlainly} from './round-trip.js';
 
 /**
  * Majority, so a write acknowledged here survives a failover; bounded, so a replica set that lost
@@ -44,9 +43,7 @@ export function unchangedFilter(id: unknown, current: Uint8Array, replacementByt
   const size = {$eq: [{$bsonSize: '$$ROOT'}, current.length]};
   const fits = current.length + replacementBytes < STATEMENT_ROOM;
   if (!fits) return {_id: id, $expr: size} as Filter<Document>;
-  // Most documents decode plainly into a form that writes back their very bytes (told from the
-  // bytes, round-trip.ts); only the others are walked into their exact form.
-  const form = roundTripsPlainly(current) ? {doc: plainForm(current), inexact: null} : exactForm(current);
+  const form = writeForm(current);
   if (form.inexact !== null) return {_id: id, $expr: size} as Filter<Document>;
   return {_id: id, $expr: {$and: [size, {$eq: ['$$ROOT', {$literal: form.doc}]}]}} as Filter<Document>;
 }
