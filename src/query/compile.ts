@@ -440,12 +440,12 @@ export function compileQuery(filter: Document): CompiledQuery {
   const matches = (doc: Buffer): boolean => {
     if (fields.length === 0) return true;
     if (prescreen !== null && !anyPattern(doc, prescreen)) return false;
-    if (inPlace !== null) {
-      const verdict = inPlace(doc);
-      if (verdict !== UNKNOWN) return verdict;
-    }
     let picked: Record<string, unknown> | null;
     try {
+      if (inPlace !== null) {
+        const verdict = inPlace(doc);
+        if (verdict !== UNKNOWN) return verdict;
+      }
       picked =
         picker === null
           ? (canonical(BSON.deserialize(doc, {promoteValues: false}), undefined, true) as Record<string, unknown>)

@@ -10,9 +10,12 @@
  * double; a value of another type never matches (type bracketing); a missing field matches none
  * of these conditions. Whatever the subset does not cover gets "don't know" and the decoded path
  * decides: an array on the path (array matching), NaN, int64 beyond 2^53, Decimal128, a date
- * beyond what a JavaScript Date holds, a subdocument that looks like a DBRef. Property test:
+ * beyond what a JavaScript Date holds, a subdocument that looks like a DBRef. Malformed bytes may
+ * throw (a length read past the end): the caller reports them as the decoded path would. Property test:
  * test/unit/query-lazy-equivalence.test.ts runs random filters and documents through both.
  */
+
+import {valueSize} from './raw.js';
 
 /** The decoded path must decide. */
 export const UNKNOWN = 2;
@@ -104,48 +107,6 @@ export function inPlaceTest(prepared: Record<string, unknown>): ((doc: Buffer) =
   };
 }
 
-function int32(b: Buffer, p: number): number {
-  return b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24);
-}
-
-/** Size of the value of `type` at `at`, or -1 for a type this walk does not know. */
-function valueSize(b: Buffer, type: number, at: number): number {
-  switch (type) {
-    case 0x01:
-    case 0x09:
-    case 0x11:
-    case 0x12:
-      return 8;
-    case 0x02:
-    case 0x0d:
-    case 0x0e:
-      return 4 + int32(b, at);
-    case 0x03:
-    case 0x04:
-    case 0x0f:
-      return int32(b, at);
-    case 0x05:
-      return 5 + int32(b, at);
-    case 0x06:
-    case 0x0a:
-    case 0x7f:
-    case 0xff:
-      return 0;
-    case 0x07:
-      return 12;
-    case 0x08:
-      return 1;
-    case 0x0c:
-      return 16 + int32(b, at);
-    case 0x10:
-      return 4;
-    case 0x13:
-      return 16;
-    default:
-      return -1;
-  }
-}
-
 /** Whether the name at `at` (NUL-terminated) is `name`. */
 function named(b: Buffer, at: number, name: Buffer): boolean {
   for (let i = 0; i < name.length; i++) if (b[at + i] !== name[i]) return false;
@@ -158,7 +119,7 @@ function named(b: Buffer, at: number, name: Buffer): boolean {
  */
 function lastOccurrences(b: Buffer, start: number, names: Buffer[], found: Int32Array, types: Uint8Array): boolean {
   if (b.length - start < 5) return false;
-  const end = start + int32(b, start);
+  const end = start + b.readInt32LE(start);
   if (end > b.length || end < start + 5 || b[end - 1] !== 0) return false;
   let p = start + 4;
   while (p < end - 1) {
@@ -202,18 +163,17 @@ function holds(b: Buffer, type: number, at: number, conditions: Condition[]): bo
       kind = 'number';
       break;
     case 0x10:
-      value = int32(b, at);
+      value = b.readInt32LE(at);
       kind = 'number';
       break;
     case 0x12: {
-      const high = int32(b, at + 4);
-      value = high * 2 ** 32 + (int32(b, at) >>> 0);
+      value = b.readInt32LE(at + 4) * 2 ** 32 + b.readUInt32LE(at);
       if (Math.abs(value) > Number.MAX_SAFE_INTEGER) return UNKNOWN;
       kind = 'number';
       break;
     }
     case 0x09: {
-      value = int32(b, at + 4) * 2 ** 32 + (int32(b, at) >>> 0);
+      value = b.readInt32LE(at + 4) * 2 ** 32 + b.readUInt32LE(at);
       if (Math.abs(value) > MAX_DATE_MS) return UNKNOWN;
       kind = 'date';
       break;

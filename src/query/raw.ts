@@ -21,7 +21,7 @@ function cstringEnd(doc: Buffer, from: number): number {
 }
 
 /** Size in bytes of the value of an element of `type` starting at `at`, or -1 if unknown. */
-function valueSize(doc: Buffer, type: number, at: number): number {
+export function valueSize(doc: Buffer, type: number, at: number): number {
   switch (type) {
     case 0x01: // double
     case 0x09: // date
