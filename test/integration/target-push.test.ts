@@ -18,7 +18,7 @@ import {allRecords, listJournals} from '../../src/restore-set/journal.js';
 import {readLedger} from '../../src/restore-set/ledger.js';
 import {checkPushGate} from '../../src/target/gates.js';
 import {connectTarget, planSet, pushSet, readPlan, rollbackSet, savePlan, verifySet} from '../../src/target/index.js';
-import type {TargetSpec} from '../../src/target/types.js';
+import type {TargetConnection, TargetSpec} from '../../src/target/types.js';
 
 let backend: MongoBackend;
 let admin: MongoClient;
@@ -50,6 +50,26 @@ async function fixture(collections: (db: string) => FixtureCollection[], name: T
     await tmp.cleanup();
   });
   return {set, spec, conn, db: admin.db(db)};
+}
+
+/**
+ * A connection to a test server of the test's own, which `stopServer` takes away (once) mid-operation.
+ * A short selection window: after the loss an operation waits that long for the server to come back.
+ */
+async function onOwnServer(spec: TargetSpec, body: (conn: TargetConnection, stopServer: () => void) => Promise<void>): Promise<void> {
+  const own = await startTestMongoServer();
+  let stopped = false;
+  const conn = await connectTarget({...spec, uri: own.uri}, {timeoutMs: 1000, selectionMs: 1000});
+  try {
+    await body(conn, () => {
+      if (stopped) return;
+      stopped = true;
+      void own.close();
+    });
+  } finally {
+    await conn.close();
+    if (!stopped) await own.close();
+  }
 }
 
 const artworks = (n: number, extra: Document = {}) =>
@@ -368,11 +388,7 @@ describe('pushSet after a crash', () => {
   it('a lost connection mid-push leaves the journal intact and says to resume', async () => {
     // Enough batches, one writer at a time, that the loss surely falls before the last one.
     const {set, spec} = await fixture((g) => [{db: g, name: 'artworks', docs: artworks(100)}]);
-    const own = await startTestMongoServer();
-    let stopped = false;
-    // A short selection window: after the loss the push waits that long for the server to come back.
-    const conn = await connectTarget({...spec, uri: own.uri}, {timeoutMs: 1000, selectionMs: 1000});
-    try {
+    await onOwnServer(spec, async (conn, stopServer) => {
       const plan = await planSet(set, conn);
       await assert.rejects(
         pushSet(set, conn, plan, {
@@ -380,10 +396,7 @@ describe('pushSet after a crash', () => {
           batchDocs: 5,
           writers: 1,
           onProgress: (p) => {
-            if (p.done >= 5 && !stopped) {
-              stopped = true;
-              void own.close();
-            }
+            if (p.done >= 5) stopServer();
           },
         }),
         (e: unknown) => e instanceof GravityError && e.code === 'TARGET_UNREACHABLE' && /resume/.test(e.hint ?? ''),
@@ -392,38 +405,26 @@ describe('pushSet after a crash', () => {
       assert.equal(journal?.finished, false);
       assert.ok((await allRecords(journal!)).some((r) => r.type === 'inserted'));
       assert.equal((await readLedger(set)).at(-1)?.outcome, 'partial');
-    } finally {
-      await conn.close();
-      if (!stopped) await own.close();
-    }
+    });
   });
 });
 
 describe('lookups sent ahead (plan, verify)', () => {
   it('a server lost while lookups are in flight ends verify with one typed error, nothing unhandled', async () => {
     const {set, spec} = await fixture((g) => [{db: g, name: 'artworks', docs: artworks(6000)}]);
-    const own = await startTestMongoServer();
-    let stopped = false;
-    const conn = await connectTarget({...spec, uri: own.uri}, {timeoutMs: 1000, selectionMs: 1000});
-    try {
+    await onOwnServer(spec, async (conn, stopServer) => {
       const plan = await planSet(set, conn);
       assert.equal(Buffer.from(plan.classes.artworks!, 'base64').length, 6000, 'every batch of the set, in order, with lookups ahead');
       await pushSet(set, conn, plan, {onConflict: 'skip'});
       await assert.rejects(
         verifySet(set, conn, {
           onProgress: (p) => {
-            if (p.done >= 1000 && !stopped) {
-              stopped = true;
-              void own.close();
-            }
+            if (p.done >= 1000) stopServer();
           },
         }),
         (e: unknown) => e instanceof GravityError && e.code === 'TARGET_UNREACHABLE' && /verify/.test(e.message),
       );
-    } finally {
-      await conn.close();
-      if (!stopped) await own.close();
-    }
+    });
   });
 });
 
