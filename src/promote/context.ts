@@ -35,8 +35,8 @@ export async function withConnection<T>(target: TargetSpec, work: (conn: TargetC
   }
 }
 
-/** The newest plan saved in the set for this target, if any: what the user last saw. */
-export async function lastSavedPlan(set: RestoreSet, targetName: string): Promise<Plan | null> {
+/** The newest plan saved in the set for this target (by name, and by label when given), if any: what the user last saw. */
+export async function lastSavedPlan(set: RestoreSet, targetName: string, label?: string): Promise<Plan | null> {
   const dir = path.join(set.dir, 'plans');
   let names: string[];
   try {
@@ -48,7 +48,7 @@ export async function lastSavedPlan(set: RestoreSet, targetName: string): Promis
   for (const name of names.filter((n) => n.startsWith(`${targetName}-`) && n.endsWith('.json'))) {
     try {
       const plan = JSON.parse(await readFile(path.join(dir, name), 'utf8')) as Plan;
-      if (plan.setHash === set.hash) plans.push(plan);
+      if (plan.setHash === set.hash && (label === undefined || plan.target === label)) plans.push(plan);
     } catch {
       // A damaged plan file is ignored: the push plans again anyway.
     }

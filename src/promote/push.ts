@@ -1,10 +1,13 @@
 import {GravityError} from '../errors.js';
 import {readLedger} from '../restore-set/ledger.js';
 import {checkPushGate} from '../target/gates.js';
+import {EJSON} from 'bson';
+
 import {planSet, pushSet, savePlan} from '../target/index.js';
-import {shownPlan} from '../target/plan.js';
-import type {ShownPlan} from '../target/plan.js';
-import type {PushResult} from '../target/types.js';
+import {finishPlan, newPlan, shownPlan} from '../target/plan.js';
+import type {PlanOptions, ShownPlan} from '../target/plan.js';
+import type {RestoreSet} from '../restore-set/manifest.js';
+import type {Plan, PushResult} from '../target/types.js';
 import {canPrompt, confirm} from '../ui/prompt.js';
 import type {Reporter} from '../ui/reporter.js';
 import {renderPlan} from '../ui/plan.js';
@@ -28,8 +31,27 @@ export interface PushRequest {
 }
 
 /**
- * Gate, plan again, compare with the plan the user saw, confirm, then write. Every refusal
- * happens before the first write.
+ * Can a push follow this saved plan and plan each batch again just before writing it? The plan must
+ * be for this set, cover every collection document by document, and have been made with the same
+ * options (natural key, --fields, --where-target): its classes must mean what a new plan's would.
+ */
+export function canPlanWhileWriting(set: RestoreSet, saved: Plan, options: PlanOptions): boolean {
+  if (saved.formatVersion !== 2 || saved.setHash !== set.hash || !saved.classes || !saved.ids || !saved.collections) return false;
+  for (const name of set.manifest.order) {
+    const classes = saved.classes[name];
+    if (classes === undefined || !saved.ids[name] || !saved.collections[name] || Buffer.from(classes, 'base64').length !== set.manifest.collections[name]?.documents) return false;
+  }
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  const whereTarget = options.whereTarget ? EJSON.stringify(options.whereTarget, {relaxed: false}) : null;
+  return same(saved.matchOn ?? [], options.matchOn ?? []) && same(saved.fields ?? null, options.fields ?? null) && same(saved.fields ? saved.whereTarget ?? null : null, options.fields ? whereTarget : null);
+}
+
+/**
+ * Gate, then write. A staging or ad-hoc target, with --yes and no terminal (a script), and a plan
+ * the user saw: that plan is followed and each batch planned again just before it is written; a
+ * batch with a risk the plan did not show stops the push there (PLAN_CHANGED, what was written before
+ * it is journaled). Otherwise (production, a terminal, no saved plan): plan again, compare with the
+ * plan the user saw (on a terminal, ask), confirm, then write, with every refusal before the first write.
  */
 export async function runPush(request: PushRequest, settings: Settings, reporter: Reporter, signal: AbortSignal, log: (line: string) => void): Promise<PushResult & {plan: ShownPlan}> {
   const {set, target, staging, production} = await openContext(request.set, request.to, settings);
@@ -50,9 +72,39 @@ export async function runPush(request: PushRequest, settings: Settings, reporter
   if (gate.decision === 'refuse') throw gate.error;
 
   return withConnection(target, async (conn) => {
+    const previous = await lastSavedPlan(set, target.name, target.label);
+    const planOptions = {matchOn: request.matchOn ?? [], ...(await repairOptions(request.fields, request.whereTarget))};
+    const pushOptions = {
+      onConflict: request.onConflict,
+      inexact: request.inexact ?? 'fail',
+      skipClashes: request.skipClashes ?? false,
+      bypassDocumentValidation: request.bypassDocumentValidation ?? false,
+      signal,
+      ...((gate.decision === 'allow' || gate.decision === 'prompt-db') && gate.override ? {overrideReason: gate.override} : {}),
+    } as const;
+    if (previous && !interactive && gate.decision === 'allow' && target.name !== 'production' && canPlanWhileWriting(set, previous, planOptions)) {
+      // The plan the user saw is followed, and each batch is planned again just before it is written.
+      log(`Plan ${previous.hash.slice(0, 12)} (${previous.createdAt}), checked again batch by batch against ${target.label} as it is written:`);
+      log(renderPlan(previous));
+      const saved = previous.collections;
+      const bar = reporter.bar('Pushing', Math.max(Object.values(saved).reduce((n, c) => n + c.insert + (c.repair ?? 0) + (request.onConflict === 'overwrite' ? c.conflict : 0), 0), 1), 'docs');
+      const draft = newPlan(set, conn, planOptions);
+      const done = new Map<string, number>();
+      const result = await pushSet(set, conn, previous, {
+        ...pushOptions,
+        live: {plan: draft, options: planOptions},
+        onProgress: (p) => {
+          done.set(p.collection, p.done);
+          bar.update([...done.values()].reduce((a, b) => a + b, 0));
+        },
+      });
+      bar.done();
+      const plan = finishPlan(draft);
+      await savePlan(set, plan);
+      return {...result, plan: shownPlan(plan)};
+    }
     reporter.spin(`Planning against ${target.label}`);
-    const previous = await lastSavedPlan(set, target.name);
-    const plan = await planSet(set, conn, {matchOn: request.matchOn, ...(await repairOptions(request.fields, request.whereTarget))});
+    const plan = await planSet(set, conn, planOptions);
     await savePlan(set, plan);
     reporter.succeed(`Plan ${plan.hash.slice(0, 12)} for ${target.label}`);
     log(renderPlan(plan));
@@ -78,12 +130,7 @@ export async function runPush(request: PushRequest, settings: Settings, reporter
     const bar = reporter.bar('Pushing', Math.max(total, 1), 'docs');
     const done = new Map<string, number>();
     const result = await pushSet(set, conn, plan, {
-      onConflict: request.onConflict,
-      inexact: request.inexact ?? 'fail',
-      skipClashes: request.skipClashes ?? false,
-      bypassDocumentValidation: request.bypassDocumentValidation ?? false,
-      signal,
-      ...((gate.decision === 'allow' || gate.decision === 'prompt-db') && gate.override ? {overrideReason: gate.override} : {}),
+      ...pushOptions,
       onProgress: (p) => {
         done.set(p.collection, p.done);
         bar.update([...done.values()].reduce((a, b) => a + b, 0));

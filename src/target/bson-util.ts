@@ -52,6 +52,22 @@ export function idKey(id: unknown): string {
   return keyOf(id);
 }
 
+/**
+ * `idKey(idOf(raw))` for a raw document, without building the `_id`: a leading ObjectId `_id`
+ * (mongodump's and most collections' layout) is spelled from its 12 bytes.
+ */
+export function rawIdKey(raw: Uint8Array): string {
+  if (raw.length >= 21 && raw[4] === 0x07 && raw[5] === 0x5f && raw[6] === 0x69 && raw[7] === 0x64 && raw[8] === 0) {
+    return `{"$oid":"${Buffer.from(raw.buffer, raw.byteOffset + 9, 12).toString('hex')}"}`;
+  }
+  return keyOf(idOf(raw));
+}
+
+/** `idKey(id)` when its text form `json` is already at hand: for an ObjectId the two are the same text. */
+export function idKeyOf(id: unknown, json: string): string {
+  return id instanceof ObjectId ? json : keyOf(id);
+}
+
 /** Key from the lossless text form. */
 export function idKeyFromJson(text: string): string {
   // An ObjectId's key is its canonical text (keyOf below).

@@ -4,7 +4,7 @@ import path from 'node:path';
 import {EJSON} from 'bson';
 import type {Document} from 'bson';
 import {MongoError, MongoNetworkError, MongoServerError, MongoServerSelectionError} from 'mongodb';
-import type {Collection, Filter} from 'mongodb';
+import type {Collection, Db, Filter} from 'mongodb';
 
 import {redact} from '../config/redact.js';
 import {GravityError, isGravityError} from '../errors.js';
@@ -12,11 +12,12 @@ import {appendLedger} from '../restore-set/ledger.js';
 import {canonicalJson} from '../restore-set/manifest.js';
 import {setDocumentBatches} from '../restore-set/stream.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
-import {idKey, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
+import {idKey, idOf, idToJson, rawIdKey, sameBytes, sha256} from './bson-util.js';
 import {fieldDiff} from './diff.js';
 import {exactForm, orderedJson, writeForm} from './exact.js';
 import {roundTripsPlainly} from './round-trip.js';
 import {fieldChanges, fieldsDigest, pathProblem} from './fields.js';
+import {findRaw} from './raw-find.js';
 import {CLASS_CODE} from './types.js';
 import type {ClassCounts, ClassIds, ConflictSample, KeyMatchSample, Plan, PlanIds, ProgressCallback, TargetConnection} from './types.js';
 import {findClashes, readTargetChecks} from './unique.js';
@@ -38,6 +39,8 @@ export interface PlanOptions {
   fields?: string[];
   /** --where-target: only documents whose current target version matches this filter are repaired. */
   whereTarget?: Document;
+  /** Documents planned per batch (default LOOKUP_BATCH; tests use fewer). */
+  batchDocs?: number;
 }
 
 /** What one collection of the set looks like against its target, from plain data (no server). */
@@ -249,16 +252,39 @@ export async function guard<T>(conn: TargetConnection, action: string, fn: () =>
   }
 }
 
-/** Target documents by `_id` key, fetched as raw BSON in batches. */
-export async function fetchRawById(coll: Collection, ids: unknown[], onBatch?: (done: number) => void): Promise<Map<string, Uint8Array>> {
-  const out = new Map<string, Uint8Array>();
+/**
+ * The target's documents with these `_id`s, as raw BSON in batches, each handed to `visit` with its
+ * `_id` key while its reply is alive. The bytes share the reply's buffer: `visit` copies what it keeps.
+ */
+export async function eachRawById(coll: Collection, ids: unknown[], visit: (key: string, raw: Uint8Array) => void): Promise<void> {
+  const db = dbOf(coll);
   for (let i = 0; i < ids.length; i += LOOKUP_BATCH) {
-    const chunk = ids.slice(i, i + LOOKUP_BATCH);
-    const docs = (await coll.find({_id: {$in: chunk}} as Filter<Document>, {raw: true, batchSize: LOOKUP_BATCH}).toArray()) as unknown as Uint8Array[];
-    // raw buffers share one allocUnsafe slab per reply; copy what we keep.
-    for (const d of docs) out.set(idKey(idOf(d)), Buffer.from(d));
-    onBatch?.(Math.min(i + LOOKUP_BATCH, ids.length));
+    const chunk = i === 0 && ids.length <= LOOKUP_BATCH ? ids : ids.slice(i, i + LOOKUP_BATCH);
+    const filter = {_id: {$in: chunk}};
+    if (db) {
+      await findRaw(db, coll.collectionName, filter, (d) => visit(rawIdKey(d), d), LOOKUP_BATCH);
+      continue;
+    }
+    const docs = (await coll.find(filter as Filter<Document>, {raw: true, batchSize: LOOKUP_BATCH}).toArray()) as unknown as Uint8Array[];
+    for (const d of docs) visit(rawIdKey(d), d);
   }
+}
+
+/**
+ * The database handle of a collection, for commands whose replies are read as bytes (`findRaw`). The
+ * driver keeps its client on every collection but leaves it out of its type declarations; without it,
+ * the driver's own cursor is used.
+ */
+function dbOf(coll: Collection): Db | null {
+  const client = (coll as unknown as {client?: {db?: (name: string) => Db}}).client;
+  return typeof client?.db === 'function' ? client.db(coll.dbName) : null;
+}
+
+/** Target documents by `_id` key, fetched as raw BSON in batches. */
+export async function fetchRawById(coll: Collection, ids: unknown[]): Promise<Map<string, Uint8Array>> {
+  const out = new Map<string, Uint8Array>();
+  // raw buffers share one allocUnsafe slab per reply; copy what we keep.
+  await eachRawById(coll, ids, (key, raw) => out.set(key, Buffer.from(raw)));
   return out;
 }
 
@@ -282,13 +308,14 @@ export async function* batchesWithTarget(
   conn: TargetConnection,
   action: string,
   ahead = LOOKUPS_AHEAD,
+  batchDocs = LOOKUP_BATCH,
 ): AsyncGenerator<{docs: Buffer[]; ids: unknown[]; target: Map<string, Uint8Array>}> {
   const queue: Array<{docs: Buffer[]; ids: unknown[]; target: Promise<Map<string, Uint8Array>>}> = [];
   const take = async () => {
     const next = queue.shift()!;
     return {docs: next.docs, ids: next.ids, target: await next.target};
   };
-  for await (const docs of setDocumentBatches(set, name, LOOKUP_BATCH)) {
+  for await (const docs of setDocumentBatches(set, name, batchDocs)) {
     const ids = docs.map(idOf);
     const target = guard(conn, action, () => fetchRawById(coll, ids));
     // Awaited in turn below; until then a failure must not count as unhandled.
@@ -329,17 +356,18 @@ async function findKeyHolders(
   return holders;
 }
 
-export async function planSet(set: RestoreSet, conn: TargetConnection, options: PlanOptions = {}): Promise<Plan> {
-  const matchOn = options.matchOn ?? [];
-  const sample = options.sample ?? 20;
-  const plan: Omit<Plan, 'hash'> = {
+/** A plan being made: filled collection by collection, hashed when every collection is in. */
+export type PlanDraft = Omit<Plan, 'hash'>;
+
+export function newPlan(set: RestoreSet, conn: TargetConnection, options: PlanOptions = {}): PlanDraft {
+  return {
     formatVersion: 2,
     target: conn.spec.label,
     targetName: conn.spec.name,
     db: conn.spec.db,
     setHash: set.hash,
     createdAt: new Date().toISOString(),
-    matchOn,
+    matchOn: options.matchOn ?? [],
     collections: {},
     namespaces: {},
     conflicts: [],
@@ -352,62 +380,94 @@ export async function planSet(set: RestoreSet, conn: TargetConnection, options: 
     classes: {},
     conflictDigests: {},
   };
-  for (const name of set.manifest.order) {
-    const entry = set.manifest.collections[name];
-    if (!entry) throw new GravityError('SET_INVALID', `Manifest order names ${name}, which is not in its collections`, {hint: 'Extract the set again'});
-    const dbName = conn.dbName(entry.db);
-    const db = conn.client.db(dbName);
-    const coll = db.collection(entry.collection);
-    options.onProgress?.({collection: name, done: 0, total: entry.documents});
-    const {checks, unique} = await guard(conn, 'plan', () => readTargetChecks(db, entry.collection));
-    const ids: PlanIds = {conflict: [], keyMatch: [], clash: [], ...(options.fields ? {repair: [], skipped: []} : {})};
-    const codes: Uint8Array[] = [];
-    const plainChunks: Uint8Array[] = [];
-    const counts: ClassCounts = {insert: 0, same: 0, conflict: 0, keyMatch: 0, clash: 0, notExact: 0, ...(options.fields ? {repair: 0, skipped: 0} : {})};
-    plan.conflictDigests[name] = {};
-    plan.notExact[name] = {};
-    plan.clashes[name] = {};
-    let done = 0;
-    // A batch of the set and its target counterparts at a time: memory holds ids, not documents.
-    for await (const {docs, ids: batchIds, target: targetById} of batchesWithTarget(set, name, coll, conn, 'plan')) {
-      // Documents absent by _id, in exact form once, for the natural-key and unique-key lookups that need it.
-      const absent =
-        matchOn.length > 0 || unique.length > 0
-          ? docs.flatMap((raw, i) => (targetById.has(idKey(batchIds[i])) ? [] : [{id: batchIds[i], raw, doc: exactForm(raw).doc}]))
-          : [];
-      let holders = new Map<string, {targetId: unknown; key: Record<string, unknown>}>();
-      if (matchOn.length > 0) holders = await guard(conn, 'plan', () => findKeyHolders(coll, absent, matchOn));
-      const clashes = unique.length > 0 ? await guard(conn, 'plan', () => findClashes(coll, absent, unique)) : new Map<string, Clash>();
-      const result = classifyCollection(name, docs, targetById, holders, sample, plan.conflicts.length, batchIds, clashes);
-      if (options.fields) {
-        const matching = options.whereTarget ? await guard(conn, 'plan', () => idsMatching(coll, [...targetById.values()], options.whereTarget!)) : null;
-        reclassifyByFields(plan, name, result, docs, batchIds, targetById, options.fields, matching, sample);
-      }
-      const {notExact, plain} = notExactOf(docs, batchIds, result.codes);
-      plainChunks.push(plain);
-      Object.assign(plan.notExact[name], notExact);
-      Object.assign(plan.conflictDigests[name], result.digests);
-      for (const k of Object.keys(ids) as Array<keyof PlanIds>) for (const id of result.ids[k] ?? []) ids[k]!.push(id);
-      codes.push(result.codes);
-      for (const k of Object.keys(counts) as Array<keyof ClassCounts>) counts[k] = (counts[k] ?? 0) + (result.counts[k] ?? 0);
-      counts.notExact += Object.keys(notExact).length;
-      for (const id of batchIds) {
-        const clash = clashes.get(idKey(id));
-        if (clash) plan.clashes[name][idToJson(id)] = clash;
-      }
-      plan.conflicts.push(...result.conflicts.slice(0, Math.max(0, sample - plan.conflicts.length)));
-      plan.keyMatches.push(...result.keyMatches.slice(0, Math.max(0, sample - plan.keyMatches.length)));
-      done += docs.length;
-      options.onProgress?.({collection: name, done, total: entry.documents});
+}
+
+/** One batch of a collection as planned: the set's documents, their ids and class codes, and which of them are not exact. */
+export interface PlannedBatch {
+  docs: Buffer[];
+  ids: unknown[];
+  codes: Uint8Array;
+  /** Canonical id of each document of the batch to be written that cannot be written byte for byte, with why. */
+  notExact: Record<string, string>;
+}
+
+/**
+ * Plan one collection, a batch at a time: each batch is classified against the target and added to
+ * `plan` before it is handed out, so a caller can act on it (push writes it) while the next is planned.
+ * When the generator is done, the collection is complete in `plan`.
+ */
+export async function* planCollection(plan: PlanDraft, set: RestoreSet, conn: TargetConnection, name: string, options: PlanOptions = {}): AsyncGenerator<PlannedBatch> {
+  const matchOn = options.matchOn ?? [];
+  const sample = options.sample ?? 20;
+  const entry = set.manifest.collections[name];
+  if (!entry) throw new GravityError('SET_INVALID', `Manifest order names ${name}, which is not in its collections`, {hint: 'Extract the set again'});
+  const dbName = conn.dbName(entry.db);
+  const db = conn.client.db(dbName);
+  const coll = db.collection(entry.collection);
+  options.onProgress?.({collection: name, done: 0, total: entry.documents});
+  const {checks, unique} = await guard(conn, 'plan', () => readTargetChecks(db, entry.collection));
+  const ids: PlanIds = {conflict: [], keyMatch: [], clash: [], ...(options.fields ? {repair: [], skipped: []} : {})};
+  const codes: Uint8Array[] = [];
+  const plainChunks: Uint8Array[] = [];
+  const counts: ClassCounts = {insert: 0, same: 0, conflict: 0, keyMatch: 0, clash: 0, notExact: 0, ...(options.fields ? {repair: 0, skipped: 0} : {})};
+  plan.conflictDigests[name] = {};
+  plan.notExact[name] = {};
+  plan.clashes[name] = {};
+  let done = 0;
+  // A batch of the set and its target counterparts at a time: memory holds ids, not documents.
+  for await (const {docs, ids: batchIds, target: targetById} of batchesWithTarget(set, name, coll, conn, 'plan', LOOKUPS_AHEAD, options.batchDocs)) {
+    // Documents absent by _id, in exact form once, for the natural-key and unique-key lookups that need it.
+    const absent =
+      matchOn.length > 0 || unique.length > 0
+        ? docs.flatMap((raw, i) => (targetById.has(idKey(batchIds[i])) ? [] : [{id: batchIds[i], raw, doc: exactForm(raw).doc}]))
+        : [];
+    let holders = new Map<string, {targetId: unknown; key: Record<string, unknown>}>();
+    if (matchOn.length > 0) holders = await guard(conn, 'plan', () => findKeyHolders(coll, absent, matchOn));
+    const clashes = unique.length > 0 ? await guard(conn, 'plan', () => findClashes(coll, absent, unique)) : new Map<string, Clash>();
+    const result = classifyCollection(name, docs, targetById, holders, sample, plan.conflicts.length, batchIds, clashes);
+    if (options.fields) {
+      const matching = options.whereTarget ? await guard(conn, 'plan', () => idsMatching(coll, [...targetById.values()], options.whereTarget!)) : null;
+      reclassifyByFields(plan, name, result, docs, batchIds, targetById, options.fields, matching, sample);
     }
-    plan.collections[name] = counts;
-    plan.ids[name] = ids;
-    plan.classes[name] = Buffer.concat(codes).toString('base64');
-    (plan.plainExact ??= {})[name] = Buffer.concat(plainChunks);
-    plan.namespaces[name] = {db: dbName, collection: entry.collection};
-    plan.targetChecks[name] = checks;
+    const {notExact, plain} = notExactOf(docs, batchIds, result.codes);
+    plainChunks.push(plain);
+    Object.assign(plan.notExact[name], notExact);
+    Object.assign(plan.conflictDigests[name], result.digests);
+    for (const k of Object.keys(ids) as Array<keyof PlanIds>) for (const id of result.ids[k] ?? []) ids[k]!.push(id);
+    codes.push(result.codes);
+    for (const k of Object.keys(counts) as Array<keyof ClassCounts>) counts[k] = (counts[k] ?? 0) + (result.counts[k] ?? 0);
+    counts.notExact += Object.keys(notExact).length;
+    for (const id of batchIds) {
+      const clash = clashes.get(idKey(id));
+      if (clash) plan.clashes[name][idToJson(id)] = clash;
+    }
+    plan.conflicts.push(...result.conflicts.slice(0, Math.max(0, sample - plan.conflicts.length)));
+    plan.keyMatches.push(...result.keyMatches.slice(0, Math.max(0, sample - plan.keyMatches.length)));
+    done += docs.length;
+    yield {docs, ids: batchIds, codes: result.codes, notExact};
+    options.onProgress?.({collection: name, done, total: entry.documents});
   }
+  plan.collections[name] = counts;
+  plan.ids[name] = ids;
+  plan.classes[name] = Buffer.concat(codes).toString('base64');
+  (plan.plainExact ??= {})[name] = Buffer.concat(plainChunks);
+  plan.namespaces[name] = {db: dbName, collection: entry.collection};
+  plan.targetChecks[name] = checks;
+}
+
+/** The finished plan: every collection planned, and its hash. */
+export function finishPlan(plan: PlanDraft): Plan {
   return {...plan, hash: planHash(plan)};
+}
+
+export async function planSet(set: RestoreSet, conn: TargetConnection, options: PlanOptions = {}): Promise<Plan> {
+  const plan = newPlan(set, conn, options);
+  for (const name of set.manifest.order) {
+    for await (const _batch of planCollection(plan, set, conn, name, options)) {
+      // Planning only: each batch is already in the plan.
+    }
+  }
+  return finishPlan(plan);
 }
 
 /** A plan as the commands print it (`--json`): without the per-document class codes (a byte a document) kept in the plan file and in memory. */

@@ -2,8 +2,8 @@
 
 /**
  * Up to `width` batches in flight: the next batch is read while earlier ones are written. The first
- * failure stops taking new batches; those in flight finish (their journal records stay whole) and the
- * failure is thrown.
+ * failure, of an item or of the source, stops taking new batches; those in flight finish (their
+ * journal records stay whole) and the failure is thrown.
  */
 export async function runPool<T>(source: AsyncGenerator<T>, width: number, work: (item: T) => Promise<void>): Promise<void> {
   let failure: unknown;
@@ -16,9 +16,11 @@ export async function runPool<T>(source: AsyncGenerator<T>, width: number, work:
   };
   const worker = async () => {
     for (;;) {
-      const item = await next();
-      if (item.done || failed) return;
       try {
+        // A source that fails (a read, or a plan made as it goes) stops the pool like a failed item:
+        // the other workers finish what they hold before the failure is thrown.
+        const item = await next();
+        if (item.done || failed) return;
         await work(item.value);
       } catch (error) {
         if (!failed) {

@@ -11,12 +11,13 @@ import {appendLedger} from '../restore-set/ledger.js';
 import {readSetMetadata} from '../restore-set/manifest.js';
 import {setDocumentBatches} from '../restore-set/stream.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
-import {digest, docToJson, idKey, idKeyFromJson, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
+import {digest, docToJson, idKey, idKeyFromJson, idKeyOf, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
 import {fieldDiff} from './diff.js';
 import {exactForm, exactId, plainForm, toBytes, writeForm} from './exact.js';
 import {fieldBytes, fieldsDigest, fieldsEqual, fieldsFilter, repairUpdate} from './fields.js';
 import type {ExactDoc} from './exact.js';
-import {fetchRawById, isConnectionLoss, LOOKUP_BATCH} from './plan.js';
+import {eachRawById, fetchRawById, isConnectionLoss, LOOKUP_BATCH, planCollection} from './plan.js';
+import type {PlanDraft, PlanOptions} from './plan.js';
 import {runPool} from './pool.js';
 import {insertRaw} from './raw-insert.js';
 import type {RawWriteError} from './raw-insert.js';
@@ -51,6 +52,13 @@ export interface PushOptions {
   signal?: AbortSignal;
   /** The recorded reason when the production gate was passed with --skip-staging. */
   overrideReason?: string;
+  /**
+   * Plan while writing. The plan passed to `pushSet` is then the saved plan the user saw; each batch
+   * of the set is planned again against the target just before it is written (into `live.plan`), and
+   * a batch that shows a risk that plan did not (a new conflict, key match, clash, or a document that
+   * cannot be written exactly) stops the push before that batch, with PLAN_CHANGED.
+   */
+  live?: {plan: PlanDraft; options: PlanOptions};
 }
 
 /** Collects items into batches bounded by count and by total bytes (a batch stays under the 16 MB command limit). */
@@ -187,7 +195,7 @@ export async function pushSet(set: RestoreSet, conn: TargetConnection, plan: Pla
     refusedDetails: [],
     complete: true,
   };
-  const ctx: PushContext = {set, conn, plan, options, journal, result, earlierOverwrites, batch, earlier, createdHere: []};
+  const ctx: PushContext = {set, conn, plan: options.live?.plan ?? plan, saved: plan, options, journal, result, earlierOverwrites, batch, earlier, createdHere: []};
   try {
     for (const name of set.manifest.order) await pushCollection(ctx, name);
     const counts = result.collections;
@@ -199,7 +207,7 @@ export async function pushSet(set: RestoreSet, conn: TargetConnection, plan: Pla
     await appendLedger(set, {...ledgerLine(ctx, outcome, started), ...(result.complete ? {} : {reason: `${refused} document(s) refused by the target`})});
     return result;
   } catch (error) {
-    const failure = asFailure(error, options.signal, journal.relPath, conn);
+    const failure = asFailure(error, options.signal, journal.relPath, conn, written(result));
     await journal.append({type: 'interrupted', reason: failure.message, time: new Date().toISOString()}).catch(() => undefined);
     await journal.close().catch(() => undefined);
     await appendLedger(set, {...ledgerLine(ctx, 'partial', started), reason: failure.message}).catch(() => undefined);
@@ -210,7 +218,10 @@ export async function pushSet(set: RestoreSet, conn: TargetConnection, plan: Pla
 interface PushContext {
   set: RestoreSet;
   conn: TargetConnection;
-  plan: Plan;
+  /** The plan the writes follow: the saved plan, or under `live` the one being made batch by batch. */
+  plan: PlanDraft;
+  /** The plan passed in: the one the journal and ledger name. */
+  saved: Plan;
   options: PushOptions;
   journal: JournalWriter;
   result: PushResult;
@@ -228,7 +239,7 @@ interface PushContext {
  * Ids of a collection's documents this push would write that cannot be written byte for byte. The plan
  * names notExact documents among those it would write: inserts, and conflicts (written only when overwritten).
  */
-function notExactWritten(plan: Plan, collection: string, overwrite: boolean): string[] {
+function notExactWritten(plan: PlanDraft, collection: string, overwrite: boolean): string[] {
   const conflicts = new Set(plan.ids[collection]?.conflict ?? []);
   return Object.keys(plan.notExact?.[collection] ?? {}).filter((id) => overwrite || !conflicts.has(id));
 }
@@ -271,7 +282,7 @@ function ledgerLine(ctx: PushContext, outcome: 'ok' | 'partial', started: number
     target: ctx.conn.spec.name,
     targetLabel: ctx.conn.spec.label,
     setHash: ctx.set.hash,
-    planHash: ctx.plan.hash,
+    planHash: ctx.saved.hash,
     counts: ctx.result.collections,
     outcome,
     journal: ctx.journal.relPath,
@@ -287,9 +298,19 @@ function interrupted(journal: string | null): GravityError {
   });
 }
 
-function asFailure(error: unknown, signal: AbortSignal | undefined, journal: string, conn: TargetConnection): GravityError {
+/** Documents written so far by this run (inserted, overwritten or repaired). */
+function written(result: PushResult): number {
+  return Object.values(result.collections).reduce((n, c) => n + c.inserted + c.overwritten + (c.repaired ?? 0), 0);
+}
+
+function asFailure(error: unknown, signal: AbortSignal | undefined, journal: string, conn: TargetConnection, done: number): GravityError {
   if (signal?.aborted) return interrupted(journal);
-  if (isGravityError(error)) return error;
+  if (isGravityError(error)) {
+    // A stop found while planning as it wrote: say what was written before it.
+    if (!(error.details as {live?: boolean} | undefined)?.live) return error;
+    const already = done > 0 ? `${done} document(s) the plan approved were written before this, journaled in ${journal}` : 'nothing was written';
+    return new GravityError(error.code, `${error.message}; ${already}`, {...(error.hint ? {hint: error.hint} : {}), ...(error.details ? {details: error.details} : {}), cause: error});
+  }
   const message = redact(error instanceof Error ? error.message : String(error));
   if (isConnectionLoss(error)) {
     return new GravityError('TARGET_UNREACHABLE', `Lost the connection to ${conn.spec.label} during the push: ${message}`, {
@@ -349,8 +370,8 @@ function setDoc(raw: Uint8Array, json: string, inexactWrite: boolean, plainExact
  * An insert sends the set's bytes as they are; only a document the plan found not exact, written
  * under --inexact write, is re-encoded first.
  */
-function insertDoc(raw: Uint8Array, json: string, reencode: boolean): WriteDoc {
-  return reencode ? reencoded(raw, json, exactForm(raw).doc) : {raw, json, id: exactId(raw), bytes: raw};
+function insertDoc(raw: Uint8Array, json: string, id: unknown, reencode: boolean): WriteDoc {
+  return reencode ? reencoded(raw, json, exactForm(raw).doc) : {raw, json, id, bytes: raw};
 }
 
 /**
@@ -376,21 +397,47 @@ function nullForUndefined(value: unknown): unknown {
 }
 
 async function pushCollection(ctx: PushContext, name: string): Promise<void> {
-  const {set, conn, plan, options, journal, result} = ctx;
+  const {set, conn, options, journal, result} = ctx;
+  const plan = ctx.plan;
   const entry = set.manifest.collections[name]!;
-  const ns = plan.namespaces[name] ?? {db: conn.dbName(entry.db), collection: entry.collection};
+  const ns = plan.namespaces[name] ?? ctx.saved.namespaces[name] ?? {db: conn.dbName(entry.db), collection: entry.collection};
   const db = conn.client.db(ns.db);
   const coll = db.collection(ns.collection, {writeConcern: WRITE_CONCERN});
+  const inexact = options.inexact ?? 'fail';
+  const overwrite = options.onConflict === 'overwrite';
+  const counts: PushCounts = {inserted: 0, overwritten: 0, skipped: 0, conflicts: 0, refused: 0, excluded: 0, ...(plan.fields ? {repaired: 0} : {})};
+  result.collections[name] = counts;
+  let done = 0;
+  let total = 0;
+  const progress = () => options.onProgress?.({collection: name, done, total});
+  const batchDocs = options.batchDocs ?? PUSH_BATCH_DOCS;
+  const writers = Math.max(1, options.writers ?? PUSH_WRITERS);
+  const step = <T extends WriteDoc>(work: (batch: T[]) => Promise<void>) => async (batch: T[]) => {
+    if (options.signal?.aborted) throw interrupted(journal.relPath);
+    await work(batch);
+    done += batch.length;
+    progress();
+  };
+  // The collection is created with the backup's options and indexes before its first insert.
+  let creating: Promise<void> | undefined;
+  const insert = step((batch: WriteDoc[]) => (creating ??= ensureCollection(ctx, name, db, ns.collection)).then(() => insertBatch(ctx, name, ns.db, db, coll, batch, counts)));
+  const make = (raw: Uint8Array, json: string, _position: number, id: unknown) => insertDoc(raw, json, id, inexact === 'write' && plan.notExact[name]?.[json] !== undefined);
+
+  if (options.live) {
+    // Planned while written: the inserts go as each batch is planned; the rest follows once the collection's plan is whole.
+    const saved = ctx.saved.collections[name]!;
+    total = saved.insert + (saved.repair ?? 0) + (overwrite ? saved.conflict : 0);
+    progress();
+    await runPool(liveInsertBatches(ctx, name, make, batchDocs), writers, insert);
+  }
+
   const ids = plan.ids[name]!;
   const planned = plan.collections[name]!;
   const classes = Buffer.from(plan.classes[name]!, 'base64');
   // Which documents the plan (made by this process) found to decode plainly and exactly; absent for a plan read from a file.
   const plain = plan.plainExact?.[name]?.length === classes.length ? plan.plainExact[name] : undefined;
-  const counts: PushCounts = {inserted: 0, overwritten: 0, skipped: planned.same, conflicts: 0, refused: 0, excluded: 0, ...(plan.fields ? {repaired: 0} : {})};
-  result.collections[name] = counts;
+  counts.skipped += planned.same;
   const notExact = plan.notExact?.[name] ?? {};
-  const inexact = options.inexact ?? 'fail';
-  const overwrite = options.onConflict === 'overwrite';
   const conflictIds = new Set(ids.conflict);
 
   // Left out of the writes: those not exact, unless --inexact write writes them re-encoded.
@@ -402,18 +449,13 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
   const writable = (json: string) => !anyNotExact || notExact[json] === undefined || inexact === 'write';
   const overwritesLeft = left.filter((json) => conflictIds.has(json)).length;
   const insertsLeft = left.length - overwritesLeft;
-  const total = planned.insert - insertsLeft + (overwrite ? planned.conflict - overwritesLeft : 0) + (planned.repair ?? 0);
-  let done = 0;
-  const progress = () => options.onProgress?.({collection: name, done, total});
+  total = (options.live ? done : planned.insert - insertsLeft) + (overwrite ? planned.conflict - overwritesLeft : 0) + (planned.repair ?? 0);
   progress();
-  const batchDocs = options.batchDocs ?? PUSH_BATCH_DOCS;
-  const writers = Math.max(1, options.writers ?? PUSH_WRITERS);
-  const step = <T extends WriteDoc>(work: (batch: T[]) => Promise<void>) => async (batch: T[]) => {
-    if (options.signal?.aborted) throw interrupted(journal.relPath);
-    await work(batch);
-    done += batch.length;
-    progress();
-  };
+
+  // Inserts: the set is read in batches, in step with the plan's class codes, while earlier batches are being written, by several writers.
+  if (!options.live && planned.insert - insertsLeft > 0) {
+    await runPool(plannedBatches(ctx, name, classes, CLASS_CODE.insert, writable, make, batchDocs), writers, insert);
+  }
 
   if (ids.keyMatch.length > 0) await record(ctx, 'conflict', name, ns.db, ids.keyMatch, 'natural key held by another _id on the target');
   for (const json of ids.clash ?? []) {
@@ -421,13 +463,6 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
     const why = clash ? `unique index ${clash.index} already holds this key for _id ${clash.targetId}` : 'a unique index already holds this key for another _id';
     if (options.skipClashes) await record(ctx, 'excluded', name, ns.db, [json], `not written (--skip-clashes): ${why}`);
     else await record(ctx, 'refused', name, ns.db, [json], `not written: ${why} (the server would refuse it with E11000)`, 11000, 'DuplicateKey');
-  }
-
-  // Inserts: the set is read in batches, in step with the plan's class codes, while earlier batches are being written, by several writers.
-  if (planned.insert - insertsLeft > 0) {
-    await ensureCollection(ctx, name, db, ns.collection);
-    const make = (raw: Uint8Array, json: string) => insertDoc(raw, json, inexact === 'write' && notExact[json] !== undefined);
-    await runPool(plannedBatches(ctx, name, classes, CLASS_CODE.insert, writable, make, batchDocs), writers, step((batch: WriteDoc[]) => insertBatch(ctx, name, ns.db, db, coll, batch, counts)));
   }
 
   if (plan.fields) {
@@ -441,8 +476,58 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
   if (ids.conflict.length > 0 && !overwrite) {
     await record(ctx, 'conflict', name, ns.db, ids.conflict, 'changed on the target since the backup (skipped)');
   } else if (overwrite && planned.conflict - overwritesLeft > 0) {
-    const make = (raw: Uint8Array, json: string, position: number) => setDoc(raw, json, inexact === 'write', plain?.[position] === 1);
-    await runPool(plannedBatches(ctx, name, classes, CLASS_CODE.conflict, writable, make, batchDocs), 1, step((batch) => overwriteBatch(ctx, name, ns.db, coll, batch, counts)));
+    const makeSet = (raw: Uint8Array, json: string, position: number) => setDoc(raw, json, inexact === 'write', plain?.[position] === 1);
+    await runPool(plannedBatches(ctx, name, classes, CLASS_CODE.conflict, writable, makeSet, batchDocs), 1, step((batch) => overwriteBatch(ctx, name, ns.db, coll, batch, counts)));
+  }
+}
+
+/** Class codes that need a person's attention: a push must not meet one its plan did not show. */
+const RISKY = new Set<number>([CLASS_CODE.conflict, CLASS_CODE.keyMatch, CLASS_CODE.clash]);
+
+/**
+ * The inserts of one collection, planned batch by batch just before they are written. Each planned
+ * batch is held against the saved plan (the one the user saw) at the same positions: a document that
+ * is a conflict, key match or clash now but was not then, or one to be written that cannot be written
+ * exactly (under --inexact fail), stops the push before this batch. An insert that became `same` (an
+ * interrupted push wrote it) is not a risk.
+ */
+async function* liveInsertBatches(ctx: PushContext, name: string, make: (raw: Uint8Array, json: string, position: number, id: unknown) => WriteDoc, maxDocs: number): AsyncGenerator<WriteDoc[]> {
+  const live = ctx.options.live!;
+  const saved = Buffer.from(ctx.saved.classes[name]!, 'base64');
+  const savedNotExact = ctx.saved.notExact?.[name] ?? {};
+  const inexact = ctx.options.inexact ?? 'fail';
+  const batcher = new Batcher<WriteDoc>(maxDocs, (doc) => doc.bytes.length);
+  let position = 0;
+  for await (const {docs, ids, codes, notExact} of planCollection(live.plan, ctx.set, ctx.conn, name, live.options)) {
+    const risks: string[] = [];
+    for (let i = 0; i < docs.length; i++) {
+      if (RISKY.has(codes[i]!) && !RISKY.has(saved[position + i]!)) risks.push(`${name} ${idToJson(ids[i])}`);
+    }
+    if (risks.length > 0) {
+      throw new GravityError('PLAN_CHANGED', `The target changed since the plan you saw (${ctx.saved.hash.slice(0, 12)}): ${risks.length} new conflict(s) in the next batch, e.g. ${risks.slice(0, 3).join('; ')}`, {
+        hint: `Review with \`gravity-restore plan SET --to TARGET\`, then push again (what was written is journaled and is not written twice), or roll it back`,
+        details: {live: true, risks: risks.slice(0, 100)},
+      });
+    }
+    const unexpected = Object.keys(notExact).filter((json) => savedNotExact[json] === undefined);
+    if (inexact === 'fail' && unexpected.length > 0) {
+      throw new GravityError('NOT_EXACT', `${unexpected.length} document(s) the plan you saw did not write cannot be written byte for byte, e.g. ${name} _id ${unexpected[0]}: ${notExact[unexpected[0]!]}`, {
+        hint: 'Leave them out with --inexact skip (recorded; verify accepts them), or write the re-encoded form with --inexact write',
+        details: {live: true, documents: unexpected.slice(0, 100)},
+      });
+    }
+    for (let i = 0; i < docs.length; i++) {
+      if (codes[i] !== CLASS_CODE.insert) continue;
+      const json = idToJson(ids[i]);
+      if (notExact[json] !== undefined && inexact !== 'write') continue;
+      const closed = batcher.add(make(docs[i]!, json, position + i, ids[i]));
+      if (closed) yield closed;
+    }
+    position += docs.length;
+    // A planned batch's inserts go out now, not when the next batch is planned: a stop found there must
+    // not hold back what this one approved.
+    const rest = batcher.flush();
+    if (rest) yield rest;
   }
 }
 
@@ -457,7 +542,7 @@ async function* plannedBatches<T extends WriteDoc>(
   classes: Uint8Array,
   code: number,
   keep: (json: string) => boolean,
-  make: (raw: Uint8Array, json: string, position: number) => T,
+  make: (raw: Uint8Array, json: string, position: number, id: unknown) => T,
   maxDocs: number,
 ): AsyncGenerator<T[]> {
   const batcher = new Batcher<T>(maxDocs, (doc) => doc.bytes.length);
@@ -466,9 +551,10 @@ async function* plannedBatches<T extends WriteDoc>(
     for (const raw of docs) {
       const here = position++;
       if (classes[here] !== code) continue;
-      const json = idToJson(idOf(raw));
+      const id = idOf(raw);
+      const json = idToJson(id);
       if (!keep(json)) continue;
-      const closed = batcher.add(make(raw, json, here));
+      const closed = batcher.add(make(raw, json, here, id));
       if (closed) yield closed;
     }
   }
@@ -607,14 +693,29 @@ async function readBack(
   kind: 'inserted' | 'overwritten',
   counts: PushCounts,
 ): Promise<void> {
-  const current = written.length > 0 ? await fetchRawById(coll, written.map((d) => d.id)) : new Map<string, Uint8Array>();
+  // Compared where the reply holds them: only a document that reads back other than the set's bytes is copied.
+  const byKey = new Map<string, WriteDoc>();
+  for (const d of written) byKey.set(idKeyOf(d.id, d.json), d);
+  const asSet = new Set<WriteDoc>();
+  const current = new Map<WriteDoc, Uint8Array>();
+  if (written.length > 0) {
+    await eachRawById(coll, written.map((d) => d.id), (key, raw) => {
+      const d = byKey.get(key);
+      if (!d) return;
+      if (sameBytes(raw, d.raw)) asSet.add(d);
+      else current.set(d, Buffer.from(raw));
+    });
+  }
   const good: string[] = [];
   const stored: Array<{id: string; sha256: string}> = [];
   const differing: Array<{doc: WriteDoc; why: string}> = [];
   for (const d of written) {
-    const now = current.get(idKey(d.id));
-    if (now && sameBytes(now, d.raw)) good.push(d.json);
-    else if (now && sameBytes(now, d.bytes)) {
+    if (asSet.has(d)) {
+      good.push(d.json);
+      continue;
+    }
+    const now = current.get(d);
+    if (now && sameBytes(now, d.bytes)) {
       good.push(d.json);
       stored.push({id: d.json, sha256: sha256(now)});
     } else if (now) {

@@ -3,7 +3,7 @@ import {readFile, writeFile} from 'node:fs/promises';
 import {createServer} from 'node:net';
 import {after, before, describe, it} from 'node:test';
 
-import {Double, Int32, Long, ObjectId} from 'bson';
+import {BSON, Double, Int32, Long, ObjectId} from 'bson';
 import type {Document} from 'bson';
 import {MongoClient} from 'mongodb';
 
@@ -18,6 +18,8 @@ import {allRecords, listJournals} from '../../src/restore-set/journal.js';
 import {readLedger} from '../../src/restore-set/ledger.js';
 import {checkPushGate} from '../../src/target/gates.js';
 import {connectTarget, planSet, pushSet, readPlan, rollbackSet, savePlan, verifySet} from '../../src/target/index.js';
+import {finishPlan, newPlan} from '../../src/target/plan.js';
+import {findRaw} from '../../src/target/raw-find.js';
 import type {TargetConnection, TargetSpec} from '../../src/target/types.js';
 
 let backend: MongoBackend;
@@ -343,6 +345,74 @@ describe('pushSet', () => {
   });
 });
 
+describe('pushSet planning as it writes (a saved plan, no prompt)', () => {
+  /** A push that follows `saved` and plans each batch of 5 again just before writing it. */
+  const live = (set: Parameters<typeof pushSet>[0], conn: TargetConnection, saved: Parameters<typeof pushSet>[2]) =>
+    pushSet(set, conn, saved, {onConflict: 'skip', batchDocs: 5, live: {plan: newPlan(set, conn, {batchDocs: 5}), options: {batchDocs: 5}}});
+
+  it('stops before the batch with a conflict the saved plan did not show; what came before is written, journaled and resumed', async () => {
+    const docs = artworks(25);
+    const {set, conn, db} = await fixture((g) => [{db: g, name: 'artworks', docs}, {db: g, name: 'sale_artworks', docs: [{_id: 's1', artwork_id: 1}]}]);
+    const saved = await planSet(set, conn);
+    assert.equal(saved.collections.artworks?.insert, 25);
+    // After the plan was shown, someone puts back artwork 17, edited.
+    const edited = {...docs[17]!, title: 'edited after the plan'};
+    await db.collection('artworks').insertOne(edited as Document);
+
+    await assert.rejects(live(set, conn, saved), (e: unknown) => {
+      assert.ok(e instanceof GravityError, String(e));
+      assert.equal(e.code, 'PLAN_CHANGED');
+      assert.match(e.message, /1 new conflict\(s\) in the next batch, e\.g\. artworks \{"\$oid":"0{22}11"\}; 15 document\(s\) the plan approved were written before this, journaled in journal\//);
+      return true;
+    });
+    // Batches 0–14 were planned as the saved plan said and written; 15–19 hold the new conflict: nothing from there on.
+    const held = await db.collection('artworks').find({}, {raw: true, sort: {_id: 1}}).toArray() as unknown as Buffer[];
+    assert.equal(held.length, 16);
+    for (let i = 0; i < 15; i++) assert.deepEqual(Buffer.from(held[i]!), Buffer.from(BSON.serialize(docs[i]!)), `artwork ${i} holds the set's bytes`);
+    assert.deepEqual(Buffer.from(held[15]!), Buffer.from(BSON.serialize(edited)), 'the edit is left as it is');
+    assert.equal(await db.collection('sale_artworks').countDocuments(), 0);
+    const [journal] = await listJournals(set, 'staging');
+    assert.equal(journal?.finished, false, 'the journal stays open for a resume or a rollback');
+
+    // The same saved plan again: the first 15 are `same` now (not a risk), and it stops at the same batch, writing nothing.
+    await assert.rejects(live(set, conn, saved), (e: unknown) => e instanceof GravityError && e.code === 'PLAN_CHANGED' && /; nothing was written$/.test(e.message));
+
+    // With a plan that shows the conflict, the push resumes the journal and leaves the edit alone.
+    const seen = await planSet(set, conn);
+    assert.deepEqual([seen.collections.artworks?.same, seen.collections.artworks?.conflict, seen.collections.artworks?.insert], [15, 1, 9]);
+    const result = await live(set, conn, seen);
+    assert.equal(result.resumed, true);
+    assert.deepEqual(result.collections.artworks, {inserted: 9, overwritten: 0, skipped: 15, conflicts: 1, refused: 0, excluded: 0});
+    assert.equal(result.collections.sale_artworks?.inserted, 1);
+    assert.equal(result.planHash, seen.hash, 'the journal and ledger name the plan the user saw');
+    assert.equal(await db.collection('artworks').countDocuments(), 25);
+    assert.deepEqual(Buffer.from((await db.collection('artworks').findOne({_id: edited._id} as Document, {raw: true})) as unknown as Buffer), Buffer.from(BSON.serialize(edited)));
+    assert.equal((await verifySet(set, conn)).ok, true);
+  });
+
+  it('plans each batch into the new plan: the same plan as planning first, and the same documents on the target', async () => {
+    const docs = artworks(23);
+    const {set, conn, db} = await fixture((g) => [{db: g, name: 'artworks', docs, indexes: [{v: 2, key: {title: 1}, name: 'title_1', unique: true}]}]);
+    // The target has the collection with a unique index: each batch's plan looks for clashes with it.
+    await db.collection('artworks').createIndex({title: 1}, {unique: true, name: 'title_1'});
+    await db.collection('artworks').insertOne(docs[3] as Document);
+    await db.collection('artworks').insertOne({...docs[8], title: 'changed'} as Document);
+    const saved = await planSet(set, conn, {batchDocs: 5});
+    const draft = newPlan(set, conn, {batchDocs: 5});
+    const result = await pushSet(set, conn, saved, {onConflict: 'skip', batchDocs: 4, live: {plan: draft, options: {batchDocs: 5}}});
+    assert.deepEqual(result.collections.artworks, {inserted: 21, overwritten: 0, skipped: 1, conflicts: 1, refused: 0, excluded: 0});
+    const made = finishPlan(draft);
+    assert.equal(made.hash, saved.hash, 'the target was as the saved plan saw it before each batch');
+    assert.deepEqual(made.collections, saved.collections);
+    const indexes = await db.collection('artworks').indexes();
+    assert.ok(indexes.some((ix) => ix.name === 'title_1' && ix.unique === true), 'the existing collection keeps its index');
+    for (const [i, d] of docs.entries()) {
+      if (i === 8) continue;
+      assert.deepEqual(Buffer.from((await db.collection('artworks').findOne({_id: d._id} as Document, {raw: true})) as unknown as Buffer), Buffer.from(BSON.serialize(d)), `artwork ${i}`);
+    }
+  });
+});
+
 describe('pushSet after a crash', () => {
   it('a batch written but not journaled as done (killed mid-batch) is finished on resume and still rolled back', async () => {
     const {set, conn, db} = await fixture((g) => [{db: g, name: 'artworks', docs: artworks(12)}]);
@@ -406,6 +476,26 @@ describe('pushSet after a crash', () => {
       assert.ok((await allRecords(journal!)).some((r) => r.type === 'inserted'));
       assert.equal((await readLedger(set)).at(-1)?.outcome, 'partial');
     });
+  });
+});
+
+describe('findRaw (replies read as bytes)', () => {
+  it('returns every matching document byte for byte across getMore batches, as the driver\'s cursor does', async () => {
+    const {db} = await fixture(() => []);
+    const docs = Array.from({length: 7}, (_v, i) => ({_id: new ObjectId(i.toString(16).padStart(24, '0')), i: new Int32(i), big: Long.fromNumber(i * 1e12), s: 'x'.repeat(i * 100)}));
+    await db.collection('c').insertMany(docs);
+    const seen: Buffer[] = [];
+    await findRaw(db, 'c', {i: {$gte: 1}}, (raw) => seen.push(Buffer.from(raw)), 2);
+    const driver = (await db.collection('c').find({i: {$gte: 1}}, {raw: true}).toArray()) as unknown as Buffer[];
+    assert.equal(seen.length, 6);
+    assert.deepEqual(
+      seen.map((b) => b.toString('hex')).sort(),
+      driver.map((b) => Buffer.from(b).toString('hex')).sort(),
+    );
+    // What a visitor throws ends the read with that error.
+    await assert.rejects(findRaw(db, 'c', {}, () => {
+      throw new Error('stop here');
+    }, 2), /stop here/);
   });
 });
 
