@@ -181,7 +181,7 @@ export async function benchTarget(lines: string[]): Promise<void> {
       `| pymongo insert_many (baseline) | ${pyInsert.toFixed(2)} s | | ${rate(pyInsert)} | | 1.00× |`,
       `| pymongo _id scan (baseline) | ${pyScan.toFixed(2)} s | | ${rate(pyScan)} | | 1.00× |`,
       row('plan (all inserts)', plan, pyScan, 'scan'),
-      row('push (plans again, writes, reads back, journaled)', push, pyInsert, 'insert_many'),
+      row('push after plan (plans each batch again as it writes, reads back, journaled)', push, pyInsert, 'insert_many'),
       row('verify', verify, pyScan, 'scan'),
       row('plan again (all same)', replan, pyScan, 'scan'),
       row('rollback (compare-and-delete, journaled)', rollback, null, ''),
