@@ -307,7 +307,7 @@ function asFailure(error: unknown, signal: AbortSignal | undefined, journal: str
   if (signal?.aborted) return interrupted(journal);
   if (isGravityError(error)) {
     // A stop found while planning as it wrote: say what was written before it.
-    if (!(error.details as {live?: boolean} | undefined)?.live) return error;
+    if (!(error.details as {whileWriting?: boolean} | undefined)?.whileWriting) return error;
     const already = done > 0 ? `${done} document(s) the plan approved were written before this, journaled in ${journal}` : 'nothing was written';
     return new GravityError(error.code, `${error.message}; ${already}`, {...(error.hint ? {hint: error.hint} : {}), ...(error.details ? {details: error.details} : {}), cause: error});
   }
@@ -506,14 +506,14 @@ async function* liveInsertBatches(ctx: PushContext, name: string, make: (raw: Ui
     if (risks.length > 0) {
       throw new GravityError('PLAN_CHANGED', `The target changed since the plan you saw (${ctx.saved.hash.slice(0, 12)}): ${risks.length} new conflict(s) in the next batch, e.g. ${risks.slice(0, 3).join('; ')}`, {
         hint: `Review with \`gravity-restore plan SET --to TARGET\`, then push again (what was written is journaled and is not written twice), or roll it back`,
-        details: {live: true, risks: risks.slice(0, 100)},
+        details: {whileWriting: true, risks: risks.slice(0, 100)},
       });
     }
     const unexpected = Object.keys(notExact).filter((json) => savedNotExact[json] === undefined);
     if (inexact === 'fail' && unexpected.length > 0) {
       throw new GravityError('NOT_EXACT', `${unexpected.length} document(s) the plan you saw did not write cannot be written byte for byte, e.g. ${name} _id ${unexpected[0]}: ${notExact[unexpected[0]!]}`, {
         hint: 'Leave them out with --inexact skip (recorded; verify accepts them), or write the re-encoded form with --inexact write',
-        details: {live: true, documents: unexpected.slice(0, 100)},
+        details: {whileWriting: true, documents: unexpected.slice(0, 100)},
       });
     }
     for (let i = 0; i < docs.length; i++) {
