@@ -58,6 +58,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** Aborted on Ctrl-C / SIGTERM so long work stops cleanly (journals flushed, temp files removed). */
   protected readonly abort = new AbortController();
 
+  /** Called as soon as the flags are parsed, before settings are read: work a command can start early. */
+  protected onFlagsParsed(): void {}
+
   public async init(): Promise<void> {
     // Restore sets, the download cache, plans, journals and exports hold production data: every file
     // and folder this program creates is readable by its owner only (0600 / 0700).
@@ -72,6 +75,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     });
     this.flags = flags as BaseFlags<T>;
     this.args = args as Interfaces.InferredArgs<T['args']>;
+    this.onFlagsParsed();
     this.reporter = await createReporter({json: this.jsonEnabled()});
     const {file, config} = await loadConfigFile(this.flags.config);
     this.settings = resolveSettings(this.flags as SettingFlags, config, file);

@@ -1,6 +1,9 @@
+import {statSync} from 'node:fs';
+
 import {Flags} from '@oclif/core';
 
 import {BaseCommand, sourceFlags} from '../base-command.js';
+import {startWorkerEarly, WORKER_MIN_BYTES} from '../extract/in-worker.js';
 import type {ExtractCommandResult} from '../extract/run.js';
 
 export default class Extract extends BaseCommand<typeof Extract> {
@@ -33,6 +36,24 @@ export default class Extract extends BaseCommand<typeof Extract> {
     tz: Flags.string({description: 'timezone of --incident-at without an offset [default: machine timezone]', env: 'GRAVITY_RESTORE_TZ'}),
     'strict-backup': Flags.boolean({description: 'refuse rather than take a dependent collection the backup lacks from an older backup'}),
   };
+
+  /**
+   * A large local backup file read by the stream engine, with nothing to compare or follow, is read
+   * on a worker thread (see extract/in-worker.ts): that thread starts now, while settings are read
+   * and the query is parsed. The extract hands it its request, or ends it if it reads in process.
+   */
+  protected onFlagsParsed(): void {
+    const {flags} = this;
+    if (flags.engine !== 'stream' || flags.follow || flags['missing-in'] || flags['changed-in'] || !flags.from) return;
+    let size: number;
+    try {
+      const info = statSync(flags.from);
+      size = info.isFile() ? info.size : 0;
+    } catch {
+      return;
+    }
+    if (size >= WORKER_MIN_BYTES) startWorkerEarly();
+  }
 
   async run(): Promise<ExtractCommandResult> {
     // Loaded here, not at start-up: `--help` and the other commands need none of it.

@@ -184,9 +184,10 @@ async function* readDetected(
     case 'gzip': {
       if (gzipped) break; // gzip inside gzip is not a mongodump layout
       const where2 = `${where} (gunzipped)`;
-      const inner = await peek(gunzip(chunks, where), DETECT_HEAD_BYTES);
+      // One compressed stream holds the whole backup (a .tar.gz, an --archive --gzip): it inflates on a thread of its own.
+      const inner = await peek(gunzip(chunks, where, {offThread: true}), DETECT_HEAD_BYTES);
       try {
-        const reopenInner = reopen === undefined ? undefined : () => gunzip(reopen(), where);
+        const reopenInner = reopen === undefined ? undefined : () => gunzip(reopen(), where, {offThread: true});
         yield* readDetected(inner.all, inner.head, stripGz(name), where2, ctx, reopenInner, true);
       } finally {
         await inner.close();

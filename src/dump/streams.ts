@@ -2,17 +2,9 @@ import {Readable, pipeline} from 'node:stream';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import {GravityError} from '../errors.js';
+import {GUNZIP_CHUNK, gunzipOffThread, InflateError} from './inflate.js';
 
 export type Chunks = AsyncIterable<Buffer>;
-
-/**
- * zlib's default 16 KiB output chunks cost more in per-chunk overhead than in memory saved; 1 MiB
- * chunks inflate our benchmark tarball in about half the time of 16 KiB ones, and extraction took
- * ~5% less CPU and ~9% less time than with 256 KiB (bench/RESULTS.md). Inflating already runs on
- * the thread pool, overlapped with the main thread; a larger read-ahead (readableHighWaterMark
- * 4 MiB) measured no different, so the stream keeps its default.
- */
-const GUNZIP_CHUNK = 1024 * 1024;
 
 function corrupt(message: string, hint: string, cause?: unknown): GravityError {
   return new GravityError('DUMP_CORRUPT', message, {hint, cause});
@@ -64,8 +56,21 @@ function zlibError(error: unknown, where: string): GravityError {
   return corrupt(`${where}: corrupt gzip data (${(error as Error).message})`, 'The file is damaged; fetch the backup again', error);
 }
 
-/** Decompresses a gzip chunk stream (concatenated members too) with node's zlib stream. */
-export async function* gunzip(chunks: Chunks, where: string): AsyncGenerator<Buffer> {
+/**
+ * Decompresses a gzip chunk stream (concatenated members too) with node's zlib stream; `offThread`
+ * runs it on a worker thread of its own (`inflate.ts`), for one long stream read while its documents
+ * are matched.
+ */
+export async function* gunzip(chunks: Chunks, where: string, {offThread = false}: {offThread?: boolean} = {}): AsyncGenerator<Buffer> {
+  if (offThread) {
+    try {
+      yield* gunzipOffThread(chunks, GUNZIP_CHUNK);
+    } catch (error) {
+      if (error instanceof InflateError && error.code?.startsWith('Z_')) throw zlibError(error, where);
+      throw error;
+    }
+    return;
+  }
   const gz = zlib.createGunzip({chunkSize: GUNZIP_CHUNK});
   const source = Readable.from(chunks, {objectMode: false});
   pipeline(source, gz, () => {

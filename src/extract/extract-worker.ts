@@ -5,17 +5,26 @@ import {parentPort, workerData} from 'node:worker_threads';
 import {EJSON} from 'bson';
 import type {Document} from 'bson';
 
-import {extract} from './extract.js';
+import {prewarmInflate} from '../dump/inflate.js';
 import {serializeError} from './in-worker.js';
 import type {WorkerMessage, WorkerRequest} from './in-worker.js';
 
-const request = workerData as WorkerRequest;
+const loading = import('./extract.js');
 const port = parentPort!;
 const post = (message: WorkerMessage) => port.postMessage(message);
 const controller = new AbortController();
+// Started early (startWorkerEarly), the worker gets its request as a message once the command knows it.
+let received: (request: WorkerRequest) => void = () => undefined;
+const asked = new Promise<WorkerRequest>((resolve) => (received = resolve));
 port.on('message', (message: unknown) => {
   if (message === 'abort') controller.abort();
+  else if ((message as {type?: string}).type === 'request') received((message as {request: WorkerRequest}).request);
 });
+const request = (workerData as WorkerRequest | null) ?? (await asked);
+// A compressed backup inflates on a thread of its own: that thread starts while the extractor's modules load.
+const names = typeof request.input === 'string' ? [request.input] : request.input.map((f) => f.name);
+if (names.some((name) => /\.(gz|tgz|agz)$/i.test(name))) prewarmInflate();
+const {extract} = await loading;
 
 try {
   const input =

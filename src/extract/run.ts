@@ -8,7 +8,7 @@ import {formatBytes, type ProgressHandle} from '../ui/reporter.js';
 import {parseUserTime} from '../catalog/names.js';
 import type {Against} from './compare.js';
 import type {ExtractComparison, ExtractProgress, ExtractResult} from './extract.js';
-import {extractInWorker, WORKER_MIN_BYTES} from './in-worker.js';
+import {dropEarlyWorker, extractInWorker, WORKER_MIN_BYTES} from './in-worker.js';
 import {splitNamespace} from './read.js';
 import {relationClosure} from './relations.js';
 import type {Scratch} from './scratch.js';
@@ -43,6 +43,15 @@ export interface ExtractCommandResult extends ExtractResult {
 
 /** What `extract` does, with the terminal kept at arm's length through the reporter. */
 export async function runExtract(request: ExtractRequest, settings: Settings, reporter: Reporter, signal: AbortSignal): Promise<ExtractCommandResult> {
+  try {
+    return await extractFor(request, settings, reporter, signal);
+  } finally {
+    // A worker the command started early that this extract did not take (it read in process, or failed first).
+    dropEarlyWorker();
+  }
+}
+
+async function extractFor(request: ExtractRequest, settings: Settings, reporter: Reporter, signal: AbortSignal): Promise<ExtractCommandResult> {
   const filter = parseQuery(request.query);
   const incidentAt = request.incidentAt ? parseUserTime(request.incidentAt, settings.tz).toISOString() : undefined;
   reporter.spin(`Opening ${request.from}`);

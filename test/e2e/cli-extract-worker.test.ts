@@ -94,6 +94,16 @@ describe('extract of a large local backup on a worker thread (bin/run.js)', () =
     assert.equal(await access(out).then(() => true, () => false), false);
   });
 
+  it('a bad query, found after the worker was started early, is one line and exit 2, and nothing waits on the worker', async () => {
+    const out = path.join(dir, 'bad-query-set');
+    const started = Date.now();
+    const result = await runCli(['extract', '--from', file, '-c', 'artworks', '-q', '{"partner_id": ObjectId("nope")', '--out', out]);
+    assertCleanError(result, /query/i);
+    assert.equal(result.code, 2);
+    assert.ok(Date.now() - started < 10_000, 'the unused worker does not hold the process');
+    assert.equal(await access(out).then(() => true, () => false), false);
+  });
+
   it('a fetched backup is read from the cache on the worker: the same set as streaming it from S3', async () => {
     // An uncompressed tar keeps the object over the threshold with a test-sized collection.
     const tree = path.join(dir, 'tree');

@@ -1,0 +1,170 @@
+/**
+ * gunzip on a thread of its own.
+ *
+ * Node's zlib stream inflates on the thread pool, but each 1 MiB it inflates is handed back through
+ * the event loop of the thread that reads it, and the next inflate starts only then. While that
+ * thread splits and matches documents, the inflate waits for it: on the 1.2 million document bench
+ * tarball the two mostly took turns (the matching thread sat idle 0.58 s of 1.5 s, waiting, while the
+ * whole inflate takes 0.85 s alone). Here a small worker owns the zlib stream; its event loop does
+ * nothing else, so it inflates continuously, a few MiB ahead of the reader, and hands each chunk over
+ * by transferring its memory, not by copying it.
+ *
+ * The worker's code is a short CommonJS script evaluated as is (no file to resolve, whether the
+ * project runs built or from source). Errors keep zlib's `code` (`Z_BUF_ERROR` for a truncated
+ * stream, `Z_DATA_ERROR` for corrupt data) so the caller reports them as it does for the stream on
+ * the reading thread.
+ */
+import {Worker} from 'node:worker_threads';
+
+import type {Chunks} from './streams.js';
+
+/**
+ * zlib's default 16 KiB output chunks cost more in per-chunk overhead than in memory saved; 1 MiB
+ * chunks inflate our benchmark tarball in about half the time of 16 KiB ones, and extraction took
+ * ~5% less CPU and ~9% less time than with 256 KiB (bench/RESULTS.md). On the reading thread, a
+ * larger read-ahead (readableHighWaterMark 4 MiB) measured no different: there the inflate waits for
+ * that thread's event loop, not for room.
+ */
+export const GUNZIP_CHUNK = 1024 * 1024;
+
+/** Inflated chunks in flight before the worker pauses (each up to `chunkSize`). */
+const AHEAD_CHUNKS = 8;
+/** Compressed chunks sent before the worker has taken them. */
+const INPUT_AHEAD = 4;
+
+const WORKER_SOURCE = `
+const {parentPort, workerData} = require('node:worker_threads');
+const zlib = require('node:zlib');
+const gz = zlib.createGunzip({chunkSize: workerData.chunkSize});
+let inFlight = 0;
+gz.on('data', (chunk) => {
+  // A chunk that fills zlib's output buffer is the only user of its memory (zlib takes a new buffer
+  // for what comes next): it is transferred as it is. A part of a buffer is copied out first.
+  let own = chunk;
+  if (chunk.byteOffset !== 0 || chunk.length !== chunk.buffer.byteLength) {
+    own = new Uint8Array(chunk.length);
+    own.set(chunk);
+  }
+  parentPort.postMessage({type: 'data', chunk: own}, [own.buffer]);
+  if (++inFlight >= workerData.ahead) gz.pause();
+});
+gz.on('end', () => parentPort.postMessage({type: 'end'}));
+gz.on('error', (error) => parentPort.postMessage({type: 'error', code: error.code, message: error.message}));
+parentPort.on('message', (m) => {
+  if (m.type === 'input') gz.write(Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.length), () => parentPort.postMessage({type: 'taken'}));
+  else if (m.type === 'end') gz.end();
+  else if (m.type === 'ack' && --inFlight < workerData.ahead) gz.resume();
+});
+`;
+
+type FromWorker = {type: 'data'; chunk: Uint8Array} | {type: 'taken'} | {type: 'end'} | {type: 'error'; code?: string; message: string};
+
+/** A zlib failure as the worker saw it, with zlib's code. */
+export class InflateError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+function startInflateWorker(chunkSize: number): Worker {
+  return new Worker(WORKER_SOURCE, {eval: true, workerData: {chunkSize, ahead: AHEAD_CHUNKS}});
+}
+
+let warm: {worker: Worker; chunkSize: number} | null = null;
+
+/**
+ * Start an inflate worker now, for the next `gunzipOffThread` to take: a thread's start-up (about
+ * 30 ms) then overlaps whatever the caller does before reading, such as loading its modules.
+ */
+export function prewarmInflate(chunkSize = GUNZIP_CHUNK): void {
+  if (warm) return;
+  const worker = startInflateWorker(chunkSize);
+  // Until taken, an idle worker must not keep the process alive.
+  worker.unref();
+  warm = {worker, chunkSize};
+}
+
+/**
+ * Inflate a gzip chunk stream (concatenated members too) on a worker thread. Stopping early (the
+ * consumer returns) ends the worker and the reading of `chunks`.
+ */
+export async function* gunzipOffThread(chunks: Chunks, chunkSize: number): AsyncGenerator<Buffer> {
+  let worker: Worker;
+  if (warm?.chunkSize === chunkSize) {
+    worker = warm.worker;
+    worker.ref();
+  } else worker = startInflateWorker(chunkSize);
+  warm = null;
+  const ready: Buffer[] = [];
+  let ended = false;
+  let failure: Error | null = null;
+  let wake: (() => void) | null = null;
+  let inputWaiting = 0;
+  let inputWake: (() => void) | null = null;
+  const notify = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  worker.on('message', (m: FromWorker) => {
+    if (m.type === 'data') ready.push(Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.length));
+    else if (m.type === 'taken') {
+      inputWaiting--;
+      const w = inputWake;
+      inputWake = null;
+      w?.();
+      return;
+    } else if (m.type === 'end') ended = true;
+    else failure ??= new InflateError(m.message, m.code);
+    notify();
+  });
+  worker.on('error', (error) => {
+    failure ??= error;
+    notify();
+  });
+  worker.on('exit', () => {
+    if (!ended) failure ??= new Error('the inflate worker stopped before the end of the stream');
+    notify();
+  });
+
+  let stopped = false;
+  const feed = (async () => {
+    for await (const chunk of chunks) {
+      if (stopped) return;
+      // A copy the worker can own: a read chunk may share its memory with the reader's next one.
+      const own = new Uint8Array(chunk.length);
+      own.set(chunk);
+      inputWaiting++;
+      worker.postMessage({type: 'input', chunk: own}, [own.buffer]);
+      while (inputWaiting >= INPUT_AHEAD && !stopped) await new Promise<void>((resolve) => (inputWake = resolve));
+    }
+    if (!stopped) worker.postMessage({type: 'end'});
+  })();
+  feed.catch((error: unknown) => {
+    failure ??= error instanceof Error ? error : new Error(String(error));
+    notify();
+  });
+
+  try {
+    for (;;) {
+      const chunk = ready.shift();
+      if (chunk) {
+        worker.postMessage({type: 'ack'});
+        yield chunk;
+        continue;
+      }
+      if (failure) throw failure;
+      if (ended) return;
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  } finally {
+    stopped = true;
+    // Assigned in the feeding loop above: TypeScript does not see it from here.
+    (inputWake as (() => void) | null)?.();
+    await worker.terminate();
+    await feed.catch(() => undefined);
+  }
+}
