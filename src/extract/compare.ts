@@ -27,9 +27,9 @@ import type {TargetConnection} from '../target/types.js';
 import {decodeRecords, IdTable, Partitions, PARTITIONS, memoryLimit, type IdRecord} from './id-table.js';
 import {SpoolFile} from './spool.js';
 
-export const SAME = 0;
-export const CHANGED = 1;
-export const MISSING = 2;
+import {CHANGED, MISSING, SAME} from './compare-status.js';
+
+export {CHANGED, MISSING, SAME};
 
 export interface FieldSummary {
   changed: number;
