@@ -305,6 +305,13 @@ function written(result: PushResult): number {
 
 function asFailure(error: unknown, signal: AbortSignal | undefined, journal: string, conn: TargetConnection, done: number): GravityError {
   if (signal?.aborted) return interrupted(journal);
+  if (isGravityError(error) && error.code === 'TARGET_UNREACHABLE') {
+    // Lost while planning a batch (a push that plans as it writes): it is still the push that resumes.
+    return new GravityError('TARGET_UNREACHABLE', `Lost the connection to ${conn.spec.label} during the push: ${error.message}`, {
+      hint: `The journal ${journal} is intact; run the same push again to resume`,
+      cause: error,
+    });
+  }
   if (isGravityError(error)) {
     // A stop found while planning as it wrote: say what was written before it.
     if (!(error.details as {whileWriting?: boolean} | undefined)?.whileWriting) return error;

@@ -477,6 +477,33 @@ describe('pushSet after a crash', () => {
       assert.equal((await readLedger(set)).at(-1)?.outcome, 'partial');
     });
   });
+
+  it('planning as it writes, a connection lost during a batch\'s lookups is the push\'s to resume', async () => {
+    const {set, spec} = await fixture((g) => [{db: g, name: 'artworks', docs: artworks(100)}]);
+    await onOwnServer(spec, async (conn, stopServer) => {
+      const saved = await planSet(set, conn);
+      await assert.rejects(
+        pushSet(set, conn, saved, {
+          onConflict: 'skip',
+          batchDocs: 5,
+          writers: 1,
+          live: {plan: newPlan(set, conn, {batchDocs: 5}), options: {batchDocs: 5}},
+          onProgress: (p) => {
+            if (p.done >= 5) stopServer();
+          },
+        }),
+        (e: unknown) => {
+          assert.ok(e instanceof GravityError, String(e));
+          assert.equal(e.code, 'TARGET_UNREACHABLE');
+          assert.match(e.message, /during the push/);
+          assert.match(e.hint ?? '', /journal journal\/.*run the same push again to resume/);
+          return true;
+        },
+      );
+      const [journal] = await listJournals(set, 'staging');
+      assert.equal(journal?.finished, false);
+    });
+  });
 });
 
 describe('findRaw (replies read as bytes)', () => {
