@@ -44,17 +44,18 @@ export async function lastSavedPlan(set: RestoreSet, targetName: string, label?:
   } catch {
     return null;
   }
-  const plans: Plan[] = [];
+  // Only the newest is kept while reading: a plan holds a byte per document, and a set gathers many.
+  let newest: Plan | null = null;
   for (const name of names.filter((n) => n.startsWith(`${targetName}-`) && n.endsWith('.json'))) {
     try {
       const plan = JSON.parse(await readFile(path.join(dir, name), 'utf8')) as Plan;
-      if (plan.setHash === set.hash && (label === undefined || plan.target === label)) plans.push(plan);
+      if (plan.setHash !== set.hash || (label !== undefined && plan.target !== label)) continue;
+      if (!newest || plan.createdAt.localeCompare(newest.createdAt) >= 0) newest = plan;
     } catch {
       // A damaged plan file is ignored: the push plans again anyway.
     }
   }
-  plans.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
-  return plans.at(-1) ?? null;
+  return newest;
 }
 
 /**
