@@ -73,7 +73,7 @@ function startInflateWorker(chunkSize: number): Worker {
   return new Worker(WORKER_SOURCE, {eval: true, workerData: {chunkSize, ahead: AHEAD_CHUNKS}});
 }
 
-let warm: {worker: Worker; chunkSize: number} | null = null;
+let warm: {worker: Worker; chunkSize: number; gone: boolean} | null = null;
 
 /**
  * Start an inflate worker now, for the next `gunzipOffThread` to take: a thread's start-up (about
@@ -84,7 +84,14 @@ export function prewarmInflate(chunkSize = GUNZIP_CHUNK): void {
   const worker = startInflateWorker(chunkSize);
   // Until taken, an idle worker must not keep the process alive.
   worker.unref();
-  warm = {worker, chunkSize};
+  const entry = {worker, chunkSize, gone: false};
+  // One that failed or stopped before it was taken is not taken: the next gunzip starts its own.
+  const lost = () => {
+    entry.gone = true;
+  };
+  worker.on('error', lost);
+  worker.on('exit', lost);
+  warm = entry;
 }
 
 /**
@@ -93,7 +100,7 @@ export function prewarmInflate(chunkSize = GUNZIP_CHUNK): void {
  */
 export async function* gunzipOffThread(chunks: Chunks, chunkSize: number): AsyncGenerator<Buffer> {
   let worker: Worker;
-  if (warm?.chunkSize === chunkSize) {
+  if (warm && warm.chunkSize === chunkSize && !warm.gone) {
     worker = warm.worker;
     worker.ref();
   } else worker = startInflateWorker(chunkSize);

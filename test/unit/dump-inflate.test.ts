@@ -10,6 +10,7 @@ import {describe, it} from 'node:test';
 import zlib from 'node:zlib';
 
 import {GravityError} from '../../src/errors.js';
+import {prewarmInflate} from '../../src/dump/inflate.js';
 import {gunzip} from '../../src/dump/streams.js';
 
 async function* chunked(data: Buffer, sizes: number[]): AsyncGenerator<Buffer> {
@@ -39,6 +40,12 @@ describe('gunzip off the reading thread', () => {
     // Byte by byte, on a whole small member.
     const small = zlib.gzipSync(Buffer.from('a small member, read one byte at a time'));
     assert.equal((await collect(gunzip(chunked(small, [1]), 'small.gz', {offThread: true}))).toString(), 'a small member, read one byte at a time');
+  });
+
+  it('a worker started ahead (prewarmInflate) serves the next gunzip, and the one after starts its own', async () => {
+    prewarmInflate();
+    assert.ok((await collect(gunzip(chunked(members, [1_048_576]), 'warm.gz', {offThread: true}))).equals(plain));
+    assert.ok((await collect(gunzip(chunked(members, [1_048_576]), 'cold.gz', {offThread: true}))).equals(plain));
   });
 
   it('a truncated stream is DUMP_CORRUPT, "truncated gzip", as on the reading thread', async () => {
