@@ -7,11 +7,11 @@
 
 import {createHash} from 'node:crypto';
 import {mkdir, open, readFile, rename, rm, stat, writeFile, type FileHandle} from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type {Readable} from 'node:stream';
 
 import {GravityError} from '../errors.js';
+import {defaultCacheDir} from '../config/cache-dir.js';
 import {hashFile, OrderedHasher} from './digests.js';
 import {isSidecarKey, type Backup, type BackupObject} from './list.js';
 import {collectionOfNamespace, namespaceMatches, namespaceOfMember, packedFormatOf} from './members.js';
@@ -64,12 +64,7 @@ const PROGRESS_MS = 100;
 const WRITE_AHEAD = 8 * MIB;
 const PROGRESS_BYTES = 4 * MIB;
 
-/** GRAVITY_RESTORE_CACHE, else $XDG_CACHE_HOME/gravity-restore, else ~/.cache/gravity-restore. */
-export function defaultCacheDir(): string {
-  if (process.env.GRAVITY_RESTORE_CACHE) return path.resolve(process.env.GRAVITY_RESTORE_CACHE);
-  const base = process.env.XDG_CACHE_HOME ? path.resolve(process.env.XDG_CACHE_HOME) : path.join(os.homedir(), '.cache');
-  return path.join(base, 'gravity-restore');
-}
+export {defaultCacheDir};
 
 class Semaphore {
   private active = 0;

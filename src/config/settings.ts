@@ -1,6 +1,7 @@
 import path from 'node:path';
 
-import {defaultCacheDir} from '../catalog/fetch.js';
+// Its own module: the catalog's fetch code (bson, tar-stream) is not every command's start-up.
+import {defaultCacheDir} from './cache-dir.js';
 import {assertTimeZone} from '../catalog/names.js';
 import {GravityError} from '../errors.js';
 import type {Relation} from '../restore-set/manifest.js';

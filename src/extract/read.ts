@@ -8,6 +8,9 @@ import {readDump} from '../dump/read.js';
 import type {DumpInput, NamespaceRef} from '../dump/types.js';
 import {GravityError} from '../errors.js';
 import {SpoolFile} from './spool.js';
+import {splitNamespace} from './namespace.js';
+
+export {splitNamespace};
 
 export interface NamespaceState {
   ns: NamespaceRef;
@@ -118,9 +121,3 @@ export function rootDatabase(read: ReadStageResult, name: string, collection: st
   return roots[0]!.ns.db;
 }
 
-export function splitNamespace(name: string): [string | null, string] {
-  const dot = name.indexOf('.');
-  // `system.x` and names whose first part is a known collection prefix are ambiguous; a db name never holds a dot.
-  if (dot <= 0 || name.startsWith('system.')) return [null, name];
-  return [name.slice(0, dot), name.slice(dot + 1)];
-}

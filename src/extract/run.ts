@@ -9,7 +9,7 @@ import {parseUserTime} from '../catalog/names.js';
 import type {Against} from './compare.js';
 import type {ExtractComparison, ExtractProgress, ExtractResult} from './extract.js';
 import {dropEarlyWorker, extractInWorker, WORKER_MIN_BYTES} from './in-worker.js';
-import {splitNamespace} from './read.js';
+import {splitNamespace} from './namespace.js';
 import {relationClosure} from './relations.js';
 import type {Scratch} from './scratch.js';
 import {olderBackupHolding, resolveInput} from './source.js';

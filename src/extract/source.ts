@@ -2,13 +2,18 @@ import {createReadStream} from 'node:fs';
 import {stat} from 'node:fs/promises';
 import path from 'node:path';
 
-import {cachedBackupFiles} from '../catalog/fetch.js';
-import {listBackups, resolveBackup, selectBackup, type Backup} from '../catalog/list.js';
+import type {Backup} from '../catalog/list.js';
 import type {BackupStore} from '../catalog/store.js';
 import type {Settings} from '../config/settings.js';
 import type {DumpInput, DumpStreamSource} from '../dump/types.js';
 import {GravityError} from '../errors.js';
 import type {ExtractInput} from './extract.js';
+
+/**
+ * The catalog (listing, fetching, the tar member index) loads only for a backup id: a local path,
+ * the common case on a laptop, needs none of it, and the command's start-up is what a reader waits for.
+ */
+const catalog = () => import('../catalog/list.js');
 
 export interface OpenedSource {
   store: BackupStore;
@@ -25,6 +30,7 @@ export async function openSource(settings: Settings): Promise<OpenedSource> {
   // The S3 client loads with the first look at the source: a local --from never needs it.
   const {openStore} = await import('../catalog/store.js');
   const store = openStore(settings.source, {endpoint: settings.endpoint, region: settings.region});
+  const {listBackups} = await catalog();
   const backups = await listBackups(store, {sourceTz: settings.sourceTz, cacheDir: settings.cache});
   return {store, backups};
 }
@@ -63,6 +69,7 @@ export async function resolveInput(from: string, settings: Settings): Promise<Re
     });
   }
   const {store, backups} = await openSource(settings);
+  const {resolveBackup} = await catalog();
   const backup = await resolveBackup(store, backups, from, {sourceTz: settings.sourceTz, cacheDir: settings.cache});
   return inputForBackup(store, backup, settings);
 }
@@ -71,6 +78,7 @@ export async function resolveInput(from: string, settings: Settings): Promise<Re
 export async function inputForBackup(store: BackupStore, backup: Backup, settings: Settings): Promise<ResolvedInput & {backupInfo: Backup; readFrom: 'cache' | 'stream'}> {
   // A backup fetched earlier is read from the cache; otherwise it streams from the store
   // (GetObject → gunzip → tar → documents), with no full download first.
+  const {cachedBackupFiles} = await import('../catalog/fetch.js');
   const cached = await cachedBackupFiles(store, backup, settings.cache);
   const input: DumpInput = cached
     ? cached.map((f) => ({name: f.key, open: async () => createReadStream(f.path, {highWaterMark: 1024 * 1024})}))
@@ -94,6 +102,7 @@ export async function inputForBackup(store: BackupStore, backup: Backup, setting
 export async function olderBackupHolding(from: Backup, collection: string, settings: Settings, signal?: AbortSignal): Promise<(ExtractInput & {backupInfo: Backup}) | null> {
   const {store, backups} = await openSource(settings);
   const candidates = backups.filter((b) => b.id !== from.id && b.takenAt.getTime() <= from.takenAt.getTime());
+  const {selectBackup} = await catalog();
   const found = await selectBackup(store, candidates, {before: from.takenAt, collection, cacheDir: settings.cache, ...(signal ? {signal} : {})});
   return found ? inputForBackup(store, found, settings) : null;
 }
