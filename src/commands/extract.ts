@@ -52,7 +52,7 @@ export default class Extract extends BaseCommand<typeof Extract> {
     } catch {
       return;
     }
-    if (size >= WORKER_MIN_BYTES) startWorkerEarly();
+    if (size >= WORKER_MIN_BYTES) startWorkerEarly(flags.from);
   }
 
   async run(): Promise<ExtractCommandResult> {

@@ -14,7 +14,8 @@
  * stream, `Z_DATA_ERROR` for corrupt data) so the caller reports them as it does for the stream on
  * the reading thread.
  */
-import {Worker} from 'node:worker_threads';
+import {MessageChannel, Worker} from 'node:worker_threads';
+import type {MessagePort} from 'node:worker_threads';
 
 import type {Chunks} from './streams.js';
 
@@ -34,9 +35,14 @@ const INPUT_AHEAD = 4;
 
 const WORKER_SOURCE = `
 const {parentPort, workerData} = require('node:worker_threads');
+const fs = require('node:fs');
 const zlib = require('node:zlib');
+// Replies go to the parent, or to the port a file's inflate was started with (see startFileInflate).
+const port = workerData.port || parentPort;
 const gz = zlib.createGunzip({chunkSize: workerData.chunkSize});
+let ahead = workerData.ahead;
 let inFlight = 0;
+let file = null;
 gz.on('data', (chunk) => {
   // A chunk that fills zlib's output buffer is the only user of its memory (zlib takes a new buffer
   // for what comes next): it is transferred as it is. A part of a buffer is copied out first.
@@ -45,19 +51,27 @@ gz.on('data', (chunk) => {
     own = new Uint8Array(chunk.length);
     own.set(chunk);
   }
-  parentPort.postMessage({type: 'data', chunk: own}, [own.buffer]);
-  if (++inFlight >= workerData.ahead) gz.pause();
+  port.postMessage({type: 'data', chunk: own, read: file ? file.bytesRead : 0}, [own.buffer]);
+  if (++inFlight >= ahead) gz.pause();
 });
-gz.on('end', () => parentPort.postMessage({type: 'end'}));
-gz.on('error', (error) => parentPort.postMessage({type: 'error', code: error.code, message: error.message}));
-parentPort.on('message', (m) => {
-  if (m.type === 'input') gz.write(Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.length), () => parentPort.postMessage({type: 'taken'}));
+gz.on('end', () => port.postMessage({type: 'end', read: file ? file.bytesRead : 0}));
+gz.on('error', (error) => port.postMessage({type: 'error', code: error.code, message: error.message}));
+port.on('message', (m) => {
+  if (m.type === 'input') gz.write(Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.length), () => port.postMessage({type: 'taken'}));
   else if (m.type === 'end') gz.end();
-  else if (m.type === 'ack' && --inFlight < workerData.ahead) gz.resume();
+  else if (m.type === 'ack') {
+    if (m.ahead) ahead = m.ahead;
+    if (--inFlight < ahead) gz.resume();
+  }
 });
+if (workerData.file) {
+  file = fs.createReadStream(workerData.file, {highWaterMark: workerData.chunkSize});
+  file.on('error', (error) => port.postMessage({type: 'error', code: error.code, message: error.message}));
+  file.pipe(gz);
+}
 `;
 
-type FromWorker = {type: 'data'; chunk: Uint8Array} | {type: 'taken'} | {type: 'end'} | {type: 'error'; code?: string; message: string};
+type FromWorker = {type: 'data'; chunk: Uint8Array; read: number} | {type: 'taken'} | {type: 'end'; read: number} | {type: 'error'; code?: string; message: string};
 
 /** A zlib failure as the worker saw it, with zlib's code. */
 export class InflateError extends Error {
@@ -174,4 +188,103 @@ export async function* gunzipOffThread(chunks: Chunks, chunkSize: number): Async
     await worker.terminate();
     await feed.catch(() => undefined);
   }
+}
+
+/** Inflated chunks a file's inflate may hold before its reader starts (then AHEAD_CHUNKS): the head start it gets. */
+const HEAD_START_CHUNKS = 32;
+
+/** A file being inflated by a worker the caller started: the port its chunks come through. */
+export interface FileInflate {
+  port: MessagePort;
+  /** End the worker (when the stream was read to its end, or is no longer wanted). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Inflate a local gzip file on a worker that reads the file itself, its chunks sent through a port
+ * that can be handed to another thread (`gunzipFromPort` there). It starts at once and holds up to
+ * HEAD_START_CHUNKS inflated chunks until its reader comes: the extract command starts it as soon as
+ * its flags are parsed, and the reading starts some 60 ms later, once its worker has loaded.
+ */
+export function startFileInflate(file: string, chunkSize = GUNZIP_CHUNK): FileInflate {
+  const {port1, port2} = new MessageChannel();
+  const worker = new Worker(WORKER_SOURCE, {eval: true, workerData: {chunkSize, ahead: HEAD_START_CHUNKS, file, port: port1}, transferList: [port1]});
+  worker.unref();
+  // Its failures reach the reader through the port; a worker that dies says so by closing it.
+  worker.on('error', () => undefined);
+  return {
+    port: port2,
+    stop: async () => {
+      await worker.terminate();
+    },
+  };
+}
+
+/**
+ * The inflated chunks of a `startFileInflate`, read from its port; `onRead` is told how many
+ * compressed bytes were read from the file so far, for progress. Errors keep zlib's code.
+ */
+export async function* gunzipFromPort(port: MessagePort, onRead: (bytes: number) => void): AsyncGenerator<Buffer> {
+  const ready: Buffer[] = [];
+  let ended = false;
+  let failure: Error | null = null;
+  let wake: (() => void) | null = null;
+  let read = 0;
+  const notify = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const progress = (total: number) => {
+    if (total > read) onRead(total - read);
+    read = Math.max(read, total);
+  };
+  port.on('message', (m: FromWorker) => {
+    if (m.type === 'data') {
+      ready.push(Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.length));
+      progress(m.read);
+    } else if (m.type === 'end') {
+      progress(m.read);
+      ended = true;
+    } else if (m.type === 'error') failure ??= new InflateError(m.message, m.code);
+    notify();
+  });
+  port.on('close', () => {
+    if (!ended) failure ??= new Error('the inflate worker stopped before the end of the file');
+    notify();
+  });
+  let first = true;
+  try {
+    for (;;) {
+      const chunk = ready.shift();
+      if (chunk) {
+        // The first ack also ends the head start: from here on the worker stays AHEAD_CHUNKS ahead.
+        port.postMessage(first ? {type: 'ack', ahead: AHEAD_CHUNKS} : {type: 'ack'});
+        first = false;
+        yield chunk;
+        continue;
+      }
+      if (failure) throw failure;
+      if (ended) return;
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  } finally {
+    port.close();
+  }
+}
+
+let offered: {file: string; port: MessagePort} | null = null;
+
+/** Make a file's inflate, started on another thread, available to the next reader of that file. */
+export function offerFileInflate(file: string, port: MessagePort): void {
+  offered?.port.close();
+  offered = {file, port};
+}
+
+/** The port of an inflate offered for `file` (taken once), or null. */
+export function takeFileInflate(file: string): MessagePort | null {
+  if (offered?.file !== file) return null;
+  const {port} = offered;
+  offered = null;
+  return port;
 }

@@ -32,7 +32,8 @@ import {DETECT_HEAD_BYTES, detectFormatSync} from './detect.js';
 import {hasOwnData, parseMetadata} from './metadata.js';
 import {classifyName, dbFromDir, isHashedStem, unescapeCollectionName} from './names.js';
 import {BsonSplitter, TERMINATOR} from './split.js';
-import {type Chunks, gunzip, interleave, peek, slurp, tarEntries} from './streams.js';
+import {takeFileInflate} from './inflate.js';
+import {type Chunks, gunzip, gunzipPort, interleave, peek, slurp, tarEntries} from './streams.js';
 import type {CollectionMetadata, DumpEvent, DumpInput, DumpStreamSource, NamespaceRef, ReadOptions} from './types.js';
 
 export {detectFormat, detectFormatSync, type DumpFormat} from './detect.js';
@@ -108,7 +109,7 @@ async function* rawChunks(source: DumpStreamSource, ctx: Ctx, count = true): Asy
 }
 
 function localSource(file: string, name: string, size: number): DumpStreamSource {
-  return {name, size, open: async () => createReadStream(file, {highWaterMark: LOCAL_CHUNK})};
+  return {name, size, file: path.resolve(file), open: async () => createReadStream(file, {highWaterMark: LOCAL_CHUNK})};
 }
 
 async function listLocalFolder(root: string): Promise<DumpStreamSource[]> {
@@ -161,11 +162,36 @@ export async function* readDump(input: DumpInput, options: ReadOptions = {}): As
 }
 
 async function* readSingle(source: DumpStreamSource, ctx: Ctx): AsyncGenerator<DumpEvent> {
+  const port = source.file === undefined ? null : takeFileInflate(source.file);
+  if (port) {
+    // A gzip file whose inflate the command started as soon as it knew the path: read what it gives.
+    const reopen = () => gunzip(rawChunks(source, ctx, false), source.name, {offThread: true});
+    yield* readGunzipped(untilAborted(gunzipPort(port, (n) => ctx.progress.add(n), source.name), ctx), source.name, source.name, ctx, reopen);
+    return;
+  }
   const peeked = await peek(rawChunks(source, ctx), DETECT_HEAD_BYTES);
   try {
     yield* readDetected(peeked.all, peeked.head, source.name, source.name, ctx, () => rawChunks(source, ctx, false), false);
   } finally {
     await peeked.close();
+  }
+}
+
+/** Chunks, stopped with INTERRUPTED when the read is aborted (as rawChunks stops). */
+async function* untilAborted(chunks: Chunks, ctx: Ctx): AsyncGenerator<Buffer> {
+  for await (const chunk of chunks) {
+    if (ctx.signal?.aborted) throw interrupted();
+    yield chunk;
+  }
+}
+
+/** What a gzip stream holds (a tar, an archive, a .bson), read as it inflates. */
+async function* readGunzipped(inflated: Chunks, name: string, where: string, ctx: Ctx, reopenInner: (() => Chunks) | undefined): AsyncGenerator<DumpEvent> {
+  const inner = await peek(inflated, DETECT_HEAD_BYTES);
+  try {
+    yield* readDetected(inner.all, inner.head, stripGz(name), `${where} (gunzipped)`, ctx, reopenInner, true);
+  } finally {
+    await inner.close();
   }
 }
 
@@ -183,15 +209,9 @@ async function* readDetected(
   switch (format) {
     case 'gzip': {
       if (gzipped) break; // gzip inside gzip is not a mongodump layout
-      const where2 = `${where} (gunzipped)`;
       // One compressed stream holds the whole backup (a .tar.gz, an --archive --gzip): it inflates on a thread of its own.
-      const inner = await peek(gunzip(chunks, where, {offThread: true}), DETECT_HEAD_BYTES);
-      try {
-        const reopenInner = reopen === undefined ? undefined : () => gunzip(reopen(), where, {offThread: true});
-        yield* readDetected(inner.all, inner.head, stripGz(name), where2, ctx, reopenInner, true);
-      } finally {
-        await inner.close();
-      }
+      const reopenInner = reopen === undefined ? undefined : () => gunzip(reopen(), where, {offThread: true});
+      yield* readGunzipped(gunzip(chunks, where, {offThread: true}), name, where, ctx, reopenInner);
       return;
     }
     case 'tar':

@@ -2,7 +2,9 @@ import {Readable, pipeline} from 'node:stream';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import {GravityError} from '../errors.js';
-import {GUNZIP_CHUNK, gunzipOffThread, InflateError} from './inflate.js';
+import type {MessagePort} from 'node:worker_threads';
+
+import {GUNZIP_CHUNK, gunzipFromPort, gunzipOffThread, InflateError} from './inflate.js';
 
 export type Chunks = AsyncIterable<Buffer>;
 
@@ -56,6 +58,21 @@ function zlibError(error: unknown, where: string): GravityError {
   return corrupt(`${where}: corrupt gzip data (${(error as Error).message})`, 'The file is damaged; fetch the backup again', error);
 }
 
+/** A worker's inflate, its zlib failures reported as the reading thread's zlib stream reports them. */
+async function* withZlibErrors(inflated: AsyncGenerator<Buffer>, where: string): AsyncGenerator<Buffer> {
+  try {
+    yield* inflated;
+  } catch (error) {
+    if (error instanceof InflateError && error.code?.startsWith('Z_')) throw zlibError(error, where);
+    throw error;
+  }
+}
+
+/** The chunks of a file's inflate started on another thread (`startFileInflate`), read from its port. */
+export function gunzipPort(port: MessagePort, onRead: (bytes: number) => void, where: string): AsyncGenerator<Buffer> {
+  return withZlibErrors(gunzipFromPort(port, onRead), where);
+}
+
 /**
  * Decompresses a gzip chunk stream (concatenated members too) with node's zlib stream; `offThread`
  * runs it on a worker thread of its own (`inflate.ts`), for one long stream read while its documents
@@ -63,12 +80,7 @@ function zlibError(error: unknown, where: string): GravityError {
  */
 export async function* gunzip(chunks: Chunks, where: string, {offThread = false}: {offThread?: boolean} = {}): AsyncGenerator<Buffer> {
   if (offThread) {
-    try {
-      yield* gunzipOffThread(chunks, GUNZIP_CHUNK);
-    } catch (error) {
-      if (error instanceof InflateError && error.code?.startsWith('Z_')) throw zlibError(error, where);
-      throw error;
-    }
+    yield* withZlibErrors(gunzipOffThread(chunks, GUNZIP_CHUNK), where);
     return;
   }
   const gz = zlib.createGunzip({chunkSize: GUNZIP_CHUNK});

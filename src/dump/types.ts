@@ -31,6 +31,8 @@ export type DumpEvent =
 export interface DumpStreamSource {
   name: string;
   size?: number;
+  /** A local file's path, when the source is one (its inflate may have been started ahead: `offerFileInflate`). */
+  file?: string;
   /** May be called more than once (a second pass over a tar); each call opens a fresh stream. */
   open(): Promise<NodeJS.ReadableStream | Readable>;
 }

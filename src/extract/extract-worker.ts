@@ -1,11 +1,12 @@
 /** The worker side of `extractInWorker` (in-worker.ts): one extract, reported as messages. */
 import {createReadStream} from 'node:fs';
 import {parentPort, workerData} from 'node:worker_threads';
+import type {MessagePort} from 'node:worker_threads';
 
 import {EJSON} from 'bson';
 import type {Document} from 'bson';
 
-import {prewarmInflate} from '../dump/inflate.js';
+import {offerFileInflate, prewarmInflate} from '../dump/inflate.js';
 import {serializeError} from './in-worker.js';
 import type {WorkerMessage, WorkerRequest} from './in-worker.js';
 
@@ -15,15 +16,24 @@ const post = (message: WorkerMessage) => port.postMessage(message);
 const controller = new AbortController();
 // Started early (startWorkerEarly), the worker gets its request as a message once the command knows it.
 let received: (request: WorkerRequest) => void = () => undefined;
+let inflating = false;
 const asked = new Promise<WorkerRequest>((resolve) => (received = resolve));
 port.on('message', (message: unknown) => {
   if (message === 'abort') controller.abort();
-  else if ((message as {type?: string}).type === 'request') received((message as {request: WorkerRequest}).request);
+  else if ((message as {type?: string}).type === 'request') {
+    const {request, inflate} = message as {request: WorkerRequest; inflate?: {file: string; port: MessagePort}};
+    // The command started inflating the file already: the reader takes that stream instead of opening its own.
+    if (inflate) {
+      offerFileInflate(inflate.file, inflate.port);
+      inflating = true;
+    }
+    received(request);
+  }
 });
 const request = (workerData as WorkerRequest | null) ?? (await asked);
 // A compressed backup inflates on a thread of its own: that thread starts while the extractor's modules load.
 const names = typeof request.input === 'string' ? [request.input] : request.input.map((f) => f.name);
-if (names.some((name) => /\.(gz|tgz|agz)$/i.test(name))) prewarmInflate();
+if (!inflating && names.some((name) => /\.(gz|tgz|agz)$/i.test(name))) prewarmInflate();
 const {extract} = await loading;
 
 try {

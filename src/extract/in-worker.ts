@@ -13,10 +13,13 @@
  * Extended JSON, callbacks as messages. An abort is passed on as a message, so the worker's
  * extract stops as it would in the main thread, leaving nothing half-written.
  */
+import {closeSync, openSync, readSync} from 'node:fs';
 import {Worker} from 'node:worker_threads';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 
+import {startFileInflate} from '../dump/inflate.js';
+import type {FileInflate} from '../dump/inflate.js';
 import {GravityError} from '../errors.js';
 import type {ErrorCode} from '../errors.js';
 import type {ExtractOptions, ExtractProgress, ExtractResult} from './extract.js';
@@ -92,6 +95,8 @@ function startWorker(request: WorkerRequest | null): Worker {
 }
 
 let early: Worker | null = null;
+/** A gzip file's inflate, started with the early worker, for it to read (startFileInflate). */
+let earlyInflate: {file: string; inflate: FileInflate} | null = null;
 
 /**
  * Start the worker before the request is known, so that its start-up (a thread, and the extractor's
@@ -99,8 +104,10 @@ let early: Worker | null = null;
  * backup). It waits for its request; `extractInWorker` hands it one, and `dropEarlyWorker` ends it
  * when the extract runs in process after all.
  */
-export function startWorkerEarly(): void {
+export function startWorkerEarly(file?: string): void {
   if (early) return;
+  // A gzip file starts inflating now too, on a thread of its own, ahead of its reader.
+  if (file !== undefined && isGzipFile(file)) earlyInflate = {file: path.resolve(file), inflate: startFileInflate(file)};
   early = startWorker(null);
   early.unref();
   // Until an extract takes it, its failure is nobody's: the extract then starts a worker of its own.
@@ -109,21 +116,41 @@ export function startWorkerEarly(): void {
   });
 }
 
-/** End a worker started early that no extract took. */
+function isGzipFile(file: string): boolean {
+  const head = Buffer.alloc(2);
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    return readSync(fd, head, 0, 2, 0) === 2 && head[0] === 0x1f && head[1] === 0x8b;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** End a worker started early that no extract took, and the inflate started with it. */
 export function dropEarlyWorker(): void {
   const worker = early;
   early = null;
   void worker?.terminate();
+  void earlyInflate?.inflate.stop();
+  earlyInflate = null;
 }
 
 export function extractInWorker(request: WorkerRequest, callbacks: Pick<ExtractOptions, 'onProgress' | 'onNote' | 'onWarning' | 'signal'>): Promise<ExtractResult> {
   return new Promise<ExtractResult>((resolve, reject) => {
     let worker: Worker;
+    // The inflate started with the early worker goes to it when it is this request's file; it ends with the extract either way.
+    const inflate = earlyInflate;
+    earlyInflate = null;
     if (early) {
       worker = early;
       early = null;
       worker.ref();
-      worker.postMessage({type: 'request', request});
+      const handOver = inflate !== null && typeof request.input === 'string' && path.resolve(request.input) === inflate.file;
+      if (handOver) worker.postMessage({type: 'request', request, inflate: {file: inflate.file, port: inflate.inflate.port}}, [inflate.inflate.port]);
+      else worker.postMessage({type: 'request', request});
     } else worker = startWorker(request);
     let settled = false;
     const onAbort = () => worker.postMessage('abort');
@@ -133,6 +160,7 @@ export function extractInWorker(request: WorkerRequest, callbacks: Pick<ExtractO
       if (settled) return;
       settled = true;
       callbacks.signal?.removeEventListener('abort', onAbort);
+      void inflate?.inflate.stop();
       // Its work is done (or failed and cleaned up): the thread must not keep the process alive.
       void worker.terminate();
       fn();

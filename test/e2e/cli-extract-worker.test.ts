@@ -4,7 +4,8 @@
  * a damaged backup as the one-line error it would be in-process, and leave nothing half-written.
  */
 import assert from 'node:assert/strict';
-import {access, mkdir, open, readdir, readFile, rm, writeFile} from 'node:fs/promises';
+import {randomBytes} from 'node:crypto';
+import {access, mkdir, open, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {after, before, describe, it} from 'node:test';
 
@@ -102,6 +103,47 @@ describe('extract of a large local backup on a worker thread (bin/run.js)', () =
     assert.equal(result.code, 2);
     assert.ok(Date.now() - started < 10_000, 'the unused worker does not hold the process');
     assert.equal(await access(out).then(() => true, () => false), false);
+  });
+
+  it('a .tar.gz of 32 MiB or more, inflated from the moment the flags are read: the same set as in process; cut short, one line and exit 6', async () => {
+    // Random bytes do not compress: 36 MiB of documents make a tarball over the worker threshold.
+    const tree = path.join(dir, 'gz-tree');
+    await mkdir(path.join(tree, 'dump', 'gravity'), {recursive: true});
+    const big = Array.from({length: 9000}, (_v, i) => Buffer.from(BSON.serialize({_id: i, k: i % 50, blob: randomBytes(4096)})));
+    await writeFile(path.join(tree, 'dump', 'gravity', 'artworks.bson'), Buffer.concat(big));
+    const tarball = path.join(dir, 'gravity-2026-11-18T10-00-00Z.tar.gz');
+    tarFolder(tree, 'dump', tarball, {gzip: true});
+    assert.ok((await stat(tarball)).size >= WORKER_MIN_BYTES);
+
+    const query = '{"k": 7}';
+    const out = path.join(dir, 'gz-set');
+    const result = await runCli(['extract', '--from', tarball, '-c', 'artworks', '-q', query, '--out', out, '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(json<{counts: Record<string, number>}>(result).counts, {artworks: 180});
+    const reference = path.join(dir, 'gz-library-set');
+    await extract({
+      source: {input: tarball, backup: null, location: tarball, takenAt: null, objects: []},
+      collection: 'artworks',
+      queryText: query,
+      filter: parseQuery(query),
+      follow: false,
+      relations: [],
+      out: reference,
+      engine: 'stream',
+      toolVersion: 'test',
+    });
+    const cliBson = await setBson(out);
+    assert.ok(cliBson.equals(await setBson(reference)));
+    assert.ok(cliBson.equals(Buffer.concat(big.filter((_d, i) => i % 50 === 7))));
+
+    const cut = path.join(dir, 'gravity-cut.tar.gz');
+    const whole = await readFile(tarball);
+    await writeFile(cut, whole.subarray(0, whole.length - 4096));
+    const cutOut = path.join(dir, 'gz-cut-set');
+    const failed = await runCli(['extract', '--from', cut, '-c', 'artworks', '-q', query, '--out', cutOut]);
+    assertCleanError(failed, /truncated/i);
+    assert.equal(failed.code, 6);
+    assert.equal(await access(cutOut).then(() => true, () => false), false);
   });
 
   it('a fetched backup is read from the cache on the worker: the same set as streaming it from S3', async () => {

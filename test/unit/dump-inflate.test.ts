@@ -6,12 +6,20 @@
  */
 import assert from 'node:assert/strict';
 import {randomBytes} from 'node:crypto';
-import {describe, it} from 'node:test';
+import {mkdir, rm, stat, writeFile} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {after, before, describe, it} from 'node:test';
 import zlib from 'node:zlib';
 
+import {BSON} from 'bson';
+
 import {GravityError} from '../../src/errors.js';
-import {prewarmInflate} from '../../src/dump/inflate.js';
-import {gunzip} from '../../src/dump/streams.js';
+import {offerFileInflate, prewarmInflate, startFileInflate, takeFileInflate} from '../../src/dump/inflate.js';
+import {readDump} from '../../src/dump/read.js';
+import type {DumpEvent} from '../../src/dump/types.js';
+import {gunzip, gunzipPort} from '../../src/dump/streams.js';
+import {tarFolder} from '../support/bson-fixtures.js';
 
 async function* chunked(data: Buffer, sizes: number[]): AsyncGenerator<Buffer> {
   let at = 0;
@@ -91,5 +99,83 @@ describe('gunzip off the reading thread', () => {
     // The feeding loop notices on its next chunk.
     for (let i = 0; i < 50 && !closed; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     assert.equal(closed, true);
+  });
+});
+
+describe('a gzip file inflated ahead by a worker that reads it (startFileInflate)', () => {
+  let dir: string;
+  let file: string;
+  before(async () => {
+    dir = path.join(os.tmpdir(), `gr-inflate-${process.pid}`);
+    await mkdir(dir, {recursive: true});
+    file = path.join(dir, 'members.gz');
+    await writeFile(file, members);
+  });
+  after(async () => {
+    await rm(dir, {recursive: true, force: true});
+  });
+
+  it('gives zlib\'s bytes through its port, and counts every compressed byte read', async () => {
+    const inflate = startFileInflate(file);
+    let read = 0;
+    try {
+      assert.ok((await collect(gunzipPort(inflate.port, (n) => (read += n), 'members.gz'))).equals(plain));
+    } finally {
+      await inflate.stop();
+    }
+    assert.equal(read, members.length);
+  });
+
+  it('a truncated file is DUMP_CORRUPT, "truncated gzip"', async () => {
+    const cut = path.join(dir, 'cut.gz');
+    await writeFile(cut, members.subarray(0, members.length - 1000));
+    const inflate = startFileInflate(cut);
+    try {
+      await assert.rejects(collect(gunzipPort(inflate.port, () => undefined, 'cut.tar.gz')), (e: unknown) => e instanceof GravityError && e.code === 'DUMP_CORRUPT' && /^cut\.tar\.gz: truncated gzip/.test(e.message));
+    } finally {
+      await inflate.stop();
+    }
+  });
+
+  it('stopped before anyone reads it, its reader is told, not left waiting', async () => {
+    const inflate = startFileInflate(file);
+    await inflate.stop();
+    await assert.rejects(collect(gunzipPort(inflate.port, () => undefined, 'members.gz')), /stopped before the end/);
+  });
+
+  it('offered to the dump reader, it gives the same events as reading the file, with the same progress', async () => {
+    // A .tar.gz of a dump folder: two collections with their metadata.
+    const tree = path.join(dir, 'tree');
+    await mkdir(path.join(tree, 'dump', 'gravity'), {recursive: true});
+    const docs = Array.from({length: 3000}, (_v, i) => BSON.serialize({_id: i, title: `artwork ${i}`, pad: randomBytes(64)}));
+    await writeFile(path.join(tree, 'dump', 'gravity', 'artworks.bson'), Buffer.concat(docs));
+    await writeFile(path.join(tree, 'dump', 'gravity', 'artworks.metadata.json'), JSON.stringify({options: {}, indexes: [{v: 2, key: {_id: 1}, name: '_id_'}], collectionName: 'artworks'}));
+    await writeFile(path.join(tree, 'dump', 'gravity', 'users.bson'), Buffer.from(BSON.serialize({_id: 'u1'})));
+    const tarball = path.join(dir, 'backup.tar.gz');
+    tarFolder(tree, 'dump', tarball, {gzip: true});
+    const size = (await stat(tarball)).size;
+
+    const read = async (offer: boolean) => {
+      const events: string[] = [];
+      let bytesRead = 0;
+      const inflate = offer ? startFileInflate(tarball) : null;
+      if (inflate) offerFileInflate(path.resolve(tarball), inflate.port);
+      try {
+        for await (const event of readDump(tarball, {onProgress: (p: {bytesRead: number}) => (bytesRead = p.bytesRead)}) as AsyncIterable<DumpEvent>) {
+          events.push(event.type === 'documents' ? `documents ${event.db}.${event.collection} ${Buffer.concat(event.docs).toString('base64')}` : JSON.stringify(event));
+        }
+      } finally {
+        await inflate?.stop();
+      }
+      // The reader took the offered inflate (it is not there to take any more).
+      if (offer) assert.equal(takeFileInflate(path.resolve(tarball)), null);
+      return {events, bytesRead};
+    };
+    const plainRead = await read(false);
+    const offered = await read(true);
+    assert.ok(plainRead.events.some((e) => e.startsWith('documents gravity.artworks')));
+    assert.deepEqual(offered.events, plainRead.events);
+    assert.equal(offered.bytesRead, size);
+    assert.equal(plainRead.bytesRead, size);
   });
 });
