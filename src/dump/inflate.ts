@@ -71,7 +71,7 @@ if (workerData.file) {
 }
 `;
 
-type FromWorker = {type: 'data'; chunk: Uint8Array; read: number} | {type: 'taken'} | {type: 'end'; read: number} | {type: 'error'; code?: string; message: string};
+type FromWorker = {type: 'data'; chunk: Uint8Array; read?: number} | {type: 'taken'} | {type: 'end'; read?: number} | {type: 'error'; code?: string; message: string};
 
 /** A zlib failure as the worker saw it, with zlib's code. */
 export class InflateError extends Error {
@@ -80,6 +80,73 @@ export class InflateError extends Error {
     readonly code: string | undefined,
   ) {
     super(message);
+  }
+}
+
+/**
+ * The receiving side of an inflate worker, whether its messages come straight from it or through a
+ * port: chunks queue up as they arrive and are handed out in order; each one taken is acknowledged,
+ * so the worker stays a bounded number of chunks ahead. A failure is thrown once the chunks that came
+ * before it are out.
+ */
+class Inbox {
+  private readonly ready: Buffer[] = [];
+  private ended = false;
+  private failure: Error | null = null;
+  private wake: (() => void) | null = null;
+  private read = 0;
+
+  /** @param onRead told how many more compressed bytes the worker has read (a worker reading a file itself) */
+  constructor(private readonly onRead?: (bytes: number) => void) {}
+
+  receive(m: FromWorker): void {
+    if (m.type === 'data') {
+      this.ready.push(Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.length));
+      this.progress(m.read);
+    } else if (m.type === 'end') {
+      this.progress(m.read);
+      this.ended = true;
+    } else if (m.type === 'error') this.failure ??= new InflateError(m.message, m.code);
+    this.notify();
+  }
+
+  fail(error: Error): void {
+    this.failure ??= error;
+    this.notify();
+  }
+
+  /** The worker or its port went away: a failure unless the stream had ended. */
+  gone(what: string): void {
+    if (!this.ended) this.fail(new Error(`the inflate worker stopped before the end of the ${what}`));
+  }
+
+  async *chunks(ack: (first: boolean) => void): AsyncGenerator<Buffer> {
+    let first = true;
+    for (;;) {
+      const chunk = this.ready.shift();
+      if (chunk) {
+        ack(first);
+        first = false;
+        yield chunk;
+        continue;
+      }
+      if (this.failure) throw this.failure;
+      if (this.ended) return;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+
+  private progress(total: number | undefined): void {
+    if (this.onRead && total !== undefined && total > this.read) {
+      this.onRead(total - this.read);
+      this.read = total;
+    }
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
   }
 }
 
@@ -119,37 +186,21 @@ export async function* gunzipOffThread(chunks: Chunks, chunkSize: number): Async
     worker.ref();
   } else worker = startInflateWorker(chunkSize);
   warm = null;
-  const ready: Buffer[] = [];
-  let ended = false;
-  let failure: Error | null = null;
-  let wake: (() => void) | null = null;
+  const inbox = new Inbox();
   let inputWaiting = 0;
   let inputWake: (() => void) | null = null;
-  const notify = () => {
-    const w = wake;
-    wake = null;
-    w?.();
-  };
   worker.on('message', (m: FromWorker) => {
-    if (m.type === 'data') ready.push(Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.length));
-    else if (m.type === 'taken') {
-      inputWaiting--;
-      const w = inputWake;
-      inputWake = null;
-      w?.();
+    if (m.type !== 'taken') {
+      inbox.receive(m);
       return;
-    } else if (m.type === 'end') ended = true;
-    else failure ??= new InflateError(m.message, m.code);
-    notify();
+    }
+    inputWaiting--;
+    const w = inputWake;
+    inputWake = null;
+    w?.();
   });
-  worker.on('error', (error) => {
-    failure ??= error;
-    notify();
-  });
-  worker.on('exit', () => {
-    if (!ended) failure ??= new Error('the inflate worker stopped before the end of the stream');
-    notify();
-  });
+  worker.on('error', (error) => inbox.fail(error));
+  worker.on('exit', () => inbox.gone('stream'));
 
   let stopped = false;
   const feed = (async () => {
@@ -164,23 +215,10 @@ export async function* gunzipOffThread(chunks: Chunks, chunkSize: number): Async
     }
     if (!stopped) worker.postMessage({type: 'end'});
   })();
-  feed.catch((error: unknown) => {
-    failure ??= error instanceof Error ? error : new Error(String(error));
-    notify();
-  });
+  feed.catch((error: unknown) => inbox.fail(error instanceof Error ? error : new Error(String(error))));
 
   try {
-    for (;;) {
-      const chunk = ready.shift();
-      if (chunk) {
-        worker.postMessage({type: 'ack'});
-        yield chunk;
-        continue;
-      }
-      if (failure) throw failure;
-      if (ended) return;
-      await new Promise<void>((resolve) => (wake = resolve));
-    }
+    yield* inbox.chunks(() => worker.postMessage({type: 'ack'}));
   } finally {
     stopped = true;
     // Assigned in the feeding loop above: TypeScript does not see it from here.
@@ -225,49 +263,12 @@ export function startFileInflate(file: string, chunkSize = GUNZIP_CHUNK): FileIn
  * compressed bytes were read from the file so far, for progress. Errors keep zlib's code.
  */
 export async function* gunzipFromPort(port: MessagePort, onRead: (bytes: number) => void): AsyncGenerator<Buffer> {
-  const ready: Buffer[] = [];
-  let ended = false;
-  let failure: Error | null = null;
-  let wake: (() => void) | null = null;
-  let read = 0;
-  const notify = () => {
-    const w = wake;
-    wake = null;
-    w?.();
-  };
-  const progress = (total: number) => {
-    if (total > read) onRead(total - read);
-    read = Math.max(read, total);
-  };
-  port.on('message', (m: FromWorker) => {
-    if (m.type === 'data') {
-      ready.push(Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.length));
-      progress(m.read);
-    } else if (m.type === 'end') {
-      progress(m.read);
-      ended = true;
-    } else if (m.type === 'error') failure ??= new InflateError(m.message, m.code);
-    notify();
-  });
-  port.on('close', () => {
-    if (!ended) failure ??= new Error('the inflate worker stopped before the end of the file');
-    notify();
-  });
-  let first = true;
+  const inbox = new Inbox(onRead);
+  port.on('message', (m: FromWorker) => inbox.receive(m));
+  port.on('close', () => inbox.gone('file'));
   try {
-    for (;;) {
-      const chunk = ready.shift();
-      if (chunk) {
-        // The first ack also ends the head start: from here on the worker stays AHEAD_CHUNKS ahead.
-        port.postMessage(first ? {type: 'ack', ahead: AHEAD_CHUNKS} : {type: 'ack'});
-        first = false;
-        yield chunk;
-        continue;
-      }
-      if (failure) throw failure;
-      if (ended) return;
-      await new Promise<void>((resolve) => (wake = resolve));
-    }
+    // The first ack also ends the head start: from here on the worker stays AHEAD_CHUNKS ahead.
+    yield* inbox.chunks((first) => port.postMessage(first ? {type: 'ack', ahead: AHEAD_CHUNKS} : {type: 'ack'}));
   } finally {
     port.close();
   }

@@ -29,6 +29,22 @@ async function setBson(out: string): Promise<Buffer> {
 
 const QUERY = `{"partner_id": ObjectId("${partnerId(7).toHexString()}")}`;
 
+/** The set's `artworks.bson` from the library's extract, in process (no worker): what the CLI must match. */
+async function libraryExtract(input: string, query: string, out: string): Promise<Buffer> {
+  await extract({
+    source: {input, backup: null, location: input, takenAt: null, objects: []},
+    collection: 'artworks',
+    queryText: query,
+    filter: parseQuery(query),
+    follow: false,
+    relations: [],
+    out,
+    engine: 'stream',
+    toolVersion: 'test',
+  });
+  return setBson(out);
+}
+
 describe('extract of a large local backup on a worker thread (bin/run.js)', () => {
   let dir: string;
   let file: string;
@@ -66,19 +82,7 @@ describe('extract of a large local backup on a worker thread (bin/run.js)', () =
     const cliBson = await setBson(out);
     assert.ok(cliBson.equals(Buffer.concat(wanted)), 'the set holds the matching documents byte for byte');
 
-    const reference = path.join(dir, 'library-set');
-    await extract({
-      source: {input: file, backup: null, location: file, takenAt: null, objects: []},
-      collection: 'artworks',
-      queryText: QUERY,
-      filter: parseQuery(QUERY),
-      follow: false,
-      relations: [],
-      out: reference,
-      engine: 'stream',
-      toolVersion: 'test',
-    });
-    assert.ok(cliBson.equals(await setBson(reference)));
+    assert.ok(cliBson.equals(await libraryExtract(file, QUERY, path.join(dir, 'library-set'))));
   });
 
   it('a truncated backup fails with one line, exit 6, and no set left behind', async () => {
@@ -120,20 +124,8 @@ describe('extract of a large local backup on a worker thread (bin/run.js)', () =
     const result = await runCli(['extract', '--from', tarball, '-c', 'artworks', '-q', query, '--out', out, '--json']);
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(json<{counts: Record<string, number>}>(result).counts, {artworks: 180});
-    const reference = path.join(dir, 'gz-library-set');
-    await extract({
-      source: {input: tarball, backup: null, location: tarball, takenAt: null, objects: []},
-      collection: 'artworks',
-      queryText: query,
-      filter: parseQuery(query),
-      follow: false,
-      relations: [],
-      out: reference,
-      engine: 'stream',
-      toolVersion: 'test',
-    });
     const cliBson = await setBson(out);
-    assert.ok(cliBson.equals(await setBson(reference)));
+    assert.ok(cliBson.equals(await libraryExtract(tarball, query, path.join(dir, 'gz-library-set'))));
     assert.ok(cliBson.equals(Buffer.concat(big.filter((_d, i) => i % 50 === 7))));
 
     const cut = path.join(dir, 'gravity-cut.tar.gz');
