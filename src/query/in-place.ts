@@ -121,25 +121,58 @@ function lastOccurrences(b: Buffer, start: number, names: Buffer[], found: Int32
   if (b.length - start < 5) return false;
   const end = start + b.readInt32LE(start);
   if (end > b.length || end < start + 5 || b[end - 1] !== 0) return false;
+  const last = end - 1;
+  const count = names.length;
   let p = start + 4;
-  while (p < end - 1) {
+  while (p < last) {
     const type = b[p]!;
     const nameAt = p + 1;
     let q = nameAt;
-    while (q < end - 1 && b[q] !== 0) q++;
-    if (q >= end - 1) return false;
+    while (q < last && b[q] !== 0) q++;
+    if (q >= last) return false;
     const valueAt = q + 1;
-    const size = valueSize(b, type, valueAt);
-    if (size < 0 || valueAt + size > end - 1) return false;
-    for (let i = 0; i < names.length; i++) {
-      if (q - nameAt === names[i]!.length && named(b, nameAt, names[i]!)) {
+    // The commonest types' sizes inline (this walk visits every field of every document); the rest as raw.ts reads them.
+    let size: number;
+    switch (type) {
+      case 0x01: // double
+      case 0x09: // date
+      case 0x11: // timestamp
+      case 0x12: // int64
+        size = 8;
+        break;
+      case 0x10: // int32
+        size = 4;
+        break;
+      case 0x08: // bool
+        size = 1;
+        break;
+      case 0x07: // ObjectId
+        size = 12;
+        break;
+      case 0x0a: // null
+        size = 0;
+        break;
+      case 0x02: // string: int32 length, then the bytes
+      case 0x03: // document: int32 total length
+      case 0x04: // array: int32 total length
+        if (valueAt + 4 > last) return false;
+        size = (b[valueAt]! | (b[valueAt + 1]! << 8) | (b[valueAt + 2]! << 16) | (b[valueAt + 3]! << 24)) + (type === 0x02 ? 4 : 0);
+        break;
+      default:
+        size = valueSize(b, type, valueAt);
+    }
+    if (size < 0 || valueAt + size > last) return false;
+    const length = q - nameAt;
+    for (let i = 0; i < count; i++) {
+      const name = names[i]!;
+      if (length === name.length && b[nameAt] === name[0] && named(b, nameAt, name)) {
         found[i] = valueAt;
         types[i] = type;
       }
     }
     p = valueAt + size;
   }
-  return p === end - 1;
+  return p === last;
 }
 
 const one = new Int32Array(1);
