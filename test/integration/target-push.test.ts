@@ -390,6 +390,25 @@ describe('pushSet planning as it writes (a saved plan, no prompt)', () => {
     assert.equal((await verifySet(set, conn)).ok, true);
   });
 
+  it('--on-conflict overwrite follows the plan made as it writes, as a push that plans first would; rollback undoes it', async () => {
+    const {set, conn, db} = await fixture((g) => [{db: g, name: 'artworks', docs: [1, 2, 3, 4].map((_id) => ({_id, a: 'backup'}))}]);
+    await db.collection('artworks').insertMany([1, 2, 3].map((_id) => ({_id, a: 'v1'})) as Document[]);
+    const saved = await planSet(set, conn);
+    assert.deepEqual([saved.collections.artworks?.conflict, saved.collections.artworks?.insert], [3, 1]);
+    // After the plan: 2 is edited again (still a conflict, now of another version) and 3 deleted (now an insert).
+    await db.collection('artworks').updateOne({_id: 2} as Document, {$set: {a: 'v2'}});
+    await db.collection('artworks').deleteOne({_id: 3} as Document);
+    const draft = newPlan(set, conn);
+    const result = await pushSet(set, conn, saved, {onConflict: 'overwrite', live: {plan: draft, options: {}}});
+    assert.deepEqual(result.collections.artworks, {inserted: 2, overwritten: 2, skipped: 0, conflicts: 0, refused: 0, excluded: 0});
+    const made = finishPlan(draft);
+    assert.deepEqual([made.collections.artworks?.conflict, made.collections.artworks?.insert], [2, 2], 'what planning first just before writing would have found');
+    assert.deepEqual(await db.collection('artworks').find({}).sort({_id: 1}).toArray(), [1, 2, 3, 4].map((_id) => ({_id, a: 'backup'})));
+    const rb = await rollbackSet(set, conn, {});
+    assert.deepEqual([rb.collections.artworks?.deleted, rb.collections.artworks?.restored], [2, 2]);
+    assert.deepEqual(await db.collection('artworks').find({}).sort({_id: 1}).toArray(), [{_id: 1, a: 'v1'}, {_id: 2, a: 'v2'}]);
+  });
+
   it('plans each batch into the new plan: the same plan as planning first, and the same documents on the target', async () => {
     const docs = artworks(23);
     const {set, conn, db} = await fixture((g) => [{db: g, name: 'artworks', docs, indexes: [{v: 2, key: {title: 1}, name: 'title_1', unique: true}]}]);
