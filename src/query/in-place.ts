@@ -107,6 +107,21 @@ export function inPlaceTest(prepared: Record<string, unknown>): ((doc: Buffer) =
   };
 }
 
+/** Value sizes of the fixed-size types the walk meets most (-1: read them otherwise). */
+const FIXED_SIZE = new Int8Array(256).fill(-1);
+for (const [type, size] of [
+  [0x01, 8], // double
+  [0x09, 8], // date
+  [0x11, 8], // timestamp
+  [0x12, 8], // int64
+  [0x10, 4], // int32
+  [0x08, 1], // bool
+  [0x07, 12], // ObjectId
+  [0x0a, 0], // null
+] as const) {
+  FIXED_SIZE[type] = size;
+}
+
 /** Whether the name at `at` (NUL-terminated) is `name`. */
 function named(b: Buffer, at: number, name: Buffer): boolean {
   for (let i = 0; i < name.length; i++) if (b[at + i] !== name[i]) return false;
@@ -131,35 +146,14 @@ function lastOccurrences(b: Buffer, start: number, names: Buffer[], found: Int32
     while (q < last && b[q] !== 0) q++;
     if (q >= last) return false;
     const valueAt = q + 1;
-    // The commonest types' sizes inline (this walk visits every field of every document); the rest as raw.ts reads them.
-    let size: number;
-    switch (type) {
-      case 0x01: // double
-      case 0x09: // date
-      case 0x11: // timestamp
-      case 0x12: // int64
-        size = 8;
-        break;
-      case 0x10: // int32
-        size = 4;
-        break;
-      case 0x08: // bool
-        size = 1;
-        break;
-      case 0x07: // ObjectId
-        size = 12;
-        break;
-      case 0x0a: // null
-        size = 0;
-        break;
-      case 0x02: // string: int32 length, then the bytes
-      case 0x03: // document: int32 total length
-      case 0x04: // array: int32 total length
+    // The commonest types' sizes from a table (this walk visits every field of every document); the rest as raw.ts reads them.
+    let size = FIXED_SIZE[type]!;
+    if (size < 0) {
+      if (type === 0x02 || type === 0x03 || type === 0x04) {
+        // string: int32 length, then the bytes; document and array: int32 total length.
         if (valueAt + 4 > last) return false;
         size = (b[valueAt]! | (b[valueAt + 1]! << 8) | (b[valueAt + 2]! << 16) | (b[valueAt + 3]! << 24)) + (type === 0x02 ? 4 : 0);
-        break;
-      default:
-        size = valueSize(b, type, valueAt);
+      } else size = valueSize(b, type, valueAt);
     }
     if (size < 0 || valueAt + size > last) return false;
     const length = q - nameAt;
