@@ -1,9 +1,11 @@
+import {EJSON} from 'bson';
+
 import {GravityError} from '../errors.js';
 import {readLedger} from '../restore-set/ledger.js';
 import {checkPushGate} from '../target/gates.js';
-import {EJSON} from 'bson';
-
 import {planSet, pushSet, savePlan} from '../target/index.js';
+import type {PushOptions} from '../target/index.js';
+import {plannedWrites} from '../target/push.js';
 import {finishPlan, newPlan, shownPlan} from '../target/plan.js';
 import type {PlanOptions, ShownPlan} from '../target/plan.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
@@ -28,6 +30,11 @@ export interface PushRequest {
   whereTarget?: string;
   skipStaging?: boolean;
   reason?: string;
+}
+
+/** Documents a plan would have a push write, over every collection. */
+function plannedWritesOf(plan: Plan, overwrite: boolean): number {
+  return Object.values(plan.collections).reduce((n, c) => n + plannedWrites(c, overwrite), 0);
 }
 
 /**
@@ -82,23 +89,28 @@ export async function runPush(request: PushRequest, settings: Settings, reporter
       signal,
       ...((gate.decision === 'allow' || gate.decision === 'prompt-db') && gate.override ? {overrideReason: gate.override} : {}),
     } as const;
-    if (previous && !interactive && gate.decision === 'allow' && target.name !== 'production' && canPlanWhileWriting(set, previous, planOptions)) {
-      // The plan the user saw is followed, and each batch is planned again just before it is written.
-      log(`Plan ${previous.hash.slice(0, 12)} (${previous.createdAt}), checked again batch by batch against ${target.label} as it is written:`);
-      log(renderPlan(previous));
-      const saved = previous.collections;
-      const bar = reporter.bar('Pushing', Math.max(Object.values(saved).reduce((n, c) => n + c.insert + (c.repair ?? 0) + (request.onConflict === 'overwrite' ? c.conflict : 0), 0), 1), 'docs');
-      const draft = newPlan(set, conn, planOptions);
+    const overwrite = request.onConflict === 'overwrite';
+    // Write with a progress bar over the documents the plan would have written.
+    const write = async (plan: Plan, total: number, live?: PushOptions['live']): Promise<PushResult> => {
+      const bar = reporter.bar('Pushing', Math.max(total, 1), 'docs');
       const done = new Map<string, number>();
-      const result = await pushSet(set, conn, previous, {
+      const result = await pushSet(set, conn, plan, {
         ...pushOptions,
-        live: {plan: draft, options: planOptions},
+        ...(live ? {live} : {}),
         onProgress: (p) => {
           done.set(p.collection, p.done);
           bar.update([...done.values()].reduce((a, b) => a + b, 0));
         },
       });
       bar.done();
+      return result;
+    };
+    if (previous && !interactive && gate.decision === 'allow' && target.name !== 'production' && canPlanWhileWriting(set, previous, planOptions)) {
+      // The plan the user saw is followed, and each batch is planned again just before it is written.
+      log(`Plan ${previous.hash.slice(0, 12)} (${previous.createdAt}), checked again batch by batch against ${target.label} as it is written:`);
+      log(renderPlan(previous));
+      const draft = newPlan(set, conn, planOptions);
+      const result = await write(previous, plannedWritesOf(previous, overwrite), {plan: draft, options: planOptions});
       const plan = finishPlan(draft);
       await savePlan(set, plan);
       return {...result, plan: shownPlan(plan)};
@@ -125,18 +137,8 @@ export async function runPush(request: PushRequest, settings: Settings, reporter
         hint: 'Use --on-conflict skip to leave them alone, or --on-conflict overwrite to replace them (pre-images are journaled)',
       });
     }
-    const total = Object.values(plan.collections).reduce((n, c) => n + c.insert + (c.repair ?? 0) + (request.onConflict === 'overwrite' ? c.conflict : 0), 0);
+    const total = plannedWritesOf(plan, overwrite);
     await promptThroughGate(gate, `Write ${total} document(s) to ${target.label}?`, 'nothing was written');
-    const bar = reporter.bar('Pushing', Math.max(total, 1), 'docs');
-    const done = new Map<string, number>();
-    const result = await pushSet(set, conn, plan, {
-      ...pushOptions,
-      onProgress: (p) => {
-        done.set(p.collection, p.done);
-        bar.update([...done.values()].reduce((a, b) => a + b, 0));
-      },
-    });
-    bar.done();
-    return {...result, plan: shownPlan(plan)};
+    return {...(await write(plan, total)), plan: shownPlan(plan)};
   });
 }

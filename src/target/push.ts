@@ -22,7 +22,7 @@ import {runPool} from './pool.js';
 import {insertRaw} from './raw-insert.js';
 import type {RawWriteError} from './raw-insert.js';
 import {CLASS_CODE} from './types.js';
-import type {Plan, ProgressCallback, PushCounts, PushResult, RefusedDetail, TargetConnection} from './types.js';
+import type {ClassCounts, Plan, ProgressCallback, PushCounts, PushResult, RefusedDetail, TargetConnection} from './types.js';
 import {DEFAULT_RETRY, isTransient, isTransientCode, sleep, unchangedFilter, withRetry, WRITE_CONCERN} from './write.js';
 
 export const PUSH_BATCH_DOCS = 1000;
@@ -59,6 +59,11 @@ export interface PushOptions {
    * cannot be written exactly) stops the push before that batch, with PLAN_CHANGED.
    */
   live?: {plan: PlanDraft; options: PlanOptions};
+}
+
+/** Documents a plan has a push write in one collection: its inserts and repairs, and its conflicts when they are overwritten. */
+export function plannedWrites(counts: ClassCounts, overwrite: boolean): number {
+  return counts.insert + (counts.repair ?? 0) + (overwrite ? counts.conflict : 0);
 }
 
 /** Collects items into batches bounded by count and by total bytes (a batch stays under the 16 MB command limit). */
@@ -305,9 +310,11 @@ function written(result: PushResult): number {
 
 function asFailure(error: unknown, signal: AbortSignal | undefined, journal: string, conn: TargetConnection, done: number): GravityError {
   if (signal?.aborted) return interrupted(journal);
-  if (isGravityError(error) && error.code === 'TARGET_UNREACHABLE') {
-    // Lost while planning a batch (a push that plans as it writes): it is still the push that resumes.
-    return new GravityError('TARGET_UNREACHABLE', `Lost the connection to ${conn.spec.label} during the push: ${error.message}`, {
+  // A lost connection, met by a write or by a batch's lookups (those, in a push that plans as it
+  // writes, come typed from the plan's reads): either way it is the push that resumes.
+  if (isGravityError(error) ? error.code === 'TARGET_UNREACHABLE' : isConnectionLoss(error)) {
+    const lost = isGravityError(error) && error.cause instanceof Error ? error.cause : error;
+    return new GravityError('TARGET_UNREACHABLE', `Lost the connection to ${conn.spec.label} during the push: ${redact(lost instanceof Error ? lost.message : String(lost))}`, {
       hint: `The journal ${journal} is intact; run the same push again to resume`,
       cause: error,
     });
@@ -318,14 +325,7 @@ function asFailure(error: unknown, signal: AbortSignal | undefined, journal: str
     const already = done > 0 ? `${done} document(s) the plan approved were written before this, journaled in ${journal}` : 'nothing was written';
     return new GravityError(error.code, `${error.message}; ${already}`, {...(error.hint ? {hint: error.hint} : {}), ...(error.details ? {details: error.details} : {}), cause: error});
   }
-  const message = redact(error instanceof Error ? error.message : String(error));
-  if (isConnectionLoss(error)) {
-    return new GravityError('TARGET_UNREACHABLE', `Lost the connection to ${conn.spec.label} during the push: ${message}`, {
-      hint: `The journal ${journal} is intact; run the same push again to resume`,
-      cause: error,
-    });
-  }
-  return new GravityError('INTERNAL', `Push to ${conn.spec.label} failed: ${message}`, {
+  return new GravityError('INTERNAL', `Push to ${conn.spec.label} failed: ${redact(error instanceof Error ? error.message : String(error))}`, {
     hint: `The journal ${journal} records what was written; fix the cause and run the push again to resume, or roll back`,
     cause: error,
   });
@@ -429,13 +429,15 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
   let creating: Promise<void> | undefined;
   const insert = step((batch: WriteDoc[]) => (creating ??= ensureCollection(ctx, name, db, ns.collection)).then(() => insertBatch(ctx, name, ns.db, db, coll, batch, counts)));
   const make = (raw: Uint8Array, json: string, _position: number, id: unknown) => insertDoc(raw, json, id, inexact === 'write' && plan.notExact[name]?.[json] !== undefined);
+  // Written unless the plan found it not exact (then only under --inexact write). Looked up at each call:
+  // a plan made as the push goes fills in batch by batch.
+  const writable = (json: string) => inexact === 'write' || plan.notExact[name]?.[json] === undefined;
 
   if (options.live) {
     // Planned while written: the inserts go as each batch is planned; the rest follows once the collection's plan is whole.
-    const saved = ctx.saved.collections[name]!;
-    total = saved.insert + (saved.repair ?? 0) + (overwrite ? saved.conflict : 0);
+    total = plannedWrites(ctx.saved.collections[name]!, overwrite);
     progress();
-    await runPool(liveInsertBatches(ctx, name, make, batchDocs), writers, insert);
+    await runPool(liveInsertBatches(ctx, name, writable, make, batchDocs), writers, insert);
   }
 
   const ids = plan.ids[name]!;
@@ -452,8 +454,6 @@ async function pushCollection(ctx: PushContext, name: string): Promise<void> {
   if (inexact === 'skip') {
     for (const json of left) await record(ctx, 'excluded', name, ns.db, [json], `not written (--inexact skip): ${notExact[json]}`);
   }
-  const anyNotExact = Object.keys(notExact).length > 0;
-  const writable = (json: string) => !anyNotExact || notExact[json] === undefined || inexact === 'write';
   const overwritesLeft = left.filter((json) => conflictIds.has(json)).length;
   const insertsLeft = left.length - overwritesLeft;
   total = (options.live ? done : planned.insert - insertsLeft) + (overwrite ? planned.conflict - overwritesLeft : 0) + (planned.repair ?? 0);
@@ -498,7 +498,13 @@ const RISKY = new Set<number>([CLASS_CODE.conflict, CLASS_CODE.keyMatch, CLASS_C
  * exactly (under --inexact fail), stops the push before this batch. An insert that became `same` (an
  * interrupted push wrote it) is not a risk.
  */
-async function* liveInsertBatches(ctx: PushContext, name: string, make: (raw: Uint8Array, json: string, position: number, id: unknown) => WriteDoc, maxDocs: number): AsyncGenerator<WriteDoc[]> {
+async function* liveInsertBatches(
+  ctx: PushContext,
+  name: string,
+  keep: (json: string) => boolean,
+  make: (raw: Uint8Array, json: string, position: number, id: unknown) => WriteDoc,
+  maxDocs: number,
+): AsyncGenerator<WriteDoc[]> {
   const live = ctx.options.live!;
   const saved = Buffer.from(ctx.saved.classes[name]!, 'base64');
   const savedNotExact = ctx.saved.notExact?.[name] ?? {};
@@ -526,7 +532,7 @@ async function* liveInsertBatches(ctx: PushContext, name: string, make: (raw: Ui
     for (let i = 0; i < docs.length; i++) {
       if (codes[i] !== CLASS_CODE.insert) continue;
       const json = idToJson(ids[i]);
-      if (notExact[json] !== undefined && inexact !== 'write') continue;
+      if (!keep(json)) continue;
       const closed = batcher.add(make(docs[i]!, json, position + i, ids[i]));
       if (closed) yield closed;
     }
