@@ -3,7 +3,7 @@ import {createHash} from 'node:crypto';
 
 import {ObjectId} from 'bson';
 
-import {exactForm, exactId, orderedJson, parseOrderedJson, toBytes} from './exact.js';
+import {exactForm, exactId, leadingObjectId, orderedJson, parseOrderedJson, toBytes} from './exact.js';
 
 /** The `_id` of a raw document, typed exactly and in stored field order. */
 export function idOf(raw: Uint8Array): unknown {
@@ -57,10 +57,8 @@ export function idKey(id: unknown): string {
  * (mongodump's and most collections' layout) is spelled from its 12 bytes.
  */
 export function rawIdKey(raw: Uint8Array): string {
-  if (raw.length >= 21 && raw[4] === 0x07 && raw[5] === 0x5f && raw[6] === 0x69 && raw[7] === 0x64 && raw[8] === 0) {
-    return `{"$oid":"${Buffer.from(raw.buffer, raw.byteOffset + 9, 12).toString('hex')}"}`;
-  }
-  return keyOf(idOf(raw));
+  const oid = leadingObjectId(raw);
+  return oid ? `{"$oid":"${oid.toString('hex')}"}` : keyOf(idOf(raw));
 }
 
 /** `idKey(id)` when its text form `json` is already at hand: for an ObjectId the two are the same text. */

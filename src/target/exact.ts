@@ -145,12 +145,21 @@ function hasEmptyTopLevelTimestamp(raw: Uint8Array): boolean {
   return false;
 }
 
+/**
+ * The 12 bytes of a leading ObjectId `_id` (mongodump writes `_id` first, and it is most often an
+ * ObjectId), as a view of `raw`; null for any other layout.
+ */
+export function leadingObjectId(raw: Uint8Array): Buffer | null {
+  if (raw.length >= 21 && raw[4] === TYPE_OBJECT_ID && raw[5] === 0x5f && raw[6] === 0x69 && raw[7] === 0x64 && raw[8] === 0) {
+    return Buffer.from(raw.buffer, raw.byteOffset + 9, 12);
+  }
+  return null;
+}
+
 /** The `_id` of a raw document in exact form (subdocuments as `Map`s, in stored order). */
 export function exactId(raw: Uint8Array): unknown {
-  // mongodump writes `_id` first, and it is most often an ObjectId: read its 12 bytes directly.
-  if (raw.length >= 21 && raw[4] === TYPE_OBJECT_ID && raw[5] === 0x5f && raw[6] === 0x69 && raw[7] === 0x64 && raw[8] === 0) {
-    return new ObjectId(Buffer.from(raw.buffer, raw.byteOffset + 9, 12));
-  }
+  const oid = leadingObjectId(raw);
+  if (oid) return new ObjectId(oid);
   const els = BSON.onDemand.parseToElements(raw) as Element[];
   for (const el of els) {
     if (nameOf(raw, el) !== '_id') continue;
