@@ -3,7 +3,7 @@ import {statSync} from 'node:fs';
 import {Flags} from '@oclif/core';
 
 import {BaseCommand, sourceFlags} from '../base-command.js';
-import {startWorkerEarly, WORKER_MIN_BYTES} from '../extract/in-worker.js';
+import {readsOnWorker, startWorkerEarly} from '../extract/in-worker.js';
 import type {ExtractCommandResult} from '../extract/run.js';
 
 export default class Extract extends BaseCommand<typeof Extract> {
@@ -44,15 +44,14 @@ export default class Extract extends BaseCommand<typeof Extract> {
    */
   protected onFlagsParsed(): void {
     const {flags} = this;
-    if (flags.engine !== 'stream' || flags.follow || flags['missing-in'] || flags['changed-in'] || !flags.from) return;
-    let size: number;
+    let localBytes: number | null = null;
     try {
       const info = statSync(flags.from);
-      size = info.isFile() ? info.size : 0;
+      if (info.isFile()) localBytes = info.size;
     } catch {
-      return;
+      // Not a local file (a backup id, or a path the extract reports): nothing to start early.
     }
-    if (size >= WORKER_MIN_BYTES) startWorkerEarly(flags.from);
+    if (readsOnWorker({engine: flags.engine, follow: flags.follow, comparing: Boolean(flags['missing-in'] || flags['changed-in']), localBytes})) startWorkerEarly(flags.from);
   }
 
   async run(): Promise<ExtractCommandResult> {

@@ -37,7 +37,8 @@ function looksLikeJson(head: Buffer): boolean {
   return head[i] === 0x7b; // '{'
 }
 
-function formatFromName(name: string): DumpFormat {
+/** What a file's name says it is. */
+export function formatFromName(name: string): DumpFormat {
   const lower = name.toLowerCase();
   if (lower.endsWith('.gz') || lower.endsWith('.tgz') || lower.endsWith('.agz')) return 'gzip';
   if (lower.endsWith('.tar')) return 'tar';
@@ -47,12 +48,17 @@ function formatFromName(name: string): DumpFormat {
   return 'unknown';
 }
 
+/** A gzip stream's first two bytes (RFC 1952 §2.3.1: ID1 0x1f, ID2 0x8b). */
+export function isGzipHead(head: Uint8Array): boolean {
+  return head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+}
+
 /**
  * What a file is, by its first bytes (magic numbers, a tar header checksum, a sane BSON length
  * prefix, a JSON brace), and only when those say nothing, by its name.
  */
 export function detectFormatSync(head: Buffer, name: string): DumpFormat {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (isGzipHead(head)) return 'gzip';
   if (head.length >= 4 && head[0] === 0x6d && head[1] === 0xe2 && head[2] === 0x99 && head[3] === 0x81) return 'archive';
   if (looksLikeTarHeader(head)) return 'tar';
   if (looksLikeBson(head)) return 'bson';

@@ -1,13 +1,14 @@
 /** The worker side of `extractInWorker` (in-worker.ts): one extract, reported as messages. */
-import {createReadStream} from 'node:fs';
 import {parentPort, workerData} from 'node:worker_threads';
 import type {MessagePort} from 'node:worker_threads';
 
 import {EJSON} from 'bson';
 import type {Document} from 'bson';
 
+import {formatFromName} from '../dump/detect.js';
 import {offerFileInflate, prewarmInflate} from '../dump/inflate.js';
 import {serializeError} from './in-worker.js';
+import {fileSources} from './source.js';
 import type {WorkerMessage, WorkerRequest} from './in-worker.js';
 
 const loading = import('./extract.js');
@@ -33,14 +34,11 @@ port.on('message', (message: unknown) => {
 const request = (workerData as WorkerRequest | null) ?? (await asked);
 // A compressed backup inflates on a thread of its own: that thread starts while the extractor's modules load.
 const names = typeof request.input === 'string' ? [request.input] : request.input.map((f) => f.name);
-if (!inflating && names.some((name) => /\.(gz|tgz|agz)$/i.test(name))) prewarmInflate();
+if (!inflating && names.some((name) => formatFromName(name) === 'gzip')) prewarmInflate();
 const {extract} = await loading;
 
 try {
-  const input =
-    typeof request.input === 'string'
-      ? request.input
-      : request.input.map((f) => ({name: f.name, open: async () => createReadStream(f.path, {highWaterMark: 1024 * 1024})}));
+  const input = typeof request.input === 'string' ? request.input : fileSources(request.input);
   const result = await extract({
     ...request.options,
     source: {...request.source, input},

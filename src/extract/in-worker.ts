@@ -18,6 +18,7 @@ import {Worker} from 'node:worker_threads';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 
+import {isGzipHead} from '../dump/detect.js';
 import {startFileInflate} from '../dump/inflate.js';
 import type {FileInflate} from '../dump/inflate.js';
 import {GravityError} from '../errors.js';
@@ -26,6 +27,15 @@ import type {ExtractOptions, ExtractProgress, ExtractResult} from './extract.js'
 
 /** Local backups at least this large are read on a worker thread. */
 export const WORKER_MIN_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Whether an extract reads on a worker: the stream engine, nothing to follow or compare (those need
+ * what only the main thread holds), and a local or cached backup (`localBytes`, null for one read
+ * from the store) of WORKER_MIN_BYTES or more.
+ */
+export function readsOnWorker(extract: {engine: string; follow: boolean; comparing: boolean; localBytes: number | null}): boolean {
+  return extract.engine === 'stream' && !extract.follow && !extract.comparing && extract.localBytes !== null && extract.localBytes >= WORKER_MIN_BYTES;
+}
 
 /** What the worker needs: the options that are plain data, and the backup as paths. */
 export interface WorkerRequest {
@@ -121,7 +131,7 @@ function isGzipFile(file: string): boolean {
   let fd: number | undefined;
   try {
     fd = openSync(file, 'r');
-    return readSync(fd, head, 0, 2, 0) === 2 && head[0] === 0x1f && head[1] === 0x8b;
+    return readSync(fd, head, 0, 2, 0) === 2 && isGzipHead(head);
   } catch {
     return false;
   } finally {

@@ -8,7 +8,7 @@ import {formatBytes, type ProgressHandle} from '../ui/reporter.js';
 import {parseUserTime} from '../catalog/names.js';
 import type {Against} from './compare.js';
 import type {ExtractComparison, ExtractProgress, ExtractResult} from './extract.js';
-import {dropEarlyWorker, extractInWorker, WORKER_MIN_BYTES} from './in-worker.js';
+import {dropEarlyWorker, extractInWorker, readsOnWorker} from './in-worker.js';
 import {splitNamespace} from './namespace.js';
 import {relationClosure} from './relations.js';
 import type {Scratch} from './scratch.js';
@@ -100,7 +100,7 @@ async function extractFor(request: ExtractRequest, settings: Settings, reporter:
     const {input, backupInfo: _backupInfo, readFrom: _readFrom, files, ...sourceInfo} = source;
     const local = typeof input === 'string' ? input : files;
     const result =
-      local !== undefined && request.engine === 'stream' && !request.follow && comparisons.length === 0 && totalBytes >= WORKER_MIN_BYTES
+      local !== undefined && readsOnWorker({engine: request.engine, follow: request.follow, comparing: comparisons.length > 0, localBytes: totalBytes})
         ? await extractInWorker({options: common, source: sourceInfo, input: local, filter: EJSON.stringify(filter, {relaxed: false})}, callbacks)
         : await (await import('./extract.js')).extract({
             ...common,

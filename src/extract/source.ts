@@ -74,22 +74,26 @@ export async function resolveInput(from: string, settings: Settings): Promise<Re
   return inputForBackup(store, backup, settings);
 }
 
+/** Local files read as a backup's objects, by name (a fetched backup's cache, on whichever thread reads it). */
+export function fileSources(files: Array<{name: string; path: string}>): DumpStreamSource[] {
+  return files.map((f) => ({name: f.name, open: async () => createReadStream(f.path, {highWaterMark: 1024 * 1024})}));
+}
+
 /** A backup of the source as an extract input: from the cache when fetched earlier, else streamed. */
 export async function inputForBackup(store: BackupStore, backup: Backup, settings: Settings): Promise<ResolvedInput & {backupInfo: Backup; readFrom: 'cache' | 'stream'}> {
   // A backup fetched earlier is read from the cache; otherwise it streams from the store
   // (GetObject → gunzip → tar → documents), with no full download first.
   const {cachedBackupFiles} = await import('../catalog/fetch.js');
   const cached = await cachedBackupFiles(store, backup, settings.cache);
-  const input: DumpInput = cached
-    ? cached.map((f) => ({name: f.key, open: async () => createReadStream(f.path, {highWaterMark: 1024 * 1024})}))
-    : streamSources(store, backup);
+  const files = cached?.map((f) => ({name: f.key, path: f.path}));
+  const input: DumpInput = files ? fileSources(files) : streamSources(store, backup);
   return {
     input,
     backup: backup.id,
     location: `${store.location}${store.location.endsWith('/') ? '' : '/'}${backup.id}`,
     takenAt: backup.takenAt.toISOString(),
     readFrom: cached ? 'cache' : 'stream',
-    ...(cached ? {files: cached.map((f) => ({name: f.key, path: f.path}))} : {}),
+    ...(files ? {files} : {}),
     objects: backup.objects.map((o) => ({key: o.key, size: o.size, ...(o.etag ? {etag: o.etag} : {})})),
     backupInfo: backup,
   };
