@@ -14,7 +14,7 @@ import {loadMingo} from './mingo.js';
 import {FIELD_OPS, NUMERIC_TYPE_NAMES, TYPE_ALIASES, TYPE_REFUSED, matchContext} from './operators.js';
 import {inPlaceTest, UNKNOWN} from './in-place.js';
 import {FieldPicker} from './raw.js';
-import {BinKey, NumKey, TsKey, UnsupportedValue, canonical, isNumeric, isPlainObject, regexFromBson} from './values.js';
+import {BinKey, NumKey, TsKey, UnsupportedValue, canonical, isNumeric, isOperatorObject, isPlainObject, regexFromBson} from './values.js';
 
 export interface CompiledQuery {
   /** Exact MongoDB semantics on one raw BSON document. */
@@ -63,9 +63,6 @@ function canon(value: unknown): unknown {
     throw error;
   }
 }
-
-const isOperatorObject = (v: unknown): v is Record<string, unknown> =>
-  isPlainObject(v) && Object.keys(v).some((k) => k.startsWith('$'));
 
 function refuseOperator(op: string, path: string): never {
   const why = REFUSED[op];

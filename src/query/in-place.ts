@@ -16,6 +16,7 @@
  */
 
 import {valueSize} from './raw.js';
+import {isOperatorObject} from './values.js';
 
 /** The decoded path must decide. */
 export const UNKNOWN = 2;
@@ -44,13 +45,6 @@ function operand(op: string, value: unknown): Condition | null {
   if (value instanceof Date) return Number.isFinite(value.getTime()) ? {op: op as Op, kind: 'date', value: value.getTime()} : null;
   if (typeof value === 'boolean' && op === '$eq') return {op: '$eq', kind: 'bool', value: value ? 1 : 0};
   return null;
-}
-
-function isOperatorObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Date) return false;
-  if (Object.getPrototypeOf(value) !== Object.prototype) return false;
-  const keys = Object.keys(value);
-  return keys.length > 0 && keys.every((k) => k.startsWith('$'));
 }
 
 /**

@@ -332,6 +332,11 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
+/** A condition written with operators (`{$gt: 5}`): a plain object with a `$` name. */
+export function isOperatorObject(v: unknown): v is Record<string, unknown> {
+  return isPlainObject(v) && Object.keys(v).some((k) => k.startsWith('$'));
+}
+
 export function isNumeric(v: unknown): v is number | NumKey {
   return typeof v === 'number' || v instanceof NumKey;
 }
