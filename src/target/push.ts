@@ -122,6 +122,9 @@ interface WriteDoc {
   bytes: Uint8Array;
 }
 
+/** Builds the write form of one set document: its bytes, canonical id text, position in the set and `_id`. */
+type MakeDoc<T extends WriteDoc> = (raw: Uint8Array, json: string, position: number, id: unknown) => T;
+
 /** A document written through an update statement, which takes the document as an object. */
 interface SetDoc extends WriteDoc {
   /** The exact form handed to the driver (a plain decode where that serialises to the same bytes). */
@@ -502,7 +505,7 @@ async function* liveInsertBatches(
   ctx: PushContext,
   name: string,
   keep: (json: string) => boolean,
-  make: (raw: Uint8Array, json: string, position: number, id: unknown) => WriteDoc,
+  make: MakeDoc<WriteDoc>,
   maxDocs: number,
 ): AsyncGenerator<WriteDoc[]> {
   const live = ctx.options.live!;
@@ -555,7 +558,7 @@ async function* plannedBatches<T extends WriteDoc>(
   classes: Uint8Array,
   code: number,
   keep: (json: string) => boolean,
-  make: (raw: Uint8Array, json: string, position: number, id: unknown) => T,
+  make: MakeDoc<T>,
   maxDocs: number,
 ): AsyncGenerator<T[]> {
   const batcher = new Batcher<T>(maxDocs, (doc) => doc.bytes.length);

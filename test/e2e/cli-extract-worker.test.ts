@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import {randomBytes} from 'node:crypto';
-import {access, mkdir, open, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises';
+import {access, mkdir, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {after, before, describe, it} from 'node:test';
 
@@ -43,6 +43,21 @@ async function libraryExtract(input: string, query: string, out: string): Promis
     toolVersion: 'test',
   });
   return setBson(out);
+}
+
+/**
+ * `whole` without its last `bytes` (still over the worker threshold), extracted through the CLI: one
+ * line that says it is truncated, exit 6, and no set left behind.
+ */
+async function refusedCutShort(whole: string, cut: string, bytes: number, collection: string, query: string): Promise<void> {
+  const data = await readFile(whole);
+  await writeFile(cut, data.subarray(0, data.length - bytes));
+  assert.ok((await stat(cut)).size >= WORKER_MIN_BYTES);
+  const out = `${cut}-set`;
+  const result = await runCli(['extract', '--from', cut, '-c', collection, '-q', query, '--out', out]);
+  assertCleanError(result, /truncated/i);
+  assert.equal(result.code, 6);
+  assert.equal(await access(out).then(() => true, () => false), false);
 }
 
 describe('extract of a large local backup on a worker thread (bin/run.js)', () => {
@@ -86,17 +101,7 @@ describe('extract of a large local backup on a worker thread (bin/run.js)', () =
   });
 
   it('a truncated backup fails with one line, exit 6, and no set left behind', async () => {
-    const cut = path.join(dir, 'cut.bson');
-    const whole = await readFile(file);
-    await writeFile(cut, whole.subarray(0, whole.length - 100));
-    const handle = await open(cut, 'r');
-    assert.ok((await handle.stat()).size >= WORKER_MIN_BYTES);
-    await handle.close();
-    const out = path.join(dir, 'cut-set');
-    const result = await runCli(['extract', '--from', cut, '-c', 'cut', '-q', QUERY, '--out', out]);
-    assertCleanError(result, /truncated/i);
-    assert.equal(result.code, 6);
-    assert.equal(await access(out).then(() => true, () => false), false);
+    await refusedCutShort(file, path.join(dir, 'cut.bson'), 100, 'cut', QUERY);
   });
 
   it('a bad query, found after the worker was started early, is one line and exit 2, and nothing waits on the worker', async () => {
@@ -128,14 +133,7 @@ describe('extract of a large local backup on a worker thread (bin/run.js)', () =
     assert.ok(cliBson.equals(await libraryExtract(tarball, query, path.join(dir, 'gz-library-set'))));
     assert.ok(cliBson.equals(Buffer.concat(big.filter((_d, i) => i % 50 === 7))));
 
-    const cut = path.join(dir, 'gravity-cut.tar.gz');
-    const whole = await readFile(tarball);
-    await writeFile(cut, whole.subarray(0, whole.length - 4096));
-    const cutOut = path.join(dir, 'gz-cut-set');
-    const failed = await runCli(['extract', '--from', cut, '-c', 'artworks', '-q', query, '--out', cutOut]);
-    assertCleanError(failed, /truncated/i);
-    assert.equal(failed.code, 6);
-    assert.equal(await access(cutOut).then(() => true, () => false), false);
+    await refusedCutShort(tarball, path.join(dir, 'gravity-cut.tar.gz'), 4096, 'artworks', query);
   });
 
   it('a fetched backup is read from the cache on the worker: the same set as streaming it from S3', async () => {
