@@ -19,7 +19,9 @@ let bytes = 0;
 if (kind === 'gunzip-16k') {
   for await (const chunk of createReadStream(file).pipe(createGunzip())) bytes += (chunk as Buffer).length;
 } else if (kind === 'gunzip') {
-  for await (const chunk of createReadStream(file, {highWaterMark: 1 << 20}).pipe(createGunzip({chunkSize: 1 << 20}))) bytes += (chunk as Buffer).length;
+  // Chunks and reads of the size given in MiB (default 1).
+  const size = Number(query ?? 1) * (1 << 20);
+  for await (const chunk of createReadStream(file, {highWaterMark: size}).pipe(createGunzip({chunkSize: size}))) bytes += (chunk as Buffer).length;
 } else if (kind === 'extract') {
   const {extractArtworks} = await import('./extract-set.js');
   const out = await mkdtemp(path.join(os.tmpdir(), 'gr-bench-set-'));

@@ -1,13 +1,13 @@
 /**
  * gunzip on a thread of its own.
  *
- * Node's zlib stream inflates on the thread pool, but each 1 MiB it inflates is handed back through
+ * Node's zlib stream inflates on the thread pool, but each chunk it inflates is handed back through
  * the event loop of the thread that reads it, and the next inflate starts only then. While that
  * thread splits and matches documents, the inflate waits for it: on the 1.2 million document bench
  * tarball the two mostly took turns (the matching thread sat idle 0.58 s of 1.5 s, waiting, while the
  * whole inflate takes 0.85 s alone). Here a small worker owns the zlib stream; its event loop does
- * nothing else, so it inflates continuously, a few MiB ahead of the reader, and hands each chunk over
- * by transferring its memory, not by copying it.
+ * nothing else, so it inflates continuously, a few MiB ahead of the reader, and hands over each
+ * buffer zlib has filled by transferring its memory, not by copying it.
  *
  * The worker's code is a short CommonJS script evaluated as is (no file to resolve, whether the
  * project runs built or from source). Errors keep zlib's `code` (`Z_BUF_ERROR` for a truncated
@@ -20,16 +20,19 @@ import type {MessagePort} from 'node:worker_threads';
 import type {Chunks} from './streams.js';
 
 /**
- * zlib's default 16 KiB output chunks cost more in per-chunk overhead than in memory saved; 1 MiB
- * chunks inflate our benchmark tarball in about half the time of 16 KiB ones, and extraction took
- * ~5% less CPU and ~9% less time than with 256 KiB (bench/RESULTS.md). On the reading thread, a
- * larger read-ahead (readableHighWaterMark 4 MiB) measured no different: there the inflate waits for
- * that thread's event loop, not for room.
+ * zlib's default 16 KiB output chunks cost more in per-chunk overhead than in memory saved. Measured
+ * on the 1.2 M-document bench tarball (farm-bench, whole process, medians of 7 runs): a stream
+ * with chunks and reads of 1 MiB took 0.930 s, 2 MiB 0.892 s, 4 MiB 0.876 s, 8 MiB 0.892 s and
+ * 16 MiB 0.930 s; the 16 KiB default takes about three times as long (bench/RESULTS.md). In the
+ * extract pipeline 2 and 4 MiB measured the same (4 % faster than 1 MiB), but with 4 MiB the peak
+ * RSS of an extract rose from 181 to 224 MB: 2 MiB it is.
  */
-export const GUNZIP_CHUNK = 1024 * 1024;
+export const GUNZIP_CHUNK = 2 * 1024 * 1024;
 
-/** Inflated chunks in flight before the worker pauses (each up to `chunkSize`). */
-const AHEAD_CHUNKS = 8;
+/** Inflated bytes in flight before the worker pauses. */
+const AHEAD_BYTES = 8 * 1024 * 1024;
+/** Bytes taken before the reader tells the worker (fewer messages to its thread, which paces the inflate). */
+const ACK_BYTES = 4 * 1024 * 1024;
 /** Compressed chunks sent before the worker has taken them. */
 const INPUT_AHEAD = 4;
 
@@ -43,25 +46,55 @@ const gz = zlib.createGunzip({chunkSize: workerData.chunkSize});
 let ahead = workerData.ahead;
 let inFlight = 0;
 let file = null;
+// zlib writes its output into a buffer of chunkSize, one piece after another (a piece ends where an
+// input chunk ran out), and takes a new buffer only once one is full; it never writes again where a
+// piece was given out. The pieces of a buffer are sent together when it is full, its memory
+// transferred, not copied: the reader gets them as views in the order they came.
+let pieces = [];
+let bytes = 0;
+let current = null;
+const send = (buffer) => {
+  port.postMessage({type: 'data', buffer, pieces, read: file ? file.bytesRead : 0}, [buffer]);
+  inFlight += bytes;
+  pieces = [];
+  bytes = 0;
+  if (inFlight >= ahead) gz.pause();
+};
 gz.on('data', (chunk) => {
-  // A chunk that fills zlib's output buffer is the only user of its memory (zlib takes a new buffer
-  // for what comes next): it is transferred as it is. A part of a buffer is copied out first.
-  let own = chunk;
-  if (chunk.byteOffset !== 0 || chunk.length !== chunk.buffer.byteLength) {
-    own = new Uint8Array(chunk.length);
-    own.set(chunk);
+  // zlib has moved on to another buffer: it is done with this one.
+  if (chunk.buffer !== current && pieces.length > 0) send(current);
+  current = null;
+  if (chunk.buffer.byteLength !== workerData.chunkSize) {
+    // Not a buffer of zlib's own (a small one may come from the shared pool): copied out.
+    const copy = new Uint8Array(chunk.length);
+    copy.set(chunk);
+    pieces.push(0, chunk.length);
+    bytes += chunk.length;
+    send(copy.buffer);
+    return;
   }
-  port.postMessage({type: 'data', chunk: own, read: file ? file.bytesRead : 0}, [own.buffer]);
-  if (++inFlight >= ahead) gz.pause();
+  current = chunk.buffer;
+  pieces.push(chunk.byteOffset, chunk.length);
+  bytes += chunk.length;
+  // Full: zlib takes a new buffer for what comes next.
+  if (chunk.byteOffset + chunk.length === current.byteLength) {
+    send(current);
+    current = null;
+  }
 });
-gz.on('end', () => port.postMessage({type: 'end', read: file ? file.bytesRead : 0}));
+gz.on('end', () => {
+  // The last buffer, part full: zlib is done with it.
+  if (pieces.length > 0) send(current);
+  port.postMessage({type: 'end', read: file ? file.bytesRead : 0});
+});
 gz.on('error', (error) => port.postMessage({type: 'error', code: error.code, message: error.message}));
 port.on('message', (m) => {
   if (m.type === 'input') gz.write(Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.length), () => port.postMessage({type: 'taken'}));
   else if (m.type === 'end') gz.end();
   else if (m.type === 'ack') {
     if (m.ahead) ahead = m.ahead;
-    if (--inFlight < ahead) gz.resume();
+    inFlight -= m.bytes;
+    if (inFlight < ahead) gz.resume();
   }
 });
 if (workerData.file) {
@@ -71,7 +104,7 @@ if (workerData.file) {
 }
 `;
 
-type FromWorker = {type: 'data'; chunk: Uint8Array; read?: number} | {type: 'taken'} | {type: 'end'; read?: number} | {type: 'error'; code?: string; message: string};
+type FromWorker = {type: 'data'; buffer: ArrayBuffer; pieces: number[]; read?: number} | {type: 'taken'} | {type: 'end'; read?: number} | {type: 'error'; code?: string; message: string};
 
 /** A zlib failure as the worker saw it, with zlib's code. */
 export class InflateError extends Error {
@@ -85,8 +118,8 @@ export class InflateError extends Error {
 
 /**
  * The receiving side of an inflate worker, whether its messages come straight from it or through a
- * port: chunks queue up as they arrive and are handed out in order; each one taken is acknowledged,
- * so the worker stays a bounded number of chunks ahead. A failure is thrown once the chunks that came
+ * port: chunks queue up as they arrive and are handed out in order; the bytes taken are
+ * acknowledged, so the worker stays a bounded number of bytes ahead. A failure is thrown once the chunks that came
  * before it are out.
  */
 class Inbox {
@@ -101,7 +134,7 @@ class Inbox {
 
   receive(m: FromWorker): void {
     if (m.type === 'data') {
-      this.ready.push(Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.length));
+      for (let i = 0; i < m.pieces.length; i += 2) this.ready.push(Buffer.from(m.buffer, m.pieces[i], m.pieces[i + 1]));
       this.progress(m.read);
     } else if (m.type === 'end') {
       this.progress(m.read);
@@ -120,15 +153,29 @@ class Inbox {
     if (!this.ended) this.fail(new Error(`the inflate worker stopped before the end of the ${what}`));
   }
 
-  async *chunks(ack: (first: boolean) => void): AsyncGenerator<Buffer> {
+  /**
+   * The chunks in order. The bytes taken are acknowledged with `ack(bytes, first)`: the first chunk
+   * at once (it may end a head start), then every ACK_BYTES, and always before waiting for more, so
+   * a worker held back by chunks not yet acknowledged is never waited for.
+   */
+  async *chunks(ack: (bytes: number, first: boolean) => void): AsyncGenerator<Buffer> {
     let first = true;
+    let untold = 0;
     for (;;) {
       const chunk = this.ready.shift();
       if (chunk) {
-        ack(first);
-        first = false;
+        untold += chunk.length;
+        if (untold >= ACK_BYTES || first) {
+          ack(untold, first);
+          untold = 0;
+          first = false;
+        }
         yield chunk;
         continue;
+      }
+      if (untold > 0) {
+        ack(untold, false);
+        untold = 0;
       }
       if (this.failure) throw this.failure;
       if (this.ended) return;
@@ -151,7 +198,7 @@ class Inbox {
 }
 
 function startInflateWorker(chunkSize: number): Worker {
-  return new Worker(WORKER_SOURCE, {eval: true, workerData: {chunkSize, ahead: AHEAD_CHUNKS}});
+  return new Worker(WORKER_SOURCE, {eval: true, workerData: {chunkSize, ahead: AHEAD_BYTES}});
 }
 
 let warm: {worker: Worker; chunkSize: number; gone: boolean} | null = null;
@@ -218,7 +265,7 @@ export async function* gunzipOffThread(chunks: Chunks, chunkSize: number): Async
   feed.catch((error: unknown) => inbox.fail(error instanceof Error ? error : new Error(String(error))));
 
   try {
-    yield* inbox.chunks(() => worker.postMessage({type: 'ack'}));
+    yield* inbox.chunks((bytes) => worker.postMessage({type: 'ack', bytes}));
   } finally {
     stopped = true;
     // Assigned in the feeding loop above: TypeScript does not see it from here.
@@ -228,8 +275,8 @@ export async function* gunzipOffThread(chunks: Chunks, chunkSize: number): Async
   }
 }
 
-/** Inflated chunks a file's inflate may hold before its reader starts (then AHEAD_CHUNKS): the head start it gets. */
-const HEAD_START_CHUNKS = 32;
+/** Inflated bytes a file's inflate may hold before its reader starts (then AHEAD_BYTES): the head start it gets. */
+const HEAD_START_BYTES = 32 * 1024 * 1024;
 
 /** A file being inflated by a worker the caller started: the port its chunks come through. */
 export interface FileInflate {
@@ -241,12 +288,12 @@ export interface FileInflate {
 /**
  * Inflate a local gzip file on a worker that reads the file itself, its chunks sent through a port
  * that can be handed to another thread (`gunzipFromPort` there). It starts at once and holds up to
- * HEAD_START_CHUNKS inflated chunks until its reader comes: the extract command starts it as soon as
+ * HEAD_START_BYTES inflated until its reader comes: the extract command starts it as soon as
  * its flags are parsed, and the reading starts some 60 ms later, once its worker has loaded.
  */
 export function startFileInflate(file: string, chunkSize = GUNZIP_CHUNK): FileInflate {
   const {port1, port2} = new MessageChannel();
-  const worker = new Worker(WORKER_SOURCE, {eval: true, workerData: {chunkSize, ahead: HEAD_START_CHUNKS, file, port: port1}, transferList: [port1]});
+  const worker = new Worker(WORKER_SOURCE, {eval: true, workerData: {chunkSize, ahead: HEAD_START_BYTES, file, port: port1}, transferList: [port1]});
   worker.unref();
   // Its failures reach the reader through the port; a worker that dies says so by closing it.
   worker.on('error', () => undefined);
@@ -267,8 +314,8 @@ export async function* gunzipFromPort(port: MessagePort, onRead: (bytes: number)
   port.on('message', (m: FromWorker) => inbox.receive(m));
   port.on('close', () => inbox.gone('file'));
   try {
-    // The first ack also ends the head start: from here on the worker stays AHEAD_CHUNKS ahead.
-    yield* inbox.chunks((first) => port.postMessage(first ? {type: 'ack', ahead: AHEAD_CHUNKS} : {type: 'ack'}));
+    // The first ack also ends the head start: from here on the worker stays AHEAD_BYTES ahead.
+    yield* inbox.chunks((bytes, first) => port.postMessage(first ? {type: 'ack', bytes, ahead: AHEAD_BYTES} : {type: 'ack', bytes}));
   } finally {
     port.close();
   }

@@ -15,7 +15,7 @@ import zlib from 'node:zlib';
 import {BSON} from 'bson';
 
 import {GravityError} from '../../src/errors.js';
-import {offerFileInflate, prewarmInflate, startFileInflate, takeFileInflate} from '../../src/dump/inflate.js';
+import {gunzipOffThread, offerFileInflate, prewarmInflate, startFileInflate, takeFileInflate} from '../../src/dump/inflate.js';
 import {readDump} from '../../src/dump/read.js';
 import type {DumpEvent} from '../../src/dump/types.js';
 import {gunzip, gunzipPort} from '../../src/dump/streams.js';
@@ -48,6 +48,16 @@ describe('gunzip off the reading thread', () => {
     // Byte by byte, on a whole small member.
     const small = zlib.gzipSync(Buffer.from('a small member, read one byte at a time'));
     assert.equal((await collect(gunzip(chunked(small, [1]), 'small.gz', {offThread: true}))).toString(), 'a small member, read one byte at a time');
+  });
+
+  it('gives the bytes zlib gives whatever the size of its output buffers, shared small ones or its own', async () => {
+    // Under 4 KiB zlib's buffers may come from the shared pool: those pieces are copied. From 64 KiB
+    // up each buffer is zlib's own, sent once full with every piece written into it, partial ones too.
+    for (const chunkSize of [1024, 65_536, 1_048_576]) {
+      for (const sizes of [[65_536], [7, 300_001]]) {
+        assert.ok((await collect(gunzipOffThread(chunked(members, sizes), chunkSize))).equals(plain), `zlib buffers of ${chunkSize}, input chunks of ${sizes.join(', ')}`);
+      }
+    }
   });
 
   it('a worker started ahead (prewarmInflate) serves the next gunzip, and the one after starts its own', async () => {
