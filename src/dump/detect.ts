@@ -1,3 +1,5 @@
+import {closeSync, openSync, readSync} from 'node:fs';
+
 import {MAX_DOC, MIN_DOC} from './split.js';
 
 export type DumpFormat = 'gzip' | 'tar' | 'archive' | 'bson' | 'json' | 'unknown';
@@ -51,6 +53,20 @@ export function formatFromName(name: string): DumpFormat {
 /** A gzip stream's first two bytes (RFC 1952 §2.3.1: ID1 0x1f, ID2 0x8b). */
 export function isGzipHead(head: Uint8Array): boolean {
   return head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+}
+
+/** Whether a local file starts with gzip's magic bytes (false when it cannot be read: its reader reports that). */
+export function isGzipFile(file: string): boolean {
+  const head = Buffer.alloc(2);
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    return readSync(fd, head, 0, 2, 0) === 2 && isGzipHead(head);
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 /**

@@ -28,11 +28,11 @@ import path from 'node:path';
 import {BSON} from 'bson';
 import {GravityError} from '../errors.js';
 import {Crc64} from './crc64.js';
-import {DETECT_HEAD_BYTES, detectFormatSync} from './detect.js';
+import {DETECT_HEAD_BYTES, detectFormatSync, isGzipFile} from './detect.js';
 import {hasOwnData, parseMetadata} from './metadata.js';
 import {classifyName, dbFromDir, isHashedStem, unescapeCollectionName} from './names.js';
 import {BsonSplitter, TERMINATOR} from './split.js';
-import {takeFileInflate} from './inflate.js';
+import {startFileInflate, takeFileInflate} from './inflate.js';
 import {type Chunks, gunzip, gunzipPort, interleave, peek, slurp, tarEntries} from './streams.js';
 import type {CollectionMetadata, DumpEvent, DumpInput, DumpStreamSource, NamespaceRef, ReadOptions} from './types.js';
 
@@ -162,11 +162,18 @@ export async function* readDump(input: DumpInput, options: ReadOptions = {}): As
 }
 
 async function* readSingle(source: DumpStreamSource, ctx: Ctx): AsyncGenerator<DumpEvent> {
-  const port = source.file === undefined ? null : takeFileInflate(source.file);
+  const offered = source.file === undefined ? null : takeFileInflate(source.file);
+  // A local gzip file inflates on a worker that reads the file itself: this thread neither reads
+  // the compressed bytes nor hands them on. The command may have started it already (offered).
+  const own = offered === null && source.file !== undefined && isGzipFile(source.file) ? startFileInflate(source.file) : null;
+  const port = offered ?? own?.port;
   if (port) {
-    // A gzip file whose inflate the command started as soon as it knew the path: read what it gives.
     const reopen = () => gunzip(rawChunks(source, ctx, false), source.name, {offThread: true});
-    yield* readGunzipped(untilAborted(gunzipPort(port, (n) => ctx.progress.add(n), source.name), ctx), source.name, source.name, ctx, reopen);
+    try {
+      yield* readGunzipped(untilAborted(gunzipPort(port, (n) => ctx.progress.add(n), source.name), ctx), source.name, source.name, ctx, reopen);
+    } finally {
+      await own?.stop();
+    }
     return;
   }
   const peeked = await peek(rawChunks(source, ctx), DETECT_HEAD_BYTES);

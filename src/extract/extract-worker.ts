@@ -32,9 +32,9 @@ port.on('message', (message: unknown) => {
   }
 });
 const request = (workerData as WorkerRequest | null) ?? (await asked);
-// A compressed backup inflates on a thread of its own: that thread starts while the extractor's modules load.
-const names = typeof request.input === 'string' ? [request.input] : request.input.map((f) => f.name);
-if (!inflating && names.some((name) => formatFromName(name) === 'gzip')) prewarmInflate();
+// A compressed backup inflates on a thread of its own. A local file's reader starts one that reads
+// the file itself; for cached files, that thread starts now, while the extractor's modules load.
+if (!inflating && typeof request.input !== 'string' && request.input.some((f) => formatFromName(f.name) === 'gzip')) prewarmInflate();
 const {extract} = await loading;
 
 try {

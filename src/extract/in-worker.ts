@@ -13,12 +13,11 @@
  * Extended JSON, callbacks as messages. An abort is passed on as a message, so the worker's
  * extract stops as it would in the main thread, leaving nothing half-written.
  */
-import {closeSync, openSync, readSync} from 'node:fs';
 import {Worker} from 'node:worker_threads';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 
-import {isGzipHead} from '../dump/detect.js';
+import {isGzipFile} from '../dump/detect.js';
 import {startFileInflate} from '../dump/inflate.js';
 import type {FileInflate} from '../dump/inflate.js';
 import {GravityError} from '../errors.js';
@@ -124,19 +123,6 @@ export function startWorkerEarly(file?: string): void {
   early.on('error', () => {
     early = null;
   });
-}
-
-function isGzipFile(file: string): boolean {
-  const head = Buffer.alloc(2);
-  let fd: number | undefined;
-  try {
-    fd = openSync(file, 'r');
-    return readSync(fd, head, 0, 2, 0) === 2 && isGzipHead(head);
-  } catch {
-    return false;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
 }
 
 /** End a worker started early that no extract took, and the inflate started with it. */

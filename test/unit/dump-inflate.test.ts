@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import {randomBytes} from 'node:crypto';
+import {createReadStream} from 'node:fs';
 import {mkdir, rm, stat, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -153,7 +154,7 @@ describe('a gzip file inflated ahead by a worker that reads it (startFileInflate
     await assert.rejects(collect(gunzipPort(inflate.port, () => undefined, 'members.gz')), /stopped before the end/);
   });
 
-  it('offered to the dump reader, it gives the same events as reading the file, with the same progress', async () => {
+  it('a local file read by its own inflate, or by one offered, gives the events and progress of a stream of it; an abort stops it', async () => {
     // A .tar.gz of a dump folder: two collections with their metadata.
     const tree = path.join(dir, 'tree');
     await mkdir(path.join(tree, 'dump', 'gravity'), {recursive: true});
@@ -165,27 +166,42 @@ describe('a gzip file inflated ahead by a worker that reads it (startFileInflate
     tarFolder(tree, 'dump', tarball, {gzip: true});
     const size = (await stat(tarball)).size;
 
-    const read = async (offer: boolean) => {
+    // 'stream': a source with no local file (as from S3), inflated from the chunks this thread reads.
+    // 'file': the path, which its reader inflates on a worker reading the file. 'offered': that worker started beforehand.
+    const read = async (how: 'stream' | 'file' | 'offered', signal?: AbortSignal) => {
       const events: string[] = [];
       let bytesRead = 0;
-      const inflate = offer ? startFileInflate(tarball) : null;
+      const inflate = how === 'offered' ? startFileInflate(tarball) : null;
       if (inflate) offerFileInflate(path.resolve(tarball), inflate.port);
+      const input = how === 'stream' ? {name: 'backup.tar.gz', size, open: async () => createReadStream(tarball, {highWaterMark: 4096})} : tarball;
       try {
-        for await (const event of readDump(tarball, {onProgress: (p: {bytesRead: number}) => (bytesRead = p.bytesRead)}) as AsyncIterable<DumpEvent>) {
-          events.push(event.type === 'documents' ? `documents ${event.db}.${event.collection} ${Buffer.concat(event.docs).toString('base64')}` : JSON.stringify(event));
+        // Batches follow the inflated chunks, which follow the reads: a namespace's batches are joined.
+        let docs: string | null = null;
+        for await (const event of readDump(input, {signal, onProgress: (p: {bytesRead: number}) => (bytesRead = p.bytesRead)}) as AsyncIterable<DumpEvent>) {
+          const batch = event.type === 'documents' ? `documents ${event.db}.${event.collection} ` : null;
+          if (docs !== null && !(batch !== null && docs.startsWith(batch))) {
+            events.push(docs);
+            docs = null;
+          }
+          if (event.type === 'documents') docs = (docs ?? batch!) + Buffer.concat(event.docs).toString('hex');
+          else events.push(JSON.stringify(event));
         }
+        if (docs !== null) events.push(docs);
       } finally {
         await inflate?.stop();
       }
       // The reader took the offered inflate (it is not there to take any more).
-      if (offer) assert.equal(takeFileInflate(path.resolve(tarball)), null);
+      if (how === 'offered') assert.equal(takeFileInflate(path.resolve(tarball)), null);
       return {events, bytesRead};
     };
-    const plainRead = await read(false);
-    const offered = await read(true);
-    assert.ok(plainRead.events.some((e) => e.startsWith('documents gravity.artworks')));
-    assert.deepEqual(offered.events, plainRead.events);
-    assert.equal(offered.bytesRead, size);
-    assert.equal(plainRead.bytesRead, size);
+    const stream = await read('stream');
+    assert.ok(stream.events.some((e) => e.startsWith('documents gravity.artworks')));
+    assert.equal(stream.bytesRead, size);
+    for (const how of ['file', 'offered'] as const) {
+      const other = await read(how);
+      assert.deepEqual(other.events, stream.events, how);
+      assert.equal(other.bytesRead, size, how);
+    }
+    await assert.rejects(read('file', AbortSignal.abort()), (e: unknown) => e instanceof GravityError && e.code === 'INTERRUPTED');
   });
 });
