@@ -34,7 +34,7 @@ import {classifyName, dbFromDir, isHashedStem, unescapeCollectionName} from './n
 import {BsonSplitter, TERMINATOR} from './split.js';
 import {startFileInflate, takeFileInflate} from './inflate.js';
 import {type Chunks, gunzip, gunzipPort, interleave, peek, slurp, tarEntries} from './streams.js';
-import type {CollectionMetadata, DumpEvent, DumpInput, DumpStreamSource, NamespaceRef, ReadOptions} from './types.js';
+import type {CollectionMetadata, DocumentScreen, DumpEvent, DumpInput, DumpStreamSource, NamespaceRef, ReadOptions} from './types.js';
 
 export {detectFormat, detectFormatSync, type DumpFormat} from './detect.js';
 
@@ -73,6 +73,7 @@ class Progress {
 
 interface Ctx {
   want: (ns: NamespaceRef) => boolean;
+  screen: (ns: NamespaceRef) => DocumentScreen | null;
   parallel: number;
   progress: Progress;
   signal: AbortSignal | undefined;
@@ -135,7 +136,7 @@ async function listLocalFolder(root: string): Promise<DumpStreamSource[]> {
 
 /** Reads a dump in any layout as a stream of events; see the module comment for the order. */
 export async function* readDump(input: DumpInput, options: ReadOptions = {}): AsyncGenerator<DumpEvent> {
-  const ctx: Ctx = {want: options.want ?? (() => true), parallel: options.parallel ?? FOLDER_INFLATE_PARALLEL, progress: new Progress(options.onProgress), signal: options.signal};
+  const ctx: Ctx = {want: options.want ?? (() => true), screen: options.screen ?? (() => null), parallel: options.parallel ?? FOLDER_INFLATE_PARALLEL, progress: new Progress(options.onProgress), signal: options.signal};
   if (typeof input === 'string') {
     let stat;
     try {
@@ -260,26 +261,24 @@ async function* readCollection(chunks: Chunks, ns: NamespaceRef, where: string, 
     }
     return;
   }
-  const counts = yield* collectionDocuments(chunks, ns, where);
+  const counts = yield* collectionDocuments(chunks, ns, where, ctx);
   yield {type: 'end', db: ns.db, collection: ns.collection, ...counts};
 }
 
 /** One wanted namespace's 'documents' batches; returns the counts its 'end' carries (the caller decides when that comes). */
-async function* collectionDocuments(chunks: Chunks, ns: NamespaceRef, where: string): AsyncGenerator<DumpEvent, {documents: number; bytes: number}> {
+async function* collectionDocuments(chunks: Chunks, ns: NamespaceRef, where: string, ctx: Ctx): AsyncGenerator<DumpEvent, {documents: number; bytes: number}> {
   const splitter = new BsonSplitter(`${where} (${ns.db}.${ns.collection})`);
-  let documents = 0;
-  let bytes = 0;
+  const screen = ctx.screen(ns) ?? undefined;
   for await (const chunk of chunks) {
-    const docs = splitter.push(chunk);
-    if (docs.length === 0) continue;
-    let batchBytes = 0;
-    for (const doc of docs) batchBytes += doc.length;
-    documents += docs.length;
-    bytes += batchBytes;
-    yield {type: 'documents', db: ns.db, collection: ns.collection, docs, bytes: batchBytes};
+    const documents = splitter.documents;
+    const bytes = splitter.bytes;
+    const docs = splitter.push(chunk, [], screen);
+    if (splitter.documents === documents) continue;
+    const batch = {type: 'documents', db: ns.db, collection: ns.collection, docs, bytes: splitter.bytes - bytes} as const;
+    yield screen === undefined ? batch : {...batch, scanned: splitter.documents - documents};
   }
   splitter.end();
-  return {documents, bytes};
+  return {documents: splitter.documents, bytes: splitter.bytes};
 }
 
 async function* readOplog(chunks: Chunks, where: string, ctx: Ctx): AsyncGenerator<DumpEvent> {
@@ -411,7 +410,7 @@ async function* readTar(chunks: Chunks, where: string, ctx: Ctx, reopen: (() => 
       }
       const ns = {db, collection: metadata?.collectionName ?? unescapeCollectionName(c.stem)};
       if (!ctx.want(ns)) continue; // tarEntries skips the member's bytes
-      const counts = yield* collectionDocuments(decompressIf(c.gzip, entry.body, memberWhere), ns, c.gzip ? `${memberWhere} (uncompressed)` : memberWhere);
+      const counts = yield* collectionDocuments(decompressIf(c.gzip, entry.body, memberWhere), ns, c.gzip ? `${memberWhere} (uncompressed)` : memberWhere, ctx);
       if (metadata === undefined) awaiting.set(key, {ns, ...counts});
       else yield {type: 'end', ...ns, ...counts};
     } else if (c.kind === 'oplog') {
@@ -444,6 +443,7 @@ interface ArchiveNamespace {
   collection: string;
   wanted: boolean;
   crc: Crc64 | null;
+  screen: DocumentScreen | null;
   documents: number;
   bytes: number;
   closed: boolean;
@@ -465,6 +465,13 @@ function asBigInt(value: unknown): bigint {
   return 0n;
 }
 
+/** A document the splitter gave, asked where it lies in its chunk when it lies there (so a screen searches the chunk once). */
+function screenItem(screen: DocumentScreen, chunk: Buffer, item: Buffer): boolean {
+  const at = item.byteOffset - chunk.byteOffset;
+  if (item.buffer === chunk.buffer && at >= 0 && at + item.length <= chunk.length) return screen(chunk, at, at + item.length);
+  return screen(item, 0, item.length);
+}
+
 /** mongodump --archive: magic, header, prelude, interleaved namespace segments, EOF headers with CRC-64. */
 async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGenerator<DumpEvent> {
   const splitter = new BsonSplitter(where, {allowTerminator: true});
@@ -476,6 +483,7 @@ async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGener
   let current: ArchiveNamespace | null = null;
   let batch: Buffer[] = [];
   let batchBytes = 0;
+  let batchScanned = 0;
   const events: DumpEvent[] = [];
   // The CRC runs over whole runs of adjacent documents (a segment's documents lie back to back in
   // a chunk), not one call per document: one long update is what makes the checksum fast.
@@ -494,10 +502,12 @@ async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGener
   };
 
   const flush = (): void => {
-    if (current !== null && batch.length > 0) {
-      events.push({type: 'documents', db: current.db, collection: current.collection, docs: batch, bytes: batchBytes});
+    if (current !== null && batchScanned > 0) {
+      const docs = {type: 'documents', db: current.db, collection: current.collection, docs: batch, bytes: batchBytes} as const;
+      events.push(current.screen === null ? docs : {...docs, scanned: batchScanned});
       batch = [];
       batchBytes = 0;
+      batchScanned = 0;
     }
   };
 
@@ -551,7 +561,8 @@ async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGener
           if (ns === undefined) {
             const ref = db === '' && collection === 'oplog' ? OPLOG : {db, collection};
             const wanted = ctx.want(ref);
-            ns = {db, collection, wanted, crc: wanted ? new Crc64() : null, documents: 0, bytes: 0, closed: false};
+            const screen = wanted && ref !== OPLOG ? ctx.screen(ref) : null;
+            ns = {db, collection, wanted, crc: wanted ? new Crc64() : null, screen, documents: 0, bytes: 0, closed: false};
             namespaces.set(key, ns);
           } else if (ns.closed) {
             throw corrupt(`${where}: namespace ${db}.${collection} continues after its EOF header (byte ${at})`, undefined, {offset: at});
@@ -591,8 +602,9 @@ async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGener
           if (ns.wanted) {
             crcAdd(ns, item);
             if (!(ns.db === '' && ns.collection === 'oplog')) {
-              batch.push(item);
+              batchScanned++;
               batchBytes += item.length;
+              if (ns.screen === null || screenItem(ns.screen, chunk, item)) batch.push(item);
             }
           }
           break;

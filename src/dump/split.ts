@@ -31,6 +31,9 @@ export function splitDocuments(buffer: Buffer, where = 'BSON data'): Buffer[] {
 export class BsonSplitter {
   /** Bytes of the stream consumed so far (the offset of the next chunk's first byte). */
   offset = 0;
+  /** Documents completed so far, and their bytes, kept by the screen or not. */
+  documents = 0;
+  bytes = 0;
   private partial: Buffer | null = null; // a document being assembled across chunks
   private partialFilled = 0;
   private header: Buffer | null = null; // fewer than 4 bytes of a length prefix
@@ -46,8 +49,12 @@ export class BsonSplitter {
     this.allowTerminator = options.allowTerminator ?? false;
   }
 
-  /** The documents completed by this chunk, in order. */
-  push(chunk: Buffer, out: Buffer[] = []): Buffer[] {
+  /**
+   * The documents completed by this chunk, in order. With `keep`, only those it keeps: it is asked
+   * about each document where it lies (in the chunk, or in the buffer of one that spanned chunks),
+   * and only a kept one becomes a subarray.
+   */
+  push(chunk: Buffer, out: Buffer[] = [], keep?: (buffer: Buffer, start: number, end: number) => boolean): Buffer[] {
     let pos = 0;
     const len = chunk.length;
     const base = this.offset;
@@ -83,7 +90,9 @@ export class BsonSplitter {
         throw corrupt(this.where, `document at byte ${base + pos - doc.length} does not end with a NUL byte`,
           'The file is corrupt; fetch the backup again', base + pos - doc.length);
       }
-      out.push(doc);
+      this.documents++;
+      this.bytes += doc.length;
+      if (keep === undefined || keep(doc, 0, doc.length)) out.push(doc);
     }
 
     while (pos < len) {
@@ -112,7 +121,9 @@ export class BsonSplitter {
         throw corrupt(this.where, `document at byte ${base + pos} does not end with a NUL byte`,
           'The file is corrupt; fetch the backup again', base + pos);
       }
-      out.push(chunk.subarray(pos, end));
+      this.documents++;
+      this.bytes += size;
+      if (keep === undefined || keep(chunk, pos, end)) out.push(chunk.subarray(pos, end));
       pos = end;
     }
     return out;

@@ -20,8 +20,12 @@ export interface CollectionMetadata {
 export type DumpEvent =
   /** raw = JSON text exactly as in the backup (decompressed). */
   | {type: 'metadata'; db: string; collection: string; metadata: CollectionMetadata; raw: string}
-  /** A batch of documents, in backup order; each Buffer is one whole BSON document. */
-  | {type: 'documents'; db: string; collection: string; docs: Buffer[]; bytes: number}
+  /**
+   * A batch of documents, in backup order; each Buffer is one whole BSON document. `bytes` counts
+   * every document the batch covers; with a screen (ReadOptions.screen), `docs` holds only those it
+   * kept and `scanned` says how many it was asked about (the batch may then hold none).
+   */
+  | {type: 'documents'; db: string; collection: string; docs: Buffer[]; bytes: number; scanned?: number}
   /** This namespace's data is complete (emitted only for wanted namespaces). */
   | {type: 'end'; db: string; collection: string; documents: number; bytes: number}
   /** oplog.bson recognised, not a collection. */
@@ -48,6 +52,15 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** How many wanted .bson.gz files of a folder to inflate at once; default: by the cores there are (2 to 4). */
   parallel?: number;
+  /**
+   * Which documents of a wanted namespace to hand on (null: all). It is asked about each document
+   * where it lies, in order, before any subarray is made for it: a chunk's documents that it drops
+   * cost no allocation. The oplog is never screened.
+   */
+  screen?: (ns: NamespaceRef) => DocumentScreen | null;
 }
+
+/** Whether to keep the document at [start, end) of `buffer` (bytes that do not change while it is asked). */
+export type DocumentScreen = (buffer: Buffer, start: number, end: number) => boolean;
 
 export type {DumpFormat} from './detect.js';

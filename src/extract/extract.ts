@@ -231,9 +231,10 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
       db: wantDb,
       spoolDir: streaming ? null : spoolDir,
       signal: options.signal,
-      onDocs: async (state, docs) => {
-        const matched = docs.filter((doc) => compiled!.matches(doc));
-        if (matched.length > 0) await writer.append(state.ns.db, state.ns.collection, matched);
+      // The query is the reader's screen: a document that does not match is never cut out of its chunk.
+      ...(compiled === null ? {} : {screen: () => compiled.matchesAt}),
+      onDocs: async (state, matched) => {
+        await writer.append(state.ns.db, state.ns.collection, matched);
         rootMatched += matched.length;
       },
       onProgress: (p) => {

@@ -5,7 +5,7 @@
  * same kind of record as one from FROM.
  */
 import {readDump} from '../dump/read.js';
-import type {DumpInput, NamespaceRef} from '../dump/types.js';
+import type {DocumentScreen, DumpInput, NamespaceRef} from '../dump/types.js';
 import {GravityError} from '../errors.js';
 import {SpoolFile} from './spool.js';
 import {splitNamespace} from './namespace.js';
@@ -38,6 +38,8 @@ export interface ReadStageOptions {
   /** Where spools go; null: documents go to `onDocs` as they stream by. */
   spoolDir: string | null;
   onDocs?: (state: NamespaceState, docs: Buffer[]) => Promise<void>;
+  /** Which documents of a namespace reach `onDocs` (null: all); see ReadOptions.screen. */
+  screen?: (ns: NamespaceRef) => DocumentScreen | null;
   signal?: AbortSignal;
   onProgress?: (p: ReadProgress) => void;
 }
@@ -72,6 +74,7 @@ export async function readStage(input: DumpInput, options: ReadStageOptions): Pr
       known.add(ns.collection);
       return isNeeded(ns);
     },
+    ...(options.screen ? {screen: options.screen} : {}),
     onProgress: (p) => {
       bytesRead = p.bytesRead;
       totalBytes = p.totalBytes;
@@ -85,10 +88,10 @@ export async function readStage(input: DumpInput, options: ReadStageOptions): Pr
     if (event.type === 'metadata') {
       state.metadataRaw = event.raw;
     } else if (event.type === 'documents') {
-      state.scanned += event.docs.length;
+      state.scanned += event.scanned ?? event.docs.length;
       state.bytes += event.bytes;
       if (state.spool) await state.spool.append(event.docs);
-      else await options.onDocs?.(state, event.docs);
+      else if (event.docs.length > 0) await options.onDocs?.(state, event.docs);
       const now = Date.now();
       if (now - lastReport > 100) {
         lastReport = now;

@@ -19,6 +19,12 @@ import {BinKey, NumKey, TsKey, UnsupportedValue, canonical, isNumeric, isOperato
 export interface CompiledQuery {
   /** Exact MongoDB semantics on one raw BSON document. */
   matches(doc: Buffer): boolean;
+  /**
+   * The same answers for documents where they lie in larger buffers (a stream's chunks, each
+   * holding documents back to back): without a prescreen, no subarray is made for a document the
+   * in-place comparisons settle.
+   */
+  matchesAt: Screen;
   /** Top-level field names the query reads (for lazy decoding / explain). */
   readonly fields: string[];
   /** Byte patterns of which at least one must occur in a matching document (null = no prescreen possible). */
@@ -26,6 +32,9 @@ export interface CompiledQuery {
   /** Short human description of the stages used, e.g. 'prescreen(ObjectId) → lazy(partner_id) → exact'. */
   readonly plan: string;
 }
+
+/** Whether the document at [start, end) of `buffer` matches. */
+export type Screen = (buffer: Buffer, start: number, end: number) => boolean;
 
 const EXAMPLE_HINT = 'Use the operators $eq $ne $gt $gte $lt $lte $in $nin $exists $type $elemMatch $size $all $and $or $nor $not $regex $mod';
 
@@ -434,15 +443,15 @@ export function compileQuery(filter: Document): CompiledQuery {
   if (fields.length > 0) stages.push(typed ? 'decode(numeric types)' : `lazy(${read.join(', ')})`, 'exact');
   const plan = stages.length > 0 ? stages.join(' → ') : 'all';
 
-  const matches = (doc: Buffer): boolean => {
-    if (fields.length === 0) return true;
-    if (prescreen !== null && !anyPattern(doc, prescreen)) return false;
+  // The document at [start, end) of `buffer`, past the prescreen.
+  const decide = (buffer: Buffer, start: number, end: number): boolean => {
     let picked: Record<string, unknown> | null;
     try {
       if (inPlace !== null) {
-        const verdict = inPlace(doc);
+        const verdict = inPlace(buffer, start);
         if (verdict !== UNKNOWN) return verdict;
       }
+      const doc = start === 0 && end === buffer.length ? buffer : buffer.subarray(start, end);
       picked =
         picker === null
           ? (canonical(BSON.deserialize(doc, {promoteValues: false}), undefined, true) as Record<string, unknown>)
@@ -455,7 +464,16 @@ export function compileQuery(filter: Document): CompiledQuery {
     }
     return exact(picked);
   };
-  return {matches, fields, prescreen, plan};
+  const matches = (doc: Buffer): boolean => {
+    if (fields.length === 0) return true;
+    if (prescreen !== null && !anyPattern(doc, prescreen)) return false;
+    return decide(doc, 0, doc.length);
+  };
+  // A prescreen searches document by document: Buffer#indexOf over a whole chunk measured slower per
+  // byte than over each document's bytes (75 against 48 ms for 200 MB, a pattern that is not there).
+  const matchesAt: Screen =
+    fields.length === 0 ? () => true : prescreen === null ? decide : (buffer, start, end) => matches(buffer.subarray(start, end));
+  return {matches, matchesAt, fields, prescreen, plan};
 }
 
 const referenceCache: Record<ExactVia, WeakMap<Document, ExactTest>> = {direct: new WeakMap(), mingo: new WeakMap()};

@@ -51,7 +51,7 @@ function operand(op: string, value: unknown): Condition | null {
  * The in-place test of a prepared filter (implicit AND of field conditions), or null when some
  * condition is outside the subset. The test answers true, false or UNKNOWN.
  */
-export function inPlaceTest(prepared: Record<string, unknown>): ((doc: Buffer) => boolean | typeof UNKNOWN) | null {
+export function inPlaceTest(prepared: Record<string, unknown>): ((b: Buffer, start: number) => boolean | typeof UNKNOWN) | null {
   const tests: PathTest[] = [];
   for (const [field, expr] of Object.entries(prepared)) {
     const names = field.split('.');
@@ -74,10 +74,11 @@ export function inPlaceTest(prepared: Record<string, unknown>): ((doc: Buffer) =
   const roots = tests.map((t) => t.names[0]!);
   const found = new Int32Array(tests.length);
   const types = new Uint8Array(tests.length);
-  return (doc: Buffer) => {
+  // The document is the one at `start` of `doc` (a whole chunk of documents, say: no subarray is made for it).
+  return (doc: Buffer, start: number) => {
     // The last occurrence of each root name, as a full decode keeps it (-1: absent).
     found.fill(-1);
-    if (!lastOccurrences(doc, 0, roots, found, types)) return UNKNOWN;
+    if (!lastOccurrences(doc, start, roots, found, types)) return UNKNOWN;
     let all = true;
     for (let t = 0; t < tests.length; t++) {
       const test = tests[t]!;

@@ -98,10 +98,15 @@ describe('lazy raw matching equals full decoding (fast-check)', () => {
       fc.property(filter, fc.array(document, {minLength: 1, maxLength: 8}), (q, docs) => {
         const compiled = compileQuery(q);
         if (compiled.prescreen) screened++;
+        // The documents also lie back to back in one buffer, as in a chunk of a .bson, for matchesAt.
+        const all = Buffer.concat(docs.map((doc) => BSON.serialize(doc)));
+        let at = 0;
         for (const doc of docs) {
           const bytes = Buffer.from(BSON.serialize(doc));
           const expected = matchesDecoded(q, BSON.deserialize(bytes));
           assert.equal(compiled.matches(bytes), expected);
+          assert.equal(compiled.matchesAt(all, at, at + bytes.length), expected);
+          at += bytes.length;
           checked++;
           if (expected) matched++;
         }
