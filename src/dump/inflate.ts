@@ -119,8 +119,8 @@ export class InflateError extends Error {
 /**
  * The receiving side of an inflate worker, whether its messages come straight from it or through a
  * port: chunks queue up as they arrive and are handed out in order; the bytes taken are
- * acknowledged, so the worker stays a bounded number of bytes ahead. A failure is thrown once the chunks that came
- * before it are out.
+ * acknowledged, so the worker stays a bounded number of bytes ahead. A failure is thrown once the
+ * chunks that came before it are out.
  */
 class Inbox {
   private readonly ready: Buffer[] = [];

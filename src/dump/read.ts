@@ -465,13 +465,6 @@ function asBigInt(value: unknown): bigint {
   return 0n;
 }
 
-/** A document the splitter gave, asked where it lies in its chunk when it lies there (so a screen searches the chunk once). */
-function screenItem(screen: DocumentScreen, chunk: Buffer, item: Buffer): boolean {
-  const at = item.byteOffset - chunk.byteOffset;
-  if (item.buffer === chunk.buffer && at >= 0 && at + item.length <= chunk.length) return screen(chunk, at, at + item.length);
-  return screen(item, 0, item.length);
-}
-
 /** mongodump --archive: magic, header, prelude, interleaved namespace segments, EOF headers with CRC-64. */
 async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGenerator<DumpEvent> {
   const splitter = new BsonSplitter(where, {allowTerminator: true});
@@ -604,7 +597,7 @@ async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGener
             if (!(ns.db === '' && ns.collection === 'oplog')) {
               batchScanned++;
               batchBytes += item.length;
-              if (ns.screen === null || screenItem(ns.screen, chunk, item)) batch.push(item);
+              if (ns.screen === null || ns.screen(item, 0, item.length)) batch.push(item);
             }
           }
           break;

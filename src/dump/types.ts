@@ -53,9 +53,10 @@ export interface ReadOptions {
   /** How many wanted .bson.gz files of a folder to inflate at once; default: by the cores there are (2 to 4). */
   parallel?: number;
   /**
-   * Which documents of a wanted namespace to hand on (null: all). It is asked about each document
-   * where it lies, in order, before any subarray is made for it: a chunk's documents that it drops
-   * cost no allocation. The oplog is never screened.
+   * Which documents of a wanted namespace to hand on (null: all). In a folder, a tar or a single
+   * file it is asked about each document where it lies in the chunk, before any subarray is made
+   * for it, so a document it drops costs no allocation (an archive's documents are cut out first,
+   * its headers being documents too). The oplog is never screened.
    */
   screen?: (ns: NamespaceRef) => DocumentScreen | null;
 }

@@ -231,7 +231,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
       db: wantDb,
       spoolDir: streaming ? null : spoolDir,
       signal: options.signal,
-      // The query is the reader's screen: a document that does not match is never cut out of its chunk.
+      // The query is the reader's screen: only the documents it keeps reach the writer.
       ...(compiled === null ? {} : {screen: () => compiled.matchesAt}),
       onDocs: async (state, matched) => {
         await writer.append(state.ns.db, state.ns.collection, matched);

@@ -24,7 +24,7 @@ export interface CompiledQuery {
    * holding documents back to back): without a prescreen, no subarray is made for a document the
    * in-place comparisons settle.
    */
-  matchesAt: Screen;
+  matchesAt(buffer: Buffer, start: number, end: number): boolean;
   /** Top-level field names the query reads (for lazy decoding / explain). */
   readonly fields: string[];
   /** Byte patterns of which at least one must occur in a matching document (null = no prescreen possible). */
@@ -32,9 +32,6 @@ export interface CompiledQuery {
   /** Short human description of the stages used, e.g. 'prescreen(ObjectId) → lazy(partner_id) → exact'. */
   readonly plan: string;
 }
-
-/** Whether the document at [start, end) of `buffer` matches. */
-export type Screen = (buffer: Buffer, start: number, end: number) => boolean;
 
 const EXAMPLE_HINT = 'Use the operators $eq $ne $gt $gte $lt $lte $in $nin $exists $type $elemMatch $size $all $and $or $nor $not $regex $mod';
 
@@ -471,7 +468,7 @@ export function compileQuery(filter: Document): CompiledQuery {
   };
   // A prescreen searches document by document: Buffer#indexOf over a whole chunk measured slower per
   // byte than over each document's bytes (75 against 48 ms for 200 MB, a pattern that is not there).
-  const matchesAt: Screen =
+  const matchesAt: CompiledQuery['matchesAt'] =
     fields.length === 0 ? () => true : prescreen === null ? decide : (buffer, start, end) => matches(buffer.subarray(start, end));
   return {matches, matchesAt, fields, prescreen, plan};
 }
