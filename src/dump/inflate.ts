@@ -197,42 +197,12 @@ class Inbox {
   }
 }
 
-function startInflateWorker(chunkSize: number): Worker {
-  return new Worker(WORKER_SOURCE, {eval: true, workerData: {chunkSize, ahead: AHEAD_BYTES}});
-}
-
-let warm: {worker: Worker; chunkSize: number; gone: boolean} | null = null;
-
-/**
- * Start an inflate worker now, for the next `gunzipOffThread` to take: a thread's start-up (about
- * 30 ms) then overlaps whatever the caller does before reading, such as loading its modules.
- */
-export function prewarmInflate(chunkSize = GUNZIP_CHUNK): void {
-  if (warm) return;
-  const worker = startInflateWorker(chunkSize);
-  // Until taken, an idle worker must not keep the process alive.
-  worker.unref();
-  const entry = {worker, chunkSize, gone: false};
-  // One that failed or stopped before it was taken is not taken: the next gunzip starts its own.
-  const lost = () => {
-    entry.gone = true;
-  };
-  worker.on('error', lost);
-  worker.on('exit', lost);
-  warm = entry;
-}
-
 /**
  * Inflate a gzip chunk stream (concatenated members too) on a worker thread. Stopping early (the
  * consumer returns) ends the worker and the reading of `chunks`.
  */
 export async function* gunzipOffThread(chunks: Chunks, chunkSize: number): AsyncGenerator<Buffer> {
-  let worker: Worker;
-  if (warm && warm.chunkSize === chunkSize && !warm.gone) {
-    worker = warm.worker;
-    worker.ref();
-  } else worker = startInflateWorker(chunkSize);
-  warm = null;
+  const worker = new Worker(WORKER_SOURCE, {eval: true, workerData: {chunkSize, ahead: AHEAD_BYTES}});
   const inbox = new Inbox();
   let inputWaiting = 0;
   let inputWake: (() => void) | null = null;

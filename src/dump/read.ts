@@ -22,7 +22,7 @@
  * 'end' is emitted only for wanted namespaces; a view (no data) or a collection without a data file
  * gets an 'end' with 0 documents. A time series' data is its own namespace, system.buckets.<name>.
  */
-import {createReadStream, promises as fsp} from 'node:fs';
+import {promises as fsp} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {BSON} from 'bson';
@@ -32,14 +32,13 @@ import {DETECT_HEAD_BYTES, detectFormatSync, isGzipFile} from './detect.js';
 import {hasOwnData, parseMetadata} from './metadata.js';
 import {classifyName, dbFromDir, isHashedStem, unescapeCollectionName} from './names.js';
 import {BsonSplitter, TERMINATOR} from './split.js';
-import {startFileInflate, takeFileInflate} from './inflate.js';
+import {type FileInflate, startFileInflate, takeFileInflate} from './inflate.js';
+import {localSource} from './local-source.js';
 import {type Chunks, gunzip, gunzipPort, interleave, peek, slurp, tarEntries} from './streams.js';
 import type {CollectionMetadata, DocumentScreen, DumpEvent, DumpInput, DumpStreamSource, NamespaceRef, ReadOptions} from './types.js';
 
 export {detectFormat, detectFormatSync, type DumpFormat} from './detect.js';
 
-/** Local files are read in 1 MiB chunks: fewer, larger batches for the consumer. */
-const LOCAL_CHUNK = 1024 * 1024;
 /** A metadata file larger than this is not one (they hold options and index specs). */
 const METADATA_LIMIT = 64 * 1024 * 1024;
 const OPLOG: NamespaceRef = {db: '', collection: 'oplog'};
@@ -109,9 +108,6 @@ async function* rawChunks(source: DumpStreamSource, ctx: Ctx, count = true): Asy
   }
 }
 
-function localSource(file: string, name: string, size: number): DumpStreamSource {
-  return {name, size, file: path.resolve(file), open: async () => createReadStream(file, {highWaterMark: LOCAL_CHUNK})};
-}
 
 async function listLocalFolder(root: string): Promise<DumpStreamSource[]> {
   const out: DumpStreamSource[] = [];
@@ -162,19 +158,32 @@ export async function* readDump(input: DumpInput, options: ReadOptions = {}): As
   ctx.progress.report();
 }
 
+/**
+ * A local gzip file inflates on a worker that reads the file itself: the reading thread neither
+ * reads the compressed bytes nor hands them on. The command may have started it already (offered);
+ * null when the source is not a local gzip file.
+ */
+function localGzipInflate(source: DumpStreamSource): FileInflate | null {
+  if (source.file === undefined) return null;
+  const offered = takeFileInflate(source.file);
+  if (offered) return {port: offered, stop: async () => undefined};
+  return isGzipFile(source.file) ? startFileInflate(source.file) : null;
+}
+
+/** What a local gzip file holds, read from its inflate worker (localGzipInflate), which ends with it. */
+async function* readLocalGzip(source: DumpStreamSource, inflate: FileInflate, ctx: Ctx): AsyncGenerator<DumpEvent> {
+  const reopen = () => gunzip(rawChunks(source, ctx, false), source.name, {offThread: true});
+  try {
+    yield* readGunzipped(untilAborted(gunzipPort(inflate.port, (n) => ctx.progress.add(n), source.name), ctx), source.name, source.name, ctx, reopen);
+  } finally {
+    await inflate.stop();
+  }
+}
+
 async function* readSingle(source: DumpStreamSource, ctx: Ctx): AsyncGenerator<DumpEvent> {
-  const offered = source.file === undefined ? null : takeFileInflate(source.file);
-  // A local gzip file inflates on a worker that reads the file itself: this thread neither reads
-  // the compressed bytes nor hands them on. The command may have started it already (offered).
-  const own = offered === null && source.file !== undefined && isGzipFile(source.file) ? startFileInflate(source.file) : null;
-  const port = offered ?? own?.port;
-  if (port) {
-    const reopen = () => gunzip(rawChunks(source, ctx, false), source.name, {offThread: true});
-    try {
-      yield* readGunzipped(untilAborted(gunzipPort(port, (n) => ctx.progress.add(n), source.name), ctx), source.name, source.name, ctx, reopen);
-    } finally {
-      await own?.stop();
-    }
+  const inflate = localGzipInflate(source);
+  if (inflate) {
+    yield* readLocalGzip(source, inflate, ctx);
     return;
   }
   const peeked = await peek(rawChunks(source, ctx), DETECT_HEAD_BYTES);
@@ -364,10 +373,16 @@ async function* readFolder(entries: DumpStreamSource[], ctx: Ctx): AsyncGenerato
 
   // A backup "folder" may hold a tarball or an archive next to other files (a manifest, say).
   for (const source of others) {
+    const gzipName = /\.(tgz|tar\.gz|agz|archive\.gz|gz)$/i.test(source.name);
+    const inflate = gzipName ? localGzipInflate(source) : null;
+    if (inflate) {
+      yield* readLocalGzip(source, inflate, ctx);
+      continue;
+    }
     const peeked = await peek(rawChunks(source, ctx), DETECT_HEAD_BYTES);
     try {
       const format = detectFormatSync(peeked.head, source.name);
-      if (format === 'tar' || format === 'archive' || (format === 'gzip' && /\.(tgz|tar\.gz|agz|archive\.gz|gz)$/i.test(source.name))) {
+      if (format === 'tar' || format === 'archive' || (format === 'gzip' && gzipName)) {
         yield* readDetected(peeked.all, peeked.head, source.name, source.name, ctx, () => rawChunks(source, ctx, false), false);
       }
     } finally {

@@ -5,8 +5,7 @@ import type {MessagePort} from 'node:worker_threads';
 import {EJSON} from 'bson';
 import type {Document} from 'bson';
 
-import {formatFromName} from '../dump/detect.js';
-import {offerFileInflate, prewarmInflate} from '../dump/inflate.js';
+import {offerFileInflate} from '../dump/inflate.js';
 import {serializeError} from './in-worker.js';
 import {fileSources} from './source.js';
 import type {WorkerMessage, WorkerRequest} from './in-worker.js';
@@ -17,24 +16,17 @@ const post = (message: WorkerMessage) => port.postMessage(message);
 const controller = new AbortController();
 // Started early (startWorkerEarly), the worker gets its request as a message once the command knows it.
 let received: (request: WorkerRequest) => void = () => undefined;
-let inflating = false;
 const asked = new Promise<WorkerRequest>((resolve) => (received = resolve));
 port.on('message', (message: unknown) => {
   if (message === 'abort') controller.abort();
   else if ((message as {type?: string}).type === 'request') {
     const {request, inflate} = message as {request: WorkerRequest; inflate?: {file: string; port: MessagePort}};
     // The command started inflating the file already: the reader takes that stream instead of opening its own.
-    if (inflate) {
-      offerFileInflate(inflate.file, inflate.port);
-      inflating = true;
-    }
+    if (inflate) offerFileInflate(inflate.file, inflate.port);
     received(request);
   }
 });
 const request = (workerData as WorkerRequest | null) ?? (await asked);
-// A compressed backup inflates on a thread of its own. A local file's reader starts one that reads
-// the file itself; for cached files, that thread starts now, while the extractor's modules load.
-if (!inflating && typeof request.input !== 'string' && request.input.some((f) => formatFromName(f.name) === 'gzip')) prewarmInflate();
 const {extract} = await loading;
 
 try {

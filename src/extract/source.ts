@@ -1,10 +1,10 @@
-import {createReadStream} from 'node:fs';
 import {stat} from 'node:fs/promises';
 import path from 'node:path';
 
 import type {Backup} from '../catalog/list.js';
 import type {BackupStore} from '../catalog/store.js';
 import type {Settings} from '../config/settings.js';
+import {localSource} from '../dump/local-source.js';
 import type {DumpInput, DumpStreamSource} from '../dump/types.js';
 import {GravityError} from '../errors.js';
 import type {ExtractInput} from './extract.js';
@@ -76,7 +76,7 @@ export async function resolveInput(from: string, settings: Settings): Promise<Re
 
 /** Local files read as a backup's objects, by name (a fetched backup's cache, on whichever thread reads it). */
 export function fileSources(files: Array<{name: string; path: string}>): DumpStreamSource[] {
-  return files.map((f) => ({name: f.name, open: async () => createReadStream(f.path, {highWaterMark: 1024 * 1024})}));
+  return files.map((f) => localSource(f.path, f.name));
 }
 
 /** A backup of the source as an extract input: from the cache when fetched earlier, else streamed. */

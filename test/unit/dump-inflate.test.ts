@@ -16,7 +16,7 @@ import zlib from 'node:zlib';
 import {BSON} from 'bson';
 
 import {GravityError} from '../../src/errors.js';
-import {gunzipOffThread, offerFileInflate, prewarmInflate, startFileInflate, takeFileInflate} from '../../src/dump/inflate.js';
+import {gunzipOffThread, offerFileInflate, startFileInflate, takeFileInflate} from '../../src/dump/inflate.js';
 import {readDump} from '../../src/dump/read.js';
 import type {DumpEvent} from '../../src/dump/types.js';
 import {gunzip, gunzipPort} from '../../src/dump/streams.js';
@@ -59,12 +59,6 @@ describe('gunzip off the reading thread', () => {
         assert.ok((await collect(gunzipOffThread(chunked(members, sizes), chunkSize))).equals(plain), `zlib buffers of ${chunkSize}, input chunks of ${sizes.join(', ')}`);
       }
     }
-  });
-
-  it('a worker started ahead (prewarmInflate) serves the next gunzip, and the one after starts its own', async () => {
-    prewarmInflate();
-    assert.ok((await collect(gunzip(chunked(members, [1_048_576]), 'warm.gz', {offThread: true}))).equals(plain));
-    assert.ok((await collect(gunzip(chunked(members, [1_048_576]), 'cold.gz', {offThread: true}))).equals(plain));
   });
 
   it('a truncated stream is DUMP_CORRUPT, "truncated gzip", as on the reading thread', async () => {
