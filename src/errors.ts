@@ -34,6 +34,11 @@ export type ErrorCode =
   | 'JOURNAL_MISSING'
   | 'SCRATCH_UNAVAILABLE'
   | 'INTERRUPTED'
+  | 'LOCKED'
+  | 'RESOURCE_LIMIT'
+  | 'OPLOG_CORRUPT'
+  | 'OPLOG_GAP'
+  | 'OPLOG_UNSUPPORTED'
   | 'INTERNAL';
 
 /** Exit codes are grouped so scripts can tell bad input from a failed check. */
@@ -68,6 +73,16 @@ const EXIT_CODES: Record<ErrorCode, number> = {
   JOURNAL_MISSING: 3,
   SCRATCH_UNAVAILABLE: 5,
   INTERRUPTED: 130,
+  /** Another run holds the set and target (push, rollback, repair). */
+  LOCKED: 7,
+  /** A bound was reached: disk space, matching time budget, nesting depth. */
+  RESOURCE_LIMIT: 10,
+  /** An oplog file or entry that cannot be read (truncated, over 16 MiB + 16 KiB, not BSON). */
+  OPLOG_CORRUPT: 6,
+  /** The oplog does not cover the range asked for (starts too late, a gap inside it). */
+  OPLOG_GAP: 3,
+  /** An entry the replayer cannot apply exactly to a document that matters. */
+  OPLOG_UNSUPPORTED: 8,
   INTERNAL: 1,
 };
 
