@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, dbFlag, fieldsFlag, targetFlag, whereTargetFlag} from '../base-command.js';
+import type {TargetDatabase} from '../promote/target-db.js';
 import type {ShownPlan} from '../target/plan.js';
 import {renderPlan} from '../ui/plan.js';
 
@@ -17,13 +18,17 @@ export default class PlanCommand extends BaseCommand<typeof PlanCommand> {
     'match-on': Flags.string({description: 'natural key fields (comma-separated) to find records re-created under a new _id'}),
   };
 
-  async run(): Promise<ShownPlan & {file: string}> {
+  async run(): Promise<ShownPlan & {file: string; targetDatabase: TargetDatabase}> {
     // Loaded here, not at start-up: `--help` and the other commands need none of it.
     const {openContext, repairOptions, withConnection} = await import('../promote/context.js');
     const {planSet, savePlan, shownPlan} = await import('../target/plan.js');
+    const {describeTargetDatabase, targetDatabaseNotes} = await import('../promote/target-db.js');
     const repair = await repairOptions(this.flags.fields, this.flags['where-target']);
     const {set, target} = await openContext(this.args.set, this.flags.to, this.settings);
     return withConnection(target, async (conn) => {
+      // Said before anything else: a set planned against the wrong database looks like a fine plan.
+      const targetDatabase = await describeTargetDatabase(set, conn, target);
+      for (const note of targetDatabaseNotes(targetDatabase, target)) this.reporter.warn(note);
       const total = Object.values(set.manifest.collections).reduce((n, c) => n + c.documents, 0);
       const bar = this.reporter.bar(`Planning against ${target.label}`, Math.max(total, 1), 'docs');
       const done = new Map<string, number>();
@@ -41,7 +46,7 @@ export default class PlanCommand extends BaseCommand<typeof PlanCommand> {
       this.reporter.succeed(`Plan ${plan.hash.slice(0, 12)} saved to ${file}`);
       this.log(renderPlan(plan));
       // The class codes (a byte a document) stay in the plan file; --json shows the counts and the ids that matter.
-      return {...shownPlan(plan), file};
+      return {...shownPlan(plan), file, targetDatabase};
     });
   }
 }

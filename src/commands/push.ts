@@ -1,9 +1,11 @@
 import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, dbFlag, fieldsFlag, targetFlag, whereTargetFlag} from '../base-command.js';
+import type {TargetDatabase} from '../promote/target-db.js';
 import type {ShownPlan} from '../target/plan.js';
 import type {PushResult} from '../target/types.js';
 import {GravityError} from '../errors.js';
+import {andMore} from '../ui/plan.js';
 import {renderTable} from '../ui/table.js';
 import {formatValue} from '../ui/values.js';
 
@@ -39,7 +41,7 @@ export default class Push extends BaseCommand<typeof Push> {
     'bypass-document-validation': Flags.boolean({description: 'write past the target collection\'s validator, as mongorestore --bypassDocumentValidation (recorded in the journal and ledger)'}),
   };
 
-  async run(): Promise<PushResult & {plan: ShownPlan}> {
+  async run(): Promise<PushResult & {plan: ShownPlan; targetDatabase: TargetDatabase}> {
     // Loaded here, not at start-up: `--help` and the other commands need none of it.
     const {runPush} = await import('../promote/push.js');
     const {flags} = this;
@@ -67,11 +69,15 @@ export default class Push extends BaseCommand<typeof Push> {
     this.log('');
     this.log(
       renderTable(
-        ['collection', 'inserted', 'overwritten', 'repaired', 'skipped', 'conflicts', 'refused', 'excluded'],
+        // JSON's `skipped` counts documents already the same on the target: shown under plan's word for them.
+        ['collection', 'inserted', 'overwritten', 'repaired', 'same', 'conflicts', 'refused', 'excluded'],
         Object.entries(result.collections).map(([c, n]) => [c, n.inserted, n.overwritten, n.repaired ?? 0, n.skipped, n.conflicts, n.refused, n.excluded]),
       ),
     );
-    for (const r of result.refusedDetails.slice(0, 20)) this.log(`  refused: ${r.collection} _id ${formatValue(r._id)}${r.codeName ? ` (${r.codeName})` : ''}: ${r.reason}`);
+    const shown = result.refusedDetails.slice(0, 20);
+    for (const r of shown) this.log(`  refused: ${r.collection} _id ${formatValue(r._id)}${r.codeName ? ` (${r.codeName})` : ''}: ${r.reason}`);
+    const refusedTotal = Object.values(result.collections).reduce((n, c) => n + c.refused, 0);
+    for (const line of andMore(shown.length, Math.max(refusedTotal, result.refusedDetails.length))) this.log(line);
     if (!result.complete) {
       const refused = Object.values(result.collections).reduce((n, c) => n + c.refused, 0);
       const error = new GravityError('PUSH_INCOMPLETE', `${refused} document(s) were not restored on ${result.target}; the others were written and journaled in ${result.journal}`, {

@@ -31,8 +31,9 @@ export function registerSecret(value: string | undefined | null): void {
     // Not percent-encoded text: the raw spelling is enough.
   }
   spellings.add(encodeURIComponent(value));
-  // A parser that gives up mid-way may print only the piece before a delimiter: mask the pieces too.
-  for (const piece of value.split(/[^A-Za-z0-9]+/)) spellings.add(piece);
+  // A parser that gives up mid-way may print only the piece before a delimiter: mask the pieces too,
+  // except short runs of digits, which would mask every port and line number that happens to match.
+  for (const piece of value.split(/[^A-Za-z0-9]+/)) if (!/^\d{1,5}$/.test(piece)) spellings.add(piece);
   for (const s of spellings) if (s.length >= MIN_SECRET_LENGTH) secrets.add(s);
 }
 
@@ -57,13 +58,15 @@ export function registerUriSecrets(uri: string | undefined): void {
 
 /**
  * `mongodb://user:secret` with the `@host` forgotten: what follows the colon is not a port, so it is
- * taken for a password.
+ * taken for a password. Not when it is a port (digits, or the `port` of a placeholder such as
+ * `mongodb://host:port/db` in a hint), nor when what precedes the colon holds a `/`: that is a path
+ * (`file:///app/dist/connect.js:123:45` in a stack frame), never a user name.
  */
 function portlessPassword(rest: string): string | undefined {
   const colon = rest.indexOf(':');
-  if (colon < 0) return undefined;
+  if (colon < 0 || rest.slice(0, colon).includes('/')) return undefined;
   const after = rest.slice(colon + 1);
-  return /^\d*(?:[,/?]|$)/.test(after) ? undefined : after;
+  return /^(?:\d*|port)(?:[,/?:]|$)/i.test(after) ? undefined : after;
 }
 
 function maskToken(scheme: string, rest: string): string {

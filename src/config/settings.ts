@@ -115,11 +115,59 @@ export function targetDbFromUri(uri: string): string | null {
   return db && !AUTHENTICATION_DATABASES.has(db) ? db : null;
 }
 
+/** Where the target database came from: said aloud by plan and push, and production accepts another database only from --db. */
+export type TargetDbSource = 'flag' | 'setting' | 'uri' | 'set';
+
 export interface ResolvedTarget {
   name: 'staging' | 'production' | 'adhoc';
   uri: string;
   db: string | null;
   label: string;
+  dbFrom: TargetDbSource;
+}
+
+/** The setting a source names, in a person's words. */
+export function describeDbSource(from: TargetDbSource, name: ResolvedTarget['name']): string {
+  if (from === 'flag') return '--db';
+  if (from === 'setting') return name === 'adhoc' ? 'the target settings' : `GRAVITY_RESTORE_${name.toUpperCase()}_DB / targets.${name}.db`;
+  if (from === 'uri') return 'the connection string\'s path';
+  return 'the restore set\'s source database';
+}
+
+/**
+ * A user name or password with an unencoded \`@\`, \`#\`, \`/\`, \`?\` or \`:\` (\`mongodb://u:p@ss#w/rd@host/db\`)
+ * makes the connection string name another host: the driver ends the host list at the first \`/\`,
+ * \`?\` or \`#\` and takes the user information up to the last \`@\` before it, so the server is then
+ * "unreachable" although it is up. The connection string format requires these characters
+ * percent-encoded in the user name and password.
+ * https://www.mongodb.com/docs/manual/reference/connection-string/#std-label-connections-standard-connection-string-format
+ * ("If the username or password includes the following characters: : / ? # [ ] @ those characters
+ * must be converted using percent encoding.")
+ */
+export function hasUnencodedUserInfo(uri: string): boolean {
+  const rest = /^mongodb(?:\+srv)?:\/\/(.*)$/is.exec(uri.trim())?.[1];
+  if (rest === undefined) return false;
+  const at = rest.lastIndexOf('@');
+  if (at < 0) return false;
+  const userinfo = rest.slice(0, at);
+  // The usual, well-formed case: user[:password]@hosts…
+  if (!/[@/?#]/.test(userinfo) && userinfo.indexOf(':') === userinfo.lastIndexOf(':')) return false;
+  // An '@' inside the options of an otherwise well-formed string (e.g. appName=a@b) is not user information.
+  const q = userinfo.indexOf('?');
+  if (q >= 0) {
+    const head = userinfo.slice(0, q);
+    const wellFormedHead = /^(?:[^@/?#:]*(?::[^@/?#:]*)?@)?(?:[A-Za-z0-9._~%-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?(?:,(?:[A-Za-z0-9._~%-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?)*(?:\/[^/?#@]*)?$/;
+    if (wellFormedHead.test(head) && /^[A-Za-z][A-Za-z0-9]*=/.test(userinfo.slice(q + 1))) return false;
+  }
+  return true;
+}
+
+/** Refuse a connection string whose user information is not percent-encoded, naming where it came from but never printing it. */
+export function assertEncodedUserInfo(uri: string, where: string): void {
+  if (!hasUnencodedUserInfo(uri)) return;
+  throw new GravityError('TARGET_INVALID', `The connection string of ${where} has an unencoded @, #, /, ? or : in its user name or password, so it names another host`, {
+    hint: 'percent-encode the password (and user name): @ as %40, # as %23, / as %2F, ? as %3F, : as %3A (e.g. encodeURIComponent)',
+  });
 }
 
 const TARGET_ENV = {staging: 'GRAVITY_RESTORE_STAGING_URI', production: 'GRAVITY_RESTORE_PRODUCTION_URI'} as const;
@@ -138,11 +186,18 @@ export function resolveTarget(to: string, settings: Settings, primary = false): 
         hint: `Set ${TARGET_ENV[to]} (in the environment or .env), or pass --to mongodb://host:port/db`,
       });
     }
-    return {name: to, uri, db: override ?? settings.targetDbs?.[to] ?? targetDbFromUri(uri), label: `${to} (${maskUri(uri)})`};
+    assertEncodedUserInfo(uri, `the ${to} target (${TARGET_ENV[to]})`);
+    const configured = settings.targetDbs?.[to];
+    const fromUri = targetDbFromUri(uri);
+    const [db, dbFrom]: [string | null, TargetDbSource] = override ? [override, 'flag'] : configured ? [configured, 'setting'] : fromUri ? [fromUri, 'uri'] : [null, 'set'];
+    return {name: to, uri, db, dbFrom, label: `${to} (${maskUri(uri)})`};
   }
   if (/^mongodb(\+srv)?:\/\//.test(to)) {
     registerUriSecrets(to);
-    return {name: 'adhoc', uri: to, db: override ?? targetDbFromUri(to), label: maskUri(to)};
+    assertEncodedUserInfo(to, '--to');
+    const fromUri = targetDbFromUri(to);
+    const [db, dbFrom]: [string | null, TargetDbSource] = override ? [override, 'flag'] : fromUri ? [fromUri, 'uri'] : [null, 'set'];
+    return {name: 'adhoc', uri: to, db, dbFrom, label: maskUri(to)};
   }
   throw new GravityError('TARGET_INVALID', `Unknown target "${maskUri(to)}"`, {
     hint: 'Use --to staging, --to production or --to mongodb://host:port/db',

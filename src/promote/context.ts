@@ -1,17 +1,18 @@
 import {readdir, readFile} from 'node:fs/promises';
 import path from 'node:path';
 
-import {resolveTarget, type Settings} from '../config/settings.js';
+import {resolveTarget, type ResolvedTarget, type Settings} from '../config/settings.js';
 import {GravityError} from '../errors.js';
+import {acquireSetLock, type SetLock} from '../restore-set/lock.js';
 import {readRestoreSet, type RestoreSet} from '../restore-set/manifest.js';
 import {assertWritableDb, connectTarget} from '../target/connect.js';
-import type {GateDecision} from '../target/gates.js';
+import {targetIdentity, type GateDecision} from '../target/gates.js';
 import type {Plan, TargetConnection, TargetSpec} from '../target/types.js';
 import {ask, confirm} from '../ui/prompt.js';
 
 export interface PromoteContext {
   set: RestoreSet;
-  target: TargetSpec;
+  target: ResolvedTarget;
   /** The configured staging target, when there is one (production gates look at it). */
   staging: TargetSpec | null;
   /** The configured production target: a staging-like write that points at it is refused. */
@@ -24,6 +25,29 @@ export async function openContext(setDir: string, to: string, settings: Settings
   const staging = settings.targets.staging ? resolveTarget('staging', settings) : null;
   const production = settings.targets.production ? resolveTarget('production', settings) : null;
   return {set, target, staging, production};
+}
+
+/**
+ * The exclusive lock of this set on this target, for a run that writes (push, field repair,
+ * rollback). The target is identified by its servers and database, not by the name it was given,
+ * so `--to staging` and `--to <staging's URI>` take the same lock.
+ */
+export async function lockSetTarget(set: RestoreSet, target: ResolvedTarget, verb: string): Promise<SetLock> {
+  const dbs = [...new Set(Object.values(set.manifest.collections).map((c) => c.db))].sort();
+  const id = targetIdentity(target.uri, target.db);
+  const identity = JSON.stringify({hosts: id.hosts, db: id.db ?? dbs.join(',')});
+  const to = target.name === 'adhoc' ? target.label : target.name;
+  return acquireSetLock(set, {name: target.name, identity, label: target.label}, `${verb} --to ${to}`);
+}
+
+/** Run `work` holding the set's lock on the target; the lock goes when the work ends, however it ends. */
+export async function withSetLock<T>(set: RestoreSet, target: ResolvedTarget, verb: string, work: () => Promise<T>): Promise<T> {
+  const lock = await lockSetTarget(set, target, verb);
+  try {
+    return await work();
+  } finally {
+    await lock.release();
+  }
 }
 
 export async function withConnection<T>(target: TargetSpec, work: (conn: TargetConnection) => Promise<T>): Promise<T> {

@@ -2,7 +2,7 @@ import {EJSON} from 'bson';
 
 import {GravityError} from '../errors.js';
 import {readLedger} from '../restore-set/ledger.js';
-import {checkPushGate} from '../target/gates.js';
+import {checkPushGate, pushMode} from '../target/gates.js';
 import {planSet, pushSet, savePlan} from '../target/index.js';
 import type {PushOptions} from '../target/index.js';
 import {plannedWrites} from '../target/push.js';
@@ -13,7 +13,10 @@ import type {Plan, PushResult} from '../target/types.js';
 import {canPrompt, confirm} from '../ui/prompt.js';
 import type {Reporter} from '../ui/reporter.js';
 import {renderPlan} from '../ui/plan.js';
-import {lastSavedPlan, newRisks, openContext, promptThroughGate, repairOptions, requireTargetDb, withConnection} from './context.js';
+import type {PushMode} from '../restore-set/ledger.js';
+import {lastSavedPlan, newRisks, openContext, promptThroughGate, repairOptions, requireTargetDb, withConnection, withSetLock} from './context.js';
+import type {PromoteContext} from './context.js';
+import {describeTargetDatabase, refuseSilentProductionDb, targetDatabaseNotes, type TargetDatabase} from './target-db.js';
 import type {Settings} from '../config/settings.js';
 
 export interface PushRequest {
@@ -60,10 +63,39 @@ export function canPlanWhileWriting(set: RestoreSet, saved: Plan, options: PlanO
  * it is journaled). Otherwise (production, a terminal, no saved plan): plan again, compare with the
  * plan the user saw (on a terminal, ask), confirm, then write, with every refusal before the first write.
  */
-export async function runPush(request: PushRequest, settings: Settings, reporter: Reporter, signal: AbortSignal, log: (line: string) => void): Promise<PushResult & {plan: ShownPlan}> {
+export async function runPush(
+  request: PushRequest,
+  settings: Settings,
+  reporter: Reporter,
+  signal: AbortSignal,
+  log: (line: string) => void,
+): Promise<PushResult & {plan: ShownPlan; targetDatabase: TargetDatabase}> {
   const {set, target, staging, production} = await openContext(request.set, request.to, settings);
   const interactive = canPrompt();
   requireTargetDb(target, set);
+  refuseSilentProductionDb(set, target, request.set);
+  const planOptions = {matchOn: request.matchOn ?? [], ...(await repairOptions(request.fields, request.whereTarget))};
+  const mode = pushMode({
+    fields: planOptions.fields ?? null,
+    whereTarget: planOptions.whereTarget ? EJSON.stringify(planOptions.whereTarget, {relaxed: false}) : null,
+    onConflict: request.onConflict,
+    inexact: request.inexact ?? 'fail',
+    skipClashes: request.skipClashes ?? false,
+    bypassDocumentValidation: request.bypassDocumentValidation ?? false,
+    matchOn: planOptions.matchOn,
+  });
+  // One push, field repair or rollback of this set on this target at a time: two would share a journal.
+  return withSetLock(set, target, request.fields ? 'push --fields' : 'push', () => gatedPush(request, reporter, signal, log, {set, target, staging, production, interactive, planOptions, mode}));
+}
+
+async function gatedPush(
+  request: PushRequest,
+  reporter: Reporter,
+  signal: AbortSignal,
+  log: (line: string) => void,
+  ctx: PromoteContext & {interactive: boolean; planOptions: PlanOptions; mode: PushMode},
+): Promise<PushResult & {plan: ShownPlan; targetDatabase: TargetDatabase}> {
+  const {set, target, staging, production, interactive, planOptions, mode} = ctx;
   const gate = checkPushGate({
     set,
     ledger: await readLedger(set),
@@ -75,13 +107,17 @@ export async function runPush(request: PushRequest, settings: Settings, reporter
     skipStaging: request.skipStaging,
     reason: request.reason,
     interactive,
+    mode,
+    setArg: request.set,
   });
   if (gate.decision === 'refuse') throw gate.error;
 
   return withConnection(target, async (conn) => {
+    const targetDatabase = await describeTargetDatabase(set, conn, target);
+    for (const note of targetDatabaseNotes(targetDatabase, target)) reporter.warn(note);
     const previous = await lastSavedPlan(set, target.name, target.label);
-    const planOptions = {matchOn: request.matchOn ?? [], ...(await repairOptions(request.fields, request.whereTarget))};
     const pushOptions = {
+      mode,
       onConflict: request.onConflict,
       inexact: request.inexact ?? 'fail',
       skipClashes: request.skipClashes ?? false,
@@ -113,7 +149,7 @@ export async function runPush(request: PushRequest, settings: Settings, reporter
       const result = await write(previous, plannedWritesOf(previous, overwrite), {plan: draft, options: planOptions});
       const plan = finishPlan(draft);
       await savePlan(set, plan);
-      return {...result, plan: shownPlan(plan)};
+      return {...result, plan: shownPlan(plan), targetDatabase};
     }
     reporter.spin(`Planning against ${target.label}`);
     const plan = await planSet(set, conn, planOptions);
@@ -139,6 +175,6 @@ export async function runPush(request: PushRequest, settings: Settings, reporter
     }
     const total = plannedWritesOf(plan, overwrite);
     await promptThroughGate(gate, `Write ${total} document(s) to ${target.label}?`, 'nothing was written');
-    return {...(await write(plan, total)), plan: shownPlan(plan)};
+    return {...(await write(plan, total)), plan: shownPlan(plan), targetDatabase};
   });
 }

@@ -25,7 +25,26 @@ export interface LedgerEntry {
   bypassDocumentValidation?: boolean;
   /** Journal path relative to the set folder. */
   journal?: string;
+  /**
+   * How a push wrote (push lines only): what the production gate compares with the staging
+   * rehearsal. Lines written before it was recorded mean the default mode.
+   */
+  mode?: PushMode;
   durationMs?: number;
+}
+
+/** The settings that change what a push writes, in canonical form (sorted lists, canonical Extended JSON). */
+export interface PushMode {
+  /** --fields, sorted; null: whole documents. */
+  fields: string[] | null;
+  /** --where-target as canonical Extended JSON (only with --fields); null: none. */
+  whereTarget: string | null;
+  onConflict: 'skip' | 'overwrite' | 'fail';
+  inexact: 'fail' | 'skip' | 'write';
+  skipClashes: boolean;
+  bypassDocumentValidation: boolean;
+  /** --match-on, sorted; empty: none. */
+  matchOn: string[];
 }
 
 export function ledgerPath(set: RestoreSet): string {

@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto';
-import {readFile} from 'node:fs/promises';
+import {readFile, realpath} from 'node:fs/promises';
 import path from 'node:path';
 
 import {GravityError} from '../errors.js';
@@ -122,7 +122,45 @@ export async function readRestoreSet(dir: string): Promise<RestoreSet> {
   if (manifest.formatVersion !== 1 || !manifest.collections || !Array.isArray(manifest.order)) {
     throw new GravityError('SET_INVALID', `Restore set manifest ${file} has an unknown layout`, {hint: 'Extract the set again with this version'});
   }
-  return {dir: path.resolve(dir), manifest, hash: manifestHash(manifest)};
+  const root = path.resolve(dir);
+  await assertPathsInside(root, manifest);
+  return {dir: root, manifest, hash: manifestHash(manifest)};
+}
+
+/**
+ * Every path the manifest names must stay inside the set: relative, no `..` out of it, and no
+ * symbolic link that leads out of it. A manifest edited to name `../../etc/secret.bson` (with that
+ * file's sha256) would otherwise have a push write another file's documents.
+ */
+async function assertPathsInside(root: string, manifest: Manifest): Promise<void> {
+  const realRoot = await realpath(root);
+  const tampered = (what: string, problem: string) =>
+    new GravityError('SET_INVALID', `Restore set tampered with: ${what} ${problem}`, {hint: 'Do not edit a restore set by hand; extract it again'});
+  for (const [name, entry] of Object.entries(manifest.collections)) {
+    if (!entry || typeof entry !== 'object') throw tampered(`manifest.json collection ${name}`, 'is not an object');
+    for (const [field, value] of [['file', entry.file], ['metadataFile', entry.metadataFile]] as const) {
+      if (value === null && field === 'metadataFile') continue;
+      const what = `manifest.json ${name}.${field}`;
+      if (typeof value !== 'string' || value === '') throw tampered(what, 'is not a path');
+      if (path.isAbsolute(value) || path.win32.isAbsolute(value) || value.includes('\0')) throw tampered(`${what} (${value})`, 'is not a path inside the set');
+      const resolved = path.resolve(root, value);
+      if (!isInside(root, resolved)) throw tampered(`${what} (${value})`, 'points outside the set');
+      let real: string;
+      try {
+        real = await realpath(resolved);
+      } catch (error) {
+        // A missing file is reported, with its name, by the reader that needs it.
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw error;
+      }
+      if (!isInside(realRoot, real)) throw tampered(`${what} (${value})`, 'leads outside the set through a symbolic link');
+    }
+  }
+}
+
+function isInside(root: string, p: string): boolean {
+  const rel = path.relative(root, p);
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
 }
 
 export function tampered(what: string, problem: string): GravityError {

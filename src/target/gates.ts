@@ -1,5 +1,5 @@
 import {GravityError} from '../errors.js';
-import type {LedgerEntry} from '../restore-set/ledger.js';
+import type {LedgerEntry, PushMode} from '../restore-set/ledger.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
 import type {TargetSpec} from './types.js';
 
@@ -22,6 +22,10 @@ export interface GateInput {
   skipStaging?: boolean;
   reason?: string;
   interactive: boolean;
+  /** How this push would write; absent: the default mode. Production needs staging to have rehearsed the same. */
+  mode?: PushMode;
+  /** The set as the user named it, for the commands a refusal suggests (default `SET`). */
+  setArg?: string;
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
@@ -75,20 +79,85 @@ function refuse(message: string, hint: string, details?: Record<string, unknown>
   return {decision: 'refuse', error: new GravityError('GATE_REFUSED', message, {hint, ...(details ? {details} : {})})};
 }
 
+export const DEFAULT_PUSH_MODE: PushMode = {
+  fields: null,
+  whereTarget: null,
+  onConflict: 'skip',
+  inexact: 'fail',
+  skipClashes: false,
+  bypassDocumentValidation: false,
+  matchOn: [],
+};
+
+/** A push's settings in canonical form: lists sorted and deduplicated, --where-target only with --fields. */
+export function pushMode(given: Partial<PushMode>): PushMode {
+  const list = (xs: string[] | null | undefined) => [...new Set(xs ?? [])].sort();
+  const fields = given.fields && given.fields.length > 0 ? list(given.fields) : null;
+  return {
+    fields,
+    whereTarget: fields ? given.whereTarget ?? null : null,
+    onConflict: given.onConflict ?? DEFAULT_PUSH_MODE.onConflict,
+    inexact: given.inexact ?? DEFAULT_PUSH_MODE.inexact,
+    skipClashes: given.skipClashes ?? false,
+    bypassDocumentValidation: given.bypassDocumentValidation ?? false,
+    matchOn: list(given.matchOn),
+  };
+}
+
+/** The mode a ledger push line records; a line from before modes were recorded is the default mode (and its bypass flag). */
+export function modeOfEntry(entry: LedgerEntry): PushMode {
+  if (entry.mode) return pushMode(entry.mode);
+  return pushMode({bypassDocumentValidation: entry.bypassDocumentValidation === true});
+}
+
+/** The flags that give a push this mode, as a person types them. */
+export function modeFlags(mode: PushMode): string[] {
+  const out: string[] = [];
+  if (mode.fields) out.push(`--fields ${mode.fields.join(',')}`);
+  if (mode.whereTarget) out.push(`--where-target '${mode.whereTarget}'`);
+  if (mode.onConflict !== DEFAULT_PUSH_MODE.onConflict) out.push(`--on-conflict ${mode.onConflict}`);
+  if (mode.inexact !== DEFAULT_PUSH_MODE.inexact) out.push(`--inexact ${mode.inexact}`);
+  if (mode.skipClashes) out.push('--skip-clashes');
+  if (mode.bypassDocumentValidation) out.push('--bypass-document-validation');
+  if (mode.matchOn.length > 0) out.push(`--match-on ${mode.matchOn.join(',')}`);
+  return out;
+}
+
+/** Each setting in which `wanted` differs from `rehearsed`, as `--flag X (staging: Y)`. */
+export function modeDifferences(rehearsed: PushMode, wanted: PushMode): string[] {
+  const show = (v: string[] | string | boolean | null, none: string) => (v === null || v === false || (Array.isArray(v) && v.length === 0) ? none : v === true ? 'on' : Array.isArray(v) ? v.join(',') : v);
+  const rows: Array<[string, string[] | string | boolean | null, string[] | string | boolean | null, string]> = [
+    ['--fields', wanted.fields, rehearsed.fields, 'whole documents'],
+    ['--where-target', wanted.whereTarget, rehearsed.whereTarget, 'none'],
+    ['--on-conflict', wanted.onConflict, rehearsed.onConflict, ''],
+    ['--inexact', wanted.inexact, rehearsed.inexact, ''],
+    ['--skip-clashes', wanted.skipClashes, rehearsed.skipClashes, 'off'],
+    ['--bypass-document-validation', wanted.bypassDocumentValidation, rehearsed.bypassDocumentValidation, 'off'],
+    ['--match-on', wanted.matchOn, rehearsed.matchOn, 'none'],
+  ];
+  return rows.filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b)).map(([flag, a, b, none]) => `${flag} ${show(a, none)} (staging: ${show(b, none)})`);
+}
+
 /**
- * Did staging receive and pass this exact set? A successful push of the same set hash to a
- * staging target, then a successful verify of it on staging, with no rollback of staging since.
+ * Did staging receive and pass this exact set, written the same way? A successful push of the same
+ * set hash to a staging target in `mode` (any mode when not given), then a successful verify on
+ * staging with no push in another mode between them, and no rollback of staging since the push.
  */
-export function stagingProof(ledger: LedgerEntry[], setHash: string): {push: LedgerEntry; verify: LedgerEntry} | null {
+export function stagingProof(ledger: LedgerEntry[], setHash: string, mode?: PushMode): {push: LedgerEntry; verify: LedgerEntry} | null {
   const mine = ledger.filter((e) => e.setHash === setHash && e.target === 'staging');
+  const wanted = mode ? JSON.stringify(pushMode(mode)) : null;
   for (let i = mine.length - 1; i >= 0; i--) {
-    const verify = mine[i]!;
-    if (verify.action !== 'verify' || verify.outcome !== 'ok') continue;
-    const push = mine.slice(0, i).reverse().find((e) => e.action === 'push' && e.outcome === 'ok');
-    if (!push) continue;
-    const rolledBack = mine.slice(i + 1).some((e) => e.action === 'rollback' && (e.outcome === 'ok' || e.outcome === 'partial'));
-    if (rolledBack) return null;
-    return {push, verify};
+    const push = mine[i]!;
+    if (push.action !== 'push' || push.outcome !== 'ok') continue;
+    const pushed = JSON.stringify(modeOfEntry(push));
+    if (wanted !== null && pushed !== wanted) continue;
+    const later = mine.slice(i + 1);
+    if (later.some((e) => e.action === 'rollback' && (e.outcome === 'ok' || e.outcome === 'partial'))) continue;
+    // A verify checks what staging holds then: a push in another mode before it makes it the other push's proof.
+    for (const e of later) {
+      if (e.action === 'push' && (e.outcome === 'ok' || e.outcome === 'partial') && JSON.stringify(modeOfEntry(e)) !== pushed) break;
+      if (e.action === 'verify' && e.outcome === 'ok') return {push, verify: e};
+    }
   }
   return null;
 }
@@ -123,7 +192,8 @@ function stagingLikeStep(input: GateInput, verb: string): GateDecision {
 
 /**
  * The push gate. staging/adhoc: --yes, or a yes/no prompt on a terminal. production: the ledger
- * must show this set pushed to and verified on staging (or --skip-staging with a reason, which the
+ * must show this set pushed to and verified on staging in the same mode (fields, conflict policy and
+ * the other write settings: a rehearsal of a field repair proves nothing about a whole overwrite) (or --skip-staging with a reason, which the
  * caller records as an `override` ledger line), and the database name typed or passed with
  * --confirm; --yes alone never reaches production. A target that is the same database as the
  * other named target is refused either way.
@@ -137,14 +207,34 @@ export function checkPushGate(input: GateInput): GateDecision {
     const reason = input.reason?.trim();
     if (!reason) return refuse('--skip-staging needs a reason', 'Pass --reason "why staging is skipped" (it is recorded in the ledger)');
     override = reason;
-  } else if (!stagingProof(input.ledger, input.set.hash)) {
-    return refuse(
-      `This restore set (${input.set.hash.slice(0, 12)}) has not been pushed to and verified on staging`,
-      'Run `gravity-restore push SET --to staging` and `gravity-restore verify SET --to staging` first, or pass --skip-staging --reason "…"',
-      {setHash: input.set.hash},
-    );
+  } else {
+    const refusal = stagingRefusal(input);
+    if (refusal) return refusal;
   }
   return confirmStep(input, 'push to', override);
+}
+
+/** Null when staging rehearsed this push (same set, same mode, verified); else the refusal, naming what differs. */
+function stagingRefusal(input: GateInput): GateDecision | null {
+  const mode = pushMode(input.mode ?? {});
+  if (stagingProof(input.ledger, input.set.hash, mode)) return null;
+  const setArg = input.setArg ?? 'SET';
+  const rehearse = ['gravity-restore push', setArg, '--to staging', ...modeFlags(mode), '--yes'].join(' ');
+  const verify = ['gravity-restore verify', setArg, '--to staging', ...(mode.fields ? [`--fields ${mode.fields.join(',')}`] : [])].join(' ');
+  const other = stagingProof(input.ledger, input.set.hash);
+  if (other) {
+    const differences = modeDifferences(modeOfEntry(other.push), mode);
+    return refuse(
+      `Staging verified this set pushed another way: ${differences.join(', ')}`,
+      `Rehearse this push on staging first: \`${rehearse}\`, then \`${verify}\``,
+      {setHash: input.set.hash, differences, staging: modeOfEntry(other.push), wanted: mode},
+    );
+  }
+  return refuse(
+    `This restore set (${input.set.hash.slice(0, 12)}) has not been pushed to and verified on staging`,
+    `Run \`${rehearse}\` and \`${verify}\` first, or pass --skip-staging --reason "…"`,
+    {setHash: input.set.hash},
+  );
 }
 
 /**

@@ -8,6 +8,7 @@ import {GravityError, isGravityError} from '../errors.js';
 import {journalRecords, JournalWriter, listJournals} from '../restore-set/journal.js';
 import type {JournalFile, JournalRecord} from '../restore-set/journal.js';
 import {appendLedger} from '../restore-set/ledger.js';
+import type {PushMode} from '../restore-set/ledger.js';
 import {readSetMetadata} from '../restore-set/manifest.js';
 import {setDocumentBatches} from '../restore-set/stream.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
@@ -50,6 +51,8 @@ export interface PushOptions {
   batchDocs?: number;
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
+  /** How this push writes, recorded in the ledger: production's gate compares it with staging's. */
+  mode?: PushMode;
   /** The recorded reason when the production gate was passed with --skip-staging. */
   overrideReason?: string;
   /**
@@ -297,6 +300,7 @@ function ledgerLine(ctx: PushContext, outcome: 'ok' | 'partial', started: number
     durationMs: Date.now() - started,
     ...(ctx.options.overrideReason ? {reason: `override: ${ctx.options.overrideReason}`} : {}),
     ...(ctx.options.bypassDocumentValidation ? {bypassDocumentValidation: true} : {}),
+    ...(ctx.options.mode ? {mode: ctx.options.mode} : {}),
   };
 }
 
