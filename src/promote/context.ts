@@ -37,7 +37,7 @@ export async function lockSetTarget(set: RestoreSet, target: ResolvedTarget, ver
   const id = targetIdentity(target.uri, target.db);
   const identity = JSON.stringify({hosts: id.hosts, db: id.db ?? dbs.join(',')});
   const to = target.name === 'adhoc' ? target.label : target.name;
-  return acquireSetLock(set, {name: target.name, identity, label: target.label}, `${verb} --to ${to}`);
+  return acquireSetLock(set, {identity, label: target.label}, `${verb} --to ${to}`);
 }
 
 /** Run `work` holding the set's lock on the target; the lock goes when the work ends, however it ends. */

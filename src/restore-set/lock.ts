@@ -28,8 +28,6 @@ export interface SetLock {
 }
 
 export interface LockTarget {
-  /** Target name (staging, production, adhoc): kept readable in the file name. */
-  name: string;
   /** What identifies the target whatever it is called: normalised hosts and database, no credentials. */
   identity: string;
   /** Masked label, shown when another run is refused. */
@@ -42,9 +40,10 @@ export interface LockTarget {
  */
 const EMPTY_LOCK_GRACE_MS = 10_000;
 
-export function lockPath(set: RestoreSet, target: LockTarget): string {
+export function lockPath(set: RestoreSet, target: Pick<LockTarget, 'identity'>): string {
   const key = createHash('sha256').update(target.identity).digest('hex').slice(0, 16);
-  return path.join(set.dir, LOCK_DIR, `${target.name}-${key}.lock`);
+  // Named by the target's identity only: `--to staging` and `--to <staging's URI>` must meet at one file.
+  return path.join(set.dir, LOCK_DIR, `target-${key}.lock`);
 }
 
 /** Is this process alive? Signal 0 checks without sending anything; EPERM means it exists under another user. */

@@ -60,14 +60,15 @@ export interface Scenario {
   cleanup(): Promise<void>;
 }
 
-/** A restore set of `collections` (database `gravity` in the set) and fresh target databases for it. */
+/** A restore set of `collections` and fresh target databases of the same name for it. */
 export async function scenario(world: PromoteWorld, collections: Record<string, Document[]>): Promise<Scenario> {
   const db = `g${process.pid}_${++counter}`;
   const tmp = await tempDir('gr-cli-promote-');
   const setDir = path.join(tmp.dir, 'set');
   await writeSet(
     setDir,
-    Object.entries(collections).map(([name, docs]) => ({db: 'gravity', name, docs})),
+    // The set's source database is the target's: production writes into another one only when --db names it.
+    Object.entries(collections).map(([name, docs]) => ({db, name, docs})),
   );
   const env = cleanEnv({
     GRAVITY_RESTORE_STAGING_URI: withDb(world.staging.uri, db),

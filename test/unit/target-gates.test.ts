@@ -4,7 +4,7 @@ import {after, before, describe, it} from 'node:test';
 import {writeSet, tempDir} from '../integration/target-fixture.js';
 import type {LedgerEntry} from '../../src/restore-set/ledger.js';
 import type {RestoreSet} from '../../src/restore-set/manifest.js';
-import {checkPushGate, checkRollbackGate, sameDatabase, stagingProof} from '../../src/target/gates.js';
+import {checkPushGate, checkRollbackGate, DEFAULT_PUSH_MODE, modeDifferences, pushMode, sameDatabase, stagingProof} from '../../src/target/gates.js';
 import type {GateInput} from '../../src/target/gates.js';
 import type {TargetSpec} from '../../src/target/types.js';
 
@@ -138,5 +138,68 @@ describe('stagingProof', () => {
     const push = entry('push', 'ok');
     const verify = entry('verify', 'ok');
     assert.deepEqual(stagingProof([entry('push', 'failed'), push, entry('plan', 'ok'), verify], set.hash), {push, verify});
+  });
+});
+
+describe('production gate by push mode', () => {
+  const repairMode = pushMode({fields: ['phone'], whereTarget: '{"phone":null}'});
+  const whole = pushMode({onConflict: 'overwrite'});
+  const rehearsed = (mode = repairMode) => [entry('push', 'ok', {mode}), entry('verify', 'ok')];
+
+  it('a staging rehearsal of a field repair does not let a whole overwrite into production', () => {
+    assert.deepEqual(checkPushGate(input({ledger: rehearsed(), confirm: 'gravity', mode: repairMode})), {decision: 'allow'});
+    const error = refusal(checkPushGate(input({ledger: rehearsed(), confirm: 'gravity', mode: whole, setArg: './set'})));
+    // One line naming each setting that differs, with staging's value, and the command that rehearses it.
+    assert.match(error.message, /--fields whole documents \(staging: phone\)/);
+    assert.match(error.message, /--where-target none \(staging: \{"phone":null\}\)/);
+    assert.match(error.message, /--on-conflict overwrite \(staging: skip\)/);
+    assert.doesNotMatch(error.message, /--inexact|--match-on|--skip-clashes/);
+    assert.match(error.hint ?? '', /`gravity-restore push \.\/set --to staging --on-conflict overwrite --yes`, then `gravity-restore verify \.\/set --to staging`/);
+    assert.doesNotMatch(error.line, /\n/);
+  });
+
+  it('each setting of the mode counts: every one that differs refuses', () => {
+    const variants: Array<[Partial<typeof DEFAULT_PUSH_MODE>, RegExp]> = [
+      [{fields: ['phone']}, /--fields phone \(staging: whole documents\)/],
+      [{fields: ['phone'], whereTarget: '{"phone":null}'}, /--fields phone/],
+      [{onConflict: 'fail'}, /--on-conflict fail \(staging: skip\)/],
+      [{inexact: 'write'}, /--inexact write \(staging: fail\)/],
+      [{skipClashes: true}, /--skip-clashes on \(staging: off\)/],
+      [{bypassDocumentValidation: true}, /--bypass-document-validation on \(staging: off\)/],
+      [{matchOn: ['slug']}, /--match-on slug \(staging: none\)/],
+    ];
+    for (const [over, message] of variants) {
+      const error = refusal(checkPushGate(input({ledger: rehearsed(DEFAULT_PUSH_MODE), confirm: 'gravity', mode: pushMode(over)})));
+      assert.match(error.message, message);
+      // And rehearsing that very mode on staging lets it through.
+      assert.deepEqual(checkPushGate(input({ledger: rehearsed(pushMode(over)), confirm: 'gravity', mode: pushMode(over)})), {decision: 'allow'});
+    }
+  });
+
+  it('lists are compared as sets, and --where-target counts only with --fields', () => {
+    const a = pushMode({fields: ['b', 'a', 'a'], matchOn: ['y', 'x']});
+    const b = pushMode({fields: ['a', 'b'], matchOn: ['x', 'y']});
+    assert.deepEqual(modeDifferences(a, b), []);
+    assert.deepEqual(pushMode({whereTarget: '{"x":1}'}), DEFAULT_PUSH_MODE);
+  });
+
+  it('an older ledger line without a mode is the default mode, with the bypass flag it recorded', () => {
+    const old = [entry('push', 'ok'), entry('verify', 'ok')];
+    assert.deepEqual(checkPushGate(input({ledger: old, confirm: 'gravity', mode: DEFAULT_PUSH_MODE})), {decision: 'allow'});
+    assert.deepEqual(checkPushGate(input({ledger: old, confirm: 'gravity'})), {decision: 'allow'});
+    refusal(checkPushGate(input({ledger: old, confirm: 'gravity', mode: whole})));
+    const bypassed = [entry('push', 'ok', {bypassDocumentValidation: true}), entry('verify', 'ok')];
+    assert.deepEqual(checkPushGate(input({ledger: bypassed, confirm: 'gravity', mode: pushMode({bypassDocumentValidation: true})})), {decision: 'allow'});
+    refusal(checkPushGate(input({ledger: bypassed, confirm: 'gravity', mode: DEFAULT_PUSH_MODE})));
+  });
+
+  it('a verify proves the push before it only when no push in another mode came between', () => {
+    const ledger = [entry('push', 'ok', {mode: repairMode}), entry('push', 'ok', {mode: whole}), entry('verify', 'ok')];
+    assert.deepEqual(checkPushGate(input({ledger, confirm: 'gravity', mode: whole})), {decision: 'allow'});
+    refusal(checkPushGate(input({ledger, confirm: 'gravity', mode: repairMode})));
+    // A rollback after a rehearsal voids it; a new rehearsal after the rollback counts again.
+    const rolled = [...rehearsed(), entry('rollback', 'ok')];
+    refusal(checkPushGate(input({ledger: rolled, confirm: 'gravity', mode: repairMode})));
+    assert.deepEqual(checkPushGate(input({ledger: [...rolled, ...rehearsed()], confirm: 'gravity', mode: repairMode})), {decision: 'allow'});
   });
 });
