@@ -115,7 +115,10 @@ async function gatedPush(
   return withConnection(target, async (conn) => {
     const targetDatabase = await describeTargetDatabase(set, conn, target);
     for (const note of targetDatabaseNotes(targetDatabase, target)) reporter.warn(note);
-    const previous = await lastSavedPlan(set, target.name, target.label);
+    // A plan made for another database of the same server (another --db) says nothing about this one.
+    const saved = await lastSavedPlan(set, target.name, target.label);
+    const sameNamespaces = (p: Plan) => set.manifest.order.every((c) => p.namespaces?.[c]?.db === conn.dbName(set.manifest.collections[c]!.db));
+    const previous = saved && sameNamespaces(saved) ? saved : null;
     const pushOptions = {
       mode,
       onConflict: request.onConflict,

@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import {after, before, describe, it} from 'node:test';
 
+import type {Document} from 'bson';
+
 import {assertCleanError, json, runCli} from '../support/cli.js';
 import {bytesOf, idKeyOf, ledger, rawDocs, scenario, startWorld, type PromoteWorld, type Scenario} from '../support/promote-fixture.js';
 
@@ -26,7 +28,7 @@ const customer = (i: number, phone: string | null, name = `Customer ${i}`) => ({
 /** Customers as the backup has them, and a target where a bad patch nulled the phones and users edited names and re-entered two phones since. */
 async function incident(client: PromoteWorld['stagingClient'], s: Scenario): Promise<void> {
   const docs = Array.from({length: 6}, (_, i) => customer(i, i >= 4 ? `re-entered ${i}` : null, `Customer ${i} (edited)`));
-  await client.db(s.db).collection('customers').insertMany(docs);
+  await client.db(s.db).collection('customers').insertMany(docs as unknown as Document[]);
 }
 
 describe('production gate by push mode', () => {
