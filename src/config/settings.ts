@@ -152,13 +152,8 @@ export function hasUnencodedUserInfo(uri: string): boolean {
   const userinfo = rest.slice(0, at);
   // The usual, well-formed case: user[:password]@hosts…
   if (!/[@/?#]/.test(userinfo) && userinfo.indexOf(':') === userinfo.lastIndexOf(':')) return false;
-  // An '@' inside the options of an otherwise well-formed string (e.g. appName=a@b) is not user information.
-  const q = userinfo.indexOf('?');
-  if (q >= 0) {
-    const head = userinfo.slice(0, q);
-    const wellFormedHead = /^(?:[^@/?#:]*(?::[^@/?#:]*)?@)?(?:[A-Za-z0-9._~%-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?(?:,(?:[A-Za-z0-9._~%-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?)*(?:\/[^/?#@]*)?$/;
-    if (wellFormedHead.test(head) && /^[A-Za-z][A-Za-z0-9]*=/.test(userinfo.slice(q + 1))) return false;
-  }
+  // The driver, too, takes everything before the last '@' for user information, even an '@' in an
+  // option value (appName=a@b): that one needs encoding as well, and the same advice fits.
   return true;
 }
 

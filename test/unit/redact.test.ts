@@ -87,6 +87,18 @@ describe('redact', () => {
     assert.equal(passwordOf('mongodb://u:forgot-the-host'), 'forgot-the-host');
     assert.equal(redact('mongodb://u:forgot-the-host'), 'mongodb://u:****');
   });
+
+  it('keeps what is not a secret: ports, placeholders, and the line numbers of stack frames', () => {
+    assert.equal(redact('Use --to mongodb://host:port/db'), 'Use --to mongodb://host:port/db');
+    assert.equal(redact('Cannot reach mongodb://db-1:27017,db-2:27018/g'), 'Cannot reach mongodb://db-1:27017,db-2:27018/g');
+    const frame = '    at connectTarget (file:///app/dist/src/target/connect.js:123:45)';
+    assert.equal(redact(frame), frame);
+    assert.equal(redact('at file:///app/node_modules/@oclif/core/lib/main.js:97:16'), 'at file:///app/node_modules/@oclif/core/lib/main.js:97:16');
+    // A registered password's digit runs do not mask every port or line number that happens to match.
+    registerSecret('hunter!27017!x');
+    assert.equal(redact('mongodb://h:27017/g and main.js:27017:1'), 'mongodb://h:27017/g and main.js:27017:1');
+    assert.equal(redact('pw hunter!27017!x'), 'pw ****');
+  });
 });
 
 describe('connection errors never print the password', () => {
