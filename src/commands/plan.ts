@@ -46,7 +46,10 @@ export default class PlanCommand extends BaseCommand<typeof PlanCommand> {
       this.reporter.succeed(`Plan ${plan.hash.slice(0, 12)} saved to ${file}`);
       this.log(renderPlan(plan));
       // The class codes (a byte a document) stay in the plan file; --json shows the counts and the ids that matter.
-      return {...shownPlan(plan), file, targetDatabase};
+      const shown = shownPlan(plan);
+      // `excluded`: push's and verify's word for documents left out on purpose; `skipped` stays for older scripts.
+      const collections = Object.fromEntries(Object.entries(shown.collections).map(([c, n]) => [c, n.skipped === undefined ? n : {...n, excluded: n.skipped}]));
+      return {...shown, collections, file, targetDatabase};
     });
   }
 }

@@ -53,7 +53,7 @@ describe('field repair with --fields and --where-target, through bin/run.js', ()
       {path: 'important_a', backup: 'value-9', target: 'value-9 (re-entered)'},
     ], 'the plan shows the current value next to the backup\'s');
     const human = await runCli(['plan', dir, '--to', uri, ...flags]);
-    assert.match(human.stdout, /Skipped \(the target no longer matches --where-target/);
+    assert.match(human.stdout, /Excluded \(the target no longer matches --where-target/);
 
     const push = await runCli(['push', dir, '--to', uri, ...flags, '--yes', '--json']);
     assert.equal(push.code, 0, push.stderr);

@@ -123,7 +123,7 @@ describe('a tampered restore set', () => {
     assert.equal((await runCli(['push', set, '--to', 'staging', '--yes'], {cwd: dir, env})).code, 0);
     assert.equal((await runCli(['verify', set, '--to', 'staging'], {cwd: dir, env})).code, 0);
     await editManifest(set, (m) => (m.query.text = '{}'));
-    const result = await runCli(['push', set, '--to', 'production', '--confirm', DB], {cwd: dir, env});
+    const result = await runCli(['push', set, '--to', 'production', '--db', DB, '--confirm', DB], {cwd: dir, env});
     assertCleanError(result, /has not been pushed to and verified on staging/);
     assert.equal(result.code, 7);
     assert.equal(await world.productionClient.db(DB).collection('artworks').countDocuments(), 0);
