@@ -37,7 +37,7 @@ describe('plan lists', () => {
 
     const whole = await runCli(['plan', s.setDir, '--to', 'staging'], {env: s.env});
     assert.equal(whole.code, 0, whole.stderr);
-    assert.match(whole.stdout, /Conflicts \(changed on the target since the backup[^\n]*\n(?:[^\n]*\n)*?  … and 7 more \(20 of 27 shown\)/);
+    assert.match(whole.stdout, /Conflicts \(changed on the target since the backup[^\n]*\n(?:[^\n]*\n)*? {2}… and 7 more \(20 of 27 shown\)/);
 
     const flags = ['--fields', 'phone', '--where-target', '{"phone": null}'];
     const repair = await runCli(['plan', s.setDir, '--to', 'staging', ...flags], {env: s.env});
