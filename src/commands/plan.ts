@@ -7,7 +7,7 @@ import {renderPlan} from '../ui/plan.js';
 
 export default class PlanCommand extends BaseCommand<typeof PlanCommand> {
   static summary = 'Compare a restore set with a target: what would be inserted, what is the same, what changed since the backup';
-  static description = 'Reads only. insert: missing on the target; same: identical; conflict: exists but differs (changed since the backup); keyMatch: another _id holds the same natural key (--match-on); clash: a unique index holds its key under another _id; with --fields, repair: those fields differ, skipped: --where-target no longer matches. The plan is saved in the set with its hash.';
+  static description = 'Reads only. insert: missing on the target; same: identical; conflict: exists but differs (changed since the backup); keyMatch: another _id holds the same natural key (--match-on); clash: a unique index holds its key under another _id; with --fields, repair: those fields differ, excluded: --where-target no longer matches. First says which database it compares with when that is not the set\'s, or does not exist. The plan is saved in the set with its hash.';
   static examples = ['<%= config.bin %> plan ./restore-artworks --to staging', '<%= config.bin %> plan ./restore-artworks --to production --match-on slug', '<%= config.bin %> plan ./set --to mongodb://127.0.0.1:27017/gravity --json'];
   static args = {set: Args.string({description: 'restore set folder', required: true})};
   static flags = {

@@ -12,9 +12,9 @@ import {formatValue} from '../ui/values.js';
 export default class Push extends BaseCommand<typeof Push> {
   static summary = 'Write a restore set to a target, parents first, journaled, behind confirmation gates';
   static description =
-    'Plans again first (a script with --yes after `plan`, to staging or an ad-hoc target: plans each batch again just before writing it, and stops with PLAN_CHANGED at a batch showing a risk the plan did not). staging: asks on a terminal, needs --yes without one. production: needs the same set pushed to and verified on staging, ' +
+    'Plans again first (a script with --yes after `plan`, to staging or an ad-hoc target: plans each batch again just before writing it, and stops with PLAN_CHANGED at a batch showing a risk the plan did not). staging: asks on a terminal, needs --yes without one. production: needs the same set pushed to and verified on staging in the same mode (--fields, --where-target, --on-conflict, --inexact, --skip-clashes, --bypass-document-validation, --match-on), and into the set\'s own database unless --db names another, ' +
     'and --confirm <db> (or the database name typed at the prompt); --yes alone never reaches production. Documents changed since the backup ' +
-    'are skipped unless --on-conflict overwrite. An interrupted push resumes from its journal when run again.';
+    'are skipped unless --on-conflict overwrite. An interrupted push resumes from its journal when run again. One push, field repair or rollback of a set on a target at a time (a lock file in the set; LOCKED, exit 7).';
   static examples = [
     '<%= config.bin %> push ./restore-artworks --to staging --yes',
     '<%= config.bin %> push ./restore-artworks --to production --confirm gravity',

@@ -114,7 +114,8 @@ export function modeOfEntry(entry: LedgerEntry): PushMode {
 export function modeFlags(mode: PushMode): string[] {
   const out: string[] = [];
   if (mode.fields) out.push(`--fields ${mode.fields.join(',')}`);
-  if (mode.whereTarget) out.push(`--where-target '${mode.whereTarget}'`);
+  // Single-quoted for a POSIX shell, a quote inside closed and escaped.
+  if (mode.whereTarget) out.push(`--where-target '${mode.whereTarget.replaceAll("'", "'\\''")}'`);
   if (mode.onConflict !== DEFAULT_PUSH_MODE.onConflict) out.push(`--on-conflict ${mode.onConflict}`);
   if (mode.inexact !== DEFAULT_PUSH_MODE.inexact) out.push(`--inexact ${mode.inexact}`);
   if (mode.skipClashes) out.push('--skip-clashes');
@@ -125,8 +126,13 @@ export function modeFlags(mode: PushMode): string[] {
 
 /** Each setting in which `wanted` differs from `rehearsed`, as `--flag X (staging: Y)`. */
 export function modeDifferences(rehearsed: PushMode, wanted: PushMode): string[] {
-  const show = (v: string[] | string | boolean | null, none: string) => (v === null || v === false || (Array.isArray(v) && v.length === 0) ? none : v === true ? 'on' : Array.isArray(v) ? v.join(',') : v);
-  const rows: Array<[string, string[] | string | boolean | null, string[] | string | boolean | null, string]> = [
+  type Setting = string[] | string | boolean | null;
+  const show = (v: Setting, none: string): string => {
+    if (v === null || v === false || (Array.isArray(v) && v.length === 0)) return none;
+    if (v === true) return 'on';
+    return Array.isArray(v) ? v.join(',') : v;
+  };
+  const rows: Array<[flag: string, wanted: Setting, rehearsed: Setting, none: string]> = [
     ['--fields', wanted.fields, rehearsed.fields, 'whole documents'],
     ['--where-target', wanted.whereTarget, rehearsed.whereTarget, 'none'],
     ['--on-conflict', wanted.onConflict, rehearsed.onConflict, ''],
