@@ -161,7 +161,7 @@ export function hasUnencodedUserInfo(uri: string): boolean {
 export function assertEncodedUserInfo(uri: string, where: string): void {
   if (!hasUnencodedUserInfo(uri)) return;
   throw new GravityError('TARGET_INVALID', `The connection string of ${where} has an unencoded @, #, /, ? or : in its user name or password, so it names another host`, {
-    hint: 'percent-encode the password (and user name): @ as %40, # as %23, / as %2F, ? as %3F, : as %3A (e.g. encodeURIComponent)',
+    hint: 'Check it and percent-encode the password (and user name): @ as %40, # as %23, / as %2F, ? as %3F, : as %3A (e.g. encodeURIComponent)',
   });
 }
 
