@@ -69,6 +69,16 @@ function readModifiers(o: Buffer): PathNode {
   return root;
 }
 
+/** The first path below `node` that sets a value (for messages), or null. */
+function firstSet(node: PathNode, path: string): string | null {
+  if (node.leaf) return node.leaf.op === 'set' ? path : null;
+  for (const [name, child] of node.children) {
+    const found = firstSet(child, joinPath(path, keyText(name)));
+    if (found) return found;
+  }
+  return null;
+}
+
 function hasSet(node: PathNode): boolean {
   if (node.leaf) return node.leaf.op === 'set';
   for (const child of node.children.values()) if (hasSet(child)) return true;
@@ -125,7 +135,8 @@ function update(doc: Buffer, el: RawElement, node: PathNode, ctx: ApplyContext, 
   if (el.type === T_DOCUMENT) return makeElement(T_DOCUMENT, el.key, applyToObject(embedded(doc, el), node, ctx, path));
   if (el.type === T_ARRAY) return makeElement(T_ARRAY, el.key, applyToArray(embedded(doc, el), node, ctx, path));
   // A path through a scalar: PathNotViable, a no-op during oplog application. An $unset there changes nothing either way.
-  if (hasSet(node)) ctx.inconsistent(path, 'a $set through a value that is not a document or array');
+  const blocked = firstSet(node, path);
+  if (blocked) ctx.inconsistent(blocked, 'a $set through a value that is not a document or array');
   return elementBytes(doc, el);
 }
 
@@ -167,7 +178,8 @@ export function applyToArray(arr: Buffer, node: PathNode, ctx: ApplyContext, pat
     const childPath = joinPath(path, keyText(name));
     if (!/^\d+$/.test(name)) {
       // A field name on an array cannot be created (PathNotViable); an $unset of it finds nothing.
-      if (hasSet(child)) ctx.inconsistent(childPath, 'a $set of a named field inside an array');
+      const blocked = firstSet(child, childPath);
+      if (blocked) ctx.inconsistent(blocked, 'a $set of a named field inside an array');
       continue;
     }
     if (name.length > 1 && name[0] === '0') unsupported(`$v:1 update with array index "${name}" (leading zeros) at "${childPath}"`);
