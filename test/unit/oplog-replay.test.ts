@@ -44,7 +44,7 @@ out['order2'] = S(('_id', 2), ('tags', ['new']), ('by', 'restore'))
 out['invoice1'] = S(('_id', 1), ('paid', True), ('total', Int64(990)))
 `);
 
-const base = {
+const base: Record<string, Buffer> = {
   [`${ORDERS} 1`]: bytes(D(['_id', 1], ['qty', 2], ['sub', D(['10', 8], ['2', -8])], ['price', Decimal128.fromString('9.90')])),
   [`${ORDERS} 2`]: bytes(D(['_id', 2], ['tags', ['a', 'b']], ['x', 1])),
   [`${ORDERS} 3`]: bytes(D(['_id', 3])),
