@@ -170,6 +170,10 @@ describe('$v:2 application rules (OPLOG.md §2.3, APPLY50/APPLY-NEW; traps 7 and
       expectRefused(() => apply(D(['_id', 1], ['s', D()]), diffEntry(D(['ss', D()]))), /empty/);
       expectRefused(() => apply(D(['_id', 1], ['a', [1]]), diffEntry(D(['sa', D(['a', true], ['l', Long.fromNumber(1)])]))), /length/);
     });
+    it('an array index or length no 16 MiB document can reach (no padding loop of a billion nulls)', () => {
+      expectRefused(() => apply(D(['_id', 1], ['a', [1]]), diffEntry(D(['sa', D(['a', true], ['u999999999', 1])]))), /past what a 16 MiB document can hold/);
+      expectRefused(() => apply(D(['_id', 1], ['a', [1]]), diffEntry(D(['sa', D(['a', true], ['l', 2_000_000_000])]))), /length/);
+    });
     it('a field named twice in one diff', () => {
       expectRefused(() => apply(pre, diffEntry(D(['u', D(['x', 2])], ['i', D(['x', 3])]))), /appears twice/);
     });

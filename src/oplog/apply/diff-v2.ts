@@ -50,6 +50,9 @@ interface DocDiff {
 
 const SECTION_ORDER = ['d', 'u', 'i', 'b'];
 
+/** Every array element takes at least 3 bytes (type, a one-digit name, its NUL): a bound on what a 16 MiB document holds. */
+const MAX_ARRAY_LENGTH = Math.floor((16 * 1024 * 1024) / 3);
+
 /** An array diff starts with `a: true` (SER `ArrayDiffReader`); a document diff never has a field `a`. */
 function isArrayDiff(diff: Buffer): boolean {
   // The first element, read in place: type Bool, name "a", value true.
@@ -182,7 +185,7 @@ function readArrayDiff(diff: Buffer, path: string): ArrDiff {
     if (el.key === 'l' && n === 1) {
       // The new size is an Int32 (SER ArrayDiffReader: checkSection(…, NumberInt)).
       const l = el.type === T_INT32 ? readNumber(diff, el) : undefined;
-      if (l === undefined || l < 0) unsupported(`malformed $v:2 array diff at "${path}": length is not a non-negative integer`);
+      if (l === undefined || l < 0 || l >= MAX_ARRAY_LENGTH) unsupported(`malformed $v:2 array diff at "${path}": length is not a non-negative integer`);
       length = l;
       continue;
     }
@@ -193,6 +196,7 @@ function readArrayDiff(diff: Buffer, path: string): ArrDiff {
       unsupported(`malformed $v:2 array diff at "${path}": unexpected key "${keyText(el.key)}"`);
     }
     const index = Number(digits);
+    if (index >= MAX_ARRAY_LENGTH) unsupported(`$v:2 array diff at "${path}" names index ${index}, past what a 16 MiB document can hold`);
     if (index <= last) unsupported(`malformed $v:2 array diff at "${path}": indexes not ascending`);
     last = index;
     if (letter === 'u') {
