@@ -14,7 +14,7 @@ import {loadMingo} from './mingo.js';
 import {FIELD_OPS, NUMERIC_TYPE_NAMES, TYPE_ALIASES, TYPE_REFUSED, matchContext} from './operators.js';
 import {inPlaceTest, UNKNOWN} from './in-place.js';
 import {FieldPicker} from './raw.js';
-import {BinKey, NumKey, TsKey, UnsupportedValue, canonical, isNumeric, isOperatorObject, isPlainObject, regexFromBson} from './values.js';
+import {BinKey, BsonRegex, NumKey, RegexMatcher, RegexRefused, TsKey, UnsupportedValue, canonical, isNumeric, isOperatorObject, isPlainObject} from './values.js';
 
 export interface CompiledQuery {
   /** Exact MongoDB semantics on one raw BSON document. */
@@ -76,19 +76,42 @@ function refuseOperator(op: string, path: string): never {
   throw invalid(`Query uses an unknown operator ${op} on "${path}"`);
 }
 
-function prepareRegex(ops: Record<string, unknown>, path: string): RegExp {
+function regexRefusal(error: unknown, path: string): never {
+  if (error instanceof RegexRefused) {
+    if (error.invalid) throw invalid(`Query regex on "${path}" is not valid: ${error.message}`);
+    throw unsupported(`Query regex on "${path}" cannot be matched exactly: ${error.message}`, 'Write the pattern with constructs JavaScript and PCRE2 share, or extract with --engine mongod');
+  }
+  if (error instanceof UnsupportedValue) throw unsupported(`Query regex on "${path}" cannot be matched exactly: ${error.message}`);
+  throw error;
+}
+
+/** A regex in a matching position, run as PCRE2 would run it (pcre.ts). */
+function matcherOf(value: BsonRegex, path: string): RegexMatcher {
+  try {
+    return new RegexMatcher(value);
+  } catch (error) {
+    regexRefusal(error, path);
+  }
+}
+
+/** `{$regex, $options}`: options on a /literal/ and in $options at once are an error in mongod (51075). */
+function prepareRegex(ops: Record<string, unknown>, path: string): RegexMatcher {
   const source = ops.$regex;
   const options = ops.$options;
   if (options !== undefined && typeof options !== 'string') throw invalid(`$options on "${path}" must be a string`);
-  try {
-    if (typeof source === 'string') return regexFromBson(source, options ?? '');
-    const re = canonical(source, null);
-    if (re instanceof RegExp) return options ? regexFromBson(re.source, re.flags + options) : re;
-  } catch (error) {
-    if (error instanceof UnsupportedValue) throw unsupported(`Query regex on "${path}" cannot be matched exactly: ${error.message}`);
-    throw error;
+  if (typeof source === 'string') return matcherOf(new BsonRegex(source, options ?? ''), path);
+  const re = canon(source);
+  if (re instanceof BsonRegex) {
+    if (options && re.options) throw invalid(`$regex on "${path}" has options both in the regex and in $options`);
+    return matcherOf(options ? new BsonRegex(re.pattern, options) : re, path);
   }
   throw invalid(`$regex on "${path}" must be a string or a regular expression`);
+}
+
+/** A value in $in, $nin or $all: a regex there matches, it is not compared. */
+function matchingValue(value: unknown, path: string): unknown {
+  const c = canon(value);
+  return c instanceof BsonRegex ? matcherOf(c, path) : c;
 }
 
 function prepareType(arg: unknown, path: string): unknown {
@@ -137,7 +160,7 @@ function prepareOps(ops: Record<string, unknown>, path: string): Record<string, 
       case '$nin': {
         if (!Array.isArray(arg)) throw invalid(`${op} on "${path}" needs an array`);
         if (arg.some(isOperatorObject)) throw invalid(`${op} on "${path}" cannot hold operators`);
-        out[op] = arg.map(canon);
+        out[op] = arg.map((v) => matchingValue(v, path));
         break;
       }
       case '$exists':
@@ -163,7 +186,7 @@ function prepareOps(ops: Record<string, unknown>, path: string): Record<string, 
         break;
       }
       case '$regex':
-        out[op] = prepareRegex(ops, path);
+        out.$pcre = prepareRegex(ops, path);
         break;
       case '$options':
         break;
@@ -174,7 +197,7 @@ function prepareOps(ops: Record<string, unknown>, path: string): Record<string, 
             return {$elemMatch: prepareElemMatch(item.$elemMatch, path)};
           }
           if (isOperatorObject(item)) throw invalid(`$all on "${path}" can hold values or {$elemMatch: …} only`);
-          return canon(item);
+          return matchingValue(item, path);
         });
         break;
       }
@@ -184,7 +207,8 @@ function prepareOps(ops: Record<string, unknown>, path: string): Record<string, 
         break;
       case '$not': {
         const c = isPlainObject(arg) ? arg : canon(arg);
-        if (c instanceof RegExp) out[op] = c;
+        // {$not: /re/} is {$not: {$regex: re}}, written so for mingo's $not.
+        if (c instanceof BsonRegex) out[op] = {$pcre: matcherOf(c, path)};
         else if (isOperatorObject(c)) out[op] = prepareOps(c, path);
         else throw invalid(`$not on "${path}" needs a regex or a document of operators`);
         break;
@@ -218,8 +242,8 @@ export function prepareFilter(filter: unknown, where: string): Record<string, un
       refuseOperator(key, key);
     } else {
       const v = isOperatorObject(value) ? prepareOps(value, key) : canon(value);
-      // A regex value is a $regex match; said here so the compiled regex (and its BSON source) is kept as is.
-      out[key] = v instanceof RegExp ? {$regex: v} : v;
+      // A regex value is a $regex match; said here so the matcher (and its BSON source) is kept as is.
+      out[key] = v instanceof BsonRegex ? {$pcre: matcherOf(v, key)} : v;
     }
   }
   return out;
@@ -238,18 +262,17 @@ function compiled<T>(build: () => T): T {
   }
 }
 
-const isScalar = (v: unknown): boolean => (typeof v !== 'object' && typeof v !== 'function') || v === null || v instanceof Date || v instanceof RegExp;
+const isScalar = (v: unknown): boolean => (typeof v !== 'object' && typeof v !== 'function') || v === null || v instanceof Date;
 const isOperatorName = (name: string): boolean => /^\$[a-zA-Z0-9_]+$/.test(name);
 
 /**
- * The copy mingo's Query makes of its condition: plain objects, arrays, dates and regexes are
- * copied, class instances kept. A copied regex no longer carries the BSON source regexKey knows
- * it by; the direct path copies alike so that both paths give the same answers.
+ * The copy mingo's Query makes of its condition: plain objects, arrays and dates are copied, class
+ * instances (regex matchers and values among them) kept; the direct path copies alike so that both
+ * paths give the same answers.
  */
 function copyCondition(v: unknown): unknown {
   if ((typeof v !== 'object' && typeof v !== 'function') || v === null) return v;
   if (v instanceof Date) return new Date(v);
-  if (v instanceof RegExp) return new RegExp(v);
   if (Array.isArray(v)) return v.map(copyCondition);
   const ctor = (v as {constructor?: {name?: string}}).constructor;
   if (ctor !== Object && (ctor?.name?.toLowerCase() ?? 'object') !== 'object') return v;
@@ -258,16 +281,11 @@ function copyCondition(v: unknown): unknown {
   return out;
 }
 
-/** A field's condition as operators, as mingo normalises it: a bare value is `$eq`, a regex `$regex`. */
+/** A field's condition as operators, as mingo normalises it: a bare value is `$eq` (regexes are `$regex` already). */
 function normalised(expr: unknown): Record<string, unknown> {
-  if (isScalar(expr)) return expr instanceof RegExp ? {$regex: expr} : {$eq: expr};
+  if (isScalar(expr)) return {$eq: expr};
   const ops = expr as Record<string, unknown>;
   if (!Object.keys(ops).some(isOperatorName)) return {$eq: expr};
-  if (isPlainObject(ops) && Object.prototype.hasOwnProperty.call(ops, '$regex')) {
-    const out: Record<string, unknown> = {...ops, $regex: new RegExp(ops.$regex as RegExp, ops.$options as string | undefined)};
-    delete out.$options;
-    return out;
-  }
   return ops;
 }
 
@@ -451,8 +469,8 @@ export function compileQuery(filter: Document): CompiledQuery {
       const doc = start === 0 && end === buffer.length ? buffer : buffer.subarray(start, end);
       picked =
         picker === null
-          ? (canonical(BSON.deserialize(doc, {promoteValues: false}), undefined, true) as Record<string, unknown>)
-          : (picker.pick(doc) ?? (canonical(BSON.deserialize(doc)) as Record<string, unknown>));
+          ? (canonical(BSON.deserialize(doc, {promoteValues: false, bsonRegExp: true}), undefined, true) as Record<string, unknown>)
+          : (picker.pick(doc) ?? (canonical(BSON.deserialize(doc, {bsonRegExp: true})) as Record<string, unknown>));
     } catch (error) {
       throw new GravityError('DUMP_CORRUPT', `A document is not valid BSON: ${(error as Error).message}`, {
         hint: 'Check the backup file with `gravity-restore inspect`; it may be truncated or not a mongodump .bson file',

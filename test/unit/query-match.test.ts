@@ -216,10 +216,13 @@ describe('regex', () => {
     assert.equal(match(q, {name: 'zzz'}), true);
     assert.equal(match(q, {name: 'bcd'}), false);
   });
-  it('honours the x flag by dropping pattern whitespace and comments, and refuses flags JavaScript lacks', () => {
+  it('honours the x flag by dropping pattern whitespace and comments, and refuses options mongod refuses', () => {
     assert.equal(match('{a: {$regex: "a b # comment", $options: "x"}}', {a: 'ab'}), true);
     assert.equal(match('{a: {$regex: "a b", $options: "x"}}', {a: 'a b'}), false);
-    assert.equal(refusal('{a: {$regex: "a", $options: "l"}}').code, 'QUERY_UNSUPPORTED');
+    // mongod accepts only i, m, s, x and u (src/mongo/util/pcre_util.cpp flagsToOptions, error 51108).
+    const refused = refusal('{a: {$regex: "a", $options: "l"}}');
+    assert.equal(refused.code, 'QUERY_SYNTAX');
+    assert.match(refused.message, /option "l"/);
   });
 });
 
