@@ -71,6 +71,12 @@ function canon(value: unknown): unknown {
 }
 
 function refuseOperator(op: string, path: string): never {
+  if (op === '$where' || op === '$function') {
+    throw unsupported(
+      `${op} (JavaScript) is not supported: mongod runs its JavaScript on the server for each document, and the stream engine reads backups without a server and runs no JavaScript`,
+      'Write the condition with query operators ($eq, $gt, $in, $regex, $exists, $elemMatch …), or extract with --engine mongod, whose scratch server runs it',
+    );
+  }
   const why = REFUSED[op];
   if (why) throw unsupported(`Query operator ${op} on "${path}" is not supported: it ${why}`);
   throw invalid(`Query uses an unknown operator ${op} on "${path}"`);
