@@ -63,12 +63,14 @@ interface SetItem {
   property?: boolean;
 }
 
+type GroupKind = 'plain' | 'ahead' | 'notAhead' | 'behind' | 'notBehind' | 'atomic';
+
 type Node =
   | {t: 'char'; cp: number; i: boolean}
   | {t: 'set'; items: SetItem[]; negated: boolean; i: boolean}
   | {t: 'assert'; js: string; word?: boolean}
   | {t: 'newline'}
-  | {t: 'group'; kind: 'plain' | 'ahead' | 'notAhead' | 'behind' | 'notBehind' | 'atomic'; body: Node[][]}
+  | {t: 'group'; kind: GroupKind; body: Node[][]}
   | {t: 'quant'; body: Node; min: number; max: number; mode: 'greedy' | 'lazy' | 'possessive'};
 
 const MAX_REPEAT = 65535;
@@ -139,7 +141,6 @@ const EXTENDED_SPACE = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20, 0x85, 0x200e
 const isDigit = (cp: number | undefined): boolean => cp !== undefined && cp >= 0x30 && cp <= 0x39;
 const isHex = (cp: number | undefined): boolean => cp !== undefined && /[0-9a-fA-F]/.test(String.fromCodePoint(cp));
 const isAsciiLetter = (cp: number): boolean => (cp >= 0x41 && cp <= 0x5a) || (cp >= 0x61 && cp <= 0x7a);
-const isWordChar = (cp: number | undefined): boolean => cp !== undefined && /[A-Za-z0-9_]/.test(String.fromCodePoint(cp));
 
 /** A non-ASCII character with another case (its folding needs Unicode data: JavaScript's `i`). */
 function hasOtherCase(cp: number): boolean {
@@ -344,18 +345,17 @@ class Parser {
 
   private group(outer: Flags): Node | null {
     const flags = {...outer};
-    let kind: 'plain' | 'ahead' | 'notAhead' | 'behind' | 'notBehind' | 'atomic' = 'plain';
+    let kind: GroupKind = 'plain';
     if (this.peek() === 0x2a) this.fail(`the verb ${this.verbText()}`);
     if (this.peek() === 0x3f) {
       this.pos++;
       const c = this.peek();
-      if (c === 0x3a) this.pos++;
-      else if (c === 0x3d) (this.pos++, (kind = 'ahead'));
-      else if (c === 0x21) (this.pos++, (kind = 'notAhead'));
-      else if (this.at('<=')) (this.pos += 2, (kind = 'behind'));
-      else if (this.at('<!')) (this.pos += 2, (kind = 'notBehind'));
-      else if (c === 0x3e) (this.pos++, (kind = 'atomic'));
-      else if (c === 0x23) {
+      const kinds: Array<[string, GroupKind]> = [[':', 'plain'], ['=', 'ahead'], ['!', 'notAhead'], ['<=', 'behind'], ['<!', 'notBehind'], ['>', 'atomic']];
+      const found = kinds.find(([text]) => this.at(text));
+      if (found) {
+        this.pos += found[0].length;
+        kind = found[1];
+      } else if (c === 0x23) {
         // (?# comment ) [§ Comments]
         while (this.peek() !== undefined && this.peek() !== 0x29) this.pos++;
         if (this.peek() === undefined) this.invalid('an unterminated (?# comment');
