@@ -513,3 +513,22 @@ export function matchesDecoded(filter: Document, doc: Document, via: ExactVia = 
   }
   return test(canonical(doc, undefined, true) as Record<string, unknown>);
 }
+
+/**
+ * The regular expressions a filter runs or compares (`/pattern/options`), wherever they stand:
+ * matching with one of them can take unbounded time, which callers bound (a worker they can end).
+ */
+export function regexSources(filter: unknown, into: string[] = []): string[] {
+  if (Array.isArray(filter)) {
+    for (const v of filter) regexSources(v, into);
+  } else if (filter instanceof RegExp) into.push(`/${filter.source}/${filter.flags}`);
+  else if (filter !== null && typeof filter === 'object') {
+    const v = filter as Record<string, unknown> & {_bsontype?: string; pattern?: string; options?: string};
+    if (v._bsontype === 'BSONRegExp') into.push(`/${v.pattern}/${v.options}`);
+    else if (isPlainObject(v)) {
+      if (typeof v.$regex === 'string') into.push(`/${v.$regex}/${typeof v.$options === 'string' ? v.$options : ''}`);
+      for (const [key, value] of Object.entries(v)) if (key !== '$regex' || typeof value !== 'string') regexSources(value, into);
+    }
+  }
+  return into;
+}
