@@ -1,6 +1,7 @@
 import {EJSON} from 'bson';
 
 import {regexSources} from '../query/compile.js';
+import {configureMatchGuard} from '../query/guard.js';
 import {parseQuery} from '../query/parse.js';
 import type {Settings} from '../config/settings.js';
 import {maskUri} from '../config/redact.js';
@@ -49,9 +50,12 @@ export interface ExtractCommandResult extends ExtractResult {
 
 /** What `extract` does, with the terminal kept at arm's length through the reporter. */
 export async function runExtract(request: ExtractRequest, settings: Settings, reporter: Reporter, signal: AbortSignal): Promise<ExtractCommandResult> {
+  // Regexes matched on this thread (a backup streamed from S3, --follow, comparisons) run on a worker it can end.
+  configureMatchGuard({timeoutMs: request.matchTimeoutMs ?? DEFAULT_MATCH_TIMEOUT_MS, label: `collection ${request.collection}`});
   try {
     return await extractFor(request, settings, reporter, signal);
   } finally {
+    configureMatchGuard(null);
     // A worker the command started early that this extract did not take (it read in process, or failed first).
     dropEarlyWorker();
   }
