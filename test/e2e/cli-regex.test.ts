@@ -10,11 +10,14 @@ import {readdir, readFile, rm} from 'node:fs/promises';
 import path from 'node:path';
 import {after, before, describe, it} from 'node:test';
 
+import {PutObjectCommand} from '@aws-sdk/client-s3';
 import {BSON, type Document} from 'bson';
 
-import {metadataJson, tempDir, writeFolder} from '../support/bson-fixtures.js';
+import {createS3Client} from '../../src/s3/client.js';
+import {metadataJson, tarFolder, tempDir, writeFolder} from '../support/bson-fixtures.js';
 import {assertCleanError, cleanEnv, runCli} from '../support/cli.js';
 import {startCli} from '../support/cli-session.js';
+import {s3EnvFor, startS3Server, type S3Server} from '../support/s3-server.js';
 
 const DOCS: Document[] = [
   {_id: 1, name: 'Warhol', code: 'abc'},
@@ -128,6 +131,68 @@ describe('regular expressions in extract (bin/run.js)', () => {
       await assert.rejects(readdir(target));
     });
   }
+});
+
+/**
+ * Where matching runs on the main thread (a backup streamed from S3, --follow, diff --query), the
+ * regexes run on a matching worker that thread asks a batch at a time and can end.
+ */
+describe('regular expressions matched for the main thread (S3 streaming, --follow, diff)', () => {
+  let dir: string;
+  let dump: string;
+  let s3: S3Server;
+  let s3Env: NodeJS.ProcessEnv;
+  before(async () => {
+    dir = await tempDir('cli-regex-main');
+    dump = path.join(dir, 'tree', 'dump');
+    await writeFolder(dump, [{db: 'shop', collection: 'things', docs: RAW, metadata: metadataJson('things')}]);
+    const tarball = path.join(dir, 'shop-hourly-2026-11-18-10-00.tar.gz');
+    tarFolder(path.join(dir, 'tree'), 'dump', tarball, {gzip: true});
+    s3 = await startS3Server();
+    await s3.createBucket('backups');
+    const client = createS3Client({endpoint: s3.endpoint, region: s3.region, credentials: {accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey}});
+    await client.send(new PutObjectCommand({Bucket: 'backups', Key: `prod/${path.basename(tarball)}`, Body: await readFile(tarball)}));
+    s3Env = cleanEnv({...s3EnvFor(s3), GRAVITY_RESTORE_SOURCE: 's3://backups/prod/', GRAVITY_RESTORE_CACHE: path.join(dir, 'cache')});
+  });
+  after(async () => {
+    await s3.stop();
+    await rm(dir, {recursive: true, force: true});
+  });
+
+  it('a backup streamed from S3: PCRE2 selection byte for byte, and the budget stops a runaway regex (exit 10)', async () => {
+    const good = await runCli(['extract', '--from', 'latest', '-c', 'things', '-q', '{name: /^[[:alpha:]]+$/}', '--out', path.join(dir, 's3-good')], {env: s3Env});
+    assert.equal(good.code, 0, good.stderr);
+    assert.match(good.stderr, /streaming, no download first/);
+    assert.deepEqual(await idsInSet(path.join(dir, 's3-good')), [1, 3, 5]);
+    const spin = await runCli(['extract', '--from', 'latest', '-c', 'things', '-q', '{code: /(a+)+$/}', '--out', path.join(dir, 's3-spin'), '--match-timeout', '2'], {env: s3Env});
+    assertCleanError(spin, /no progress for \d+ s on collection things with \/\(a\+\)\+\$\//);
+    assert.equal(spin.code, 10);
+    assert.deepEqual(await leftovers(dir), []);
+  });
+
+  it('--follow: the budget, and Ctrl-C during the spin (exit 130 at once, no temporary folder)', async () => {
+    const timed = await runCli(['extract', '--from', dump, '-c', 'things', '-q', '{code: /(a+)+$/}', '--follow', '--out', path.join(dir, 'follow-1'), '--match-timeout', '2'], {env: cleanEnv()});
+    assertCleanError(timed, /no progress/);
+    assert.equal(timed.code, 10);
+    const cli = startCli(['extract', '--from', dump, '-c', 'things', '-q', '{code: /(a+)+$/}', '--follow', '--out', path.join(dir, 'follow-2')], {env: cleanEnv()});
+    for (let i = 0; i < 100 && (await leftovers(dir)).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 700));
+    const sent = Date.now();
+    cli.child.kill('SIGINT');
+    const result = await cli.done;
+    assert.equal(result.code, 130, result.stderr);
+    assert.ok(Date.now() - sent < 5000, `ended ${Date.now() - sent} ms after SIGINT`);
+    assert.deepEqual(await leftovers(dir), []);
+    const good = await runCli(['extract', '--from', dump, '-c', 'things', '-q', '{code: /^a++b$/}', '--follow', '--out', path.join(dir, 'follow-3')], {env: cleanEnv()});
+    assert.equal(good.code, 0, good.stderr);
+    assert.deepEqual(await idsInSet(path.join(dir, 'follow-3')), [4, 5]);
+  });
+
+  it('diff --query: GRAVITY_RESTORE_MATCH_TIMEOUT bounds the matching (exit 10)', async () => {
+    const result = await runCli(['diff', dump, dump, '--query', '{code: /(a+)+$/}'], {env: cleanEnv({GRAVITY_RESTORE_MATCH_TIMEOUT: '2'})});
+    assertCleanError(result, /no progress for \d+ s on the diff --query with \/\(a\+\)\+\$\//);
+    assert.equal(result.code, 10);
+  });
 });
 
 describe('query parse errors a person makes (bin/run.js)', () => {
