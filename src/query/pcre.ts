@@ -168,6 +168,7 @@ class Parser {
   usedProperty: string | null = null;
   negatedLetters: string | null = null;
   groups = 0;
+  private readonly names = new Set<string>();
 
   constructor(private readonly cps: number[]) {}
 
@@ -366,7 +367,10 @@ class Parser {
         if (c === 0x50) this.pos++;
         const close = this.peek() === 0x27 ? 0x27 : 0x3e;
         this.pos++;
-        this.groupName(close);
+        const name = this.groupName(close);
+        // The same name twice needs (?J), which is refused: PCRE2 rejects it [§ Named capture groups].
+        if (this.names.has(name)) this.invalid(`the group name ${name} used twice`);
+        this.names.add(name);
         this.groups++;
       } else if (c === 0x7c) this.fail('a branch reset group (?|…)');
       else if (c === 0x28) this.fail('a conditional group (?(…)…)');
@@ -681,10 +685,12 @@ class Parser {
         if (def.letters) this.foldedClass = true;
         if (def.letters && inverted) this.negatedLetters ??= `[:^${name}:]`;
         items.push({ranges: inverted ? complement(ranges) : ranges, ...(def.letters ? {letters: inverted ? 'negative' : 'positive'} : {})});
+        this.noHyphenAfterClass();
         continue;
       }
       if ('item' in a) {
         items.push(a.item);
+        this.noHyphenAfterClass();
         continue;
       }
       // A range a-b, unless `-` ends the class or the next member is not a character.
@@ -705,6 +711,11 @@ class Parser {
       this.noteCased(a.cp, a.cp, flags);
     }
     return {t: 'set', items, negated, i: flags.i};
+  }
+
+  /** A hyphen after a class escape or POSIX class, not closing the class, is an error in PCRE2 (Perl only warns) [§ Square brackets]. */
+  private noHyphenAfterClass(): void {
+    if (this.peek() === 0x2d && this.peek(1) !== 0x5d && this.peek(1) !== undefined) this.invalid('a hyphen after a class escape or POSIX class in a character class');
   }
 
   private noteCased(lo: number, hi: number, flags: Flags): void {

@@ -85,6 +85,9 @@ const ROWS: Row[] = [
   {pattern: '^[aeiou]$', options: 'i', subject: 'A', pcre: true, doc: `${P} SQUARE BRACKETS: a caseless [aeiou] matches "A" as well as "a"`},
   {pattern: '^[^aeiou]$', options: 'i', subject: 'A', pcre: false, doc: `${P} SQUARE BRACKETS: a caseless [^aeiou] does not match "A"`},
   {pattern: '^[W-c]+$', subject: '[\\]^_`', pcre: true, doc: `${P} SQUARE BRACKETS: a range in code point order`},
+  {pattern: '^[b-d-z]+$', subject: 'c-z', pcre: true, doc: `${P} SQUARE BRACKETS: [b-d-z] matches b to d, a hyphen, or z`},
+  {pattern: '^[b-d-z]$', subject: 'e', pcre: false, doc: `${P} SQUARE BRACKETS: [b-d-z]`},
+  {pattern: '^[\\d-]+$', subject: '1-2', pcre: true, doc: `${P} SQUARE BRACKETS: a hyphen last in the class is literal`},
   // Internal option setting
   {pattern: '(a(?i)b)c', subject: 'aBc', pcre: true, doc: `${P} INTERNAL OPTION SETTING: (a(?i)b)c matches abc and aBc`},
   {pattern: '(a(?i)b)c', subject: 'aBC', pcre: false, doc: `${P} INTERNAL OPTION SETTING: and no other strings`},
@@ -156,6 +159,8 @@ const INVALID: Array<[string, string, string]> = [
   ['\\u0041', '', `${P} BACKSLASH: PCRE2 does not support \\u (without PCRE2_ALT_BSUX)`],
   ['[[:foo:]]', '', `${P} POSIX CHARACTER CLASSES: an unknown class name`],
   ['a', 'g', 'mongod: options other than i, m, s, x, u (pcre_util.cpp flagsToOptions, 51108)'],
+  ['[\\d-z]', '', `${P} SQUARE BRACKETS: a hyphen after \\d that does not end the class is an error (Perl only warns)`],
+  ['(?<n>a)(?<n>b)', '', `${P} NAMED CAPTURE GROUPS: duplicate names need (?J)`],
 ];
 
 /** The answer of a query `{s: <regex>}` on `{s: subject}`, through the compiled matcher on BSON bytes. */
