@@ -208,10 +208,14 @@ function prepareOps(ops: Record<string, unknown>, path: string): Record<string, 
         });
         break;
       }
-      case '$elemMatch':
-        if (!isPlainObject(arg)) throw invalid(`$elemMatch on "${path}" needs a document`);
-        out[op] = prepareElemMatch(arg, path);
+      case '$elemMatch': {
+        // Extended JSON reads {$elemMatch: {$regex: "…"}} as a regex value: the operator form, on elements.
+        const regex = isPlainObject(arg) ? null : canon(arg);
+        if (regex instanceof BsonRegex) out[op] = {$pcre: matcherOf(regex, path)};
+        else if (!isPlainObject(arg)) throw invalid(`$elemMatch on "${path}" needs a document`);
+        else out[op] = prepareElemMatch(arg, path);
         break;
+      }
       case '$not': {
         const c = isPlainObject(arg) ? arg : canon(arg);
         // {$not: /re/} is {$not: {$regex: re}}, written so for mingo's $not.

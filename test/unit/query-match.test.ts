@@ -210,6 +210,13 @@ describe('regex', () => {
     assert.equal(match('{name: {$not: /^wa/}}', {name: 'abc'}), true);
     assert.equal(match('{name: {$not: /^wa/}}', {}), true);
   });
+  it('regexes inside $elemMatch, $all, $nin and $not', () => {
+    assert.equal(match('{a: {$elemMatch: {$regex: "^W"}}}', {a: ['x', 'Warhol']}), true);
+    assert.equal(match('{a: {$elemMatch: {$regex: "^W"}}}', {a: 'Warhol'}), false);
+    assert.equal(match('{a: {$all: [/^W/, /^x$/]}}', {a: ['Warhol', 'x']}), true);
+    assert.equal(match('{a: {$nin: [/^z/]}}', {a: 'abc'}), true);
+    assert.equal(match('{a: {$elemMatch: {$not: /^W/}}}', {a: ['Warhol']}), false);
+  });
   it('BSON regex values in $in', () => {
     const q = parseQuery('{name: {$in: [/^a/, "zzz"]}}');
     assert.equal(match(q, {name: 'abc'}), true);
