@@ -70,7 +70,8 @@ type Node =
   | {t: 'set'; items: SetItem[]; negated: boolean; i: boolean}
   | {t: 'assert'; js: string; word?: boolean}
   | {t: 'newline'}
-  | {t: 'group'; kind: GroupKind; body: Node[][]}
+  | {t: 'group'; kind: GroupKind; body: Node[][]; capture?: number}
+  | {t: 'backref'; n: number; i: boolean; text: string}
   | {t: 'quant'; body: Node; min: number; max: number; mode: 'greedy' | 'lazy' | 'possessive'};
 
 const MAX_REPEAT = 65535;
@@ -168,7 +169,7 @@ class Parser {
   usedProperty: string | null = null;
   negatedLetters: string | null = null;
   groups = 0;
-  private readonly names = new Set<string>();
+  private readonly names = new Map<string, number>();
 
   constructor(private readonly cps: number[]) {}
 
@@ -346,6 +347,7 @@ class Parser {
 
   private group(outer: Flags): Node | null {
     const flags = {...outer};
+    let capture: number | undefined;
     let kind: GroupKind = 'plain';
     if (this.peek() === 0x2a) this.fail(`the verb ${this.verbText()}`);
     if (this.peek() === 0x3f) {
@@ -370,12 +372,15 @@ class Parser {
         const name = this.groupName(close);
         // The same name twice needs (?J), which is refused: PCRE2 rejects it [§ Named capture groups].
         if (this.names.has(name)) this.invalid(`the group name ${name} used twice`);
-        this.names.add(name);
-        this.groups++;
+        capture = ++this.groups;
+        this.names.set(name, capture);
       } else if (c === 0x7c) this.fail('a branch reset group (?|…)');
       else if (c === 0x28) this.fail('a conditional group (?(…)…)');
       else if (c === 0x52 || isDigit(c) || c === 0x2b || (c === 0x2d && isDigit(this.peek(1))) || c === 0x26 || this.at('P>')) this.fail('recursion or a subroutine call');
-      else if (this.at('P=')) this.fail('a backreference');
+      else if (this.at('P=')) {
+        this.pos += 2;
+        return this.namedBackref(this.groupName(0x29), flags, `(?P=…)`);
+      }
       else if (c === 0x43) this.fail('a callout (?C…)');
       else {
         const scoped = this.optionSetting(flags);
@@ -385,10 +390,49 @@ class Parser {
           return null;
         }
       }
-    } else this.groups++;
+    } else capture = ++this.groups;
     const body = this.alternation(flags, true);
     this.pos++;
-    return {t: 'group', kind, body};
+    return {t: 'group', kind, body, ...(capture === undefined ? {} : {capture})};
+  }
+
+  private namedBackref(name: string, flags: Flags, text: string): Node {
+    const n = this.names.get(name);
+    // A name defined later is a forward reference: refused below as a group not yet set.
+    if (n === undefined) this.fail(`the backreference ${text} to a group not defined before it`);
+    return this.backref(n, flags, text);
+  }
+
+  private backref(n: number, flags: Flags, text: string): Node {
+    if (n < 1) this.invalid(`the backreference ${text}`);
+    return {t: 'backref', n, i: flags.i, text};
+  }
+
+  /** \g forms and \k forms [§ Backreferences]. */
+  private escapedBackref(letter: string, flags: Flags): Node {
+    const open = this.peek();
+    if (letter === 'k' || (open === 0x7b && !isDigit(this.peek(1)) && this.peek(1) !== 0x2d && this.peek(1) !== 0x2b)) {
+      const close = open === 0x3c ? 0x3e : open === 0x27 ? 0x27 : open === 0x7b ? 0x7d : null;
+      if (close === null) this.invalid(`\\${letter} not followed by a group name`);
+      this.pos++;
+      const name = this.groupName(close);
+      return this.namedBackref(name, flags, `\\${letter}${String.fromCodePoint(open!)}${name}${String.fromCodePoint(close)}`);
+    }
+    const braced = open === 0x7b;
+    if (braced) this.pos++;
+    let sign = '';
+    if (this.peek() === 0x2d || this.peek() === 0x2b) sign = String.fromCodePoint(this.cps[this.pos++]!);
+    let digits = '';
+    while (isDigit(this.peek())) digits += String.fromCodePoint(this.cps[this.pos++]!);
+    if (braced) {
+      if (this.peek() !== 0x7d) this.invalid('a malformed \\g{…}');
+      this.pos++;
+    }
+    if (digits === '' || sign === '+') this.fail(`\\g${sign}${digits} (a subroutine call or malformed reference)`);
+    const text = `\\g${braced ? `{${sign}${digits}}` : `${sign}${digits}`}`;
+    // \g{-n}: the n-th group opened before this point.
+    const n = sign === '-' ? this.groups + 1 - Number(digits) : Number(digits);
+    return this.backref(n, flags, text);
   }
 
   private verbText(): string {
@@ -599,12 +643,17 @@ class Parser {
         break;
       case 'g':
       case 'k':
-        this.fail(`a backreference \\${ch}`);
-        break;
+        return this.escapedBackref(ch, flags);
       default:
         break;
     }
-    if (c >= 0x31 && c <= 0x39) this.fail(`a backreference \\${ch} (JavaScript matches a group that did not take part as empty, PCRE2 fails)`);
+    if (c >= 0x31 && c <= 0x39) {
+      // \1-\9 always refer back; more digits do when that many groups come before [§ Backreferences].
+      let digits = ch;
+      while (isDigit(this.peek())) digits += String.fromCodePoint(this.cps[this.pos++]!);
+      if (digits.length > 1 && Number(digits) > this.groups) this.fail(`the escape \\${digits} (an octal character or a forward backreference)`);
+      return this.backref(Number(digits), flags, `\\${digits}`);
+    }
     const value = this.escapedChar(c, false);
     if (value !== null) return this.caseNode(value, flags);
     if (/[A-Za-z0-9]/.test(ch)) this.invalid(`an unrecognised escape \\${ch}`);
@@ -754,6 +803,8 @@ function otherCases(lo: number, hi: number): Array<[number, number]> {
 
 class Writer {
   captures = 0;
+  /** PCRE2 group number → JavaScript group number (helper groups of atomic forms shift them). */
+  private readonly index = new Map<number, number>();
   constructor(private readonly fold: boolean) {}
 
   private rangeText([lo, hi]: [number, number]): string {
@@ -793,23 +844,30 @@ class Writer {
       case 'newline': {
         // \R is atomic: (?>\r\n|\n|\x0b|\f|\r|\x85|\x{2028}|\x{2029}) [§ Newline sequences].
         const k = ++this.captures;
-        return `(?=(\\r\\n|[\\n\\v\\f\\r\\u{85}\\u{2028}\\u{2029}]))\\${k}`;
+        return `(?=(\\r\\n|[\\n\\v\\f\\r\\u{85}\\u{2028}\\u{2029}]))(?:\\${k})`;
       }
       case 'group': {
         if (n.kind === 'atomic') {
           // (?>X) is (?=(X))\k exactly: a lookahead is atomic, and \k takes what it matched [§ Atomic grouping].
           const k = ++this.captures;
-          return `(?=(${this.alternation(n.body)}))\\${k}`;
+          return `(?=(${this.alternation(n.body)}))(?:\\${k})`;
+        }
+        if (n.capture !== undefined) {
+          this.index.set(n.capture, ++this.captures);
+          return `(${this.alternation(n.body)})`;
         }
         const open = {plain: '(?:', ahead: '(?=', notAhead: '(?!', behind: '(?<=', notBehind: '(?<!'}[n.kind];
         return `${open}${this.alternation(n.body)})`;
       }
+      case 'backref':
+        // Grouped, so that a digit after it is not read as part of the number.
+        return `(?:\\${this.index.get(n.n)!})`;
       case 'quant': {
         const q = n.min === 0 && n.max === Infinity ? '*' : n.min === 1 && n.max === Infinity ? '+' : n.min === 0 && n.max === 1 ? '?' : `{${n.min},${n.max === Infinity ? '' : n.max}}`;
         if (n.mode === 'possessive') {
           // X*+ is (?>X*) [§ Atomic grouping and possessive quantifiers].
           const k = ++this.captures;
-          return `(?=(${this.atomText(n.body)}${q}))\\${k}`;
+          return `(?=(${this.atomText(n.body)}${q}))(?:\\${k})`;
         }
         return `${this.atomText(n.body)}${q}${n.mode === 'lazy' ? '?' : ''}`;
       }
@@ -837,6 +895,7 @@ function nullable(n: Node): boolean {
     case 'newline':
       return false;
     case 'assert':
+    case 'backref':
       return true;
     case 'group':
       return n.kind !== 'plain' && n.kind !== 'atomic' ? true : n.body.some((seq) => seq.every(nullable));
@@ -883,6 +942,7 @@ function fixedLength(n: Node): number | null {
     case 'assert':
       return 0;
     case 'newline':
+    case 'backref':
       return null;
     case 'group': {
       if (n.kind !== 'plain' && n.kind !== 'atomic') return 0;
@@ -918,6 +978,39 @@ function checkLookbehinds(n: Node): void {
 }
 
 /**
+ * Groups certainly set after `n`, given those set before; refuses a backreference to a group that
+ * might not be. PCRE2 fails a backreference to a group that did not take part; JavaScript matches
+ * it as empty [§ Backreferences]. The two agree where the group has surely matched before the
+ * reference: groups set on every branch, under no quantifier that allows zero, outside lookarounds.
+ * A JavaScript quantifier also clears its groups at each iteration; a group set on every path
+ * through the body is set again each time, so both keep the last iteration's text.
+ */
+function checkBackrefs(n: Node, set: ReadonlySet<number>, inBehind: boolean, fold: boolean): ReadonlySet<number> {
+  switch (n.t) {
+    case 'backref':
+      if (inBehind) throw new PcreError(`the backreference ${n.text} inside a lookbehind`, 'unsupported');
+      // JavaScript compares a backreference caselessly exactly when its `i` flag is on, for the whole pattern.
+      if (n.i !== fold) throw new PcreError(`the ${n.i ? 'case-insensitive' : 'case-sensitive'} backreference ${n.text} in a pattern that is not ${n.i ? 'case-insensitive' : 'case-sensitive'} throughout (with non-ASCII letters)`, 'unsupported');
+      if (!set.has(n.n)) throw new PcreError(`the backreference ${n.text} to a group that may not have taken part (JavaScript matches it as empty, PCRE2 fails)`, 'unsupported');
+      return set;
+    case 'group': {
+      const behind = inBehind || n.kind === 'behind' || n.kind === 'notBehind';
+      const results = n.body.map((seq) => seq.reduce<ReadonlySet<number>>((acc, m) => checkBackrefs(m, acc, behind, fold), set));
+      if (n.kind !== 'plain' && n.kind !== 'atomic') return set;
+      const after = new Set([...results[0]!].filter((g) => results.every((r) => r.has(g))));
+      if (n.capture !== undefined) after.add(n.capture);
+      return after;
+    }
+    case 'quant': {
+      const after = checkBackrefs(n.body, set, inBehind, fold);
+      return n.min >= 1 ? after : set;
+    }
+    default:
+      return set;
+  }
+}
+
+/**
  * The exact JavaScript form of a MongoDB regular expression (pattern and options as stored in
  * BSON), or a PcreError naming what has none.
  */
@@ -947,6 +1040,7 @@ export function translatePcre(pattern: string, options: string): PcreTranslation
     if (parser.usedProperty !== null) throw new PcreError(`the Unicode property ${parser.usedProperty} with case-insensitive matching of non-ASCII letters`, 'unsupported');
     if (parser.negatedLetters !== null) throw new PcreError(`the class ${parser.negatedLetters} with case-insensitive matching of non-ASCII letters`, 'unsupported');
   }
+  checkBackrefs(root, new Set(), false, fold);
   const writer = new Writer(fold);
   const source = writer.alternation(tree);
   return {source, flags: fold ? 'iu' : 'u', foldHazard: fold && parser.foldedClass};

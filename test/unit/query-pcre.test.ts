@@ -125,19 +125,34 @@ const ROWS: Row[] = [
   {pattern: '^(?>a+)a$', subject: 'aaa', pcre: false, doc: `${P} ATOMIC GROUPING: an atomic group gives nothing back`},
   {pattern: '^a++b$', subject: 'aaab', pcre: true, doc: `${P} ATOMIC GROUPING AND POSSESSIVE QUANTIFIERS: a++ is (?>a+)`},
   {pattern: '^a*+a', subject: 'aaaa', pcre: false, doc: `${P} ATOMIC GROUPING AND POSSESSIVE QUANTIFIERS: a*+ takes every a`},
+  {pattern: '^(?>a)1$', subject: 'a1', pcre: true, doc: `${P} ATOMIC GROUPING: an atomic group followed by a digit (the digit is a literal)`},
+  {pattern: '^a++1$', subject: 'aa1', pcre: true, doc: `${P} POSSESSIVE QUANTIFIERS: a++ followed by a digit`},
   {pattern: '\\d++foo', subject: '123456foo', pcre: true, doc: `${P} ATOMIC GROUPING AND POSSESSIVE QUANTIFIERS: \\d++foo`},
   {pattern: '^(?>.*?a)b', subject: 'aab', pcre: false, doc: `${P} ATOMIC GROUPING: (?>.*?a) keeps its first, shortest match`},
   // Lookbehind assertions
   {pattern: '(?<=bullock|donkey)s', subject: 'donkeys', pcre: true, doc: `${P} LOOKBEHIND ASSERTIONS: branches of different fixed lengths are allowed`},
   {pattern: '(?<!foo)bar', subject: 'foobar', pcre: false, doc: `${P} LOOKBEHIND ASSERTIONS: (?<!foo)bar`},
+  // Backreferences
+  {pattern: '(sens|respons)e and \\1ibility', subject: 'sense and sensibility', pcre: true, doc: `${P} BACKREFERENCES: matches "sense and sensibility"`},
+  {pattern: '(sens|respons)e and \\1ibility', subject: 'response and responsibility', pcre: true, doc: `${P} BACKREFERENCES: and "response and responsibility"`},
+  {pattern: '(sens|respons)e and \\1ibility', subject: 'sense and responsibility', pcre: false, doc: `${P} BACKREFERENCES: but not "sense and responsibility"`},
+  {pattern: '((?i)rah)\\s+\\1', subject: 'RAH RAH', pcre: true, doc: `${P} BACKREFERENCES: ((?i)rah)\\s+\\1 matches "rah rah" and "RAH RAH"`},
+  {pattern: '((?i)rah)\\s+\\1', subject: 'RAH rah', pcre: false, doc: `${P} BACKREFERENCES: but not "RAH rah"`},
+  {pattern: '(?<p1>(?i)rah)\\s+\\k<p1>', subject: 'rah rah', pcre: true, doc: `${P} BACKREFERENCES: by name, \\k<p1>`},
+  {pattern: '(?<p1>(?i)rah)\\s+(?P=p1)', subject: 'Rah rah', pcre: false, doc: `${P} BACKREFERENCES: by name, (?P=p1), case-sensitive outside the group`},
+  {pattern: '^(abc(def)ghi)\\g{-1}$', subject: 'abcdefghidef', pcre: true, doc: `${P} BACKREFERENCES: \\g{-1} is the most recently started group before it`},
+  {pattern: '^(a)(?>(b))\\2\\1$', subject: 'abba', pcre: true, doc: `${P} BACKREFERENCES and ATOMIC GROUPING: numbers count capture groups only`},
   // Comments
   {pattern: 'abc(?#comment)def', subject: 'abcdef', pcre: true, doc: `${P} COMMENTS: (?# … ) is ignored`},
 ];
 
 /** Valid PCRE2 that has no exact JavaScript form: refused, by name. */
 const UNSUPPORTED: Array<[string, string, RegExp]> = [
-  ['(a)\\1', '', /backreference/],
-  ['(?<n>a)\\k<n>', '', /backreference/],
+  ['(a|(bc))\\2', '', /backreference \\2 to a group that may not have taken part/],
+  ['(?:(a)|b)+\\1', '', /may not have taken part/],
+  ['\\1(a)', '', /backreference/],
+  ['(a)\\10', '', /\\10 \(an octal character/],
+  ['(?i)(a)\\1', '', /case-insensitive backreference/],
   ['(*UCP)\\w', '', /\(\*UCP\)/],
   ['a\\Kb', '', /\\K/],
   ['\\X', '', /grapheme/],
