@@ -57,7 +57,9 @@ export default class Extract extends BaseCommand<typeof Extract> {
     } catch {
       // Not a local file (a backup id, or a path the extract reports): nothing to start early.
     }
-    if (readsOnWorker({engine: flags.engine, follow: flags.follow, comparing: Boolean(flags['missing-in'] || flags['changed-in']), localBytes})) startWorkerEarly(flags.from);
+    // A regex (a /…/ literal or $regex, guessed from the text: a wrong guess only costs a dropped worker) reads on a worker whatever the size.
+    const regex = /\$regex|\/.*\//.test(flags.query);
+    if (readsOnWorker({engine: flags.engine, follow: flags.follow, comparing: Boolean(flags['missing-in'] || flags['changed-in']), localBytes, regex})) startWorkerEarly(flags.from);
   }
 
   async run(): Promise<ExtractCommandResult> {
