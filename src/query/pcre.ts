@@ -111,7 +111,7 @@ const VSPACE = [range(0x0a, 0x0d), range(0x85, 0x85), range(0x2028, 0x2029)];
 const POSIX: Record<string, {ranges: Array<[number, number]>; letters: boolean}> = {
   alnum: {ranges: [...DIGIT, ...ALPHA], letters: true},
   alpha: {ranges: ALPHA, letters: true},
-  ascii: {ranges: [range(0, 0x7f)], letters: false},
+  ascii: {ranges: [range(0, 0x7f)], letters: true},
   blank: {ranges: [range(0x09, 0x09), range(0x20, 0x20)], letters: false},
   cntrl: {ranges: [range(0, 0x1f), range(0x7f, 0x7f)], letters: false},
   digit: {ranges: DIGIT, letters: false},

@@ -164,6 +164,7 @@ const UNSUPPORTED: Array<[string, string, RegExp]> = [
   ['(?i:é)e', '', /only part of the pattern/],
   ['x{,3}', '', /\{,n\}/],
   ['(?U)a+', '', /option/],
+  ['(?i)é[[:^ascii:]]', '', /\[:\^ascii:\]/],
 ];
 
 /** Patterns PCRE2 rejects at compile time (so mongod answers with an error). */
