@@ -35,6 +35,12 @@ export default class Extract extends BaseCommand<typeof Extract> {
     'incident-at': Flags.string({description: 'when the incident happened (ISO 8601; without an offset, read in --tz); recorded for `report`'}),
     tz: Flags.string({description: 'timezone of --incident-at without an offset [default: machine timezone]', env: 'GRAVITY_RESTORE_TZ'}),
     'strict-backup': Flags.boolean({description: 'refuse rather than take a dependent collection the backup lacks from an older backup'}),
+    'match-timeout': Flags.integer({
+      description: 'with a regular expression in the query: stop (exit 10) when matching makes no progress for this many seconds; 0: no limit',
+      env: 'GRAVITY_RESTORE_MATCH_TIMEOUT',
+      default: 60,
+      min: 0,
+    }),
   };
 
   /**
@@ -51,7 +57,9 @@ export default class Extract extends BaseCommand<typeof Extract> {
     } catch {
       // Not a local file (a backup id, or a path the extract reports): nothing to start early.
     }
-    if (readsOnWorker({engine: flags.engine, follow: flags.follow, comparing: Boolean(flags['missing-in'] || flags['changed-in']), localBytes})) startWorkerEarly(flags.from);
+    // A regex (a /…/ literal or $regex, guessed from the text: a wrong guess only costs a dropped worker) reads on a worker whatever the size.
+    const regex = /\$regex|\/.*\//.test(flags.query);
+    if (readsOnWorker({engine: flags.engine, follow: flags.follow, comparing: Boolean(flags['missing-in'] || flags['changed-in']), localBytes, regex})) startWorkerEarly(flags.from);
   }
 
   async run(): Promise<ExtractCommandResult> {
@@ -74,6 +82,7 @@ export default class Extract extends BaseCommand<typeof Extract> {
         changedIn: flags['changed-in'],
         incidentAt: flags['incident-at'],
         strictBackup: flags['strict-backup'],
+        matchTimeoutMs: flags['match-timeout'] * 1000,
       },
       this.settings,
       this.reporter,

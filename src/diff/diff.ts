@@ -13,6 +13,7 @@ import type {CollectionComparer, FieldSummary} from '../extract/compare.js';
 import {splitNamespace} from '../extract/read.js';
 import {resolveInput} from '../extract/source.js';
 import {compileQuery} from '../query/compile.js';
+import {configureMatchGuard, matchTimeoutFromEnv} from '../query/guard.js';
 import {parseQuery} from '../query/parse.js';
 import {isTargetName, openAgainst} from './against.js';
 
@@ -63,6 +64,8 @@ const isSystem = (collection: string) => collection.startsWith('system.');
 export async function runDiff(request: DiffRequest, settings: Settings, hooks: DiffHooks = {}): Promise<DiffResult> {
   const started = Date.now();
   const filter: Document | undefined = request.query ? parseQuery(request.query) : undefined;
+  // Regexes of --query run on a worker this thread can end: GRAVITY_RESTORE_MATCH_TIMEOUT, Ctrl-C (query/guard.ts).
+  configureMatchGuard({timeoutMs: matchTimeoutFromEnv(), label: 'the diff --query'});
   const wanted = request.collections.map((c) => splitNamespace(c));
   const isWanted = (db: string, collection: string) =>
     wanted.length === 0 ? !isSystem(collection) : wanted.some(([d, c]) => c === collection && (d === null || d === db));
@@ -148,6 +151,7 @@ export async function runDiff(request: DiffRequest, settings: Settings, hooks: D
       againstArg: /^mongodb(\+srv)?:/.test(request.against) ? '<uri>' : request.against,
     };
   } finally {
+    configureMatchGuard(null);
     await against.close();
   }
 }

@@ -6,7 +6,7 @@ import {EJSON} from 'bson';
 import type {Document} from 'bson';
 
 import {offerFileInflate} from '../dump/inflate.js';
-import {serializeError} from './in-worker.js';
+import {HEARTBEAT_MS, serializeError} from './in-worker.js';
 import {fileSources} from './source.js';
 import type {WorkerMessage, WorkerRequest} from './in-worker.js';
 
@@ -27,6 +27,8 @@ port.on('message', (message: unknown) => {
   }
 });
 const request = (workerData as WorkerRequest | null) ?? (await asked);
+// Signs of life for the main thread's matching budget: none come while a regex holds this thread.
+setInterval(() => post({type: 'heartbeat'}), HEARTBEAT_MS).unref();
 const {extract} = await loading;
 
 try {
@@ -39,6 +41,7 @@ try {
     onProgress: (progress) => post({type: 'progress', progress}),
     onNote: (message) => post({type: 'note', message}),
     onWarning: (message) => post({type: 'warning', message}),
+    onTemp: (path) => post({type: 'temp', path}),
   });
   post({type: 'result', result});
 } catch (error) {

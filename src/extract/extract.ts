@@ -85,6 +85,8 @@ export interface ExtractOptions {
   /** Staleness and left-out dependents: shown even under --json (default: onNote). */
   onWarning?: (message: string) => void;
   signal?: AbortSignal;
+  /** Told the temporary set folder as soon as it exists (a worker's owner removes it if it must end the worker). */
+  onTemp?: (dir: string) => void;
 }
 
 export interface ExtractResult {
@@ -213,6 +215,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
   const target = await prepareOut(options.out, options.force);
   const temp = path.join(path.dirname(target), `.${path.basename(target)}.tmp-${randomBytes(4).toString('hex')}`);
   await mkdir(temp, {recursive: true, mode: 0o700});
+  options.onTemp?.(temp);
   const spoolDir = path.join(temp, '.spool');
   try {
     const [wantDb, wantColl] = splitNamespace(options.collection);

@@ -13,6 +13,7 @@
  * Extended JSON, callbacks as messages. An abort is passed on as a message, so the worker's
  * extract stops as it would in the main thread, leaving nothing half-written.
  */
+import {rm} from 'node:fs/promises';
 import {Worker} from 'node:worker_threads';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -30,15 +31,32 @@ export const WORKER_MIN_BYTES = 32 * 1024 * 1024;
 /**
  * Whether an extract reads on a worker: the stream engine, nothing to follow or compare (those need
  * what only the main thread holds), and a local or cached backup (`localBytes`, null for one read
- * from the store) of WORKER_MIN_BYTES or more.
+ * from the store) of WORKER_MIN_BYTES or more, or of any size when the query runs a regular
+ * expression: a JavaScript regex cannot be interrupted on its own thread, and one that backtracks
+ * without end must stay stoppable (the main thread ends the worker, see MatchGuard).
  */
-export function readsOnWorker(extract: {engine: string; follow: boolean; comparing: boolean; localBytes: number | null}): boolean {
-  return extract.engine === 'stream' && !extract.follow && !extract.comparing && extract.localBytes !== null && extract.localBytes >= WORKER_MIN_BYTES;
+export function readsOnWorker(extract: {engine: string; follow: boolean; comparing: boolean; localBytes: number | null; regex?: boolean}): boolean {
+  if (extract.engine !== 'stream' || extract.follow || extract.comparing || extract.localBytes === null) return false;
+  return extract.regex === true || extract.localBytes >= WORKER_MIN_BYTES;
 }
+
+/** The matching time budget of a worker extract whose query runs regular expressions. */
+export interface MatchGuard {
+  /** How long the worker may go without a sign of progress; 0: no limit. */
+  timeoutMs: number;
+  /** The regexes of the query (`/pattern/options`), for the error. */
+  patterns: string[];
+  collection: string;
+}
+
+/** How often the worker says it is alive; a thread stuck in one regex cannot. */
+export const HEARTBEAT_MS = 250;
+/** After Ctrl-C, how long a worker gets to stop by itself before it is ended. */
+const ABORT_GRACE_MS = 1000;
 
 /** What the worker needs: the options that are plain data, and the backup as paths. */
 export interface WorkerRequest {
-  options: Omit<ExtractOptions, 'filter' | 'source' | 'signal' | 'onProgress' | 'onNote' | 'onWarning' | 'createSelector' | 'olderBackup' | 'comparisons'>;
+  options: Omit<ExtractOptions, 'filter' | 'source' | 'signal' | 'onProgress' | 'onNote' | 'onWarning' | 'onTemp' | 'createSelector' | 'olderBackup' | 'comparisons'>;
   source: Omit<ExtractOptions['source'], 'input'>;
   /** One local path (file or folder), or the files of a cached backup by name. */
   input: string | Array<{name: string; path: string}>;
@@ -55,6 +73,8 @@ export type WorkerMessage =
   | {type: 'note'; message: string}
   | {type: 'warning'; message: string}
   | {type: 'result'; result: ExtractResult}
+  | {type: 'heartbeat'}
+  | {type: 'temp'; path: string}
   | {type: 'error'; error: SerializedError};
 
 export interface SerializedError {
@@ -134,7 +154,13 @@ export function dropEarlyWorker(): void {
   earlyInflate = null;
 }
 
-export function extractInWorker(request: WorkerRequest, callbacks: Pick<ExtractOptions, 'onProgress' | 'onNote' | 'onWarning' | 'signal'>): Promise<ExtractResult> {
+/**
+ * Runs the extract on a worker. The main thread stays free, so it can end the worker: on Ctrl-C or
+ * SIGTERM when the worker does not stop within ABORT_GRACE_MS by itself (a thread spinning in a
+ * regex reads no messages), and with a `guard`, when the worker has given no sign of life for
+ * its budget. An ended worker's temporary set folder is removed here, as the worker would have.
+ */
+export function extractInWorker(request: WorkerRequest, callbacks: Pick<ExtractOptions, 'onProgress' | 'onNote' | 'onWarning' | 'signal'>, guard?: MatchGuard): Promise<ExtractResult> {
   return new Promise<ExtractResult>((resolve, reject) => {
     let worker: Worker;
     // The inflate started with the early worker goes to it when it is this request's file; it ends with the extract either way.
@@ -149,12 +175,55 @@ export function extractInWorker(request: WorkerRequest, callbacks: Pick<ExtractO
       else worker.postMessage({type: 'request', request});
     } else worker = startWorker(request);
     let settled = false;
-    const onAbort = () => worker.postMessage('abort');
+    let temp: string | null = null;
+    let lastSign = Date.now();
+    const timers: NodeJS.Timeout[] = [];
+    /** Ends a worker that did not finish by itself, removes what it left, then settles. */
+    const end = (error: Error) => {
+      if (settled) return;
+      settled = true;
+      for (const t of timers) clearInterval(t);
+      callbacks.signal?.removeEventListener('abort', onAbort);
+      void inflate?.inflate.stop();
+      const left = temp;
+      void worker
+        .terminate()
+        .catch(() => undefined)
+        .then(() => (left ? rm(left, {recursive: true, force: true}) : undefined))
+        .catch(() => undefined)
+        .then(() => reject(error));
+    };
+    const onAbort = () => {
+      worker.postMessage('abort');
+      const reason = callbacks.signal?.reason;
+      const grace = setTimeout(() => end(reason instanceof Error ? reason : new GravityError('INTERRUPTED', 'Interrupted', {hint: 'Run the same command again'})), ABORT_GRACE_MS);
+      grace.unref();
+      timers.push(grace);
+    };
     callbacks.signal?.addEventListener('abort', onAbort, {once: true});
     if (callbacks.signal?.aborted) onAbort();
+    if (guard && guard.timeoutMs > 0) {
+      const watch = setInterval(() => {
+        const quiet = Date.now() - lastSign;
+        if (quiet < guard.timeoutMs) return;
+        const seconds = Math.round(quiet / 1000);
+        end(
+          new GravityError(
+            'RESOURCE_LIMIT',
+            `Matching made no progress for ${seconds} s on collection ${guard.collection} with ${guard.patterns.join(', ')}: a regular expression that backtracks without end (nested repetition such as (a+)+) is the likely cause`,
+            {
+              hint: 'Rewrite the pattern without nested repetition (for example /a+$/ for /(a+)+$/), or give matching more time with --match-timeout SECONDS (0: no limit)',
+              details: {patterns: guard.patterns, collection: guard.collection, timeoutSeconds: guard.timeoutMs / 1000},
+            },
+          ),
+        );
+      }, Math.min(1000, Math.max(50, guard.timeoutMs / 4)));
+      timers.push(watch);
+    }
     const finish = (fn: () => void) => {
       if (settled) return;
       settled = true;
+      for (const t of timers) clearInterval(t);
       callbacks.signal?.removeEventListener('abort', onAbort);
       void inflate?.inflate.stop();
       // Its work is done (or failed and cleaned up): the thread must not keep the process alive.
@@ -162,7 +231,10 @@ export function extractInWorker(request: WorkerRequest, callbacks: Pick<ExtractO
       fn();
     };
     worker.on('message', (message: WorkerMessage) => {
-      if (message.type === 'progress') callbacks.onProgress?.(message.progress);
+      lastSign = Date.now();
+      if (message.type === 'heartbeat') return;
+      if (message.type === 'temp') temp = message.path;
+      else if (message.type === 'progress') callbacks.onProgress?.(message.progress);
       else if (message.type === 'note') callbacks.onNote?.(message.message);
       else if (message.type === 'warning') (callbacks.onWarning ?? callbacks.onNote)?.(message.message);
       else if (message.type === 'result') finish(() => resolve(message.result));

@@ -1,5 +1,7 @@
 import {EJSON} from 'bson';
 
+import {regexSources} from '../query/compile.js';
+import {configureMatchGuard} from '../query/guard.js';
 import {parseQuery} from '../query/parse.js';
 import type {Settings} from '../config/settings.js';
 import {maskUri} from '../config/redact.js';
@@ -32,7 +34,12 @@ export interface ExtractRequest {
   /** When the incident happened (a time as --before takes it). */
   incidentAt?: string;
   strictBackup?: boolean;
+  /** Matching budget of a query with regular expressions: how long matching may go without progress (0: no limit). */
+  matchTimeoutMs?: number;
 }
+
+/** Default matching budget: 60 s without progress. */
+export const DEFAULT_MATCH_TIMEOUT_MS = 60_000;
 
 export interface ExtractCommandResult extends ExtractResult {
   backup: string | null;
@@ -43,9 +50,12 @@ export interface ExtractCommandResult extends ExtractResult {
 
 /** What `extract` does, with the terminal kept at arm's length through the reporter. */
 export async function runExtract(request: ExtractRequest, settings: Settings, reporter: Reporter, signal: AbortSignal): Promise<ExtractCommandResult> {
+  // Regexes matched on this thread (a backup streamed from S3, --follow, comparisons) run on a worker it can end.
+  configureMatchGuard({timeoutMs: request.matchTimeoutMs ?? DEFAULT_MATCH_TIMEOUT_MS, label: `collection ${request.collection}`});
   try {
     return await extractFor(request, settings, reporter, signal);
   } finally {
+    configureMatchGuard(null);
     // A worker the command started early that this extract did not take (it read in process, or failed first).
     dropEarlyWorker();
   }
@@ -99,9 +109,12 @@ async function extractFor(request: ExtractRequest, settings: Settings, reporter:
     const callbacks = {signal, onNote: (m: string) => reporter.note(m), onWarning: (m: string) => reporter.warn(m), onProgress};
     const {input, backupInfo: _backupInfo, readFrom: _readFrom, files, ...sourceInfo} = source;
     const local = typeof input === 'string' ? input : files;
+    // A query with regular expressions is matched on a worker the main thread can end (its budget, Ctrl-C).
+    const patterns = [...new Set(regexSources(filter))];
+    const guard = {timeoutMs: request.matchTimeoutMs ?? DEFAULT_MATCH_TIMEOUT_MS, patterns, collection: request.collection};
     const result =
-      local !== undefined && readsOnWorker({engine: request.engine, follow: request.follow, comparing: comparisons.length > 0, localBytes: totalBytes})
-        ? await extractInWorker({options: common, source: sourceInfo, input: local, filter: EJSON.stringify(filter, {relaxed: false})}, callbacks)
+      local !== undefined && readsOnWorker({engine: request.engine, follow: request.follow, comparing: comparisons.length > 0, localBytes: totalBytes, regex: patterns.length > 0})
+        ? await extractInWorker({options: common, source: sourceInfo, input: local, filter: EJSON.stringify(filter, {relaxed: false})}, callbacks, patterns.length > 0 ? guard : undefined)
         : await (await import('./extract.js')).extract({
             ...common,
             ...callbacks,

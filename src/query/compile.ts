@@ -7,14 +7,15 @@
  *     `matchesDecoded` runs (c) on a fully decoded document;
  *     `compileQuery(q).matches(bytes)` always equals `matchesDecoded(q, BSON.deserialize(bytes))`.
  */
-import {BSON, ObjectId, type Document} from 'bson';
+import {BSON, EJSON, ObjectId, type Document} from 'bson';
 
 import {GravityError} from '../errors.js';
+import {GuardedMatcher, matchGuardSettings} from './guard.js';
 import {loadMingo} from './mingo.js';
 import {FIELD_OPS, NUMERIC_TYPE_NAMES, TYPE_ALIASES, TYPE_REFUSED, matchContext} from './operators.js';
 import {inPlaceTest, UNKNOWN} from './in-place.js';
 import {FieldPicker} from './raw.js';
-import {BinKey, NumKey, TsKey, UnsupportedValue, canonical, isNumeric, isOperatorObject, isPlainObject, regexFromBson} from './values.js';
+import {BinKey, BsonRegex, NumKey, RegexMatcher, RegexRefused, TsKey, UnsupportedValue, canonical, isNumeric, isOperatorObject, isPlainObject} from './values.js';
 
 export interface CompiledQuery {
   /** Exact MongoDB semantics on one raw BSON document. */
@@ -71,24 +72,53 @@ function canon(value: unknown): unknown {
 }
 
 function refuseOperator(op: string, path: string): never {
+  if (op === '$where' || op === '$function') {
+    throw unsupported(
+      `${op} (JavaScript) is not supported: mongod runs its JavaScript on the server for each document, and the stream engine reads backups without a server and runs no JavaScript`,
+      'Write the condition with query operators ($eq, $gt, $in, $regex, $exists, $elemMatch …), or extract with --engine mongod, whose scratch server runs it',
+    );
+  }
   const why = REFUSED[op];
   if (why) throw unsupported(`Query operator ${op} on "${path}" is not supported: it ${why}`);
   throw invalid(`Query uses an unknown operator ${op} on "${path}"`);
 }
 
-function prepareRegex(ops: Record<string, unknown>, path: string): RegExp {
+function regexRefusal(error: unknown, path: string): never {
+  if (error instanceof RegexRefused) {
+    if (error.invalid) throw invalid(`Query regex on "${path}" is not valid: ${error.message}`);
+    throw unsupported(`Query regex on "${path}" cannot be matched exactly: ${error.message}`, 'Write the pattern with constructs JavaScript and PCRE2 share, or extract with --engine mongod');
+  }
+  if (error instanceof UnsupportedValue) throw unsupported(`Query regex on "${path}" cannot be matched exactly: ${error.message}`);
+  throw error;
+}
+
+/** A regex in a matching position, run as PCRE2 would run it (pcre.ts). */
+function matcherOf(value: BsonRegex, path: string): RegexMatcher {
+  try {
+    return new RegexMatcher(value);
+  } catch (error) {
+    regexRefusal(error, path);
+  }
+}
+
+/** `{$regex, $options}`: options on a /literal/ and in $options at once are an error in mongod (51075). */
+function prepareRegex(ops: Record<string, unknown>, path: string): RegexMatcher {
   const source = ops.$regex;
   const options = ops.$options;
   if (options !== undefined && typeof options !== 'string') throw invalid(`$options on "${path}" must be a string`);
-  try {
-    if (typeof source === 'string') return regexFromBson(source, options ?? '');
-    const re = canonical(source, null);
-    if (re instanceof RegExp) return options ? regexFromBson(re.source, re.flags + options) : re;
-  } catch (error) {
-    if (error instanceof UnsupportedValue) throw unsupported(`Query regex on "${path}" cannot be matched exactly: ${error.message}`);
-    throw error;
+  if (typeof source === 'string') return matcherOf(new BsonRegex(source, options ?? ''), path);
+  const re = canon(source);
+  if (re instanceof BsonRegex) {
+    if (options && re.options) throw invalid(`$regex on "${path}" has options both in the regex and in $options`);
+    return matcherOf(options ? new BsonRegex(re.pattern, options) : re, path);
   }
   throw invalid(`$regex on "${path}" must be a string or a regular expression`);
+}
+
+/** A value in $in, $nin or $all: a regex there matches, it is not compared. */
+function matchingValue(value: unknown, path: string): unknown {
+  const c = canon(value);
+  return c instanceof BsonRegex ? matcherOf(c, path) : c;
 }
 
 function prepareType(arg: unknown, path: string): unknown {
@@ -137,7 +167,7 @@ function prepareOps(ops: Record<string, unknown>, path: string): Record<string, 
       case '$nin': {
         if (!Array.isArray(arg)) throw invalid(`${op} on "${path}" needs an array`);
         if (arg.some(isOperatorObject)) throw invalid(`${op} on "${path}" cannot hold operators`);
-        out[op] = arg.map(canon);
+        out[op] = arg.map((v) => matchingValue(v, path));
         break;
       }
       case '$exists':
@@ -163,7 +193,7 @@ function prepareOps(ops: Record<string, unknown>, path: string): Record<string, 
         break;
       }
       case '$regex':
-        out[op] = prepareRegex(ops, path);
+        out.$pcre = prepareRegex(ops, path);
         break;
       case '$options':
         break;
@@ -174,17 +204,22 @@ function prepareOps(ops: Record<string, unknown>, path: string): Record<string, 
             return {$elemMatch: prepareElemMatch(item.$elemMatch, path)};
           }
           if (isOperatorObject(item)) throw invalid(`$all on "${path}" can hold values or {$elemMatch: …} only`);
-          return canon(item);
+          return matchingValue(item, path);
         });
         break;
       }
-      case '$elemMatch':
-        if (!isPlainObject(arg)) throw invalid(`$elemMatch on "${path}" needs a document`);
-        out[op] = prepareElemMatch(arg, path);
+      case '$elemMatch': {
+        // Extended JSON reads {$elemMatch: {$regex: "…"}} as a regex value: the operator form, on elements.
+        const regex = isPlainObject(arg) ? null : canon(arg);
+        if (regex instanceof BsonRegex) out[op] = {$pcre: matcherOf(regex, path)};
+        else if (!isPlainObject(arg)) throw invalid(`$elemMatch on "${path}" needs a document`);
+        else out[op] = prepareElemMatch(arg, path);
         break;
+      }
       case '$not': {
         const c = isPlainObject(arg) ? arg : canon(arg);
-        if (c instanceof RegExp) out[op] = c;
+        // {$not: /re/} is {$not: {$regex: re}}, written so for mingo's $not.
+        if (c instanceof BsonRegex) out[op] = {$pcre: matcherOf(c, path)};
         else if (isOperatorObject(c)) out[op] = prepareOps(c, path);
         else throw invalid(`$not on "${path}" needs a regex or a document of operators`);
         break;
@@ -218,8 +253,8 @@ export function prepareFilter(filter: unknown, where: string): Record<string, un
       refuseOperator(key, key);
     } else {
       const v = isOperatorObject(value) ? prepareOps(value, key) : canon(value);
-      // A regex value is a $regex match; said here so the compiled regex (and its BSON source) is kept as is.
-      out[key] = v instanceof RegExp ? {$regex: v} : v;
+      // A regex value is a $regex match; said here so the matcher (and its BSON source) is kept as is.
+      out[key] = v instanceof BsonRegex ? {$pcre: matcherOf(v, key)} : v;
     }
   }
   return out;
@@ -238,18 +273,17 @@ function compiled<T>(build: () => T): T {
   }
 }
 
-const isScalar = (v: unknown): boolean => (typeof v !== 'object' && typeof v !== 'function') || v === null || v instanceof Date || v instanceof RegExp;
+const isScalar = (v: unknown): boolean => (typeof v !== 'object' && typeof v !== 'function') || v === null || v instanceof Date;
 const isOperatorName = (name: string): boolean => /^\$[a-zA-Z0-9_]+$/.test(name);
 
 /**
- * The copy mingo's Query makes of its condition: plain objects, arrays, dates and regexes are
- * copied, class instances kept. A copied regex no longer carries the BSON source regexKey knows
- * it by; the direct path copies alike so that both paths give the same answers.
+ * The copy mingo's Query makes of its condition: plain objects, arrays and dates are copied, class
+ * instances (regex matchers and values among them) kept; the direct path copies alike so that both
+ * paths give the same answers.
  */
 function copyCondition(v: unknown): unknown {
   if ((typeof v !== 'object' && typeof v !== 'function') || v === null) return v;
   if (v instanceof Date) return new Date(v);
-  if (v instanceof RegExp) return new RegExp(v);
   if (Array.isArray(v)) return v.map(copyCondition);
   const ctor = (v as {constructor?: {name?: string}}).constructor;
   if (ctor !== Object && (ctor?.name?.toLowerCase() ?? 'object') !== 'object') return v;
@@ -258,16 +292,11 @@ function copyCondition(v: unknown): unknown {
   return out;
 }
 
-/** A field's condition as operators, as mingo normalises it: a bare value is `$eq`, a regex `$regex`. */
+/** A field's condition as operators, as mingo normalises it: a bare value is `$eq` (regexes are `$regex` already). */
 function normalised(expr: unknown): Record<string, unknown> {
-  if (isScalar(expr)) return expr instanceof RegExp ? {$regex: expr} : {$eq: expr};
+  if (isScalar(expr)) return {$eq: expr};
   const ops = expr as Record<string, unknown>;
   if (!Object.keys(ops).some(isOperatorName)) return {$eq: expr};
-  if (isPlainObject(ops) && Object.prototype.hasOwnProperty.call(ops, '$regex')) {
-    const out: Record<string, unknown> = {...ops, $regex: new RegExp(ops.$regex as RegExp, ops.$options as string | undefined)};
-    delete out.$options;
-    return out;
-  }
   return ops;
 }
 
@@ -451,8 +480,8 @@ export function compileQuery(filter: Document): CompiledQuery {
       const doc = start === 0 && end === buffer.length ? buffer : buffer.subarray(start, end);
       picked =
         picker === null
-          ? (canonical(BSON.deserialize(doc, {promoteValues: false}), undefined, true) as Record<string, unknown>)
-          : (picker.pick(doc) ?? (canonical(BSON.deserialize(doc)) as Record<string, unknown>));
+          ? (canonical(BSON.deserialize(doc, {promoteValues: false, bsonRegExp: true}), undefined, true) as Record<string, unknown>)
+          : (picker.pick(doc) ?? (canonical(BSON.deserialize(doc, {bsonRegExp: true})) as Record<string, unknown>));
     } catch (error) {
       throw new GravityError('DUMP_CORRUPT', `A document is not valid BSON: ${(error as Error).message}`, {
         hint: 'Check the backup file with `gravity-restore inspect`; it may be truncated or not a mongodump .bson file',
@@ -470,6 +499,13 @@ export function compileQuery(filter: Document): CompiledQuery {
   // byte than over each document's bytes (75 against 48 ms for 200 MB, a pattern that is not there).
   const matchesAt: CompiledQuery['matchesAt'] =
     fields.length === 0 ? () => true : prescreen === null ? decide : (buffer, start, end) => matches(buffer.subarray(start, end));
+  // With a matching budget in force, regexes run on a worker this thread can end (guard.ts).
+  const guard = matchGuardSettings();
+  const patterns = guard !== null && fields.length > 0 ? [...new Set(regexSources(filter))] : [];
+  if (patterns.length > 0) {
+    const guarded = new GuardedMatcher(EJSON.stringify(filter, {relaxed: false}), patterns, guard!);
+    return {matches: (doc) => guarded.matchesAt(doc, 0, doc.length), matchesAt: (buffer, start, end) => guarded.matchesAt(buffer, start, end), fields, prescreen, plan: `${plan} (on a matching worker)`};
+  }
   return {matches, matchesAt, fields, prescreen, plan};
 }
 
@@ -488,4 +524,23 @@ export function matchesDecoded(filter: Document, doc: Document, via: ExactVia = 
     referenceCache[via].set(filter, test);
   }
   return test(canonical(doc, undefined, true) as Record<string, unknown>);
+}
+
+/**
+ * The regular expressions a filter runs or compares (`/pattern/options`), wherever they stand:
+ * matching with one of them can take unbounded time, which callers bound (a worker they can end).
+ */
+export function regexSources(filter: unknown, into: string[] = []): string[] {
+  if (Array.isArray(filter)) {
+    for (const v of filter) regexSources(v, into);
+  } else if (filter instanceof RegExp) into.push(`/${filter.source}/${filter.flags}`);
+  else if (filter !== null && typeof filter === 'object') {
+    const v = filter as Record<string, unknown> & {_bsontype?: string; pattern?: string; options?: string};
+    if (v._bsontype === 'BSONRegExp') into.push(`/${v.pattern}/${v.options}`);
+    else if (isPlainObject(v)) {
+      if (typeof v.$regex === 'string') into.push(`/${v.$regex}/${typeof v.$options === 'string' ? v.$options : ''}`);
+      for (const [key, value] of Object.entries(v)) if (key !== '$regex' || typeof value !== 'string') regexSources(value, into);
+    }
+  }
+  return into;
 }

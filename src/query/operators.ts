@@ -32,7 +32,8 @@ import {
   isNumeric,
   isPlainObject,
   numericKind,
-  regexKey,
+  BsonRegex,
+  RegexMatcher,
   type NumericKind,
 } from './values.js';
 
@@ -94,12 +95,10 @@ function eqSingle(v: unknown, rhs: unknown): boolean {
   return bsonEqual(v, rhs);
 }
 
-function regexSingle(v: unknown, re: RegExp): boolean {
-  if (typeof v === 'string') {
-    re.lastIndex = 0;
-    return re.test(v);
-  }
-  return v instanceof RegExp && regexKey(v) === regexKey(re);
+/** A string matches by pattern; a stored regex value only when it is the same regex (pattern and options). */
+function regexSingle(v: unknown, re: RegexMatcher): boolean {
+  if (typeof v === 'string') return re.test(v);
+  return v instanceof BsonRegex && v.key === re.key;
 }
 
 function eqValues(pv: PathValues, rhs: unknown): boolean {
@@ -111,7 +110,7 @@ function eqValues(pv: PathValues, rhs: unknown): boolean {
 
 function inValues(pv: PathValues, list: unknown[]): boolean {
   for (const rhs of list) {
-    if (rhs instanceof RegExp) {
+    if (rhs instanceof RegexMatcher) {
       for (const v of candidates(pv)) if (regexSingle(v, rhs)) return true;
     } else if (eqValues(pv, rhs)) return true;
   }
@@ -203,7 +202,7 @@ function typeOfValue(v: unknown): string {
   if (v === null) return 'null';
   if (v === UNDEFINED) return 'undefined';
   if (Array.isArray(v)) return 'array';
-  if (v instanceof RegExp) return 'regex';
+  if (v instanceof BsonRegex) return 'regex';
   if (v instanceof MinKey) return 'minKey';
   if (v instanceof MaxKey) return 'maxKey';
   if (isPlainObject(v)) return 'object';
@@ -266,8 +265,8 @@ function leafPredicate(op: string, arg: unknown): (pv: PathValues) => boolean {
     case '$lt':
     case '$lte':
       return (pv) => cmpValues(pv, arg, op);
-    case '$regex':
-      return (pv) => candidates(pv).some((v) => regexSingle(v, arg as RegExp));
+    case '$pcre':
+      return (pv) => candidates(pv).some((v) => regexSingle(v, arg as RegexMatcher));
     case '$type': {
       const types = typeList(arg);
       return (pv) => typeValues(pv, types);
@@ -288,11 +287,11 @@ function modArgs(arg: unknown): [bigint, bigint] {
   return [truncToBigInt(d) as bigint, truncToBigInt(r) as bigint];
 }
 
-const DIRECT = new Set(['$eq', '$ne', '$in', '$nin', '$regex', '$gt', '$gte', '$lt', '$lte', '$type', '$mod']);
+const DIRECT = new Set(['$eq', '$ne', '$in', '$nin', '$pcre', '$gt', '$gte', '$lt', '$lte', '$type', '$mod']);
 
 /** One array element tested by the operator form of `$elemMatch`: the element is not expanded again. */
 function directSingle(op: string, arg: unknown, v: unknown, kind: NumericKind | undefined): boolean {
-  const hit = (x: unknown): boolean => (x instanceof RegExp ? regexSingle(v, x) : eqSingle(v, x));
+  const hit = (x: unknown): boolean => (x instanceof RegexMatcher ? regexSingle(v, x) : eqSingle(v, x));
   switch (op) {
     case '$eq':
       return eqSingle(v, arg);
@@ -302,8 +301,8 @@ function directSingle(op: string, arg: unknown, v: unknown, kind: NumericKind | 
       return (arg as unknown[]).some(hit);
     case '$nin':
       return !(arg as unknown[]).some(hit);
-    case '$regex':
-      return regexSingle(v, arg as RegExp);
+    case '$pcre':
+      return regexSingle(v, arg as RegexMatcher);
     case '$gt':
     case '$gte':
     case '$lt':
@@ -377,7 +376,7 @@ const all: MakeOp = (selector, value, options) => {
       const q = new (loadMingo().Query)({[selector]: item}, options);
       return (obj) => q.test(obj as Record<string, unknown>);
     }
-    const p = leafPredicate(item instanceof RegExp ? '$regex' : '$eq', item);
+    const p = leafPredicate(item instanceof RegexMatcher ? '$pcre' : '$eq', item);
     return (obj) => p(pathValues(obj, parts));
   });
   return (obj) => items.length > 0 && preds.every((p) => p(obj));
@@ -393,7 +392,9 @@ export const FIELD_OPS: Readonly<Record<string, FieldOp>> = {
   $gte: leaf('$gte'),
   $lt: leaf('$lt'),
   $lte: leaf('$lte'),
-  $regex: leaf('$regex'),
+  // A regex match (the prepared form of $regex, /re/ and regexes in $not): not named $regex, which
+  // mingo's normaliser would turn back into a JavaScript RegExp.
+  $pcre: leaf('$pcre'),
   $type: leaf('$type'),
   $mod: leaf('$mod'),
   $exists: fieldOp((value) => (pv) => pv.values.length > 0 === Boolean(value)),

@@ -200,7 +200,8 @@ function pickLevel(doc: Buffer, start: number, total: number, node: PathNode): R
   let at = 4;
   for (let i = 0; i < ranges.length; i += 2) at += doc.copy(framed, at, ranges[i], ranges[i + 1]);
   framed[at] = 0;
-  const batched = BSON.deserialize(framed) as Record<string, unknown>;
+  // Regex values stay BSON regexes: a PCRE-only pattern is not a JavaScript RegExp, and only its text counts.
+  const batched = BSON.deserialize(framed, {bsonRegExp: true}) as Record<string, unknown>;
   for (const name of batchedLast) out[name] = canonical(batched[name]);
   return out;
 }

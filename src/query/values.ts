@@ -9,6 +9,9 @@
  */
 import {MaxKey, MinKey, ObjectId} from 'bson';
 
+import {GravityError} from '../errors.js';
+import {PcreError, translatePcre} from './pcre.js';
+
 /** An integer or decimal with no exact double: sign, digits without leading/trailing zeros, exponent. */
 export class NumKey {
   constructor(
@@ -58,68 +61,76 @@ export class TsKey {
 /** Thrown when a filter value cannot be represented exactly (mapped to QUERY_UNSUPPORTED by callers). */
 export class UnsupportedValue extends Error {}
 
-const JS_REGEX_FLAGS = new Set(['i', 'm', 's', 'u']);
-/** Whitespace that PCRE's extended mode (the `x` option) ignores in a pattern. */
-const PCRE_SPACE = new Set([' ', '\t', '\n', '\v', '\f', '\r']);
+/**
+ * A BSON regular expression as a value: what a document stores, or a filter compares by equality
+ * (`$eq`). MongoDB compares regex values by pattern and options, never by what they match; the
+ * options are kept sorted, as the bson library stores them.
+ */
+export class BsonRegex {
+  readonly key: string;
+  constructor(
+    readonly pattern: string,
+    readonly options: string,
+  ) {
+    this.key = `${pattern}/${[...new Set(options)].sort().join('')}`;
+  }
+
+  toString(): string {
+    return this.key;
+  }
+}
+
+/** A regex value from a JavaScript RegExp, with the options the bson serialiser writes for its flags. */
+function regexFromJs(re: RegExp): BsonRegex {
+  return new BsonRegex(re.source, `${re.ignoreCase ? 'i' : ''}${re.multiline ? 'm' : ''}${re.global ? 's' : ''}`);
+}
+
+/** Thrown when a filter's regex cannot be matched exactly; `invalid`: mongod itself rejects it. */
+export class RegexRefused extends UnsupportedValue {
+  constructor(
+    message: string,
+    readonly invalid: boolean,
+  ) {
+    super(message);
+  }
+}
 
 /**
- * PCRE's `x` option, which JavaScript lacks: drops unescaped whitespace and `#` comments (to the
- * end of the line) outside character classes. Escaped whitespace stays, written as a hex escape so
- * it is valid with or without the `u` flag.
+ * A regex in a matching position ({field: /re/}, $regex, $in, $all, $not): the pattern as PCRE2
+ * reads it, run as its exact JavaScript translation (pcre.ts). Compared with a regex value stored
+ * in a document by its key, as MongoDB does.
  */
-function stripExtended(pattern: string): string {
-  let out = '';
-  let inClass = false;
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i];
-    if (c === '\\' && i + 1 < pattern.length) {
-      const next = pattern[++i];
-      out += PCRE_SPACE.has(next) ? `\\x${next.charCodeAt(0).toString(16).padStart(2, '0')}` : c + next;
-    } else if (inClass) {
-      if (c === ']') inClass = false;
-      out += c;
-    } else if (c === '[') {
-      inClass = true;
-      out += c;
-      // A `]` right after `[` or `[^` is a literal member, not the end of the class.
-      if (pattern[i + 1] === '^') out += pattern[++i];
-      if (pattern[i + 1] === ']') out += pattern[++i];
-    } else if (c === '#') {
-      while (i + 1 < pattern.length && pattern[i + 1] !== '\n') i++;
-    } else if (!PCRE_SPACE.has(c)) {
-      out += c;
+export class RegexMatcher {
+  readonly key: string;
+  readonly source: string;
+  private readonly re: RegExp;
+  private readonly foldHazard: boolean;
+
+  constructor(readonly value: BsonRegex) {
+    this.key = value.key;
+    this.source = `/${value.pattern}/${value.options}`;
+    let translation;
+    try {
+      translation = translatePcre(value.pattern, value.options);
+    } catch (error) {
+      if (!(error instanceof PcreError)) throw error;
+      throw new RegexRefused(`regex ${this.source} uses ${error.message}`, error.kind === 'invalid');
     }
+    this.re = new RegExp(translation.source, translation.flags);
+    this.foldHazard = translation.foldHazard;
   }
-  return out;
-}
 
-/** The BSON pattern and options a compiled regex came from, for regex-to-regex equality. */
-const REGEX_SOURCE = new WeakMap<RegExp, string>();
-
-/** Identity of a regex value as MongoDB compares it: its BSON pattern and (sorted) options. */
-export function regexKey(re: RegExp): string {
-  return REGEX_SOURCE.get(re) ?? `${re.source}/${[...re.flags].sort().join('')}`;
-}
-
-export function regexFromBson(pattern: string, options: string): RegExp {
-  let flags = '';
-  let extended = false;
-  for (const f of options) {
-    if (f === 'x') {
-      extended = true;
-      continue;
+  test(subject: string): boolean {
+    if (this.foldHazard && HAZARD.test(subject)) {
+      throw new GravityError('QUERY_UNSUPPORTED', `Regex ${this.source} cannot be matched exactly against a value holding U+017F (ſ) or U+212A (Kelvin sign): JavaScript folds them into \\w and ASCII letter classes under case-insensitive matching, PCRE2 does not`, {
+        hint: 'Match without the i option (spell the cases out, e.g. [Cc]af[eé]), or extract with --engine mongod',
+      });
     }
-    if (!JS_REGEX_FLAGS.has(f)) throw new UnsupportedValue(`regex option "${f}" has no exact JavaScript equivalent`);
-    if (!flags.includes(f)) flags += f;
-  }
-  try {
-    const re = new RegExp(extended ? stripExtended(pattern) : pattern, flags);
-    if (extended) REGEX_SOURCE.set(re, `${pattern}/${[...new Set(options)].sort().join('')}`);
-    return re;
-  } catch (error) {
-    throw new UnsupportedValue(`regex /${pattern}/ is not valid in JavaScript: ${(error as Error).message}`);
+    return this.re.test(subject);
   }
 }
+
+const HAZARD = /[\u017F\u212A]/;
 
 type Bsonish = {_bsontype?: string} & Record<string, unknown>;
 
@@ -273,7 +284,8 @@ export function canonical(value: unknown, undefinedAs: unknown = UNDEFINED, keep
     return out;
   }
   if (value instanceof Date) return value;
-  if (value instanceof RegExp) return value;
+  if (value instanceof RegExp) return regexFromJs(value);
+  if (value instanceof BsonRegex || value instanceof RegexMatcher) return value;
   if (value instanceof NumKey || value instanceof BinKey || value instanceof TsKey) return value;
   const v = value as Bsonish;
   switch (v._bsontype) {
@@ -299,7 +311,7 @@ export function canonical(value: unknown, undefinedAs: unknown = UNDEFINED, keep
     }
     case 'BSONRegExp': {
       const r = v as unknown as {pattern: string; options: string};
-      return regexFromBson(r.pattern, r.options);
+      return new BsonRegex(r.pattern, r.options);
     }
     case 'BSONSymbol':
       return String((v as {value: string}).value);
@@ -401,7 +413,7 @@ export function bsonEqual(a: unknown, b: unknown): boolean {
   }
   if (Array.isArray(b)) return false;
   if (a instanceof Date) return b instanceof Date && a.getTime() === b.getTime();
-  if (a instanceof RegExp) return b instanceof RegExp && regexKey(a) === regexKey(b);
+  if (a instanceof BsonRegex) return b instanceof BsonRegex && a.key === b.key;
   if (a instanceof NumKey || a instanceof BinKey || a instanceof TsKey) {
     return a.constructor === b.constructor && a.toString() === String(b);
   }

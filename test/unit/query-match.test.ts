@@ -210,16 +210,26 @@ describe('regex', () => {
     assert.equal(match('{name: {$not: /^wa/}}', {name: 'abc'}), true);
     assert.equal(match('{name: {$not: /^wa/}}', {}), true);
   });
+  it('regexes inside $elemMatch, $all, $nin and $not', () => {
+    assert.equal(match('{a: {$elemMatch: {$regex: "^W"}}}', {a: ['x', 'Warhol']}), true);
+    assert.equal(match('{a: {$elemMatch: {$regex: "^W"}}}', {a: 'Warhol'}), false);
+    assert.equal(match('{a: {$all: [/^W/, /^x$/]}}', {a: ['Warhol', 'x']}), true);
+    assert.equal(match('{a: {$nin: [/^z/]}}', {a: 'abc'}), true);
+    assert.equal(match('{a: {$elemMatch: {$not: /^W/}}}', {a: ['Warhol']}), false);
+  });
   it('BSON regex values in $in', () => {
     const q = parseQuery('{name: {$in: [/^a/, "zzz"]}}');
     assert.equal(match(q, {name: 'abc'}), true);
     assert.equal(match(q, {name: 'zzz'}), true);
     assert.equal(match(q, {name: 'bcd'}), false);
   });
-  it('honours the x flag by dropping pattern whitespace and comments, and refuses flags JavaScript lacks', () => {
+  it('honours the x flag by dropping pattern whitespace and comments, and refuses options mongod refuses', () => {
     assert.equal(match('{a: {$regex: "a b # comment", $options: "x"}}', {a: 'ab'}), true);
     assert.equal(match('{a: {$regex: "a b", $options: "x"}}', {a: 'a b'}), false);
-    assert.equal(refusal('{a: {$regex: "a", $options: "l"}}').code, 'QUERY_UNSUPPORTED');
+    // mongod accepts only i, m, s, x and u (src/mongo/util/pcre_util.cpp flagsToOptions, error 51108).
+    const refused = refusal('{a: {$regex: "a", $options: "l"}}');
+    assert.equal(refused.code, 'QUERY_SYNTAX');
+    assert.match(refused.message, /option "l"/);
   });
 });
 
