@@ -6,6 +6,7 @@ import {redact} from './config/redact.js';
 import {resolveSettings, type Settings, type SettingFlags} from './config/settings.js';
 import {GravityError, isGravityError} from './errors.js';
 import {createReporter, type Reporter} from './ui/reporter.js';
+import {isParseError, usageErrorFromParse} from './ui/suggest.js';
 
 // `.env` is loaded once, before any flag is parsed, so flags' `env:` fallbacks see it.
 // It never overrides variables already set in the environment.
@@ -99,32 +100,39 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return super.finally(error);
   }
 
+  /** A mistyped flag or a missing argument as one USAGE line, with the closest flag name and where help is. */
+  private usageError(error: Error): GravityError {
+    const flags = [...Object.keys(this.ctor.flags ?? {}), ...Object.keys(BaseCommand.baseFlags), 'json', 'help'];
+    return usageErrorFromParse(error, {id: this.id ?? '', flags, bin: this.config?.bin ?? 'gravity-restore'});
+  }
+
   /** One line on stderr naming the problem and the next step; a stack only with --debug. */
   protected async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
     this.reporter?.stop();
-    // oclif's own exits (this.exit) and parse errors keep their behaviour.
-    if (error?.oclif?.exit !== undefined && !isGravityError(error)) {
-      // this.exit(n) throws oclif's ExitError (name "Error", code EEXIT): pass it through untouched,
-      // or oclif's default catch would print it as a second --json document and exit 1.
-      if ((error as {code?: string}).code === 'EEXIT') throw error;
-      return super.catch(error);
-    }
+    // this.exit(n) throws oclif's ExitError (name "Error", code EEXIT): pass it through untouched,
+    // or oclif's default catch would print it as a second --json document and exit 1.
+    if (error?.oclif?.exit !== undefined && !isGravityError(error) && (error as {code?: string}).code === 'EEXIT') throw error;
     const debug = this.flags?.debug || process.argv.includes('--debug');
-    const gravity = isGravityError(error) ? error : toGravityError(error);
+    const gravity = isGravityError(error) ? error : isParseError(error) ? this.usageError(error) : toGravityError(error);
     const json = this.jsonEnabled?.() || process.argv.includes('--json');
-    if (json) {
-      process.stdout.write(
-        `${JSON.stringify({error: {code: gravity.code, message: redact(gravity.message), hint: gravity.hint ? redact(gravity.hint) : undefined, exitCode: gravity.exitCode, ...(gravity.details ? {details: gravity.details} : {})}})}\n`,
-      );
-    }
+    if (json) process.stdout.write(`${errorJsonLine(gravity)}\n`);
     process.stderr.write(`Error: ${redact(gravity.line)}${gravity.code === 'INTERNAL' && !debug ? ' (run with --debug for details)' : ''}\n`);
     if (debug) process.stderr.write(`${redact(String((error as Error).stack ?? error))}\n`);
     return this.exit(gravity.exitCode);
   }
 }
 
+/** The one-line `--json` error document: the same keys for every error, `hint` null when there is none. */
+export function errorJsonLine(error: GravityError): string {
+  return JSON.stringify({
+    error: {code: error.code, message: redact(error.message), hint: error.hint ? redact(error.hint) : null, exitCode: error.exitCode, ...(error.details ? {details: error.details} : {})},
+  });
+}
+
 function toGravityError(error: unknown): GravityError {
-  const err = error as NodeJS.ErrnoException;
+  const err = error as NodeJS.ErrnoException & {oclif?: {exit?: number}};
+  // The framework's own errors (this.error) carry their exit code; their text is already meant for the user.
+  if (err?.oclif?.exit !== undefined) return new GravityError('USAGE', err.message.split('\n')[0] ?? err.message, {exitCode: err.oclif.exit});
   if (err?.code === 'ENOSPC') return new GravityError('INTERNAL', 'No space left on device', {hint: 'Free disk space or point --cache / --out elsewhere'});
   if (err?.code === 'EACCES' || err?.code === 'EPERM') return new GravityError('USAGE', `Permission denied: ${err.path ?? err.message}`, {hint: 'Check the path and its permissions'});
   return new GravityError('INTERNAL', `Unexpected error: ${err?.message ?? String(error)}`, {cause: error});
