@@ -28,11 +28,19 @@ const backupCustomer = (i: number) => new Map<string, unknown>([['_id', id(i)], 
 describe('field repair verified with --where-target, and reported as what it was', () => {
   const suite = mongoSuite('cli-newcomer-repair');
 
-  it('verify takes --fields with --where-target; report shows the flags, notifies from written documents, and lists no unbroken relations', async () => {
-    const {dir, cleanup} = await tempDir('gr-newcomer-repair-');
+  let set: string;
+  let uri: string;
+  let env: NodeJS.ProcessEnv;
+  let dir: string;
+  let repair: string[];
+
+  it('report after a field repair: the flags, who to notify among the documents written, no relation it cannot have broken', async () => {
+    const temp = await tempDir('gr-newcomer-repair-');
+    dir = temp.dir;
+    const cleanup = temp.cleanup;
     suite.cleanups.push(cleanup);
     const db = `gr_newcomer_${process.pid}`;
-    const uri = withDb(suite.mongo.uri, db);
+    uri = withDb(suite.mongo.uri, db);
     // The backup: customers, and orders that reference them through an ObjectId no relation is configured for.
     const orders = Array.from({length: 10}, (_, i) => Buffer.from(BSON.serialize({_id: new ObjectId((0x900 + i).toString(16).padStart(24, '0')), customer_id: id(i)})));
     const backup = path.join(dir, 'backup');
@@ -41,8 +49,8 @@ describe('field repair verified with --where-target, and reported as what it was
       {db: 'shop', collection: 'orders', docs: orders, metadata: metadataJson('orders')},
     ]);
     await writeFile(path.join(dir, 'gravity-restore.config.json'), JSON.stringify({notify: ['region']}));
-    const env = cleanEnv({TZ: 'UTC'});
-    const set = path.join(dir, 'set');
+    env = cleanEnv({TZ: 'UTC'});
+    set = path.join(dir, 'set');
     const extract = await runCli(['extract', '--from', backup, '--collection', 'customers', '--out', set, '--json'], {env, cwd: dir});
     assert.equal(extract.code, 0, extract.stderr);
 
@@ -51,7 +59,7 @@ describe('field repair verified with --where-target, and reported as what it was
     const damaged = (i: number) => new Map<string, unknown>([['_id', id(i)], ['name', `customer ${i}`], ['phone', i >= 8 ? `555-99${i}` : null], ['region', region(i)]]);
     await coll.insertMany(Array.from({length: 10}, (_, i) => damaged(i)) as unknown as Document[]);
 
-    const repair = ['--fields', 'phone', '--where-target', '{"phone": null}'];
+    repair = ['--fields', 'phone', '--where-target', '{"phone": null}'];
     const push = await runCli(['push', set, '--to', uri, ...repair, '--yes', '--json'], {env, cwd: dir});
     assert.equal(push.code, 0, push.stderr);
     assert.deepEqual(
@@ -59,6 +67,29 @@ describe('field repair verified with --where-target, and reported as what it was
       [8, 2, 0],
     );
 
+    // The report: what was done, who to notify among the 8 written (all "north"), no relation it cannot have broken.
+    const report = await runCli(['report', set, '--json'], {env, cwd: dir});
+    assert.equal(report.code, 0, report.stderr);
+    const r = json<{
+      pushes: Array<{fields: string[] | null; whereTarget: string | null; written: {repaired: number; inserted: number}; excluded: number}>;
+      looseEnds: {notify: Array<{field: string; values: Array<{value: unknown; documents: number}>}>; notifyBasis: string; unfollowedRelations: unknown[] | null; unfollowedRelationsNote?: string};
+    }>(report);
+    assert.deepEqual(r.pushes.map((p) => [p.fields, p.whereTarget, p.written.repaired, p.written.inserted, p.excluded]), [[['phone'], '{"phone":null}', 8, 0, 2]]);
+    assert.deepEqual(r.looseEnds.notify, [{field: 'region', values: [{value: 'north', documents: 8}]}]);
+    assert.match(r.looseEnds.notifyBasis, /8 document\(s\) the latest push wrote/);
+    assert.deepEqual(r.looseEnds.unfollowedRelations, []);
+    assert.match(r.looseEnds.unfollowedRelationsNote ?? '', /field repair of phone/);
+
+    const markdown = await runCli(['report', set], {env, cwd: dir});
+    assert.equal(markdown.code, 0, markdown.stderr);
+    assert.match(markdown.stdout, /field repair of `phone` \(--fields phone --where-target '\{"phone":null\}'\).*repaired 8, inserted 0, excluded 2/);
+    assert.doesNotMatch(markdown.stdout, /orders\.customer_id → customers/);
+    assert.match(markdown.stdout, /region: `"north"` \(8\)/);
+    assert.doesNotMatch(markdown.stdout, /"south"/);
+  });
+
+  it('verify takes --where-target with --fields: a document fixed by hand since is out of scope, damage back is not', async () => {
+    const coll = suite.client.db(`gr_newcomer_${process.pid}`).collection('customers');
     // After the push someone fixes customer 3 by hand (no longer null), and the patch strikes customer 5 again.
     await coll.updateOne({_id: id(3)}, {$set: {phone: '555-7777'}});
     await coll.updateOne({_id: id(5)}, {$set: {phone: null}});
@@ -84,24 +115,5 @@ describe('field repair verified with --where-target, and reported as what it was
     const o = json<{ok: boolean; fields: string[]; collections: Record<string, {present: number; excluded: number}>}>(ok);
     assert.deepEqual([o.ok, o.fields, o.collections.customers?.present, o.collections.customers?.excluded], [true, ['phone'], 7, 3]);
 
-    // The report: what was done, who to notify among the 8 written (all "north"), no relation it cannot have broken.
-    const report = await runCli(['report', set, '--json'], {env, cwd: dir});
-    assert.equal(report.code, 0, report.stderr);
-    const r = json<{
-      pushes: Array<{fields: string[] | null; whereTarget: string | null; written: {repaired: number; inserted: number}; excluded: number}>;
-      looseEnds: {notify: Array<{field: string; values: Array<{value: unknown; documents: number}>}>; notifyBasis: string; unfollowedRelations: unknown[] | null; unfollowedRelationsNote?: string};
-    }>(report);
-    assert.deepEqual(r.pushes.map((p) => [p.fields, p.whereTarget, p.written.repaired, p.written.inserted, p.excluded]), [[['phone'], '{"phone":null}', 8, 0, 2]]);
-    assert.deepEqual(r.looseEnds.notify, [{field: 'region', values: [{value: 'north', documents: 8}]}]);
-    assert.match(r.looseEnds.notifyBasis, /8 document\(s\) the latest push wrote/);
-    assert.deepEqual(r.looseEnds.unfollowedRelations, []);
-    assert.match(r.looseEnds.unfollowedRelationsNote ?? '', /field repair of phone/);
-
-    const markdown = await runCli(['report', set], {env, cwd: dir});
-    assert.equal(markdown.code, 0, markdown.stderr);
-    assert.match(markdown.stdout, /field repair of `phone` \(--fields phone --where-target '\{"phone":null\}'\).*repaired 8, inserted 0, excluded 2/);
-    assert.doesNotMatch(markdown.stdout, /orders\.customer_id → customers/);
-    assert.match(markdown.stdout, /region: `"north"` \(8\)/);
-    assert.doesNotMatch(markdown.stdout, /"south"/);
   });
 });
