@@ -113,7 +113,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     // or oclif's default catch would print it as a second --json document and exit 1.
     if (error?.oclif?.exit !== undefined && !isGravityError(error) && (error as {code?: string}).code === 'EEXIT') throw error;
     const debug = this.flags?.debug || process.argv.includes('--debug');
-    const gravity = isGravityError(error) ? error : isParseError(error) ? this.usageError(error) : toGravityError(error);
+    // Parse errors, and the framework's own errors (a flag value it could not read), are usage errors.
+    const gravity = isGravityError(error) ? error : isParseError(error) || error?.oclif?.exit !== undefined ? this.usageError(error) : toGravityError(error);
     const json = this.jsonEnabled?.() || process.argv.includes('--json');
     if (json) process.stdout.write(`${errorJsonLine(gravity)}\n`);
     process.stderr.write(`Error: ${redact(gravity.line)}${gravity.code === 'INTERNAL' && !debug ? ' (run with --debug for details)' : ''}\n`);
@@ -130,9 +131,7 @@ export function errorJsonLine(error: GravityError): string {
 }
 
 function toGravityError(error: unknown): GravityError {
-  const err = error as NodeJS.ErrnoException & {oclif?: {exit?: number}};
-  // The framework's own errors (this.error) carry their exit code; their text is already meant for the user.
-  if (err?.oclif?.exit !== undefined) return new GravityError('USAGE', err.message.split('\n')[0] ?? err.message, {exitCode: err.oclif.exit});
+  const err = error as NodeJS.ErrnoException;
   if (err?.code === 'ENOSPC') return new GravityError('INTERNAL', 'No space left on device', {hint: 'Free disk space or point --cache / --out elsewhere'});
   if (err?.code === 'EACCES' || err?.code === 'EPERM') return new GravityError('USAGE', `Permission denied: ${err.path ?? err.message}`, {hint: 'Check the path and its permissions'});
   return new GravityError('INTERNAL', `Unexpected error: ${err?.message ?? String(error)}`, {cause: error});

@@ -93,7 +93,8 @@ export function usageErrorFromParse(error: Error & {flags?: string[]; args?: unk
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line !== '' && !/^The following errors? occurred:?$/.test(line) && !/^Note:|^Alternatively,/.test(line));
-  let message = lines.map((line) => line.replace(/\s{2,}/g, ' ')).join('; ');
+  // "Parsing --limit" then the reason on the next line reads as one sentence with a colon.
+  let message = lines.map((line) => line.replace(/\s{2,}/g, ' ')).join('; ').replace(/^(Parsing --[\w-]+);\s*/, '$1: ');
   if (name === 'RequiredArgsError' && Array.isArray(error.args)) {
     const missing = (error.args as Array<{name?: string; description?: string}>).map((a) => `${(a.name ?? '').toUpperCase()}${a.description ? ` (${a.description})` : ''}`);
     message = `Missing required argument${missing.length === 1 ? '' : 's'}: ${missing.join(', ')}`;

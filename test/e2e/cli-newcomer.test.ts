@@ -201,6 +201,7 @@ describe('a newcomer\'s stumbles, through bin/run.js', () => {
         [['plan', '--json'], /Missing required argument: SET/],
         [['extract', '--from', 'x', '--collection', 'c', '--out', 'y', '--engine', 'foo', '--json'], /--engine=foo.*stream, mongod/],
         [['push', path.join(dir, 'no-set'), '--json'], /to/],
+        [['list', '--limit', '0', '--json'], /^Parsing --limit: Expected an integer greater than or equal to 1/],
       ];
       for (const [args, message] of cases) {
         const result = await runCli(args, {env});
