@@ -10,10 +10,15 @@ import {closestName} from '../ui/suggest.js';
 const hook: Hook<'command_not_found'> = async function (options) {
   // With spaces between topics oclif joins the first words into the id ("pussh ./lost" → "pussh:./lost"): the command is the first.
   const typed = options.id.split(':')[0] ?? options.id;
-  const known = options.config.commandIDs.filter((id) => !id.includes(':'));
-  const guess = closestName(typed, known);
   const bin = options.config.bin;
-  const error = new GravityError('USAGE', `Unknown command \`${typed}\`${guess ? `; did you mean \`${guess}\`?` : ''}`, {
+  const flag = typed.startsWith('-');
+  // Before a command only --help and --version exist.
+  const known = flag ? ['help', 'version'] : options.config.commandIDs.filter((id) => !id.includes(':'));
+  const guess = closestName(typed.replace(/^-+/, ''), known);
+  const message = flag
+    ? `Unknown flag ${typed}${guess ? `; did you mean --${guess}?` : ''}`
+    : `Unknown command \`${typed}\`${guess ? `; did you mean \`${guess}\`?` : ''}`;
+  const error = new GravityError('USAGE', message, {
     hint: `See \`${bin} --help\` for the commands`,
     details: {command: typed, ...(guess ? {suggestion: guess} : {})},
   });
