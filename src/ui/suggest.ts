@@ -63,7 +63,7 @@ const PARSE_ERRORS = new Set([
 ]);
 
 export function isParseError(error: unknown): boolean {
-  return error instanceof Error && (PARSE_ERRORS.has(error.constructor.name) || 'parse' in error);
+  return error instanceof Error && 'oclif' in error && (PARSE_ERRORS.has(error.constructor.name) || 'parse' in error);
 }
 
 export interface CommandShape {
