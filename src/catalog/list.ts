@@ -5,7 +5,7 @@
 
 import {GravityError} from '../errors.js';
 import {collectionOfNamespace, namespaceMatches, namespaceOfMember, packedFormatOf, readIndex, scanPackedObject, writeIndex} from './members.js';
-import {formatInZone, kindFromWords, parseBackupName, parseUserTime, type BackupKind} from './names.js';
+import {formatInZone, kindFromWords, parseBackupName, parseUserTime, zoneOffsetMs, type BackupKind} from './names.js';
 import type {BackupStore, StoreObject} from './store.js';
 
 export interface BackupObject {
@@ -374,9 +374,10 @@ export function describeChoice(choice: BackupChoice): string {
 function userTimeOf(text: string, tz: string): {date: Date; hasOffset: boolean} | null {
   try {
     const date = parseUserTime(text, tz);
-    // Read it a second time in another zone: if the instant does not move, the text carried its own offset.
-    const other = parseUserTime(text, tz === 'UTC' ? 'Asia/Tokyo' : 'UTC');
-    return {date, hasOffset: other.getTime() === date.getTime() || /^now$/i.test(text.trim())};
+    if (/^now$/i.test(text.trim())) return {date, hasOffset: true};
+    // Read it a second time in a zone at another offset: if the instant does not move, the text carried its own offset.
+    const elsewhere = ['UTC', 'Asia/Tokyo'].find((zone) => zoneOffsetMs(date.getTime(), zone) !== zoneOffsetMs(date.getTime(), tz)) ?? 'Asia/Tokyo';
+    return {date, hasOffset: parseUserTime(text, elsewhere).getTime() === date.getTime()};
   } catch {
     return null;
   }
