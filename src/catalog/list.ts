@@ -324,9 +324,11 @@ export async function selectBackup(store: BackupStore, backups: Backup[], option
  * selection looked, which fills in what packed backups hold), listing those that are known; null
  * when some backup holds it (then no backup matched for another reason, such as --before).
  */
-export function unknownCollectionError(store: BackupStore, backups: Backup[], collection: string): GravityError | null {
+export function unknownCollectionError(store: BackupStore, backups: Backup[], collection: string, before?: Date): GravityError | null {
   const known = backups.filter((backup) => backup.namespaces !== null);
   if (known.some((backup) => backup.namespaces!.some((namespace) => namespaceMatches(namespace, collection)))) return null;
+  // Backups after --before were not searched: one of them may hold it, so no backup matched only for the time.
+  if (before && backups.some((backup) => backup.namespaces === null && backup.takenAt.getTime() > before.getTime())) return null;
   const unknown = backups.length - known.length;
   if (known.length === 0) {
     return new GravityError('UNKNOWN_COLLECTION', `No backup in ${store.location} is known to hold ${collection}`, {
@@ -404,7 +406,7 @@ export async function chooseBackup(store: BackupStore, backups: Backup[], idOrLa
     const time = userTimeOf(wanted, zone);
     if (time) {
       const selected = await selectBackup(store, backups, {...options, before: time.date});
-      const unknown = !selected && options.collection ? unknownCollectionError(store, backups, options.collection) : null;
+      const unknown = !selected && options.collection ? unknownCollectionError(store, backups, options.collection, time.date) : null;
       if (unknown) throw unknown;
       if (!selected) {
         const oldest = backups[backups.length - 1];

@@ -43,7 +43,7 @@ export default class Fetch extends BaseCommand<typeof Fetch> {
     const {backup, choice} = chosen;
     if (choice) this.reporter.note(describeChoice(choice));
     if (!backup) {
-      const unknown = collection ? unknownCollectionError(store, backups, collection) : null;
+      const unknown = collection ? unknownCollectionError(store, backups, collection, before) : null;
       if (unknown) throw unknown;
       throw new GravityError('BACKUP_NOT_FOUND', `No backup${before ? ` taken at or before ${before.toISOString()}` : ''}${collection ? ` holds ${collection}` : ''}`, {
         hint: 'Run `gravity-restore list` to see what the source holds',

@@ -45,7 +45,7 @@ export default class List extends BaseCommand<typeof List> {
       });
     }
     if (flags.collection) {
-      const unknown = selected ? null : unknownCollectionError(store, backups, flags.collection);
+      const unknown = selected ? null : unknownCollectionError(store, backups, flags.collection, before);
       if (unknown) throw unknown;
       shown = shown.filter((b) => b.namespaces === null || b.namespaces.some((namespace) => namespaceMatches(namespace, flags.collection!)) || b.id === selected?.id);
     }
