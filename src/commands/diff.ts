@@ -37,6 +37,7 @@ export default class Diff extends BaseCommand<typeof Diff> {
       {
         signal: this.abort.signal,
         onNote: (m) => this.reporter.note(m),
+        onChoice: (m) => this.reporter.notice(m),
         // How long the sides take is unknown up front (compressed streams): a running count, not a bar.
         onProgress: (p) => this.reporter.spin(`${p.phase === 'against' ? 'Indexing AGAINST' : 'Compared'}: ${p.documents.toLocaleString('en-US')} documents, ${p.mbPerSecond.toFixed(0)} MB/s`),
       },

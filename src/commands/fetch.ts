@@ -41,7 +41,7 @@ export default class Fetch extends BaseCommand<typeof Fetch> {
         ? await chooseBackup(store, backups, this.args.backup, {sourceTz: settings.sourceTz, timeZone: backupTimeZone(settings), cacheDir: settings.cache, ...(collection ? {collection} : {})})
         : {backup: await selectBackup(store, backups, {before, collection, cacheDir: settings.cache}), choice: null};
     const {backup, choice} = chosen;
-    if (choice) this.reporter.note(describeChoice(choice));
+    if (choice) this.reporter.notice(describeChoice(choice));
     if (!backup) {
       const unknown = collection ? unknownCollectionError(store, backups, collection, before) : null;
       if (unknown) throw unknown;

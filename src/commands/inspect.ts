@@ -25,7 +25,7 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
     const source = await resolveInput(this.args.backup, this.settings);
     if (source.choice) {
       const {describeChoice} = await import('../catalog/list.js');
-      this.reporter.note(describeChoice(source.choice));
+      this.reporter.notice(describeChoice(source.choice));
     }
     const total = source.objects.reduce((n, o) => n + o.size, 0);
     const bar = this.reporter.bar('Reading', total || 1, 'bytes');

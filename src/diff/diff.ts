@@ -59,6 +59,8 @@ export interface DiffHooks {
   signal?: AbortSignal;
   onProgress?: (p: DiffProgress) => void;
   onNote?: (message: string) => void;
+  /** A time given in place of a backup id selected this backup (said even under --json). */
+  onChoice?: (message: string) => void;
 }
 
 const isSystem = (collection: string) => collection.startsWith('system.');
@@ -73,7 +75,7 @@ export async function runDiff(request: DiffRequest, settings: Settings, hooks: D
   const chosen: DiffResult['chosen'] = [];
   const choose = (role: 'from' | 'against', choice: BackupChoice) => {
     chosen.push({...choice, for: role});
-    hooks.onNote?.(`${role === 'from' ? 'FROM' : 'AGAINST'}: ${describeChoice(choice)}`);
+    (hooks.onChoice ?? hooks.onNote)?.(`${role === 'from' ? 'FROM' : 'AGAINST'}: ${describeChoice(choice)}`);
   };
   if (from.choice) choose('from', from.choice);
   const rate = (bytes: number, since: number) => bytes / 1e6 / Math.max((Date.now() - since) / 1000, 0.001);

@@ -64,7 +64,7 @@ async function extractFor(request: ExtractRequest, settings: Settings, reporter:
     chosen.push({...choice, for: role});
     // The catalog is loaded already when a time was read as a backup: this costs nothing on a local --from.
     const {describeChoice} = await import('../catalog/list.js');
-    reporter.note(`${role === 'from' ? '--from' : `--${role}`}: ${describeChoice(choice)}`);
+    reporter.notice(`${role === 'from' ? '--from' : `--${role}`}: ${describeChoice(choice)}`);
   };
   if (source.choice) await choose('from', source.choice);
   const followWarning = request.follow ? unusableFollow(request, settings) : null;

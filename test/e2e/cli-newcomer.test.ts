@@ -75,7 +75,8 @@ describe('a newcomer\'s stumbles, through bin/run.js', () => {
       assert.equal(out.backup, 'shop-hourly-2026-11-18T14-00-00Z');
       assert.deepEqual(out.chosen, {asked: '2026-11-18T14:30:00Z', time: '2026-11-18T14:30:00.000Z', readIn: null, backup: 'shop-hourly-2026-11-18T14-00-00Z', takenAt: '2026-11-18T14:00:00.000Z'});
       assert.deepEqual(out.namespaces.map((n) => [n.collection, n.documents]), [['customers', 10], ['orders', 10]]);
-      // Without --json the choice is a line on stderr (with --json, stderr stays quiet and the document says it).
+      // The choice is a line on stderr, under --json too (stdout holds only the document, which says it as well).
+      assert.match(result.stderr, /^2026-11-18T14:30:00Z is a time, not a backup id: using shop-hourly-2026-11-18T14-00-00Z/m);
       const human = await runCli(['inspect', '2026-11-18T14:30:00Z'], {env});
       assert.match(human.stderr, /2026-11-18T14:30:00Z is a time, not a backup id: using shop-hourly-2026-11-18T14-00-00Z, the newest backup at or before it \(taken 2026-11-18T14:00:00\.000Z, 30 min before it\)/);
     });
@@ -109,7 +110,7 @@ describe('a newcomer\'s stumbles, through bin/run.js', () => {
       assert.equal(fetched.code, 0, fetched.stderr);
       const f = json<{backup: string; chosen: Choice; collections: Record<string, string>}>(fetched);
       assert.deepEqual([f.backup, f.chosen.backup, Object.keys(f.collections)], ['shop-hourly-2026-11-18T13-00-00Z.tar.gz', 'shop-hourly-2026-11-18T13-00-00Z.tar.gz', ['orders']]);
-      assert.match((await runCli(['fetch', '2026-11-18T13:30:00Z', '--collection', 'orders'], {env})).stderr, /using shop-hourly-2026-11-18T13-00-00Z\.tar\.gz/);
+      assert.match(fetched.stderr, /using shop-hourly-2026-11-18T13-00-00Z\.tar\.gz/);
 
       const diff = await runCli(['diff', '2026-11-18T14:00:00Z', '2026-11-18T15:30:00+00:00', '--collection', 'customers', '--json'], {env});
       assert.equal(diff.code, 0, diff.stderr);
@@ -117,6 +118,7 @@ describe('a newcomer\'s stumbles, through bin/run.js', () => {
       assert.deepEqual([d.from, d.against], ['shop-hourly-2026-11-18T14-00-00Z', 'shop-hourly-2026-11-18T15-00-00Z']);
       assert.deepEqual(d.chosen.map((c) => [c.for, c.backup]), [['from', 'shop-hourly-2026-11-18T14-00-00Z'], ['against', 'shop-hourly-2026-11-18T15-00-00Z']]);
       assert.deepEqual([d.collections.customers?.missing, d.collections.customers?.same], [3, 7]);
+      assert.match(diff.stderr, /^FROM: 2026-11-18T14:00:00Z is a time.*\nAGAINST: 2026-11-18T15:30:00\+00:00 is a time, not a backup id: using shop-hourly-2026-11-18T15-00-00Z/m);
 
       const set = path.join(dir, 'set-lost');
       const extract = await runCli(['extract', '--from', '2026-11-18T14:59:59Z', '--collection', 'customers', '--missing-in', '2026-11-18T15:00:00Z', '--out', set, '--json'], {env});
