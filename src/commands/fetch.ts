@@ -29,10 +29,15 @@ export default class Fetch extends BaseCommand<typeof Fetch> {
     // Loaded here, not at start-up: `--help` and the other commands need none of it.
     const {fetchBackup} = await import('../catalog/fetch.js');
     const {chooseBackup, describeChoice, selectBackup, unknownCollectionError} = await import('../catalog/list.js');
-    const {backupTimeZone, openSource} = await import('../extract/source.js');
+    const {backupTimeZone, looksLikePath, openSource} = await import('../extract/source.js');
     const {unpackCollections} = await import('../extract/unpack.js');
     const {flags, settings} = this;
     if (this.args.backup && flags.before) throw new GravityError('USAGE', 'Give a backup id or --before, not both', {hint: 'Drop one of them'});
+    if (this.args.backup && looksLikePath(this.args.backup)) {
+      throw new GravityError('USAGE', `${this.args.backup} is a local path; fetch downloads a backup of the source by its id or a time`, {
+        hint: `A local backup needs no fetch: read it with \`gravity-restore inspect ${this.args.backup}\` or \`extract --from ${this.args.backup}\``,
+      });
+    }
     const {store, backups} = await openSource(settings);
     const before = flags.before ? parseUserTime(flags.before, settings.tz) : undefined;
     const collection = flags.collection?.length === 1 ? flags.collection[0] : undefined;

@@ -162,6 +162,10 @@ describe('a newcomer\'s stumbles, through bin/run.js', () => {
       assertCleanError(result, /No such file or folder: \.\/nonexistent\.tar\.gz/);
       assert.doesNotMatch(result.stderr, /not found in/);
       assert.equal(result.code, 3);
+      assertCleanError(await runCli(['diff', './before.tar.gz', './after', '--json'], {env, cwd: dir}), /No such file or folder: \.\/before\.tar\.gz/);
+      const fetched = await runCli(['fetch', './nonexistent.tar.gz'], {env, cwd: dir});
+      assertCleanError(fetched, /\.\/nonexistent\.tar\.gz is a local path; fetch downloads a backup of the source/);
+      assert.equal(fetched.code, 2);
     });
   });
 
