@@ -166,6 +166,9 @@ async function knownNamespaces(store: BackupStore, backup: Backup, cacheDir: str
   return namespaces;
 }
 
+/** Packed objects up to this size are read whole when searched for a collection (see backupHolds). */
+const READ_WHOLE_BYTES = 16 * 1024 * 1024;
+
 /** Backups in the source, newest first. NO_BACKUPS (saying what was looked at) when there are none. */
 export async function listBackups(store: BackupStore, options: ListOptions): Promise<Backup[]> {
   const objects = await store.list();
@@ -264,26 +267,30 @@ export async function backupHolds(store: BackupStore, backup: Backup, collection
   const all = [...tree];
   let complete = true;
   let unknown = false;
-  const found = (namespaces: string[]) => {
-    const names = new Set([...(backup.someCollections ?? []), ...all, ...namespaces].map((namespace) => collectionOfNamespace(namespace)));
-    backup.someCollections = [...names].sort();
+  const found = (namespaces: string[], whole: boolean) => {
+    // One packed object read to its end: the backup's whole list is known.
+    if (whole && packed.length === 1) setNamespaces(backup, [...new Set([...all, ...namespaces])]);
+    else backup.someCollections = [...new Set([...(backup.someCollections ?? []), ...all, ...namespaces].map((namespace) => collectionOfNamespace(namespace)))].sort();
     return true;
   };
   for (const object of packed) {
     const cached = options.cacheDir ? await readIndex(options.cacheDir, store, object) : null;
-    if (cached?.namespaces.some((namespace) => namespaceMatches(namespace, collection))) return found(cached.namespaces);
+    if (cached?.namespaces.some((namespace) => namespaceMatches(namespace, collection))) return found(cached.namespaces, cached.complete);
     if (cached?.complete) {
       all.push(...cached.namespaces);
       continue;
     }
     options.onScan?.(backup.id, object.key);
-    const scan = await scanPackedObject(store, object, (namespace) => namespaceMatches(namespace, collection), options.signal);
+    // A small object is read to its end even past the collection: then its whole list is known (and
+    // remembered), which `list` shows, for little more than stopping early would cost.
+    const stopAt = object.size <= READ_WHOLE_BYTES ? () => false : (namespace: string) => namespaceMatches(namespace, collection);
+    const scan = await scanPackedObject(store, object, stopAt, options.signal);
     if (!scan) {
       unknown = true;
       continue;
     }
     if (options.cacheDir) await writeIndex(options.cacheDir, store, object, scan);
-    if (scan.namespaces.some((namespace) => namespaceMatches(namespace, collection))) return found(scan.namespaces);
+    if (scan.namespaces.some((namespace) => namespaceMatches(namespace, collection))) return found(scan.namespaces, scan.complete);
     all.push(...scan.namespaces);
     complete &&= scan.complete;
   }
