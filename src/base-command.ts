@@ -6,6 +6,7 @@ import {redact} from './config/redact.js';
 import {resolveSettings, type Settings, type SettingFlags} from './config/settings.js';
 import {GravityError, isGravityError} from './errors.js';
 import {createReporter, type Reporter} from './ui/reporter.js';
+import {isParseError, usageErrorFromParse} from './ui/suggest.js';
 
 // `.env` is loaded once, before any flag is parsed, so flags' `env:` fallbacks see it.
 // It never overrides variables already set in the environment.
@@ -99,28 +100,34 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return super.finally(error);
   }
 
+  /** A mistyped flag or a missing argument as one USAGE line, with the closest flag name and where help is. */
+  private usageError(error: Error): GravityError {
+    const flags = [...Object.keys(this.ctor.flags ?? {}), ...Object.keys(BaseCommand.baseFlags), 'json', 'help'];
+    return usageErrorFromParse(error, {id: this.id ?? '', flags, bin: this.config?.bin ?? 'gravity-restore'});
+  }
+
   /** One line on stderr naming the problem and the next step; a stack only with --debug. */
   protected async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
     this.reporter?.stop();
-    // oclif's own exits (this.exit) and parse errors keep their behaviour.
-    if (error?.oclif?.exit !== undefined && !isGravityError(error)) {
-      // this.exit(n) throws oclif's ExitError (name "Error", code EEXIT): pass it through untouched,
-      // or oclif's default catch would print it as a second --json document and exit 1.
-      if ((error as {code?: string}).code === 'EEXIT') throw error;
-      return super.catch(error);
-    }
+    // this.exit(n) throws oclif's ExitError (name "Error", code EEXIT): pass it through untouched,
+    // or oclif's default catch would print it as a second --json document and exit 1.
+    if (error?.oclif?.exit !== undefined && !isGravityError(error) && (error as {code?: string}).code === 'EEXIT') throw error;
     const debug = this.flags?.debug || process.argv.includes('--debug');
-    const gravity = isGravityError(error) ? error : toGravityError(error);
+    // Parse errors, and the framework's own errors (a flag value it could not read), are usage errors.
+    const gravity = isGravityError(error) ? error : isParseError(error) || error?.oclif?.exit !== undefined ? this.usageError(error) : toGravityError(error);
     const json = this.jsonEnabled?.() || process.argv.includes('--json');
-    if (json) {
-      process.stdout.write(
-        `${JSON.stringify({error: {code: gravity.code, message: redact(gravity.message), hint: gravity.hint ? redact(gravity.hint) : undefined, exitCode: gravity.exitCode, ...(gravity.details ? {details: gravity.details} : {})}})}\n`,
-      );
-    }
+    if (json) process.stdout.write(`${errorJsonLine(gravity)}\n`);
     process.stderr.write(`Error: ${redact(gravity.line)}${gravity.code === 'INTERNAL' && !debug ? ' (run with --debug for details)' : ''}\n`);
     if (debug) process.stderr.write(`${redact(String((error as Error).stack ?? error))}\n`);
     return this.exit(gravity.exitCode);
   }
+}
+
+/** The one-line `--json` error document: the same keys for every error, `hint` null when there is none. */
+export function errorJsonLine(error: GravityError): string {
+  return JSON.stringify({
+    error: {code: error.code, message: redact(error.message), hint: error.hint ? redact(error.hint) : null, exitCode: error.exitCode, ...(error.details ? {details: error.details} : {})},
+  });
 }
 
 function toGravityError(error: unknown): GravityError {

@@ -109,7 +109,7 @@ export class GravityError extends Error {
 
   /** The single line shown to the user. */
   get line(): string {
-    return this.hint ? `${this.message}. ${this.hint}` : this.message;
+    return this.hint ? `${this.message}${/[.?!]$/.test(this.message) ? '' : '.'} ${this.hint}` : this.message;
   }
 }
 

@@ -5,7 +5,7 @@
 
 import {GravityError} from '../errors.js';
 import {collectionOfNamespace, namespaceMatches, namespaceOfMember, packedFormatOf, readIndex, scanPackedObject, writeIndex} from './members.js';
-import {formatInZone, kindFromWords, parseBackupName, type BackupKind} from './names.js';
+import {formatInZone, kindFromWords, parseBackupName, parseUserTime, zoneOffsetMs, type BackupKind} from './names.js';
 import type {BackupStore, StoreObject} from './store.js';
 
 export interface BackupObject {
@@ -27,6 +27,8 @@ export interface Backup {
   collections: string[] | null;
   /** The same as `db.coll` where the database is known. */
   namespaces: string[] | null;
+  /** While `collections` is unknown: collections it was found to hold when a search stopped at the first match. */
+  someCollections?: string[];
   /** E.g. the name's time and the upload time disagree: the source timezone is probably wrong. */
   warnings: string[];
 }
@@ -164,6 +166,9 @@ async function knownNamespaces(store: BackupStore, backup: Backup, cacheDir: str
   return namespaces;
 }
 
+/** Packed objects up to this size are read whole when searched for a collection (see backupHolds). */
+const READ_WHOLE_BYTES = 16 * 1024 * 1024;
+
 /** Backups in the source, newest first. NO_BACKUPS (saying what was looked at) when there are none. */
 export async function listBackups(store: BackupStore, options: ListOptions): Promise<Backup[]> {
   const objects = await store.list();
@@ -262,21 +267,30 @@ export async function backupHolds(store: BackupStore, backup: Backup, collection
   const all = [...tree];
   let complete = true;
   let unknown = false;
+  const found = (namespaces: string[], whole: boolean) => {
+    // One packed object read to its end: the backup's whole list is known.
+    if (whole && packed.length === 1) setNamespaces(backup, [...new Set([...all, ...namespaces])]);
+    else backup.someCollections = [...new Set([...(backup.someCollections ?? []), ...all, ...namespaces].map((namespace) => collectionOfNamespace(namespace)))].sort();
+    return true;
+  };
   for (const object of packed) {
     const cached = options.cacheDir ? await readIndex(options.cacheDir, store, object) : null;
-    if (cached?.namespaces.some((namespace) => namespaceMatches(namespace, collection))) return true;
+    if (cached?.namespaces.some((namespace) => namespaceMatches(namespace, collection))) return found(cached.namespaces, cached.complete);
     if (cached?.complete) {
       all.push(...cached.namespaces);
       continue;
     }
     options.onScan?.(backup.id, object.key);
-    const scan = await scanPackedObject(store, object, (namespace) => namespaceMatches(namespace, collection), options.signal);
+    // A small object is read to its end even past the collection: then its whole list is known (and
+    // remembered), which `list` shows, for little more than stopping early would cost.
+    const stopAt = object.size <= READ_WHOLE_BYTES ? () => false : (namespace: string) => namespaceMatches(namespace, collection);
+    const scan = await scanPackedObject(store, object, stopAt, options.signal);
     if (!scan) {
       unknown = true;
       continue;
     }
     if (options.cacheDir) await writeIndex(options.cacheDir, store, object, scan);
-    if (scan.namespaces.some((namespace) => namespaceMatches(namespace, collection))) return true;
+    if (scan.namespaces.some((namespace) => namespaceMatches(namespace, collection))) return found(scan.namespaces, scan.complete);
     all.push(...scan.namespaces);
     complete &&= scan.complete;
   }
@@ -312,14 +326,111 @@ export async function selectBackup(store: BackupStore, backups: Backup[], option
   return null;
 }
 
+/**
+ * UNKNOWN_COLLECTION when no backup whose collections are known holds `collection` (after a
+ * selection looked, which fills in what packed backups hold), listing those that are known; null
+ * when some backup holds it (then no backup matched for another reason, such as --before).
+ */
+export function unknownCollectionError(store: BackupStore, backups: Backup[], collection: string, before?: Date): GravityError | null {
+  const known = backups.filter((backup) => backup.namespaces !== null);
+  if (known.some((backup) => backup.namespaces!.some((namespace) => namespaceMatches(namespace, collection)))) return null;
+  // Backups after --before were not searched: one of them may hold it, so no backup matched only for the time.
+  if (before && backups.some((backup) => backup.namespaces === null && backup.takenAt.getTime() > before.getTime())) return null;
+  const unknown = backups.length - known.length;
+  if (known.length === 0) {
+    return new GravityError('UNKNOWN_COLLECTION', `No backup in ${store.location} is known to hold ${collection}`, {
+      hint: `Which collections the ${unknown} backup(s) hold cannot be told from their names or contents; run \`gravity-restore inspect <backup>\` to see one`,
+      details: {collection, knownCollections: [], backupsNotRead: unknown},
+    });
+  }
+  const names = [...new Set(known.flatMap((backup) => backup.collections ?? []))].sort();
+  const caveat = unknown > 0 ? ` (${unknown} backup(s) whose collections cannot be told from their names or contents are not counted)` : '';
+  return new GravityError('UNKNOWN_COLLECTION', `No backup in ${store.location} holds a collection ${collection}`, {
+    hint: `Known collections: ${names.join(', ')}${caveat}`,
+    details: {collection, knownCollections: names, backupsNotRead: unknown},
+  });
+}
+
 export interface ResolveOptions extends SelectOptions {
   /** To find ids near a mistyped one by time (default UTC). */
   sourceTz?: string;
+  /** The zone a time without an offset given in place of an id is read in (default: sourceTz). */
+  timeZone?: string;
+}
+
+/** A time given where a backup id was expected, and the backup it selected. */
+export interface BackupChoice {
+  /** As typed. */
+  asked: string;
+  /** The instant it was read as (ISO UTC). */
+  time: string;
+  /** The zone it was read in; null when it carried its own offset. */
+  readIn: string | null;
+  backup: string;
+  takenAt: string;
+}
+
+/** "2026-11-18 14:30 (read in America/New_York: 2026-11-18T19:30:00.000Z) selects X, taken …, the newest backup at or before it". */
+export function describeChoice(choice: BackupChoice): string {
+  const read = choice.readIn ? ` (read in ${choice.readIn}: ${choice.time})` : '';
+  const gap = Date.parse(choice.time) - Date.parse(choice.takenAt);
+  const minutes = Math.round(gap / 60_000);
+  const before = minutes === 0 ? 'taken at that time' : `taken ${choice.takenAt}, ${minutes >= 120 ? `${(minutes / 60).toFixed(1)} h` : `${minutes} min`} before it`;
+  return `${choice.asked}${read} is a time, not a backup id: using ${choice.backup}, the newest backup at or before it (${before})`;
+}
+
+/** Whether `text` is a whole time (and not a backup name that merely carries one): ISO 8601, the name forms, an epoch, 'now'. */
+function userTimeOf(text: string, tz: string): {date: Date; hasOffset: boolean} | null {
+  try {
+    const date = parseUserTime(text, tz);
+    if (/^now$/i.test(text.trim())) return {date, hasOffset: true};
+    // Read it a second time in a zone at another offset: if the instant does not move, the text carried its own offset.
+    const elsewhere = ['UTC', 'Asia/Tokyo'].find((zone) => zoneOffsetMs(date.getTime(), zone) !== zoneOffsetMs(date.getTime(), tz)) ?? 'Asia/Tokyo';
+    return {date, hasOffset: parseUserTime(text, elsewhere).getTime() === date.getTime()};
+  } catch {
+    return null;
+  }
 }
 
 /** 'latest' (newest matching --before/--collection) or an exact id; BACKUP_NOT_FOUND names nearby ids. */
 export async function resolveBackup(store: BackupStore, backups: Backup[], idOrLatest: string, options: ResolveOptions = {}): Promise<Backup> {
+  return (await chooseBackup(store, backups, idOrLatest, options)).backup;
+}
+
+/**
+ * An exact id, 'latest', or a time: the newest backup taken at or before it (holding
+ * `options.collection` when given), with the choice described so the caller can say which it took.
+ * An id that names a backup exactly wins over reading it as a time.
+ */
+export async function chooseBackup(store: BackupStore, backups: Backup[], idOrLatest: string, options: ResolveOptions = {}): Promise<{backup: Backup; choice: BackupChoice | null}> {
   const wanted = idOrLatest.trim();
+  if (wanted !== '' && wanted.toLowerCase() !== 'latest') {
+    let id = wanted.replace(/\/+$/, '');
+    if (id.startsWith(store.location)) id = id.slice(store.location.length).replace(/^\/+/, '');
+    const exact = backups.find((backup) => backup.id === id);
+    if (exact) return {backup: exact, choice: null};
+    const zone = options.timeZone ?? options.sourceTz ?? 'UTC';
+    const time = userTimeOf(wanted, zone);
+    if (time) {
+      const selected = await selectBackup(store, backups, {...options, before: time.date});
+      const unknown = !selected && options.collection ? unknownCollectionError(store, backups, options.collection, time.date) : null;
+      if (unknown) throw unknown;
+      if (!selected) {
+        const oldest = backups[backups.length - 1];
+        throw new GravityError('BACKUP_NOT_FOUND', `No backup in ${store.location} was taken at or before ${time.date.toISOString()}${options.collection ? ` holding ${options.collection}` : ''} (${wanted}${time.hasOffset ? '' : ` read in ${zone}`})`, {
+          hint: oldest ? `The oldest is ${oldest.id} (${oldest.takenAt.toISOString()}); run \`gravity-restore list\` to see them all` : 'Run `gravity-restore list` to see the backups',
+        });
+      }
+      return {
+        backup: selected,
+        choice: {asked: wanted, time: time.date.toISOString(), readIn: time.hasOffset ? null : zone, backup: selected.id, takenAt: selected.takenAt.toISOString()},
+      };
+    }
+  }
+  return {backup: await resolveExact(store, backups, wanted, options), choice: null};
+}
+
+async function resolveExact(store: BackupStore, backups: Backup[], wanted: string, options: ResolveOptions): Promise<Backup> {
   if (wanted === '' || wanted.toLowerCase() === 'latest') {
     const selected = await selectBackup(store, backups, options);
     if (selected) return selected;

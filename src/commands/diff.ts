@@ -16,14 +16,15 @@ export default class Diff extends BaseCommand<typeof Diff> {
     '<%= config.bin %> diff ./dump-before ./dump-after --query \'{"partner_id": ObjectId("57d1e4a2cd530e65f6000001")}\' --json',
   ];
   static args = {
-    from: Args.string({description: 'the earlier state: backup id, `latest`, or a local path', required: true}),
-    against: Args.string({description: 'the later state: backup id, `latest`, a local path, or a target (staging, production, mongodb://…)', required: true}),
+    from: Args.string({description: 'the earlier state: backup id, `latest`, a time (the newest backup at or before it), or a local path', required: true}),
+    against: Args.string({description: 'the later state: backup id, `latest`, a time, a local path, or a target (staging, production, mongodb://…)', required: true}),
   };
   static flags = {
     ...sourceFlags,
     collection: Flags.string({description: 'collection to compare (`coll` or `db.coll`; repeatable) [default: every collection of FROM]', char: 'c', multiple: true}),
     query: Flags.string({description: 'compare only documents matching this filter (MongoDB shell syntax or Extended JSON)', char: 'q'}),
     added: Flags.boolean({description: 'against a live target, also count documents FROM lacks (scans the target)'}),
+    tz: Flags.string({description: 'zone of a time given as FROM or AGAINST without an offset [default: --source-tz]', env: 'GRAVITY_RESTORE_TZ'}),
     db: Flags.string({description: 'database of an AGAINST target [default: GRAVITY_RESTORE_<TARGET>_DB, targets.<name>.db, the URI path, else FROM\'s database]'}),
   };
 
@@ -36,6 +37,7 @@ export default class Diff extends BaseCommand<typeof Diff> {
       {
         signal: this.abort.signal,
         onNote: (m) => this.reporter.note(m),
+        onChoice: (m) => this.reporter.notice(m),
         // How long the sides take is unknown up front (compressed streams): a running count, not a bar.
         onProgress: (p) => this.reporter.spin(`${p.phase === 'against' ? 'Indexing AGAINST' : 'Compared'}: ${p.documents.toLocaleString('en-US')} documents, ${p.mbPerSecond.toFixed(0)} MB/s`),
       },

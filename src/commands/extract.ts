@@ -20,7 +20,7 @@ export default class Extract extends BaseCommand<typeof Extract> {
   ];
   static flags = {
     ...sourceFlags,
-    from: Flags.string({description: 'backup id (see `list`), `latest`, or a local dump folder / tarball / archive / .bson file', required: true}),
+    from: Flags.string({description: 'backup id (see `list`), `latest`, a time (the newest backup at or before it), or a local dump folder / tarball / archive / .bson file', required: true}),
     collection: Flags.string({description: 'collection to query (`coll` or `db.coll`)', required: true, char: 'c'}),
     query: Flags.string({description: 'MongoDB shell syntax or Extended JSON filter', default: '{}', char: 'q'}),
     follow: Flags.boolean({description: 'also take dependent documents, following the relations of the config file transitively'}),
@@ -29,11 +29,11 @@ export default class Extract extends BaseCommand<typeof Extract> {
     'keep-scratch': Flags.boolean({description: 'leave the scratch database/server running for exploration (prints its URI)'}),
     out: Flags.string({description: 'restore set folder to create', required: true, char: 'o'}),
     force: Flags.boolean({description: 'replace --out if it exists'}),
-    'missing-in': Flags.string({description: 'keep only documents absent (by _id) from this backup (id, latest, path) or target (staging, production, URI)', helpGroup: 'COMPARE'}),
+    'missing-in': Flags.string({description: 'keep only documents absent (by _id) from this backup (id, latest, a time, path) or target (staging, production, URI)', helpGroup: 'COMPARE'}),
     'changed-in': Flags.string({description: 'keep only documents present but different in this backup or target (with --missing-in: either)', helpGroup: 'COMPARE'}),
     db: Flags.string({description: 'database of a --missing-in/--changed-in target [default: as for --to]', helpGroup: 'COMPARE'}),
     'incident-at': Flags.string({description: 'when the incident happened (ISO 8601; without an offset, read in --tz); recorded for `report`'}),
-    tz: Flags.string({description: 'timezone of --incident-at without an offset [default: machine timezone]', env: 'GRAVITY_RESTORE_TZ'}),
+    tz: Flags.string({description: 'timezone of --incident-at without an offset [default: machine timezone], and of times given as backups (--from, --missing-in, --changed-in) [default: --source-tz]', env: 'GRAVITY_RESTORE_TZ'}),
     'strict-backup': Flags.boolean({description: 'refuse rather than take a dependent collection the backup lacks from an older backup'}),
     'match-timeout': Flags.integer({
       description: 'with a regular expression in the query: stop (exit 10) when matching makes no progress for this many seconds; 0: no limit',

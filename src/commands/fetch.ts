@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, sourceFlags} from '../base-command.js';
 import type {FetchResult} from '../catalog/fetch.js';
+import type {BackupChoice} from '../catalog/list.js';
 import {parseUserTime} from '../catalog/names.js';
 import {GravityError} from '../errors.js';
 import {formatBytes} from '../ui/reporter.js';
@@ -16,30 +17,39 @@ export default class Fetch extends BaseCommand<typeof Fetch> {
     '<%= config.bin %> fetch --before "2026-11-18T14:30:00-05:00" --collection artworks --collection sale_artworks',
     '<%= config.bin %> fetch 2026-11-18T14:00:00Z --cache /var/tmp/gravity-restore',
   ];
-  static args = {backup: Args.string({description: 'backup id from `list`, or `latest`'})};
+  static args = {backup: Args.string({description: 'backup id from `list`, `latest`, or a time (the newest backup at or before it)'})};
   static flags = {
     ...sourceFlags,
     before: Flags.string({description: 'fetch the newest backup taken at or before this time'}),
-    tz: Flags.string({description: 'zone of --before without an offset [default: machine timezone]', env: 'GRAVITY_RESTORE_TZ'}),
+    tz: Flags.string({description: 'zone of --before without an offset [default: machine timezone], and of a time given as BACKUP [default: --source-tz]', env: 'GRAVITY_RESTORE_TZ'}),
     collection: Flags.string({description: 'unpack only these collections (repeatable)', multiple: true}),
   };
 
-  async run(): Promise<FetchResult> {
+  async run(): Promise<FetchResult & {chosen?: BackupChoice}> {
     // Loaded here, not at start-up: `--help` and the other commands need none of it.
     const {fetchBackup} = await import('../catalog/fetch.js');
-    const {resolveBackup, selectBackup} = await import('../catalog/list.js');
-    const {openSource} = await import('../extract/source.js');
+    const {chooseBackup, describeChoice, selectBackup, unknownCollectionError} = await import('../catalog/list.js');
+    const {backupTimeZone, looksLikePath, openSource} = await import('../extract/source.js');
     const {unpackCollections} = await import('../extract/unpack.js');
     const {flags, settings} = this;
     if (this.args.backup && flags.before) throw new GravityError('USAGE', 'Give a backup id or --before, not both', {hint: 'Drop one of them'});
+    if (this.args.backup && looksLikePath(this.args.backup)) {
+      throw new GravityError('USAGE', `${this.args.backup} is a local path; fetch downloads a backup of the source by its id or a time`, {
+        hint: `A local backup needs no fetch: read it with \`gravity-restore inspect ${this.args.backup}\` or \`extract --from ${this.args.backup}\``,
+      });
+    }
     const {store, backups} = await openSource(settings);
     const before = flags.before ? parseUserTime(flags.before, settings.tz) : undefined;
     const collection = flags.collection?.length === 1 ? flags.collection[0] : undefined;
-    const backup =
+    const chosen =
       this.args.backup && this.args.backup !== 'latest'
-        ? await resolveBackup(store, backups, this.args.backup, {sourceTz: settings.sourceTz, cacheDir: settings.cache})
-        : await selectBackup(store, backups, {before, collection, cacheDir: settings.cache});
+        ? await chooseBackup(store, backups, this.args.backup, {sourceTz: settings.sourceTz, timeZone: backupTimeZone(settings), cacheDir: settings.cache, ...(collection ? {collection} : {})})
+        : {backup: await selectBackup(store, backups, {before, collection, cacheDir: settings.cache}), choice: null};
+    const {backup, choice} = chosen;
+    if (choice) this.reporter.notice(describeChoice(choice));
     if (!backup) {
+      const unknown = collection ? unknownCollectionError(store, backups, collection, before) : null;
+      if (unknown) throw unknown;
       throw new GravityError('BACKUP_NOT_FOUND', `No backup${before ? ` taken at or before ${before.toISOString()}` : ''}${collection ? ` holds ${collection}` : ''}`, {
         hint: 'Run `gravity-restore list` to see what the source holds',
       });
@@ -61,6 +71,6 @@ export default class Fetch extends BaseCommand<typeof Fetch> {
     this.log(`${result.backup}: ${result.files.length} file(s), ${formatBytes(result.bytesTransferred)} transferred${result.resumed ? ' (resumed)' : ''}`);
     for (const f of result.files) this.log(`  ${f.path}  sha256 ${f.sha256.slice(0, 16)}…`);
     for (const [c, p] of Object.entries(result.collections)) this.log(`  ${c} → ${p}`);
-    return result;
+    return {...result, ...(choice ? {chosen: choice} : {})};
   }
 }

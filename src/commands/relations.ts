@@ -26,6 +26,7 @@ export default class Relations extends BaseCommand<typeof Relations> {
       return {relations, source: this.settings.configFile ?? '(no config file)'};
     }
     const source = await resolveInput(this.flags.infer, this.settings);
+    if (source.choice) this.reporter.notice((await import('../catalog/list.js')).describeChoice(source.choice));
     this.reporter.spin(`Reading ${source.location}`);
     const relations = await inferRelations(source.input, {sample: this.flags.sample, signal: this.abort.signal});
     this.reporter.succeed(`${relations.length} relation(s) proposed`);

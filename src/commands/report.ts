@@ -40,6 +40,7 @@ export default class ReportCommand extends BaseCommand<typeof ReportCommand> {
       try {
         const {resolveInput} = await import('../extract/source.js');
         const source = await resolveInput(from, this.settings);
+        if (source.choice) this.reporter.notice(`--backup: ${(await import('../catalog/list.js')).describeChoice(source.choice)}`);
         options.backup = {input: source.input};
         this.reporter.spin(`Reading ${source.location} for relations the set did not follow`);
       } catch (error) {

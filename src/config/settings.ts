@@ -21,6 +21,8 @@ export interface Settings {
   region: string | undefined;
   cache: string;
   tz: string;
+  /** --tz, GRAVITY_RESTORE_TZ or the config file named the zone (not the machine's default). */
+  tzGiven: boolean;
   relations: Relation[];
   /** Field paths `report` lists the distinct values of (who to notify). */
   notify: string[];
@@ -70,6 +72,7 @@ export function resolveSettings(flags: SettingFlags, config: ConfigFile, configF
     region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? config.region,
     cache: path.resolve(flags.cache ?? env.GRAVITY_RESTORE_CACHE ?? config.cache ?? defaultCacheDir()),
     tz: validateTimezone(tz, 'display (--tz)'),
+    tzGiven: (flags.tz ?? env.GRAVITY_RESTORE_TZ ?? config.tz) !== undefined,
     relations: config.relations ?? [],
     notify: config.notify ?? [],
     targets: {

@@ -9,6 +9,7 @@ import path from 'node:path';
 
 import type {Document} from 'bson';
 
+import type {BackupChoice} from '../catalog/list.js';
 import {resolveTarget, type Settings} from '../config/settings.js';
 import {BackupAgainst, TargetAgainst, type Against} from '../extract/compare.js';
 import {resolveInput} from '../extract/source.js';
@@ -26,6 +27,8 @@ export interface OpenAgainstOptions {
   signal?: AbortSignal;
   onProgress?: (p: {documents: number; bytes: number}) => void;
   onNote?: (message: string) => void;
+  /** A time given in place of a backup id: the backup it selected. */
+  onChoice?: (choice: BackupChoice) => void;
 }
 
 export async function openAgainst(spec: string, settings: Settings, options: OpenAgainstOptions): Promise<Against> {
@@ -48,6 +51,7 @@ export async function openAgainst(spec: string, settings: Settings, options: Ope
     };
   }
   const source = await resolveInput(spec, settings);
+  if (source.choice) options.onChoice?.(source.choice);
   options.onNote?.(`Reading ${source.location} (AGAINST)`);
   return BackupAgainst.open(
     source.input,

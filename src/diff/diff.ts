@@ -6,6 +6,7 @@
  */
 import type {Document} from 'bson';
 
+import {describeChoice, type BackupChoice} from '../catalog/list.js';
 import type {Settings} from '../config/settings.js';
 import {readDump} from '../dump/read.js';
 import {GravityError} from '../errors.js';
@@ -44,6 +45,8 @@ export interface DiffResult {
   compared: {documents: number; bytes: number; ms: number};
   /** How to name AGAINST in a follow-up `extract --missing-in` (a URI is not repeated: it may hold a password). */
   againstArg: string;
+  /** Times given in place of backup ids, and the backups they selected. */
+  chosen: Array<BackupChoice & {for: 'from' | 'against'}>;
 }
 
 export interface DiffProgress {
@@ -57,6 +60,8 @@ export interface DiffHooks {
   signal?: AbortSignal;
   onProgress?: (p: DiffProgress) => void;
   onNote?: (message: string) => void;
+  /** A time given in place of a backup id selected this backup (said even under --json). */
+  onChoice?: (message: string) => void;
 }
 
 const isSystem = (collection: string) => collection.startsWith('system.');
@@ -70,6 +75,12 @@ export async function runDiff(request: DiffRequest, settings: Settings, hooks: D
   const isWanted = (db: string, collection: string) =>
     wanted.length === 0 ? !isSystem(collection) : wanted.some(([d, c]) => c === collection && (d === null || d === db));
   const from = await resolveInput(request.from, settings);
+  const chosen: DiffResult['chosen'] = [];
+  const choose = (role: 'from' | 'against', choice: BackupChoice) => {
+    chosen.push({...choice, for: role});
+    (hooks.onChoice ?? hooks.onNote)?.(`${role === 'from' ? 'FROM' : 'AGAINST'}: ${describeChoice(choice)}`);
+  };
+  if (from.choice) choose('from', from.choice);
   const rate = (bytes: number, since: number) => bytes / 1e6 / Math.max((Date.now() - since) / 1000, 0.001);
   const againstStarted = Date.now();
   const against = await openAgainst(request.against, settings, {
@@ -78,6 +89,7 @@ export async function runDiff(request: DiffRequest, settings: Settings, hooks: D
     ...(request.workDir ? {workDir: request.workDir} : {}),
     ...(hooks.signal ? {signal: hooks.signal} : {}),
     ...(hooks.onNote ? {onNote: hooks.onNote} : {}),
+    onChoice: (choice) => choose('against', choice),
     onProgress: (p) => hooks.onProgress?.({phase: 'against', documents: p.documents, bytes: p.bytes, mbPerSecond: rate(p.bytes, againstStarted)}),
   });
   try {
@@ -149,6 +161,7 @@ export async function runDiff(request: DiffRequest, settings: Settings, hooks: D
       collections,
       compared: {documents, bytes, ms: Date.now() - started},
       againstArg: /^mongodb(\+srv)?:/.test(request.against) ? '<uri>' : request.against,
+      chosen,
     };
   } finally {
     configureMatchGuard(null);

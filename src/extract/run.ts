@@ -3,6 +3,7 @@ import {EJSON} from 'bson';
 import {regexSources} from '../query/compile.js';
 import {configureMatchGuard} from '../query/guard.js';
 import {parseQuery} from '../query/parse.js';
+import type {BackupChoice} from '../catalog/list.js';
 import type {Settings} from '../config/settings.js';
 import {maskUri} from '../config/redact.js';
 import type {Reporter} from '../ui/reporter.js';
@@ -43,6 +44,8 @@ export const DEFAULT_MATCH_TIMEOUT_MS = 60_000;
 
 export interface ExtractCommandResult extends ExtractResult {
   backup: string | null;
+  /** Times given in place of backup ids (--from, --missing-in, --changed-in), and the backups they selected. */
+  chosen: Array<BackupChoice & {for: 'from' | 'missing-in' | 'changed-in'}>;
   scratchUri?: string;
   scratchDb?: string;
   scratchStop?: string;
@@ -66,6 +69,16 @@ async function extractFor(request: ExtractRequest, settings: Settings, reporter:
   const incidentAt = request.incidentAt ? parseUserTime(request.incidentAt, settings.tz).toISOString() : undefined;
   reporter.spin(`Opening ${request.from}`);
   const source = await resolveInput(request.from, settings);
+  const chosen: ExtractCommandResult['chosen'] = [];
+  const choose = async (role: ExtractCommandResult['chosen'][number]['for'], choice: BackupChoice) => {
+    chosen.push({...choice, for: role});
+    // The catalog is loaded already when a time was read as a backup: this costs nothing on a local --from.
+    const {describeChoice} = await import('../catalog/list.js');
+    reporter.notice(`${role === 'from' ? '--from' : `--${role}`}: ${describeChoice(choice)}`);
+  };
+  if (source.choice) await choose('from', source.choice);
+  const followWarning = request.follow ? unusableFollow(request, settings) : null;
+  if (followWarning) reporter.warn(followWarning);
   reporter.succeed(`Reading ${source.location}${source.readFrom === 'cache' ? ' (from the local cache)' : source.readFrom === 'stream' ? ' (streaming, no download first)' : ''}`);
   // The scratch server is opened before the backup is read, so a missing one fails in seconds.
   let scratch: Scratch | null = null;
@@ -82,7 +95,7 @@ async function extractFor(request: ExtractRequest, settings: Settings, reporter:
   const started = Date.now();
   try {
     // AGAINST backups are read (and indexed by _id) before FROM; targets are only connected to.
-    comparisons.push(...(await openComparisons(request, settings, reporter, signal)));
+    comparisons.push(...(await openComparisons(request, settings, reporter, signal, choose)));
     bar = reporter.bar('Reading', totalBytes || 1, 'bytes');
     const reading = bar;
     const onProgress = (p: ExtractProgress) => {
@@ -145,6 +158,8 @@ async function extractFor(request: ExtractRequest, settings: Settings, reporter:
     return {
       ...result,
       backup: source.backup,
+      chosen,
+      ...(followWarning ? {warnings: [followWarning, ...result.warnings]} : {}),
       ...(kept?.kept ? {scratchUri: maskUri(kept.uri), scratchDb: kept.db, ...(kept.stopHint ? {scratchStop: kept.stopHint} : {})} : {}),
     };
   } catch (error) {
@@ -157,8 +172,30 @@ async function extractFor(request: ExtractRequest, settings: Settings, reporter:
   }
 }
 
+/**
+ * --follow that cannot follow anything: no relations configured, or none starting at the queried
+ * collection. Said up front, with the way to get some, rather than a set that silently lacks its dependents.
+ */
+function unusableFollow(request: ExtractRequest, settings: Settings): string | null {
+  const infer = `propose some from the data with \`gravity-restore relations --infer ${/\s/.test(request.from) ? JSON.stringify(request.from) : request.from}\` and add them to the config file ("relations")`;
+  if (settings.relations.length === 0) {
+    return `--follow: no relations are configured${settings.configFile ? ` in ${settings.configFile}` : ' (no config file)'}, so no dependent documents are followed; ${infer}`;
+  }
+  const [, collection] = splitNamespace(request.collection);
+  if (!settings.relations.some((r) => r.from === collection)) {
+    return `--follow: no configured relation starts at ${collection} (relations start at ${[...new Set(settings.relations.map((r) => r.from))].join(', ')}), so no dependent documents are followed; ${infer}`;
+  }
+  return null;
+}
+
 /** --missing-in X / --changed-in Y: one comparison per distinct X (both flags may name the same one). */
-async function openComparisons(request: ExtractRequest, settings: Settings, reporter: Reporter, signal: AbortSignal): Promise<ExtractComparison[]> {
+async function openComparisons(
+  request: ExtractRequest,
+  settings: Settings,
+  reporter: Reporter,
+  signal: AbortSignal,
+  choose: (role: 'missing-in' | 'changed-in', choice: BackupChoice) => Promise<void>,
+): Promise<ExtractComparison[]> {
   const specs = new Map<string, {missing: boolean; changed: boolean}>();
   if (request.missingIn) specs.set(request.missingIn, {missing: true, changed: false});
   if (request.changedIn) specs.set(request.changedIn, {missing: specs.get(request.changedIn)?.missing ?? false, changed: true});
@@ -173,6 +210,10 @@ async function openComparisons(request: ExtractRequest, settings: Settings, repo
         want: (db, collection) => closure.includes(collection) && (wantDb === null || db === wantDb),
         signal,
         onNote: (m) => reporter.note(m),
+        onChoice: (choice) => {
+          if (modes.missing) void choose('missing-in', choice);
+          if (modes.changed) void choose('changed-in', choice);
+        },
       });
       out.push({against, ...modes});
     }

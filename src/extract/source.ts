@@ -1,7 +1,7 @@
 import {stat} from 'node:fs/promises';
 import path from 'node:path';
 
-import type {Backup} from '../catalog/list.js';
+import type {Backup, BackupChoice} from '../catalog/list.js';
 import type {BackupStore} from '../catalog/store.js';
 import type {Settings} from '../config/settings.js';
 import {localSource} from '../dump/local-source.js';
@@ -55,13 +55,31 @@ export function streamSources(store: BackupStore, backup: Backup): DumpStreamSou
  * `--from` is a local path (folder, tarball, archive, .bson) when one exists, else a backup id
  * (or `latest`) in the configured source.
  */
-/** Where a backup is read from; `files` names the local files of a cached backup (another thread can open them). */
-export type ResolvedInput = ExtractInput & {backupInfo: Backup | null; readFrom: 'local' | 'cache' | 'stream'; files?: Array<{name: string; path: string}>};
+/**
+ * Where a backup is read from; `files` names the local files of a cached backup (another thread can
+ * open them); `choice` says which backup a time given in place of an id selected.
+ */
+export type ResolvedInput = ExtractInput & {backupInfo: Backup | null; readFrom: 'local' | 'cache' | 'stream'; files?: Array<{name: string; path: string}>; choice?: BackupChoice};
+
+/** A name only a path has (./x, ../x, /x, ~/x, C:\x): never a backup id, so a missing one is a missing file. */
+export function looksLikePath(text: string): boolean {
+  return /^(\.{1,2}[\\/]|[\\/]|~[\\/]|[A-Za-z]:[\\/])/.test(text) || text === '.' || text === '..';
+}
+
+/** The zone a time given in place of a backup id is read in when it has no offset: --tz when given, else the source's. */
+export function backupTimeZone(settings: Settings): string {
+  return settings.tzGiven ? settings.tz : settings.sourceTz;
+}
 
 export async function resolveInput(from: string, settings: Settings): Promise<ResolvedInput> {
   const local = await localPath(from);
   if (local) {
     return {input: local.path, backup: null, location: local.path, takenAt: null, objects: [{key: path.basename(local.path), size: local.size}], backupInfo: null, readFrom: 'local'};
+  }
+  if (looksLikePath(from)) {
+    throw new GravityError('SOURCE_NOT_FOUND', `No such file or folder: ${from} (${path.resolve(from)})`, {
+      hint: 'Check the path; a backup of the source is named by its id from `gravity-restore list`, or a time',
+    });
   }
   if (!settings.source) {
     throw new GravityError('SOURCE_NOT_FOUND', `${from} is not a local path, and no backup source is configured to look it up as a backup id`, {
@@ -69,9 +87,9 @@ export async function resolveInput(from: string, settings: Settings): Promise<Re
     });
   }
   const {store, backups} = await openSource(settings);
-  const {resolveBackup} = await catalog();
-  const backup = await resolveBackup(store, backups, from, {sourceTz: settings.sourceTz, cacheDir: settings.cache});
-  return inputForBackup(store, backup, settings);
+  const {chooseBackup} = await catalog();
+  const {backup, choice} = await chooseBackup(store, backups, from, {sourceTz: settings.sourceTz, timeZone: backupTimeZone(settings), cacheDir: settings.cache});
+  return {...(await inputForBackup(store, backup, settings)), ...(choice ? {choice} : {})};
 }
 
 /** Local files read as a backup's objects, by name (a fetched backup's cache, on whichever thread reads it). */

@@ -7,6 +7,7 @@ import {BSON, ObjectId, type Document} from 'bson';
 
 import {readDump} from '../dump/read.js';
 import type {DumpInput} from '../dump/types.js';
+import {rawIdKey} from '../target/bson-util.js';
 import {exactForm, exactId, orderedJson} from '../target/exact.js';
 import type {LedgerEntry} from './ledger.js';
 import {ObjectIdTable} from './oid-table.js';
@@ -99,13 +100,20 @@ function valuesAt(value: unknown, parts: string[]): unknown[] {
   return [];
 }
 
-/** Who to tell: distinct values of the configured fields among the restored documents. */
-export async function notifyList(set: RestoreSet, fields: string[]): Promise<NotifyEntry[]> {
+/**
+ * Who to tell: distinct values of the configured fields among the restored documents; with
+ * `written` (per collection, the id keys a push actually wrote), only among those.
+ */
+export async function notifyList(set: RestoreSet, fields: string[], written?: Map<string, Set<string>>): Promise<NotifyEntry[]> {
   const counts = new Map<string, Map<string, number>>(fields.map((f) => [f, new Map()]));
+  if (fields.length === 0) return [];
   for (const name of set.manifest.order) {
+    const only = written ? (written.get(name) ?? new Set<string>()) : null;
+    if (only?.size === 0) continue;
     // A batch of the set at a time: memory holds the distinct values, not the documents.
     for await (const docs of setDocumentBatches(set, name)) {
       for (const raw of docs) {
+        if (only && !only.has(rawIdKey(raw))) continue;
         const doc = exactForm(raw).doc;
         for (const f of fields) {
           const seen = new Set(valuesAt(doc, f.split('.')).filter((v) => v !== null && v !== undefined).map((v) => orderedJson(v)));
@@ -140,15 +148,19 @@ function objectIdFields(doc: Document, prefix = '', depth = 0, out = new Map<str
  * Read the backup once and count, for every collection and ObjectId field, the documents that point
  * at restored `_id`s through a relation the set did not follow. Documents already in the set don't count.
  */
-export async function unfollowedRelations(set: RestoreSet, input: DumpInput, followed: Relation[], signal?: AbortSignal): Promise<UnfollowedRelation[]> {
+export async function unfollowedRelations(set: RestoreSet, input: DumpInput, followed: Relation[], signal?: AbortSignal, only?: Map<string, Set<string>>): Promise<UnfollowedRelation[]> {
   // The restored ObjectId _ids, and which collections of the set hold each, in a compact table: the
   // set is streamed and the backup read once, so memory is about 30 bytes a restored document.
   const order = set.manifest.order;
   const expected = order.reduce((n, name) => n + (set.manifest.collections[name]?.documents ?? 0), 0);
   const restored = new ObjectIdTable(expected);
   for (const [index, name] of order.entries()) {
+    // `only`: the documents whose loss can have taken dependents with it (inserted whole, not repaired in place).
+    const keep = only ? (only.get(name) ?? new Set<string>()) : null;
+    if (keep?.size === 0) continue;
     for await (const docs of setDocumentBatches(set, name)) {
       for (const raw of docs) {
+        if (keep && !keep.has(rawIdKey(raw))) continue;
         const id = exactId(raw);
         if (id instanceof ObjectId) restored.add(id.id, index);
       }

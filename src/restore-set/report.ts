@@ -2,7 +2,8 @@ import {readdir, readFile} from 'node:fs/promises';
 import path from 'node:path';
 
 import type {DumpInput} from '../dump/types.js';
-import {journalRecords, listJournals} from './journal.js';
+import {idKeyFromJson} from '../target/bson-util.js';
+import {journalRecords, listJournals, type JournalFile} from './journal.js';
 import {formatDuration, incidentFigures, notifyList, staleness, unfollowedRelations} from './loose-ends.js';
 import type {IncidentFigures, NotifyEntry, StaleEntry, UnfollowedRelation} from './loose-ends.js';
 import type {LedgerEntry} from './ledger.js';
@@ -14,6 +15,10 @@ export interface Report {
   set: {dir: string; hash: string; createdAt: string; tool: string};
   backup: {id: string | null; location: string; takenAt: string | null; ageAtExtract: string | null; ageMs: number | null};
   query: {collection: string; text: string};
+  /** How documents were chosen: the query, and the comparisons of --missing-in / --changed-in when used. */
+  selection: {collection: string; query: string; comparisons: Array<{keep: Array<'missing' | 'changed'>; against: string; kind: 'backup' | 'target'; takenAt: string | null; kept: number}>};
+  /** The latest push to each target and how it wrote: whole documents, or a field repair (--fields, --where-target). */
+  pushes: PushSummary[];
   follow: boolean;
   relations: Relation[];
   /** Per collection: documents extracted, and the latest plan / push / verify counts per target. */
@@ -30,6 +35,8 @@ export interface Report {
     unfollowedRelationsNote?: string;
     stale: StaleEntry[];
     notify: NotifyEntry[];
+    /** Which documents `notify` counts: those a push wrote (named), or every document of the set when nothing was pushed. */
+    notifyBasis: string;
     /** Documents the latest push to each target did not restore (the server refused them or stored other bytes), with why. */
     refused: RefusedEntry[];
     figures: IncidentFigures;
@@ -45,16 +52,88 @@ export interface RefusedEntry {
   code?: number;
 }
 
+export interface PushSummary {
+  target: string;
+  time: string;
+  /** --fields: only these paths were written on documents that exist; null: whole documents. */
+  fields: string[] | null;
+  whereTarget: string | null;
+  onConflict: string | null;
+  inexact: string | null;
+  bypassDocumentValidation: boolean;
+  written: {inserted: number; overwritten: number; repaired: number};
+  excluded: number;
+  conflicts: number;
+}
+
 const REFUSED_LIMIT = 200;
 
-async function looseEnds(set: RestoreSet, options: ReportOptions, ledger: LedgerEntry[], conflicts: Report['conflicts']): Promise<Report['looseEnds']> {
+interface PushRecord {
+  summary: PushSummary;
+  journal: JournalFile;
+}
+
+/** The latest push journal of this set to each target, with what it wrote. */
+async function latestPushes(set: RestoreSet): Promise<PushRecord[]> {
+  const latest = new Map<string, JournalFile>();
+  for (const j of await listJournals(set)) if (j.begin.op === 'push' && j.begin.setHash === set.hash) latest.set(j.begin.targetLabel, j);
+  const out: PushRecord[] = [];
+  for (const journal of latest.values()) {
+    const b = journal.begin;
+    const summary: PushSummary = {
+      target: b.targetLabel,
+      time: b.time,
+      fields: b.fields ?? null,
+      whereTarget: b.fields ? (b.whereTarget ?? null) : null,
+      onConflict: b.onConflict ?? null,
+      inexact: b.inexact ?? null,
+      bypassDocumentValidation: Boolean(b.bypassDocumentValidation),
+      written: {inserted: 0, overwritten: 0, repaired: 0},
+      excluded: 0,
+      conflicts: 0,
+    };
+    for await (const r of journalRecords(journal)) {
+      if (r.type === 'inserted' || r.type === 'overwritten' || r.type === 'repaired') summary.written[r.type] += r.ids.length;
+      else if (r.type === 'excluded') summary.excluded += r.ids.length;
+      else if (r.type === 'conflict') summary.conflicts += r.ids.length;
+    }
+    out.push({summary, journal});
+  }
+  return out;
+}
+
+/** Id keys per collection of the documents a push journal records as written (of `types`). */
+async function writtenIds(journal: JournalFile, types: ReadonlyArray<'inserted' | 'overwritten' | 'repaired'>): Promise<Map<string, Set<string>>> {
+  const out = new Map<string, Set<string>>();
+  for await (const r of journalRecords(journal)) {
+    if (r.type !== 'inserted' && r.type !== 'overwritten' && r.type !== 'repaired') continue;
+    if (!types.includes(r.type)) continue;
+    const ids = out.get(r.collection) ?? new Set<string>();
+    for (const id of r.ids) ids.add(idKeyFromJson(id));
+    out.set(r.collection, ids);
+  }
+  return out;
+}
+
+async function looseEnds(set: RestoreSet, options: ReportOptions, ledger: LedgerEntry[], conflicts: Report['conflicts'], pushes: PushRecord[]): Promise<Report['looseEnds']> {
   const incidentAt = options.incidentAt ?? set.manifest.incidentAt ?? null;
   const followed = set.manifest.follow ? set.manifest.relations : [];
+  // Who was affected is who got documents back: the push to production when there is one, else the latest push.
+  const basis = pushes.find((p) => p.journal.begin.target === 'production') ?? [...pushes].sort((a, b) => a.summary.time.localeCompare(b.summary.time)).at(-1);
+  const written = basis ? await writtenIds(basis.journal, ['inserted', 'overwritten', 'repaired']) : undefined;
+  const writtenCount = basis ? basis.summary.written.inserted + basis.summary.written.overwritten + basis.summary.written.repaired : 0;
+  const notifyBasis = basis ? `the ${writtenCount} document(s) the latest push wrote to ${basis.summary.target}` : 'every document of the set (nothing pushed yet)';
+  // A field repair rewrites fields of documents that still exist: only documents it inserted whole can have lost dependents with them.
+  const repairOnly = basis?.summary.fields ? await writtenIds(basis.journal, ['inserted']) : undefined;
   let unfollowed: UnfollowedRelation[] | null = null;
   let note: string | undefined;
-  if (options.backup && 'input' in options.backup) {
+  if (repairOnly && [...repairOnly.values()].every((ids) => ids.size === 0)) {
+    unfollowed = [];
+    note = `the push to ${basis!.summary.target} was a field repair of ${basis!.summary.fields!.join(', ')} on documents that still exist: no dependents were lost with them`;
+  } else if (options.backup && 'input' in options.backup) {
     try {
-      unfollowed = await unfollowedRelations(set, options.backup.input, followed, options.signal);
+      unfollowed = await unfollowedRelations(set, options.backup.input, followed, options.signal, repairOnly);
+      if (repairOnly) note = `only the documents the field repair inserted whole were checked; those it repaired in place still exist`;
     } catch (error) {
       note = `reading the backup failed: ${(error as Error).message}`;
     }
@@ -63,7 +142,8 @@ async function looseEnds(set: RestoreSet, options: ReportOptions, ledger: Ledger
     unfollowedRelations: unfollowed,
     ...(note ? {unfollowedRelationsNote: note} : {}),
     stale: staleness(set, incidentAt, options.sourceTz ?? 'UTC', conflicts),
-    notify: await notifyList(set, options.notify ?? []),
+    notify: await notifyList(set, options.notify ?? [], written),
+    notifyBasis,
     refused: await refusedDocuments(set),
     figures: incidentFigures(set, incidentAt, ledger),
   };
@@ -133,6 +213,7 @@ export async function buildReport(set: RestoreSet, options: ReportOptions = {}):
     timings[key] = (timings[key] ?? 0) + e.durationMs;
   }
   const plans = await readPlans(set);
+  const pushes = await latestPushes(set);
   // The newest plan per target is the one that describes the state pushed against.
   const latest = new Map<string, PlanFile>();
   for (const p of plans) latest.set(p.target, p);
@@ -149,6 +230,18 @@ export async function buildReport(set: RestoreSet, options: ReportOptions = {}):
       ageMs: ageMs === null || Number.isNaN(ageMs) ? null : ageMs,
     },
     query: {collection: m.query.collection, text: m.query.text},
+    selection: {
+      collection: m.query.collection,
+      query: m.query.text,
+      comparisons: (m.comparison ?? []).map((c) => ({
+        keep: c.keep,
+        against: c.against.label,
+        kind: c.against.kind,
+        takenAt: c.against.takenAt ?? null,
+        kept: Object.values(c.counts).reduce((n, x) => n + x.kept, 0),
+      })),
+    },
+    pushes: pushes.map((p) => p.summary),
     follow: m.follow,
     relations: m.relations,
     collections: Object.fromEntries(
@@ -162,9 +255,31 @@ export async function buildReport(set: RestoreSet, options: ReportOptions = {}):
     timings,
     conflicts,
     overrides: ledger.filter((e) => e.action === 'override').map((e) => ({time: e.time, target: e.targetLabel || e.target, reason: e.reason ?? ''})),
-    looseEnds: await looseEnds(set, options, ledger, conflicts),
+    looseEnds: await looseEnds(set, options, ledger, conflicts, pushes),
     ledger,
   };
+}
+
+const KEEP_TEXT = {missing: 'absent from', changed: 'different in'} as const;
+
+/** "Documents of `customers` absent from X (a backup taken …) that match `{…}`", or the query alone. */
+function selectionText(selection: Report['selection']): string {
+  if (selection.comparisons.length === 0) return `Query on \`${selection.collection}\`: \`${selection.query}\``;
+  const compared = selection.comparisons
+    .map((c) => `${c.keep.map((k) => KEEP_TEXT[k]).join(' or ')} ${c.kind === 'target' ? 'the target' : 'the backup'} ${c.against}${c.takenAt ? ` (taken ${c.takenAt})` : ''}`)
+    .join(', or ');
+  const query = /^\s*\{\s*\}\s*$/.test(selection.query) ? '' : ` that match \`${selection.query}\``;
+  return `Selected: documents of \`${selection.collection}\`${query} ${compared}`;
+}
+
+function pushText(p: PushSummary): string {
+  const how = p.fields
+    ? `field repair of ${p.fields.map((f) => `\`${f}\``).join(', ')} (--fields ${p.fields.join(',')}${p.whereTarget ? ` --where-target '${p.whereTarget}'` : ''}): only those fields were written on documents that exist`
+    : `whole documents${p.onConflict ? ` (--on-conflict ${p.onConflict})` : ''}`;
+  const flags = [p.inexact && p.inexact !== 'fail' ? `--inexact ${p.inexact}` : '', p.bypassDocumentValidation ? '--bypass-document-validation' : ''].filter(Boolean);
+  const w = p.written;
+  const counts = p.fields ? `repaired ${w.repaired}, inserted ${w.inserted}` : `inserted ${w.inserted}, overwritten ${w.overwritten}`;
+  return `Push to ${p.target} at ${p.time}: ${how}${flags.length ? `, ${flags.join(' ')}` : ''}; ${counts}, excluded ${p.excluded}, conflicts left alone ${p.conflicts}`;
 }
 
 function cell(value: unknown): string {
@@ -188,12 +303,14 @@ export function renderReportMarkdown(report: Report): string {
   lines.push(`- Set: \`${report.set.dir}\` (created ${report.set.createdAt} by ${report.set.tool})`);
   lines.push(`- Backup: ${report.backup.id ?? '(local path)'} at \`${report.backup.location}\``);
   lines.push(`- Taken at: ${report.backup.takenAt ?? 'unknown'}${report.backup.ageAtExtract ? ` (${report.backup.ageAtExtract} before extract)` : ''}`);
-  lines.push(`- Query on \`${report.query.collection}\`: \`${report.query.text}\``);
+  lines.push(`- ${selectionText(report.selection)}`);
   lines.push(`- Relations followed: ${report.follow && report.relations.length ? '' : 'none'}`);
   if (report.follow) for (const r of report.relations) lines.push(`  - ${r.from}.${r.localField ?? '_id'} → ${r.to}.${r.foreignField}`);
   lines.push('', '## Collections', '', '| collection | db | extracted | scanned | selected by |', '|---|---|---:|---:|---|');
   for (const [name, c] of Object.entries(report.collections)) lines.push(`| ${cell(name)} | ${cell(c.db)} | ${c.extracted} | ${c.scanned ?? ''} | ${cell(c.selectedBy)} |`);
   lines.push('', '## What was done', '');
+  for (const p of report.pushes) lines.push(`- ${pushText(p)}`);
+  if (report.pushes.length > 0) lines.push('');
   if (report.stages.length === 0) lines.push('Nothing yet: the set was extracted and not planned or pushed.');
   else {
     lines.push('| time | action | target | outcome | counts | duration |', '|---|---|---|---|---|---:|');
@@ -214,7 +331,7 @@ export function renderReportMarkdown(report: Report): string {
   else for (const r of ends.refused) lines.push(`- ${r.target} ${r.collection} \`${JSON.stringify(r._id)}\`: ${r.reason}`);
   lines.push('', '### Relations not followed', '');
   if (ends.unfollowedRelations === null) lines.push(`Not checked: ${ends.unfollowedRelationsNote ?? 'the backup was not read'}.`);
-  else if (ends.unfollowedRelations.length === 0) lines.push('None: no other collection of the backup references the restored documents.');
+  else if (ends.unfollowedRelations.length === 0) lines.push(ends.unfollowedRelationsNote ? `None: ${ends.unfollowedRelationsNote}.` : 'None: no other collection of the backup references the restored documents.');
   else for (const u of ends.unfollowedRelations) lines.push(`- ${u.to}.${u.foreignField} → ${u.from}: ${u.documents} document(s) not restored reference ${u.referenced} restored one(s)`);
   lines.push('', '### Stale since the backup', '');
   for (const st of ends.stale) {
@@ -222,6 +339,7 @@ export function renderReportMarkdown(report: Report): string {
     lines.push(`- ${st.collection}: taken ${st.takenAtLocal ?? 'at an unknown time'}${st.ageAtIncident ? `, ${st.ageAtIncident} before the incident` : ''}${conflictText ? `; ${conflictText}` : ''}`);
   }
   lines.push('', '### Who to notify', '');
+  if (ends.notify.length > 0) lines.push(`Among ${ends.notifyBasis}:`, '');
   if (ends.notify.length === 0) lines.push('No `notify` fields configured (config file key "notify", e.g. ["partner_id", "user_id"]).');
   for (const n of ends.notify) lines.push(`- ${n.field}: ${n.values.length === 0 ? 'no values' : n.values.slice(0, 20).map((v) => `\`${JSON.stringify(v.value)}\` (${v.documents})`).join(', ')}`);
   const f = ends.figures;

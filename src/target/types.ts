@@ -212,6 +212,8 @@ export interface VerifyResult {
   problems: Array<{collection: string; _id: unknown; problem: 'missing' | 'different'}>;
   /** Set when only these fields were checked (after a --fields push). */
   fields?: string[];
+  /** --where-target (canonical Extended JSON): differing documents that no longer match it were counted excluded. */
+  whereTarget?: string;
 }
 
 export interface RollbackCounts {

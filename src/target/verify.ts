@@ -1,8 +1,11 @@
+import {EJSON, type Document} from 'bson';
+import type {Collection, Filter} from 'mongodb';
+
 import {journalRecords, listJournals} from '../restore-set/journal.js';
 import type {JournalFile} from '../restore-set/journal.js';
 import {appendLedger} from '../restore-set/ledger.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
-import {idKey, idKeyFromJson, idToJson, sameBytes, sha256} from './bson-util.js';
+import {idKey, idKeyFromJson, idOf, idToJson, sameBytes, sha256} from './bson-util.js';
 import {exactForm} from './exact.js';
 import {fieldsEqual} from './fields.js';
 import {batchesWithTarget} from './plan.js';
@@ -44,6 +47,12 @@ async function storedDigests(journals: JournalFile[]): Promise<Map<string, Map<s
   return out;
 }
 
+/** Of these ids, those whose document on the target matches `filter` now. */
+async function idsMatchingOn(coll: Collection, ids: unknown[], filter: Document): Promise<Set<string>> {
+  const found = (await coll.find({$and: [{_id: {$in: ids}}, filter]} as Filter<Document>, {raw: true, projection: {_id: 1}}).toArray()) as unknown as Uint8Array[];
+  return new Set(found.map((raw) => idKey(idOf(raw))));
+}
+
 /**
  * Does the target hold every document of the set, byte for byte? Not failures: documents the last
  * push left alone as conflicts (skippedConflicts: the user chose to keep the target's version),
@@ -51,7 +60,7 @@ async function storedDigests(journals: JournalFile[]): Promise<Map<string, Map<s
  * (--inexact write) that still hold what was written. Everything else that is not there exactly,
  * refusals included, fails verify.
  */
-export async function verifySet(set: RestoreSet, conn: TargetConnection, options: {onProgress?: ProgressCallback; fields?: string[]} = {}): Promise<VerifyResult> {
+export async function verifySet(set: RestoreSet, conn: TargetConnection, options: {onProgress?: ProgressCallback; fields?: string[]; whereTarget?: Document} = {}): Promise<VerifyResult> {
   const started = Date.now();
   const journals = await pushJournals(set, conn);
   const last = journals.at(-1);
@@ -61,7 +70,8 @@ export async function verifySet(set: RestoreSet, conn: TargetConnection, options
   const skipped = await conflictIdsOf(last);
   const excluded = await conflictIdsOf(last, 'excluded');
   const reencoded = await storedDigests(journals);
-  const result: VerifyResult = {target: conn.spec.label, ok: true, collections: {}, problems: [], ...(fields ? {fields} : {})};
+  const where = fields ? options.whereTarget : undefined;
+  const result: VerifyResult = {target: conn.spec.label, ok: true, collections: {}, problems: [], ...(fields ? {fields} : {}), ...(where ? {whereTarget: EJSON.stringify(where, {relaxed: false})} : {})};
   for (const name of set.manifest.order) {
     const entry = set.manifest.collections[name]!;
     const coll = conn.client.db(conn.dbName(entry.db)).collection(entry.collection);
@@ -72,13 +82,22 @@ export async function verifySet(set: RestoreSet, conn: TargetConnection, options
     let done = 0;
     // One batch of the set and its target counterparts in memory at a time, whatever the size of the set.
     for await (const {docs, ids, target: current} of batchesWithTarget(set, name, coll, conn, 'verify')) {
-      docs.forEach((raw, i) => {
+      const holds = docs.map((raw, i) => {
         const key = idKey(ids[i]);
         const now = current.get(key);
-        const holds = now !== undefined && (fields ? fieldsEqual(exactForm(now).doc, exactForm(raw).doc, fields) : sameBytes(now, raw) || reencodedHere.get(key) === sha256(now));
-        if (holds) counts.present++;
+        return now !== undefined && (fields ? fieldsEqual(exactForm(now).doc, exactForm(raw).doc, fields) : sameBytes(now, raw) || reencodedHere.get(key) === sha256(now));
+      });
+      // --where-target: a document whose fields differ is out of scope when its current version no
+      // longer matches the condition (fixed by hand since), as push leaves it; the server judges the match.
+      const differing = where ? ids.filter((id, i) => !holds[i] && current.has(idKey(id))) : [];
+      const matching = differing.length > 0 ? await idsMatchingOn(coll, differing, where!) : new Set<string>();
+      docs.forEach((_raw, i) => {
+        const key = idKey(ids[i]);
+        const now = current.get(key);
+        if (holds[i]) counts.present++;
         else if (skippedHere.has(key)) counts.skippedConflicts++;
         else if (excludedHere.has(key)) counts.excluded++;
+        else if (where && now !== undefined && !matching.has(key)) counts.excluded++;
         else {
           const problem = now ? 'different' : 'missing';
           counts[problem]++;

@@ -12,6 +12,8 @@ export interface ListedBackup {
   sizeHuman: string;
   objects: Array<{key: string; size: number}>;
   collections: string[] | null;
+  /** While `collections` is null: some collections it is known to hold (a search stopped at the first match). */
+  someCollections?: string[];
   warnings: string[];
 }
 
@@ -44,9 +46,22 @@ export function describeBackups(backups: Backup[], selected: Backup | null, tz: 
       sizeHuman: formatBytes(b.size),
       objects: b.objects.map((o) => ({key: o.key, size: o.size})),
       collections: b.collections,
+      ...(b.collections === null && b.someCollections ? {someCollections: b.someCollections} : {}),
       warnings: b.warnings,
     })),
     selected: selected?.id ?? null,
     timezone: tz,
   };
+}
+
+/** UTC and Etc/UTC name the same zone: a second "taken at" column would repeat the first. */
+export function isUtc(tz: string): boolean {
+  return /^(Etc\/)?(UTC|UCT|Universal|Zulu)$|^(Etc\/)?GMT([+-]0)?$/i.test(tz);
+}
+
+/** The collections cell: all of them when known, those known so far then "…", else "?". */
+export function collectionsCell(b: ListedBackup): string {
+  if (b.collections) return b.collections.join(',');
+  if (b.someCollections?.length) return `${b.someCollections.join(',')},…`;
+  return '?';
 }

@@ -11,6 +11,8 @@ import {redact} from '../config/redact.js';
 export interface Reporter {
   readonly interactive: boolean;
   note(message: string): void;
+  /** A decision the user did not spell out (a backup a time selected): on stderr even under --json. */
+  notice(message: string): void;
   warn(message: string): void;
   spin(text: string): void;
   succeed(text?: string): void;
@@ -61,6 +63,11 @@ export async function createReporter(options: ReporterOptions): Promise<Reporter
   return {
     interactive,
     note: line,
+    notice(message) {
+      if (spinner?.isSpinning) spinner.clear();
+      stream.write(`${redact(message)}\n`);
+      if (spinner?.isSpinning) spinner.render();
+    },
     warn(message) {
       // Warnings matter even under --json: they go to stderr, which --json leaves free.
       if (spinner?.isSpinning) spinner.clear();

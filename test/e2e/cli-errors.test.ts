@@ -79,9 +79,11 @@ describe('the CLI through bin/run.js: help and bad input', () => {
     assertCleanError(result, /nope.*Known collections: artworks/);
   });
 
-  it('a missing backup path without a source says what to do', async () => {
+  it('a missing backup path says there is no such file; a name without a source says what to do', async () => {
     const result = await runCli(['inspect', path.join(dir, 'does-not-exist.tar.gz')]);
-    assertCleanError(result, /not a local path.*--source/);
+    assertCleanError(result, /No such file or folder: .*does-not-exist\.tar\.gz/);
+    const named = await runCli(['inspect', 'gravity-hourly-2026-11-18-14-00.tar.gz']);
+    assertCleanError(named, /not a local path.*--source/);
   });
 
   it('--json errors: stdout holds one JSON document with the error code', async () => {
