@@ -381,6 +381,9 @@ function applyObject(node: ObjNode, container: MDoc | MArr, containerName: strin
 function applyAt(node: UNode, container: MDoc | MArr, name: string, containerName: string, ctx: Ctx): void {
   const existing = getChild(container, name);
   if (node.kind === 'leaf') {
+    if (container instanceof MArr && indexOf(name) === undefined && (node.op === '$pop' || node.op === '$pull' || node.op === '$pullAll')) {
+      throw new CommandError(28, `Cannot use the part (${name}) of (${fieldText(node)}) to traverse the element ({${containerName}: ${render(container)}})`);
+    }
     const r = applyLeaf(node, existing, ctx, container);
     if (r === REMOVE) removeChild(container, name);
     else if (r !== NOOP) setChild(container, name, r, containerName);
@@ -401,12 +404,26 @@ function applyAt(node: UNode, container: MDoc | MArr, name: string, containerNam
     applyObject(node, thawChild(container, name)!, name, ctx);
     return;
   }
+  // A scalar blocks the path for every operator but $unset (unset_node.h `allowNonViablePath`);
+  // $pop and $pull refuse it too (pop_node.cpp, array_culling_node.cpp: PathNotViable).
+  if (existing !== undefined && blocksOn(node, ctx)) throw pathNotViable(firstName(node, ctx), name, existing);
+  if (existing !== undefined) return;
   // Missing: the path is created only if some operator below creates something.
   const created = new MDoc([]);
   applyObject(node, created, name, ctx);
   if (created.fields.length === 0) return;
-  if (existing !== undefined) throw pathNotViable(created.fields[0]![0], name, existing);
   setChild(container, name, created, containerName);
+}
+
+function blocksOn(node: UNode, ctx: Ctx): boolean {
+  if (node.kind === 'leaf') return !(node.op === '$unset' || node.op === '$renameSource' || (node.op === '$setOnInsert' && !ctx.insert));
+  if (node.kind === 'obj' && node.positional && blocksOn(node.positional, ctx)) return true;
+  return [...node.children.values()].some((c) => blocksOn(c, ctx));
+}
+
+function firstName(node: ObjNode | ArrNode, ctx: Ctx): string {
+  const [first] = sortedChildren({...node, kind: 'obj', positional: undefined} as ObjNode, ctx);
+  return first?.[0] ?? (node.kind === 'obj' && node.positional ? '$' : '');
 }
 
 function pathTo(_node: UNode, name: string): string {
