@@ -82,11 +82,13 @@ export function select(coll: Collection | undefined, filter: BDoc | undefined, o
   const sort = natural === undefined && opts.sort && opts.sort.entries.length > 0 ? compileSort(opts.sort, collator) : undefined;
   if (!coll) return [];
   let recs: Rec[] = [];
+  let inNaturalOrder = true;
   if (f.entries.length === 0) {
     recs = [...coll.records.values()];
   } else {
     // Under a collation string _ids may match other strings than their own key.
     const candidates = collator ? null : idCandidates(coll, f);
+    inNaturalOrder = candidates === null;
     // A filter on `_id` alone is answered by the index: each candidate's key equals a value asked for.
     const onlyId = candidates !== null && f.entries.length === 1;
     for (const r of candidates ?? coll.records.values()) if (onlyId || pred(treeOf(r))) recs.push(r);
@@ -94,9 +96,14 @@ export function select(coll: Collection | undefined, filter: BDoc | undefined, o
     if (candidates) recs.sort((a, b) => compareValues(a.id, b.id));
   }
   if (natural !== undefined) {
-    const order = new Map([...coll.records.values()].map((r, i) => [r, i]));
     const dir = natural instanceof BVal && natural.type !== BT.STRING && toNumberValue(natural) < 0 ? -1 : 1;
-    recs = [...recs].sort((a, b) => (order.get(a)! - order.get(b)!) * dir);
+    // A scan already yields natural order (an oplog read backwards for its newest entry stays cheap).
+    if (inNaturalOrder) {
+      if (dir < 0) recs.reverse();
+    } else {
+      const order = new Map([...coll.records.values()].map((r, i) => [r, i]));
+      recs = [...recs].sort((a, b) => (order.get(a)! - order.get(b)!) * dir);
+    }
   }
   if (sort) {
     const trees = new Map(recs.map((r) => [r, treeOf(r)]));
