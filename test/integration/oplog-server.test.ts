@@ -75,7 +75,7 @@ describe('test server in replica-set mode', () => {
     await coll.deleteOne({_id: 1} as Document);
     const entries = await entriesAfter(since, {ns: {$in: ['shop.orders', 'shop.$cmd']}});
     assert.deepEqual(entries.map((e) => `${e.doc.op}`), ['c', 'i', 'u', 'u', 'u', 'u', 'd']);
-    const [create, insert, set, reorder, pop, replace, del] = entries.map((e) => e.doc) as [Document, Document, Document, Document, Document, Document, Document];
+    const [create, insert, , , , , del] = entries.map((e) => e.doc) as [Document, Document, Document, Document, Document, Document, Document];
     const raw = entries.map((e) => e.raw);
 
     // Field order of an entry: op, ns, ui, o, o2, ts, t, v, wall (OPLOG.md §1 examples; oplog_entry.idl).

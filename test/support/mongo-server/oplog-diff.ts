@@ -22,7 +22,7 @@
  * The whole diff is used only when smaller than the post-image; otherwise the entry is a replacement
  * (`computeOplogDiff`: "diff.objsize() < post.objsize()").
  */
-import {BArr, BDoc, BT, BVal, type Value, encodeEntries} from './tree.js';
+import {BArr, BDoc, BT, BVal, type Value} from './tree.js';
 
 type DocNode = {
   kind: 'doc';
@@ -129,9 +129,4 @@ export function computeOplogDiff(pre: BDoc, post: BDoc): BDoc | undefined {
   const diff = serialize(docDiff(pre, post));
   if (diff.bytes.length >= post.bytes.length) return undefined;
   return BDoc.fromEntries([['$v', int32(2)], ['diff', diff]]);
-}
-
-/** The bytes of a document of these entries (for callers that assemble entries). */
-export function documentBytes(entries: ReadonlyArray<readonly [string, Value]>): Buffer {
-  return encodeEntries(entries);
 }

@@ -253,13 +253,14 @@ export function updatedBytes(rec: Rec, spec: UpdateSpec, filter: BDoc | undefine
 /** The document an upsert inserts when nothing matched. */
 export function upsertBytes(spec: UpdateSpec, filter: BDoc | undefined, arrayFilters?: BArr): {bytes: Buffer; fallbackId: Value} {
   const seed = seedDocument(filter);
-  const fallbackId = seed.get('_id') ?? toValue(new ObjectId());
+  const seededId = seed.get('_id');
+  const fallbackId = seededId ?? toValue(new ObjectId());
   if (spec.kind === 'replacement') return {bytes: fillEmptyTimestamps(spec.bytes), fallbackId};
-  const withId = BDoc.fromEntries([['_id', fallbackId], ...seed.entries.filter(([k]) => k !== '_id')]);
-  const next = applyUpdate(withId, spec, filter, arrayFilters, true);
+  // Without an _id from the filter, the update may give one ($setOnInsert: {_id: …}); else it is generated.
+  const next = applyUpdate(seed, spec, filter, arrayFilters, true);
   const {bytes, id} = withIdFirst(next.bytes, fallbackId);
-  checkIdUnchanged(fallbackId, id);
-  return {bytes: fillEmptyTimestamps(bytes), fallbackId};
+  if (seededId) checkIdUnchanged(seededId, id);
+  return {bytes: fillEmptyTimestamps(bytes), fallbackId: id};
 }
 
 export {RawDoc, decodeTyped};

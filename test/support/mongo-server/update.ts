@@ -20,7 +20,7 @@ import {CommandError} from './command-error.js';
 import {compareValues} from './compare.js';
 import {arithmetic, doubleOf, int32, int64, intOf, isNumber, zeroLike} from './numbers.js';
 import {type Pred, compileFilter} from './match.js';
-import {BArr, BDoc, BT, BVal, NULL_VALUE, type Value, elementBytes, stringOf, toValue} from './tree.js';
+import {BArr, BDoc, BT, BVal, NULL_VALUE, type Value, stringOf, toValue} from './tree.js';
 
 // ---- a mutable working copy that keeps untouched values as their stored bytes ------------------
 
@@ -390,7 +390,7 @@ function applyAt(node: UNode, container: MDoc | MArr, name: string, containerNam
     return;
   }
   if (node.kind === 'arr') {
-    if (existing === undefined) throw new CommandError(2, `The path '${pathTo(node, name)}' must exist in the document in order to apply array updates.`);
+    if (existing === undefined) throw new CommandError(2, `The path '${name}' must exist in the document in order to apply array updates.`);
     if (!isArrLike(existing)) throw new CommandError(2, `Cannot apply array updates to non-array element ${name}: ${render(existing)}`);
     const arr = thawChild(container, name) as MArr;
     for (let i = 0; i < arr.items.length; i++) {
@@ -426,10 +426,6 @@ function firstName(node: ObjNode | ArrNode, ctx: Ctx): string {
   return first?.[0] ?? (node.kind === 'obj' && node.positional ? '$' : '');
 }
 
-function pathTo(_node: UNode, name: string): string {
-  return name;
-}
-
 const REMOVE = Symbol('remove');
 const NOOP = Symbol('noop');
 type LeafResult = W | typeof REMOVE | typeof NOOP;
@@ -451,9 +447,10 @@ function applyLeaf(leaf: Leaf, existing: W | undefined, ctx: Ctx, container: MDo
     // https://www.mongodb.com/docs/manual/reference/operator/update/unset/
     case '$unset':
       return existing === undefined ? NOOP : REMOVE;
-    // https://www.mongodb.com/docs/manual/reference/operator/update/inc/ ("$inc ... on a field with a null value will generate an error")
+    // https://www.mongodb.com/docs/manual/reference/operator/update/inc/ ("$inc ... on a field with a
+    // null value will generate an error") and .../mul/ (a missing field "sets the field to zero of
+    // the same numeric type as the multiplier").
     case '$inc':
-    // https://www.mongodb.com/docs/manual/reference/operator/update/mul/ (missing field: "sets the field to zero of the same numeric type as the multiplier")
     case '$mul': {
       const a = arg as BVal;
       if (existing === undefined) return leaf.op === '$inc' ? a : zeroLike(a);
@@ -479,7 +476,7 @@ function applyLeaf(leaf: Leaf, existing: W | undefined, ctx: Ctx, container: MDo
     case '$renameSource':
       return NOOP;
     case '$rename':
-      return applyRename(leaf, existing, ctx, container);
+      return applyRename(leaf, ctx, container);
     case '$push':
       return applyPush(leaf, existing, ctx);
     case '$addToSet':
@@ -501,7 +498,7 @@ function applyLeaf(leaf: Leaf, existing: W | undefined, ctx: Ctx, container: MDo
  * the target (replaced where it stands when it exists, rename_node.cpp applies a $set there), the
  * source is removed; a missing source does nothing; neither may be inside an array.
  */
-function applyRename(leaf: Leaf, existing: W | undefined, ctx: Ctx, container: MDoc | MArr): LeafResult {
+function applyRename(leaf: Leaf, ctx: Ctx, container: MDoc | MArr): LeafResult {
   const from = leaf.from!;
   let parent: MDoc = ctx.root;
   for (let i = 0; i < from.length - 1; i++) {
@@ -518,7 +515,6 @@ function applyRename(leaf: Leaf, existing: W | undefined, ctx: Ctx, container: M
     throw new CommandError(2, `The destination field cannot be an array element, '${leaf.path.join('.')}' in doc with ${ctx.idText} has an array field called '${leaf.path[leaf.path.length - 2]}'`);
   }
   removeChild(parent, from[from.length - 1]!);
-  void existing;
   return value;
 }
 
@@ -747,9 +743,4 @@ function replaceAt(doc: BDoc, path: string[], value: Value): BDoc {
     if (rest.length === 0) return [k, value] as const;
     return [k, v instanceof BDoc ? replaceAt(v, rest, value) : v] as const;
   }));
-}
-
-/** Element bytes helper for callers that build documents from values. */
-export function elementOf(name: string, v: Value): Buffer {
-  return elementBytes(name, v);
 }
