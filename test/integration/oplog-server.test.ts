@@ -30,7 +30,8 @@ let client: MongoClient;
 let db: Db;
 
 before(async () => {
-  server = await startTestMongoServer({replSet: 'rs-test'});
+  // No periodic no-ops here: the tests below count every entry a write produced.
+  server = await startTestMongoServer({replSet: 'rs-test', periodicNoopIntervalSecs: 0});
   client = await new MongoClient(server.uri, {serverSelectionTimeoutMS: 5000}).connect();
   db = client.db('shop');
 });
@@ -166,6 +167,50 @@ describe('test server in replica-set mode', () => {
     assert.equal((hidden[0]!.o.applyOps as Document[]).length, 10);
     const ranged = await oplog().find({ts: {$gt: since, $lte: (await lastTs())}}).sort({$natural: 1}).toArray();
     assert.equal(ranged.length, 1 + 150 + 10 + 1);
+  });
+
+  test("the filter a live oplog read sends ($or of ns/op, applyOps $elemMatch, $exists, o.to) selects what it should", async () => {
+    const since = await lastTs();
+    const coll = db.collection('live');
+    await coll.insertMany([{_id: 1}, {_id: 2}, {_id: 3}] as unknown as Document[]);
+    await coll.updateOne({_id: 1} as Document, {$set: {x: 1}} as Document);
+    await coll.deleteMany({_id: {$gte: 2}} as Document);
+    await db.collection('other').insertOne({_id: 1} as Document);
+    await coll.rename('live2');
+    // OPLOG.md §8 (d): CRUD of the namespace, commands of its database, writes hidden in applyOps.
+    const filter = {
+      ts: {$gt: since},
+      $or: [
+        {ns: {$in: ['shop.live']}, op: {$in: ['i', 'u', 'd']}},
+        {op: 'c', ns: {$in: ['shop.$cmd']}},
+        {op: 'c', 'o.applyOps': {$elemMatch: {ns: {$in: ['shop.live']}}}},
+        {op: 'c', 'o.commitTransaction': {$exists: true}},
+        {op: 'c', 'o.to': {$in: ['shop.live']}},
+      ],
+    };
+    const got = await oplog().find(filter, {batchSize: 2}).sort({$natural: 1}).toArray();
+    assert.deepEqual(
+      got.map((e) => `${e.op}:${e.ns}:${Object.keys(e.o)[0]}`),
+      ['c:shop.$cmd:create', 'i:shop.live:_id', 'i:shop.live:_id', 'i:shop.live:_id', 'u:shop.live:$v', 'c:admin.$cmd:applyOps', 'c:shop.$cmd:create', 'c:shop.$cmd:renameCollection'],
+    );
+    const rename = got[got.length - 1]!;
+    assert.deepEqual([rename.o.renameCollection, rename.o.to], ['shop.live', 'shop.live2']);
+  });
+
+  test('no-op entries: "initiating set" first, then "periodic noop" when nothing was written for the interval', async () => {
+    const quiet = await startTestMongoServer({replSet: 'rs-quiet', periodicNoopIntervalSecs: 1});
+    const c = await new MongoClient(quiet.uri).connect();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      const entries = await c.db('local').collection('oplog.rs').find({}).toArray();
+      // mongodb/mongo src/mongo/db/repl/noop_writer.cpp: {op: "n", ns: "", o: {msg: "periodic noop"}}.
+      assert.deepEqual(entries[0]!.o, {msg: 'initiating set'});
+      assert.ok(entries.length >= 2, `${entries.length} entries after 2.5 s idle`);
+      for (const e of entries.slice(1)) assert.deepEqual([e.op, e.ns, e.o], ['n', '', {msg: 'periodic noop'}]);
+    } finally {
+      await c.close();
+      await quiet.close();
+    }
   });
 
   test('pymongo reads the oplog as raw BSON, in ts order, with the same bytes', async (t) => {

@@ -16,6 +16,10 @@
  *   one as applyOps);
  * - commands on `<db>.$cmd`: `create` (also when a write creates a collection), `drop`, `dropDatabase`
  *   (after a `drop` per collection), `renameCollection` with full namespaces (OPLOG.md §3.3).
+ * - no-ops: `{op: "n", ns: "", o: {msg: "initiating set"}}` when the set is initiated, and
+ *   `{msg: "periodic noop"}` whenever nothing was written for `periodicNoopIntervalSecs` (default 10:
+ *   mongodb/mongo src/mongo/db/repl/noop_writer.cpp, server parameters writePeriodicNoops and
+ *   periodicNoopIntervalSecs), so an idle oplog still covers every stretch of time.
  * Writes to the `local` database are not replicated, so they are not logged.
  */
 import {Long, Timestamp} from 'bson';
@@ -34,11 +38,33 @@ const VERSION = toValue(Long.fromNumber(2));
 export class Oplog {
   private last: OpTime = {t: 0, i: 0};
 
+  private readonly timer: NodeJS.Timeout | undefined;
+
   constructor(
     readonly setName: string,
     private readonly store: Store,
+    periodicNoopIntervalSecs = 10,
   ) {
     this.collection();
+    this.noop('initiating set');
+    if (periodicNoopIntervalSecs > 0) {
+      let seen = this.lastOpTime;
+      this.timer = setInterval(() => {
+        const now = this.lastOpTime;
+        if (now.t === seen.t && now.i === seen.i) this.noop('periodic noop');
+        seen = this.lastOpTime;
+      }, periodicNoopIntervalSecs * 1000);
+      this.timer.unref();
+    }
+  }
+
+  /** Stops the periodic no-op writer. */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  private noop(msg: string): void {
+    this.append([['op', toValue('n')], ['ns', toValue('')], ['o', BDoc.fromEntries([['msg', toValue(msg)]])]]);
   }
 
   private collection(): Collection {

@@ -20,12 +20,14 @@ export interface TestMongoServerOptions {
    * `local.oplog.rs` (oplog.ts). Without it the server is a standalone, as before.
    */
   replSet?: string;
+  /** Replica-set mode: seconds without a write after which a no-op entry is logged (mongod's default 10; 0: never). */
+  periodicNoopIntervalSecs?: number;
 }
 
 export async function startTestMongoServer(opts: TestMongoServerOptions = {}): Promise<TestMongoServer> {
   const host = opts.host ?? '127.0.0.1';
   const store = new Store();
-  if (opts.replSet) store.oplog = new Oplog(opts.replSet, store);
+  if (opts.replSet) store.oplog = new Oplog(opts.replSet, store, opts.periodicNoopIntervalSecs);
   let address = '';
   const cursors = new Cursors();
   const sockets = new Set<net.Socket>();
@@ -78,6 +80,7 @@ export async function startTestMongoServer(opts: TestMongoServerOptions = {}): P
     port,
     close() {
       closing ??= new Promise<void>((resolve) => {
+        store.oplog?.stop();
         for (const s of sockets) s.destroy();
         server.close(() => resolve());
       });
