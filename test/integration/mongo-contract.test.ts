@@ -465,7 +465,7 @@ for (const backend of backends) {
       // Pipeline updates (https://www.mongodb.com/docs/manual/tutorial/update-with-aggregation-pipeline/):
       // $set keeps an existing field in place and appends a new one; $replaceWith sets the order.
       await coll.insertOne(M([['_id', 4], ['x', 'foo'], ['y', 'bar'], ['z', 'baz']]) as unknown as Document);
-      await coll.updateOne({_id: 4} as Document, [{$set: {y: 'BAR', w: 1}}, {$unset: 'z'}]);
+      await coll.updateOne({_id: 4} as Document, [{$set: {y: 'BAR', w: {$literal: 1}}}, {$unset: 'z'}]);
       assert.equal(await rawOf(4), hex(M([['_id', 4], ['x', 'foo'], ['y', 'BAR'], ['w', 1]])));
       await coll.updateOne({_id: 4} as Document, [{$replaceWith: M([['w', '$w'], ['y', '$y'], ['x', '$x']])}]);
       assert.equal(await rawOf(4), hex(M([['_id', 4], ['w', 1], ['y', 'BAR'], ['x', 'foo']])));
