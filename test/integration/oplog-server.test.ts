@@ -79,9 +79,12 @@ describe('test server in replica-set mode', () => {
     const [create, insert, , , , , del] = entries.map((e) => e.doc) as [Document, Document, Document, Document, Document, Document, Document];
     const raw = entries.map((e) => e.raw);
 
-    // Field order of an entry: op, ns, ui, o, o2, ts, t, v, wall (OPLOG.md §1 examples; oplog_entry.idl).
-    assert.deepEqual(Object.keys(insert), ['op', 'ns', 'ui', 'o', 'o2', 'ts', 't', 'v', 'wall']);
-    assert.deepEqual(Object.keys(del), ['op', 'ns', 'ui', 'o', 'ts', 't', 'v', 'wall']);
+    // The driver retries writes by default, so each entry carries its session (OPLOG.md §1, §4):
+    // lsid and txnNumber, then op, ns, ui, o, o2, stmtId, ts, t, v, wall, prevOpTime (oplog_entry.idl).
+    assert.deepEqual(Object.keys(insert), ['lsid', 'txnNumber', 'op', 'ns', 'ui', 'o', 'o2', 'stmtId', 'ts', 't', 'v', 'wall', 'prevOpTime']);
+    assert.deepEqual(Object.keys(del), ['lsid', 'txnNumber', 'op', 'ns', 'ui', 'o', 'stmtId', 'ts', 't', 'v', 'wall', 'prevOpTime']);
+    assert.deepEqual(Object.keys(insert.lsid), ['id', 'uid']);
+    assert.deepEqual(insert.prevOpTime, {ts: new Timestamp({t: 0, i: 0}), t: Long.fromNumber(-1)}, 'the first write of a txnNumber has a null prevOpTime');
     for (const e of entries) {
       assert.ok(e.doc.t instanceof Long && e.doc.v instanceof Long && e.doc.v.toNumber() === 2, 't and v are Int64, v is 2');
       assert.ok(e.doc.wall instanceof Date);
@@ -114,6 +117,25 @@ describe('test server in replica-set mode', () => {
       const b = all[k]!.doc.ts as Timestamp;
       assert.ok(a.t < b.t || (a.t === b.t && a.i < b.i), `ts ${a.t},${a.i} then ${b.t},${b.i}`);
     }
+  });
+
+  test('without retryable writes an entry is op, ns, ui, o, o2, ts, t, v, wall; insertMany chains stmtId and prevOpTime when retryable', async () => {
+    const plain = await new MongoClient(server.uri, {retryWrites: false}).connect();
+    try {
+      const since = await lastTs();
+      await plain.db('shop').collection('plain').insertOne({_id: 1} as Document);
+      const [, insert] = (await entriesAfter(since)).map((e) => e.doc);
+      // OPLOG.md §1 examples (6.0+ insert).
+      assert.deepEqual(Object.keys(insert!), ['op', 'ns', 'ui', 'o', 'o2', 'ts', 't', 'v', 'wall']);
+    } finally {
+      await plain.close();
+    }
+    const since = await lastTs();
+    await db.collection('chained').insertMany([{_id: 1}, {_id: 2}] as unknown as Document[]);
+    const [, first, second] = (await entriesAfter(since)).map((e) => e.doc);
+    assert.deepEqual([(first!.stmtId as Int32).value, (second!.stmtId as Int32).value], [0, 1]);
+    assert.deepEqual(second!.prevOpTime.ts, first!.ts, 'prevOpTime links the statements of one retryable write');
+    assert.equal((second!.txnNumber as Long).toString(), (first!.txnNumber as Long).toString());
   });
 
   test('insertMany logs one i per document; deleteMany one applyOps of d entries (6.1+ batched deletes)', async () => {

@@ -5,6 +5,7 @@ import {CommandError} from './command-error.js';
 import {keyOf, toNumber} from './compare.js';
 import {compileFilter, valuesAt} from './match.js';
 import {aggregate, parseUpdate, project, select, updatedBytes, upsertBytes} from './query.js';
+import type {RetryableWrite} from './oplog.js';
 import {type Collection, MAX_BSON_SIZE, type Store, fillEmptyTimestamps, formatValue, treeOf, validationOf} from './storage.js';
 import {BArr, BDoc, BT, BVal, type Value, parseDoc, stringOf, toValue} from './tree.js';
 import {MAX_MESSAGE_BYTES} from './wire.js';
@@ -47,6 +48,19 @@ function statementDoc(tree: BDoc, field: string): BDoc | undefined {
   if (v === undefined) return undefined;
   if (!(v instanceof BDoc)) throw new CommandError(14, `BSON field '${field}' is the wrong type, expected type 'object'`);
   return v;
+}
+
+/**
+ * The session of a retryable write: `lsid` and `txnNumber` outside a transaction, on a replica set
+ * (https://www.mongodb.com/docs/manual/core/retryable-writes/). `stmtId` is the statement's index.
+ */
+function retryable(req: Request, state: ServerState, stmtId: number): RetryableWrite | undefined {
+  if (!state.store.oplog) return undefined;
+  const tree = treeOfRequest(req);
+  const lsid = tree.get('lsid');
+  const txnNumber = tree.get('txnNumber');
+  if (!(lsid instanceof BDoc) || txnNumber === undefined) return undefined;
+  return {lsid, txnNumber, stmtId};
 }
 
 function arrayFiltersOf(v: Value | undefined): BArr | undefined {
@@ -242,7 +256,7 @@ const insert: Handler = (req, state) => {
       // mongod accepts a document of exactly 16 MiB and refuses anything larger.
       if (docs[i]!.length > MAX_BSON_SIZE) throw new CommandError(2, `object to insert too large. size in bytes: ${docs[i]!.length}, max size: ${MAX_BSON_SIZE}`);
       const rec = coll.insert(fillEmptyTimestamps(docs[i]!), {bypassValidation});
-      state.store.oplog?.inserted(coll, rec.bytes);
+      state.store.oplog?.inserted(coll, rec.bytes, retryable(req, state, i));
       n++;
     } catch (e) {
       writeErrors.push(writeError(i, e));
@@ -277,7 +291,7 @@ const update: Handler = (req, state) => {
         const target = state.store.ensure(req.db, name).coll;
         const {bytes, fallbackId} = upsertBytes(spec, q, arrayFilters);
         const rec = target.insert(bytes, {fallbackId, bypassValidation});
-        state.store.oplog?.inserted(target, rec.bytes);
+        state.store.oplog?.inserted(target, rec.bytes, multi ? undefined : retryable(req, state, i));
         upserted.push({index: i, _id: rec.id});
         n++;
         continue;
@@ -288,7 +302,7 @@ const update: Handler = (req, state) => {
         if (bytes !== rec.bytes) {
           const before = rec.bytes;
           coll!.replace(rec, bytes, {bypassValidation});
-          state.store.oplog?.updated(coll!, before, rec.bytes, spec.kind === 'replacement');
+          state.store.oplog?.updated(coll!, before, rec.bytes, spec.kind === 'replacement', multi ? undefined : retryable(req, state, i));
           nModified++;
         }
       }
@@ -323,7 +337,7 @@ const del: Handler = (req, state) => {
         removed.push(rec.id);
         n++;
       }
-      if (coll) state.store.oplog?.deleted(coll, removed, limit === 0);
+      if (coll) state.store.oplog?.deleted(coll, removed, limit === 0, limit === 0 ? undefined : retryable(req, state, i));
     } catch (e) {
       writeErrors.push(writeError(i, e));
       if (ordered) break;
@@ -417,7 +431,7 @@ const findAndModify: Handler = (req, state) => {
   if (b.remove === true) {
     if (!rec) return {lastErrorObject: {n: 0}, value: null, ok: 1};
     coll!.remove(rec);
-    state.store.oplog?.deleted(coll!, [rec.id], false);
+    state.store.oplog?.deleted(coll!, [rec.id], false, retryable(req, state, 0));
     return {lastErrorObject: {n: 1}, value: new RawDoc(project([rec], fields)[0]!), ok: 1};
   }
   if (b.update === undefined) throw new CommandError(9, 'Either an update or remove=true must be specified');
@@ -430,7 +444,7 @@ const findAndModify: Handler = (req, state) => {
     if (bytes !== rec.bytes) {
       const pre = rec.bytes;
       coll!.replace(rec, bytes, {bypassValidation});
-      state.store.oplog?.updated(coll!, pre, rec.bytes, spec.kind === 'replacement');
+      state.store.oplog?.updated(coll!, pre, rec.bytes, spec.kind === 'replacement', retryable(req, state, 0));
     }
     const value = b.new === true ? project([rec], fields)[0]! : before;
     return {lastErrorObject: {n: 1, updatedExisting: true}, value: new RawDoc(value), ok: 1};
@@ -439,7 +453,7 @@ const findAndModify: Handler = (req, state) => {
   const {bytes, fallbackId} = upsertBytes(spec, query, arrayFilters);
   const target = state.store.ensure(req.db, name).coll;
   const created = target.insert(bytes, {fallbackId, bypassValidation});
-  state.store.oplog?.inserted(target, created.bytes);
+  state.store.oplog?.inserted(target, created.bytes, retryable(req, state, 0));
   const value = b.new === true ? new RawDoc(project([created], fields)[0]!) : null;
   return {lastErrorObject: {n: 1, updatedExisting: false, upserted: created.id}, value, ok: 1};
 };

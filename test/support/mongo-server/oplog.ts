@@ -20,9 +20,25 @@
  *   `{msg: "periodic noop"}` whenever nothing was written for `periodicNoopIntervalSecs` (default 10:
  *   mongodb/mongo src/mongo/db/repl/noop_writer.cpp, server parameters writePeriodicNoops and
  *   periodicNoopIntervalSecs), so an idle oplog still covers every stretch of time.
+ * - a retryable write (a command with `lsid` and `txnNumber` outside a transaction) adds the session:
+ *   `lsid` (`{id, uid}`, uid the SHA-256 of the user name, empty without authentication) and
+ *   `txnNumber` first, `stmtId` (the statement's index in the command) after `o2`, and `prevOpTime`
+ *   (the previous entry of the same session and txnNumber, `{ts: Timestamp(0, 0), t: -1}` for the
+ *   first) last (OPLOG.md §1 and §4; oplog_entry.idl `OperationSessionInfo`, `DurableReplOperation`);
+ *   multi-document updates and deletes are not retryable, so they carry none.
  * Writes to the `local` database are not replicated, so they are not logged.
  */
-import {Long, Timestamp} from 'bson';
+
+/** The session of a retryable write, as the command carried it. */
+export interface RetryableWrite {
+  lsid: BDoc;
+  txnNumber: Value;
+  stmtId: number;
+}
+
+const NO_UID = new Binary(createHash('sha256').update('').digest(), 0);
+import {createHash} from 'node:crypto';
+import {Binary, Long, Timestamp} from 'bson';
 import {computeOplogDiff} from './oplog-diff.js';
 import type {Collection, Store} from './storage.js';
 import {BArr, BDoc, type Value, parseDoc, toValue} from './tree.js';
@@ -82,14 +98,34 @@ export class Oplog {
     return this.lastOpTime;
   }
 
-  private append(fields: ReadonlyArray<readonly [string, Value]>): void {
+  /** The optime of the last entry of each retryable-write chain, by lsid id and txnNumber. */
+  private readonly chains = new Map<string, OpTime>();
+
+  private append(fields: ReadonlyArray<readonly [string, Value]>, session?: RetryableWrite): void {
     const ts = this.nextTs();
+    const optime = (o: OpTime, term: Value) => BDoc.fromEntries([['ts', toValue(new Timestamp({t: o.t, i: o.i}))], ['t', term]]);
+    let head: Array<readonly [string, Value]> = [];
+    let middle: Array<readonly [string, Value]> = [];
+    let last: Array<readonly [string, Value]> = [];
+    if (session) {
+      const id = session.lsid.get('id');
+      const lsid = BDoc.fromEntries([['id', id ?? toValue(null)], ['uid', toValue(NO_UID)]]);
+      const key = `${id?.bytes.toString('hex')}:${session.txnNumber.bytes.toString('hex')}`;
+      const prev = this.chains.get(key);
+      this.chains.set(key, ts);
+      head = [['lsid', lsid], ['txnNumber', session.txnNumber]];
+      middle = [['stmtId', toValue(session.stmtId)]];
+      last = [['prevOpTime', prev ? optime(prev, TERM) : optime({t: 0, i: 0}, toValue(Long.fromNumber(-1)))]];
+    }
     const entry = BDoc.fromEntries([
+      ...head,
       ...fields,
+      ...middle,
       ['ts', toValue(new Timestamp({t: ts.t, i: ts.i}))],
       ['t', TERM],
       ['v', VERSION],
       ['wall', toValue(new Date())],
+      ...last,
     ]);
     this.collection().appendRaw(entry.bytes);
   }
@@ -102,25 +138,25 @@ export class Oplog {
     return BDoc.fromEntries([['_id', doc.get('_id')!]]);
   }
 
-  inserted(coll: Collection, bytes: Buffer): void {
+  inserted(coll: Collection, bytes: Buffer, session?: RetryableWrite): void {
     if (!Oplog.replicated(coll)) return;
     const doc = parseDoc(bytes);
-    this.append([['op', toValue('i')], ['ns', toValue(coll.ns)], ['ui', toValue(coll.uuid)], ['o', doc], ['o2', Oplog.idKey(doc)]]);
+    this.append([['op', toValue('i')], ['ns', toValue(coll.ns)], ['ui', toValue(coll.uuid)], ['o', doc], ['o2', Oplog.idKey(doc)]], session);
   }
 
   /** `replacement`: a replacement-style update, always logged as the whole document. */
-  updated(coll: Collection, before: Buffer, after: Buffer, replacement: boolean): void {
+  updated(coll: Collection, before: Buffer, after: Buffer, replacement: boolean, session?: RetryableWrite): void {
     if (!Oplog.replicated(coll) || before.equals(after)) return;
     const post = parseDoc(after);
     const o = (replacement ? undefined : computeOplogDiff(parseDoc(before), post)) ?? post;
-    this.append([['op', toValue('u')], ['ns', toValue(coll.ns)], ['ui', toValue(coll.uuid)], ['o', o], ['o2', Oplog.idKey(post)]]);
+    this.append([['op', toValue('u')], ['ns', toValue(coll.ns)], ['ui', toValue(coll.uuid)], ['o', o], ['o2', Oplog.idKey(post)]], session);
   }
 
-  deleted(coll: Collection, ids: Value[], batched: boolean): void {
+  deleted(coll: Collection, ids: Value[], batched: boolean, session?: RetryableWrite): void {
     if (!Oplog.replicated(coll) || ids.length === 0) return;
     const op = (id: Value) => [['op', toValue('d')], ['ns', toValue(coll.ns)], ['ui', toValue(coll.uuid)], ['o', BDoc.fromEntries([['_id', id]])]] as const;
     if (!batched) {
-      for (const id of ids) this.append(op(id));
+      for (const id of ids) this.append(op(id), session);
       return;
     }
     const inner = BArr.fromItems(ids.map((id) => BDoc.fromEntries(op(id))));
