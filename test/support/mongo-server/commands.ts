@@ -170,18 +170,21 @@ function rejectTransactions(body: Document, state: ServerState): void {
   // A replica set accepts retryable writes (a txnNumber without a transaction); this server does not
   // deduplicate retries, which only matters after a lost reply.
   if (body.txnNumber !== undefined && !state.store.oplog) throw new CommandError(20, 'Transaction numbers are only allowed on a replica set member or mongos');
-  checkWriteConcern(body);
+  checkWriteConcern(body, state.store.oplog !== undefined);
 }
 
 /**
- * This server is a standalone: `w: 1`, `w: 0` and `w: "majority"` are satisfiable, more members are
- * not (https://www.mongodb.com/docs/manual/reference/write-concern/).
+ * A standalone, or a one-member replica set: `w: 1`, `w: 0` and `w: "majority"` are satisfiable, more
+ * members are not (https://www.mongodb.com/docs/manual/reference/write-concern/).
  */
-function checkWriteConcern(body: Document): void {
+function checkWriteConcern(body: Document, replSet: boolean): void {
   const wc = body.writeConcern;
   if (!isPlainObject(wc) || wc.w === undefined) return;
   const w = toMatchable(wc.w);
-  if (typeof w === 'number' && w > 1) throw new CommandError(2, "cannot use 'w' > 1 on a standalone");
+  if (typeof w === 'number' && w > 1) {
+    if (replSet) throw new CommandError(100, 'Not enough data-bearing nodes');
+    throw new CommandError(2, "cannot use 'w' > 1 on a standalone");
+  }
   if (typeof w === 'string' && w !== 'majority') throw new CommandError(79, `Unrecognized write concern mode: ${w}`);
 }
 
