@@ -200,8 +200,8 @@ function replicaSetFields(state: ServerState): Document {
   if (!oplog) return {};
   const last = oplog.lastOpTime;
   const ts = new Timestamp({t: last.t, i: last.i});
+  // No topologyVersion: with it drivers switch to awaitable hello, which this server does not hold open.
   return {
-    topologyVersion: {processId: PROCESS_ID, counter: Long.ZERO},
     hosts: [state.address],
     setName: oplog.setName,
     setVersion: 1,
@@ -213,7 +213,6 @@ function replicaSetFields(state: ServerState): Document {
   };
 }
 
-const PROCESS_ID = new ObjectId();
 const ELECTION_ID = ObjectId.createFromHexString('7fffffff0000000000000001');
 
 function hello(legacy: boolean): Handler {
