@@ -84,6 +84,8 @@ const update: fc.Arbitrary<Document | Document[]> = fc.oneof(
 
 type Command =
   | {kind: 'update'; id: number; update: Document | Document[]}
+  /** `$[e]` with an array filter, or the positional `$` of the element the query matched. */
+  | {kind: 'arrayUpdate'; id: number; positional: boolean; threshold: number; value: unknown}
   | {kind: 'updateMany'; ids: number[]; update: Document | Document[]}
   | {kind: 'replace'; id: number; doc: Map<string, unknown>}
   | {kind: 'insert'; id: number; doc: Map<string, unknown>}
@@ -94,6 +96,7 @@ const id = fc.constantFrom(...IDS);
 const ids = fc.uniqueArray(id, {minLength: 1, maxLength: 3});
 const command: fc.Arbitrary<Command> = fc.oneof(
   {weight: 8, arbitrary: fc.record({kind: fc.constant('update' as const), id, update})},
+  {weight: 1, arbitrary: fc.record({kind: fc.constant('arrayUpdate' as const), id, positional: fc.boolean(), threshold: fc.integer({min: 0, max: 6}), value: fc.oneof(scalar, subdoc)})},
   {weight: 2, arbitrary: fc.record({kind: fc.constant('updateMany' as const), ids, update})},
   {weight: 2, arbitrary: fc.record({kind: fc.constant('replace' as const), id, doc: body})},
   {weight: 2, arbitrary: fc.record({kind: fc.constant('insert' as const), id, doc: body})},
@@ -140,6 +143,11 @@ async function run(coll: Collection, c: Command): Promise<void> {
     switch (c.kind) {
       case 'update':
         await coll.updateOne(filter(c.id), c.update as Document);
+        return;
+      case 'arrayUpdate':
+        // https://www.mongodb.com/docs/manual/reference/operator/update/positional-filtered/ and .../positional/
+        if (c.positional) await coll.updateOne({_id: c.id, arr: c.threshold} as Document, {$set: {'arr.$': c.value}} as Document);
+        else await coll.updateOne(filter(c.id), {$set: {'arr.$[e]': c.value}} as Document, {arrayFilters: [{e: {$gte: c.threshold}}]});
         return;
       case 'updateMany':
         await coll.updateMany({_id: {$in: c.ids}} as Document, c.update as Document);
