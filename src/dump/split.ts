@@ -1,4 +1,5 @@
 import {GravityError} from '../errors.js';
+import {bsonProblem, documentError} from './validate.js';
 
 /** Smallest valid BSON document: int32 length + terminating NUL. */
 export const MIN_DOC = 5;
@@ -28,6 +29,14 @@ export function splitDocuments(buffer: Buffer, where = 'BSON data'): Buffer[] {
  * chunk comes back as a subarray of it (no copy); only a document spanning chunks is copied once,
  * into a buffer of its exact size.
  */
+/**
+ * Which documents a splitter checks for structure (validate.ts): those it hands on ('kept': a
+ * document a screen drops is never copied anywhere, and a screen that trips over a broken one is
+ * answered by the check), every one ('all'), or none (the caller checks, as the archive reader does
+ * for the documents among its headers).
+ */
+export type SplitCheck = 'kept' | 'all' | 'none';
+
 export class BsonSplitter {
   /** Bytes of the stream consumed so far (the offset of the next chunk's first byte). */
   offset = 0;
@@ -39,14 +48,41 @@ export class BsonSplitter {
   private header: Buffer | null = null; // fewer than 4 bytes of a length prefix
   private readonly where: string;
   private readonly allowTerminator: boolean;
+  private readonly check: SplitCheck;
 
   /**
    * @param where names the file/namespace in error messages
    * @param allowTerminator an --archive stream: 0xffffffff is a terminator, returned as TERMINATOR
+   * @param check which documents are checked for structure (default: those handed on)
    */
-  constructor(where: string, options: {allowTerminator?: boolean} = {}) {
+  constructor(where: string, options: {allowTerminator?: boolean; check?: SplitCheck} = {}) {
     this.where = where;
     this.allowTerminator = options.allowTerminator ?? false;
+    this.check = options.check ?? 'kept';
+  }
+
+  /** Whether to hand on the document at [start, end) of `buffer` (whose first byte is `offset` in the stream), checked as configured. */
+  private take(buffer: Buffer, start: number, end: number, offset: number, keep: ((buffer: Buffer, start: number, end: number) => boolean) | undefined): boolean {
+    if (this.check === 'all') this.verify(buffer, start, end, offset);
+    if (keep === undefined) {
+      if (this.check === 'kept') this.verify(buffer, start, end, offset);
+      return true;
+    }
+    let kept: boolean;
+    try {
+      kept = keep(buffer, start, end);
+    } catch (error) {
+      // A screen reading a broken document may fail anywhere inside it: the document is what to report.
+      this.verify(buffer, start, end, offset);
+      throw error;
+    }
+    if (kept && this.check === 'kept') this.verify(buffer, start, end, offset);
+    return kept;
+  }
+
+  private verify(buffer: Buffer, start: number, end: number, offset: number): void {
+    const problem = bsonProblem(buffer, start, end);
+    if (problem !== null) throw documentError(problem, buffer, start, end, this.where, offset);
   }
 
   /**
@@ -92,7 +128,7 @@ export class BsonSplitter {
       }
       this.documents++;
       this.bytes += doc.length;
-      if (keep === undefined || keep(doc, 0, doc.length)) out.push(doc);
+      if (this.take(doc, 0, doc.length, base + pos - doc.length, keep)) out.push(doc);
     }
 
     while (pos < len) {
@@ -123,7 +159,7 @@ export class BsonSplitter {
       }
       this.documents++;
       this.bytes += size;
-      if (keep === undefined || keep(chunk, pos, end)) out.push(chunk.subarray(pos, end));
+      if (this.take(chunk, pos, end, base + pos, keep)) out.push(chunk.subarray(pos, end));
       pos = end;
     }
     return out;
