@@ -112,6 +112,8 @@ export function bsonProblem(buf: Buffer, start: number, end: number, maxDepth = 
         if (name + 5 > limit) return {at: name - start, what: 'a binary value past the end of its document'};
         const size = buf.readInt32LE(name);
         if (size < 0 || name + 5 + size > limit) return {at: name - start, what: `a binary length ${size} that does not fit its document`};
+        // The old binary subtype 0x02 repeats its length inside: decoders trust that one.
+        if (buf[name + 4] === 0x02 && (size < 4 || buf.readInt32LE(name + 5) !== size - 4)) return {at: name - start, what: 'an old binary (subtype 2) whose inner length is wrong'};
         p = name + 5 + size;
         break;
       }
