@@ -7,22 +7,9 @@ import fc from 'fast-check';
 
 import {bsonProblem, MAX_BSON_DEPTH, readableId} from '../../src/dump/validate.js';
 import {everyTypeDocuments, rawDocument} from '../support/bson-fixtures.js';
+import {nestedDocument} from '../support/hostile-fixtures.js';
 
-/** `{a: {a: … {a: 1}}}` with `levels` documents, the top one included, built without recursion. */
-export function nested(levels: number): Buffer {
-  // Inside out: each level is int32 length, 0x03 'a' NUL, the inner document, NUL.
-  let inner = Buffer.from(BSON.serialize({a: 1}));
-  for (let level = 1; level < levels; level++) {
-    const doc = Buffer.alloc(4 + 3 + inner.length + 1);
-    doc.writeInt32LE(doc.length, 0);
-    doc[4] = 0x03;
-    doc[5] = 0x61;
-    doc[6] = 0;
-    inner.copy(doc, 7);
-    inner = doc;
-  }
-  return inner;
-}
+const nested = (levels: number): Buffer => nestedDocument(levels);
 
 const ok = (doc: Buffer) => bsonProblem(doc, 0, doc.length);
 
