@@ -241,3 +241,39 @@ export function documentError(problem: BsonProblem, buf: Buffer, start: number, 
     details,
   });
 }
+
+/**
+ * The nesting depth mongod counts for a stored document: the top document is level 1, and each
+ * non-empty embedded document or array one more (an empty one adds none: fixDocumentForInsert in
+ * src/mongo/db/ops/insert.cpp). For a document that passed `bsonProblem`; walks it without recursion.
+ */
+export function storedDepth(buf: Uint8Array, start = 0, end = buf.length): number {
+  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const ends: number[] = [end];
+  let deepest = 1;
+  let p = start + 4;
+  while (ends.length > 0) {
+    const limit = ends[ends.length - 1]! - 1;
+    if (p >= limit) {
+      ends.pop();
+      p = limit + 1;
+      continue;
+    }
+    const type = b[p]!;
+    const value = cstringEnd(b, p + 1, limit);
+    if (value < 0) return deepest;
+    if (type === 0x03 || type === 0x04) {
+      const size = b.readInt32LE(value);
+      if (size > 5) {
+        ends.push(value + size);
+        if (ends.length > deepest) deepest = ends.length;
+        p = value + 4;
+        continue;
+      }
+    }
+    const next = elementEnd(b, p, value, limit);
+    if (next < 0) return deepest;
+    p = next;
+  }
+  return deepest;
+}

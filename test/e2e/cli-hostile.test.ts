@@ -5,11 +5,13 @@ import {mkdir, readdir, readFile, rm, statfs, writeFile} from 'node:fs/promises'
 import path from 'node:path';
 import {after, before, describe, it} from 'node:test';
 
-import {ObjectId} from 'bson';
+import {BSON, ObjectId} from 'bson';
 
 import {everyTypeDocuments, metadataJson, rawDocument, tempDir, writeFolder} from '../support/bson-fixtures.js';
 import {assertCleanError, BIN, cleanEnv, json, REPO_ROOT, runCli} from '../support/cli.js';
 import {nestedAnd, nestedDocument, tarGzOf, writeBombTarGz} from '../support/hostile-fixtures.js';
+import {withDb} from '../support/mongo-backend.js';
+import {mongoSuite} from '../support/mongo-suite.js';
 
 /** Free bytes on the disk of `dir` now: a reserve of `free - room` lets a test fill `room` bytes at most. */
 async function freeBytes(dir: string): Promise<number> {
@@ -215,5 +217,41 @@ describe('hostile and broken backups through bin/run.js', () => {
     assert.notDeepEqual(held[0], held[1]);
     assert.ok((await readFile(paths[0]!)).equals(held[0]!), 'the first source\'s path holds the other source\'s documents');
     assert.ok((await readFile(paths[1]!)).equals(held[1]!));
+  });
+});
+
+describe('documents nested past what mongod stores, planned and pushed through bin/run.js', () => {
+  const suite = mongoSuite('cli-hostile-depth');
+
+  it('plan names a document nested 181 levels as one the server refuses, and push never writes it as an insert', async () => {
+    const dir = await tempDir('cli-hostile-depth');
+    suite.cleanups.push(() => rm(dir, {recursive: true, force: true}));
+    const db = `gr_depth_${process.pid}`;
+    const uri = withDb(suite.mongo.uri, db);
+    // mongod stores 180 levels (maxBSONDepth 200 less 20, src/mongo/bson/bson_depth.h) and refuses 181 with Overflow (15).
+    const docs = [Buffer.from(BSON.serialize({_id: 1, name: 'flat'})), nestedDocument(180, 2), nestedDocument(181, 3)];
+    await writeFolder(path.join(dir, 'backup', 'dump'), [{db, collection: 'trees', docs, metadata: metadataJson('trees')}]);
+    const set = path.join(dir, 'set');
+    const extract = await runCli(['extract', '--from', path.join(dir, 'backup'), '--collection', 'trees', '--query', '{}', '--out', set, '--json']);
+    assert.equal(extract.code, 0, extract.stderr);
+    assert.ok((await readFile(path.join(set, 'dump', db, 'trees.bson'))).equals(Buffer.concat(docs)), 'the set holds the backup\'s bytes');
+
+    const plan = await runCli(['plan', set, '--to', uri, '--json']);
+    assert.equal(plan.code, 0, plan.stderr);
+    const planned = json<{notExact: Record<string, Record<string, string>>; collections: Record<string, {notExact: number}>}>(plan);
+    assert.deepEqual(Object.keys(planned.notExact.trees ?? {}), ['{"$numberInt":"3"}']);
+    assert.match(planned.notExact.trees!['{"$numberInt":"3"}']!, /nested 181 levels: the server refuses to store a document deeper than 180 \(Overflow, code 15/);
+    assert.equal(planned.collections.trees?.notExact, 1);
+    const human = await runCli(['plan', set, '--to', uri]);
+    assert.match(human.stdout, /trees _id 3: nested 181 levels/);
+
+    // Pushed as it stands, the push stops before writing; skipping it writes the other two byte for byte.
+    const refused = await runCli(['push', set, '--to', uri, '--yes']);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /trees _id \{"\$numberInt":"3"\}: nested 181 levels/);
+    const skipped = await runCli(['push', set, '--to', uri, '--yes', '--inexact', 'skip', '--json']);
+    assert.ok(skipped.code === 0 || skipped.code === 9, skipped.stderr);
+    const stored = (await suite.client.db(db).collection('trees').find({}, {raw: true}).sort({_id: 1}).toArray()) as unknown as Uint8Array[];
+    assert.deepEqual(stored.map((b) => Buffer.from(b).toString('hex')), [docs[0]!.toString('hex'), docs[1]!.toString('hex')]);
   });
 });
