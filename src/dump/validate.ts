@@ -157,7 +157,6 @@ export function readableId(buf: Buffer, start: number, end: number): string | nu
   let p = start + 4;
   const limit = end - 1;
   while (p < limit) {
-    const type = buf[p]!;
     const name = cstringEnd(buf, p + 1, limit);
     if (name < 0) return null;
     const isId = name - p - 2 === 3 && buf[p + 1] === 0x5f && buf[p + 2] === 0x69 && buf[p + 3] === 0x64;
