@@ -347,6 +347,9 @@ async function fetchRemote(context: Context, object: BackupObject): Promise<Fetc
     partInfo.size === object.size &&
     Array.isArray(state.segments) &&
     state.segments.every((segment) => segment.done >= 0 && segment.start + segment.done <= segment.end + 1);
+  // The part file is preallocated sparse, its blocks taken as the bytes arrive: the space they need
+  // is asked for before it is made.
+  await context.space.reserve(usable && state ? object.size - state.segments.reduce((total, segment) => total + segment.done, 0) : object.size);
   if (!usable || !state) {
     state = {
       etag,
@@ -362,9 +365,6 @@ async function fetchRemote(context: Context, object: BackupObject): Promise<Fetc
     context.resumed = true;
   }
   const current = state;
-  // The part file is preallocated sparse: its blocks are taken as the bytes arrive, so the space
-  // they need is asked for before the first one does.
-  await context.space.reserve(object.size - current.segments.reduce((total, segment) => total + segment.done, 0));
 
   let bytes = current.segments.reduce((total, segment) => total + segment.done, 0);
   let sessionBytes = 0;
