@@ -88,6 +88,15 @@ export class SpaceGuard {
     private readonly options: {hint?: string; shown?: string} = {},
   ) {}
 
+  /** The disk filled anyway (another writer took the space): the same refusal, not a raw ENOSPC. */
+  full(error: unknown): unknown {
+    if ((error as {code?: string}).code !== 'ENOSPC') return error;
+    return new GravityError('RESOURCE_LIMIT', `The disk filled while writing ${this.what}: ${formatBytes(this.written)} written so far; nothing was kept`, {
+      hint: this.options.hint ?? 'Free some space on that disk or write elsewhere',
+      cause: error,
+    });
+  }
+
   /** Call before writing `bytes`. */
   async reserve(bytes: number): Promise<void> {
     if (bytes <= this.budget) {

@@ -113,7 +113,9 @@ export class DumpFolderWriter {
       if (ns.stage !== null && ns.staged + doc.length > ns.stage.length) await this.flush(ns);
       if (doc.length > FLUSH_BYTES) {
         await this.space.reserve(doc.length);
-        await fsp.appendFile(path.join(this.root, ns.file), doc);
+        await fsp.appendFile(path.join(this.root, ns.file), doc).catch((error: unknown) => {
+          throw this.space.full(error);
+        });
       } else {
         ns.stage ??= Buffer.allocUnsafe(FLUSH_BYTES);
         doc.copy(ns.stage, ns.staged);
@@ -129,7 +131,9 @@ export class DumpFolderWriter {
     if (ns.stage === null || ns.staged === 0) return;
     const data = ns.stage.subarray(0, ns.staged);
     await this.space.reserve(data.length);
-    await fsp.appendFile(path.join(this.root, ns.file), data);
+    await fsp.appendFile(path.join(this.root, ns.file), data).catch((error: unknown) => {
+      throw this.space.full(error);
+    });
     ns.staged = 0;
   }
 
