@@ -59,9 +59,15 @@ function cstringEnd(buf: Buffer, p: number, limit: number): number {
  * The first structural problem of the document at [start, end) of `buf`, or null. `end - start`
  * must already be the document's own length prefix (the splitters check that).
  */
+/** Ends of the documents being walked, innermost last: one stack for every call, so a check allocates nothing. */
+const ENDS = new Float64Array(MAX_BSON_DEPTH + 1);
+
 export function bsonProblem(buf: Buffer, start: number, end: number, maxDepth = MAX_BSON_DEPTH): BsonProblem | null {
-  // Ends of the documents being walked, innermost last: an explicit stack, so depth costs no call frames.
-  const ends: number[] = [end];
+  // An explicit stack, so depth costs no call frames.
+  const ends = ENDS;
+  const most = Math.min(maxDepth, MAX_BSON_DEPTH);
+  let depth = 1;
+  ends[0] = end;
   let p = start + 4;
   let limit = end - 1; // where the current document's terminating NUL lies
   if (buf[limit] !== 0) return {at: limit - start, what: 'the document does not end with a NUL byte'};
@@ -69,10 +75,10 @@ export function bsonProblem(buf: Buffer, start: number, end: number, maxDepth = 
     if (p >= limit) {
       if (p > limit) return {at: limit - start, what: 'an element runs past the end of its document'};
       // The terminator of this (sub)document.
-      ends.pop();
-      if (ends.length === 0) return null;
+      depth--;
+      if (depth === 0) return null;
       p = limit + 1;
-      limit = ends[ends.length - 1]! - 1;
+      limit = ends[depth - 1]! - 1;
       continue;
     }
     const type = buf[p]!;
@@ -101,8 +107,8 @@ export function bsonProblem(buf: Buffer, start: number, end: number, maxDepth = 
         const size = buf.readInt32LE(name);
         if (size < 5 || name + size > limit) return {at: name - start, what: `an embedded document length ${size} that does not fit its parent`};
         if (buf[name + size - 1] !== 0) return {at: name + size - 1 - start, what: 'an embedded document that does not end with a NUL byte'};
-        if (ends.length >= maxDepth) return {at: name - start, what: `nesting deeper than ${maxDepth} levels`, tooDeep: true};
-        ends.push(name + size);
+        if (depth >= most) return {at: name - start, what: `nesting deeper than ${most} levels`, tooDeep: true};
+        ends[depth++] = name + size;
         limit = name + size - 1;
         p = name + 4;
         break;
@@ -140,8 +146,8 @@ export function bsonProblem(buf: Buffer, start: number, end: number, maxDepth = 
         if (total < 14 || name + total > limit || code < 0 || code + 5 > name + total) return {at: name - start, what: 'a code-with-scope value whose lengths are wrong'};
         const size = buf.readInt32LE(code);
         if (code + size !== name + total || buf[code + size - 1] !== 0) return {at: code - start, what: 'a code-with-scope scope whose length is wrong'};
-        if (ends.length >= maxDepth) return {at: code - start, what: `nesting deeper than ${maxDepth} levels`, tooDeep: true};
-        ends.push(code + size);
+        if (depth >= most) return {at: code - start, what: `nesting deeper than ${most} levels`, tooDeep: true};
+        ends[depth++] = code + size;
         limit = code + size - 1;
         p = code + 4;
         break;
