@@ -7,7 +7,7 @@ import {after, before, describe, it} from 'node:test';
 
 import {BSON, ObjectId} from 'bson';
 
-import {everyTypeDocuments, metadataJson, rawDocument, tempDir, writeFolder} from '../support/bson-fixtures.js';
+import {buildArchive, everyTypeDocuments, metadataJson, rawDocument, tempDir, writeFolder} from '../support/bson-fixtures.js';
 import {assertCleanError, BIN, cleanEnv, json, REPO_ROOT, runCli} from '../support/cli.js';
 import {nestedAnd, nestedDocument, tarGzOf, writeBombTarGz} from '../support/hostile-fixtures.js';
 import {withDb} from '../support/mongo-backend.js';
@@ -111,6 +111,12 @@ describe('hostile and broken backups through bin/run.js', () => {
       assert.doesNotMatch(result.stderr, /Invalid database name|Report this as a bug/);
     }
     await assertNothingLeft(dir, path.join(dir, 'set-dotdot'));
+    // An --archive names its namespaces in headers: a database named ".." is refused the same way.
+    const archive = path.join(dir, 'dotdot.archive');
+    await writeFile(archive, buildArchive([{db: '..', collection: 'mid2', docs: everyTypeDocuments(2, 3), metadata: metadataJson('mid2')}]));
+    const fromArchive = await runCli(['inspect', archive]);
+    assert.equal(fromArchive.code, 6, fromArchive.stderr);
+    assertCleanError(fromArchive, /names database "\.\.", which MongoDB does not allow/);
     const absolute = path.join(dir, 'absolute.tar.gz');
     await writeFile(absolute, await tarGzOf([{name: '/etc/shop/customers.bson', data: Buffer.concat(everyTypeDocuments(2, 1))}]));
     assertCleanError(await runCli(['inspect', absolute]), /points outside the dump/);
