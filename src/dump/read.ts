@@ -31,8 +31,8 @@ import {Crc64} from './crc64.js';
 import {DETECT_HEAD_BYTES, detectFormatSync, isGzipFile} from './detect.js';
 import {hasOwnData, parseMetadata} from './metadata.js';
 import {classifyName, dbFromDir, isHashedStem, unescapeCollectionName} from './names.js';
-import {BsonSplitter, type SplitCheck, TERMINATOR} from './split.js';
-import {bsonProblem, checkDocument, documentError} from './validate.js';
+import {BsonSplitter, type SplitCheck, takeChecked, TERMINATOR} from './split.js';
+import {bsonProblem, documentError} from './validate.js';
 import {type FileInflate, startFileInflate, takeFileInflate} from './inflate.js';
 import {localSource} from './local-source.js';
 import {type Chunks, gunzip, gunzipPort, interleave, peek, slurp, tarEntries} from './streams.js';
@@ -472,6 +472,8 @@ interface ArchiveNamespace {
   documents: number;
   bytes: number;
   closed: boolean;
+  /** The archive and namespace, as a refused document names them. */
+  place: string;
 }
 
 type ArchiveState = 'magic' | 'header' | 'prelude' | 'block' | 'body' | 'eof-terminator';
@@ -490,21 +492,6 @@ function asBigInt(value: unknown): bigint {
   if (typeof value === 'bigint') return value;
   if (typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
   return 0n;
-}
-
-/** Whether an archive's document is handed on, checked for structure as the splitters check theirs. */
-function keepArchived(ns: ArchiveNamespace, item: Buffer, where: string, at: number, check: SplitCheck): boolean {
-  const place = `${where} (${ns.db}.${ns.collection})`;
-  if (check === 'all') checkDocument(item, 0, item.length, place, at);
-  let kept: boolean;
-  try {
-    kept = ns.screen === null || ns.screen(item, 0, item.length);
-  } catch (error) {
-    checkDocument(item, 0, item.length, place, at);
-    throw error;
-  }
-  if (kept && check === 'kept') checkDocument(item, 0, item.length, place, at);
-  return kept;
 }
 
 /** mongodump --archive: magic, header, prelude, interleaved namespace segments, EOF headers with CRC-64. */
@@ -601,7 +588,7 @@ async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGener
             const ref = db === '' && collection === 'oplog' ? OPLOG : {db, collection};
             const wanted = ctx.want(ref);
             const screen = wanted && ref !== OPLOG ? ctx.screen(ref) : null;
-            ns = {db, collection, wanted, crc: wanted ? new Crc64() : null, screen, documents: 0, bytes: 0, closed: false};
+            ns = {db, collection, wanted, crc: wanted ? new Crc64() : null, screen, documents: 0, bytes: 0, closed: false, place: `${where} (${db}.${collection})`};
             namespaces.set(key, ns);
           } else if (ns.closed) {
             throw corrupt(`${where}: namespace ${db}.${collection} continues after its EOF header (byte ${at})`, undefined, {offset: at});
@@ -643,7 +630,7 @@ async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGener
             if (!(ns.db === '' && ns.collection === 'oplog')) {
               batchScanned++;
               batchBytes += item.length;
-              if (keepArchived(ns, item, where, at, ctx.check)) batch.push(item);
+              if (takeChecked(item, 0, item.length, ns.screen, ctx.check, ns.place, at)) batch.push(item);
             }
           }
           break;

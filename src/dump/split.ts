@@ -1,5 +1,5 @@
 import {GravityError} from '../errors.js';
-import {bsonProblem, documentError} from './validate.js';
+import {checkDocument} from './validate.js';
 
 /** Smallest valid BSON document: int32 length + terminating NUL. */
 export const MIN_DOC = 5;
@@ -37,6 +37,29 @@ export function splitDocuments(buffer: Buffer, where = 'BSON data'): Buffer[] {
  */
 export type SplitCheck = 'kept' | 'all' | 'none';
 
+/**
+ * Whether to hand on the document at [start, end) of `buffer` (`keep` absent: yes), checked for
+ * structure as `check` says; `where` and `offset` (its first byte in the stream) name it in a refusal.
+ */
+export function takeChecked(
+  buffer: Buffer, start: number, end: number, keep: ((buffer: Buffer, start: number, end: number) => boolean) | undefined | null,
+  check: SplitCheck, where: string, offset: number,
+): boolean {
+  if (check === 'all') checkDocument(buffer, start, end, where, offset);
+  let kept = true;
+  if (keep) {
+    try {
+      kept = keep(buffer, start, end);
+    } catch (error) {
+      // A screen reading a broken document may fail anywhere inside it: the document is what to report.
+      checkDocument(buffer, start, end, where, offset);
+      throw error;
+    }
+  }
+  if (kept && check === 'kept') checkDocument(buffer, start, end, where, offset);
+  return kept;
+}
+
 export class BsonSplitter {
   /** Bytes of the stream consumed so far (the offset of the next chunk's first byte). */
   offset = 0;
@@ -61,28 +84,8 @@ export class BsonSplitter {
     this.check = options.check ?? 'kept';
   }
 
-  /** Whether to hand on the document at [start, end) of `buffer` (whose first byte is `offset` in the stream), checked as configured. */
   private take(buffer: Buffer, start: number, end: number, offset: number, keep: ((buffer: Buffer, start: number, end: number) => boolean) | undefined): boolean {
-    if (this.check === 'all') this.verify(buffer, start, end, offset);
-    if (keep === undefined) {
-      if (this.check === 'kept') this.verify(buffer, start, end, offset);
-      return true;
-    }
-    let kept: boolean;
-    try {
-      kept = keep(buffer, start, end);
-    } catch (error) {
-      // A screen reading a broken document may fail anywhere inside it: the document is what to report.
-      this.verify(buffer, start, end, offset);
-      throw error;
-    }
-    if (kept && this.check === 'kept') this.verify(buffer, start, end, offset);
-    return kept;
-  }
-
-  private verify(buffer: Buffer, start: number, end: number, offset: number): void {
-    const problem = bsonProblem(buffer, start, end);
-    if (problem !== null) throw documentError(problem, buffer, start, end, this.where, offset);
+    return takeChecked(buffer, start, end, keep, this.check, this.where, offset);
   }
 
   /**
