@@ -12,6 +12,7 @@ import type {Readable} from 'node:stream';
 
 import {GravityError} from '../errors.js';
 import {defaultCacheDir} from '../config/cache-dir.js';
+import {SpaceGuard} from '../dump/disk-space.js';
 import {hashFile, OrderedHasher} from './digests.js';
 import {isSidecarKey, type Backup, type BackupObject} from './list.js';
 import {collectionOfNamespace, namespaceMatches, namespaceOfMember, packedFormatOf} from './members.js';
@@ -48,8 +49,11 @@ export interface FetchOptions {
   collections?: string[];
   signal?: AbortSignal;
   onProgress?: (progress: FetchProgress) => void;
-  /** Unpacks a tarball/archive (the dump module does this); without it `collections` holds dump-tree files only. */
-  unpack?: (file: {key: string; path: string}, collections: string[]) => Promise<Record<string, string>>;
+  /**
+   * Unpacks a tarball/archive (the dump module does this) into `dir`, a folder of the cache that
+   * belongs to this source and backup; without it `collections` holds dump-tree files only.
+   */
+  unpack?: (file: {key: string; path: string; dir: string}, collections: string[]) => Promise<Record<string, string>>;
   /** Objects larger than this are downloaded in parallel ranged parts (default 64 MiB). */
   parallelThreshold?: number;
   /** Ranged requests in flight at once, over all objects (default 4). */
@@ -192,6 +196,8 @@ interface Context {
   sidecars: Map<string, BackupObject[]>;
   transferred: number;
   resumed: boolean;
+  /** Downloads count against the free space of the cache's disk. */
+  space: SpaceGuard;
 }
 
 function needsMd5(context: Context, object: BackupObject): boolean {
@@ -341,6 +347,9 @@ async function fetchRemote(context: Context, object: BackupObject): Promise<Fetc
     partInfo.size === object.size &&
     Array.isArray(state.segments) &&
     state.segments.every((segment) => segment.done >= 0 && segment.start + segment.done <= segment.end + 1);
+  // The part file is preallocated sparse, its blocks taken as the bytes arrive: the space they need
+  // is asked for before it is made.
+  await context.space.reserve(usable && state ? object.size - state.segments.reduce((total, segment) => total + segment.done, 0) : object.size);
   if (!usable || !state) {
     state = {
       etag,
@@ -470,6 +479,7 @@ export async function fetchBackup(store: BackupStore, backup: Backup, options: F
     sidecars,
     transferred: 0,
     resumed: false,
+    space: new SpaceGuard(path.join(options.cacheDir, 'downloads'), 'the download', {shown: options.cacheDir, hint: 'Free some space, or point --cache (GRAVITY_RESTORE_CACHE) at a larger disk'}),
   };
 
   try {
@@ -510,9 +520,11 @@ export async function fetchBackup(store: BackupStore, backup: Backup, options: F
       collections[shared ? namespace : name] = file.path;
     }
     if (options.unpack) {
+      // Keyed by source and backup: two sources may each hold a backup of the same name.
+      const dir = path.join(options.cacheDir, 'unpacked', root, backup.id.replace(/[^\w.-]+/g, '_'));
       for (const file of files) {
         if (packedFormatOf(file.key) === null) continue;
-        Object.assign(collections, await options.unpack({key: file.key, path: file.path}, wanted));
+        Object.assign(collections, await options.unpack({key: file.key, path: file.path, dir}, wanted));
       }
     }
     return {backup: backup.id, files, bytesTransferred: context.transferred, resumed: context.resumed, collections};

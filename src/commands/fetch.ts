@@ -65,7 +65,7 @@ export default class Fetch extends BaseCommand<typeof Fetch> {
         done.set(p.key, p.bytes);
         bar.update([...done.values()].reduce((a, b) => a + b, 0));
       },
-      unpack: (file, collections) => unpackCollections(file.path, collections, settings.cache, backup.id, this.abort.signal),
+      unpack: (file, collections) => unpackCollections(file.path, collections, file.dir, this.abort.signal),
     });
     bar.done();
     this.log(`${result.backup}: ${result.files.length} file(s), ${formatBytes(result.bytesTransferred)} transferred${result.resumed ? ' (resumed)' : ''}`);

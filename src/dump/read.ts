@@ -31,7 +31,8 @@ import {Crc64} from './crc64.js';
 import {DETECT_HEAD_BYTES, detectFormatSync, isGzipFile} from './detect.js';
 import {hasOwnData, parseMetadata} from './metadata.js';
 import {classifyName, dbFromDir, isHashedStem, unescapeCollectionName} from './names.js';
-import {BsonSplitter, TERMINATOR} from './split.js';
+import {BsonSplitter, type SplitCheck, takeChecked, TERMINATOR} from './split.js';
+import {bsonProblem, documentError} from './validate.js';
 import {type FileInflate, startFileInflate, takeFileInflate} from './inflate.js';
 import {localSource} from './local-source.js';
 import {type Chunks, gunzip, gunzipPort, interleave, peek, slurp, tarEntries} from './streams.js';
@@ -76,6 +77,7 @@ interface Ctx {
   parallel: number;
   progress: Progress;
   signal: AbortSignal | undefined;
+  check: SplitCheck;
 }
 
 function corrupt(message: string, hint = 'The backup is damaged or incomplete; fetch it again', details?: Record<string, unknown>): GravityError {
@@ -132,7 +134,7 @@ async function listLocalFolder(root: string): Promise<DumpStreamSource[]> {
 
 /** Reads a dump in any layout as a stream of events; see the module comment for the order. */
 export async function* readDump(input: DumpInput, options: ReadOptions = {}): AsyncGenerator<DumpEvent> {
-  const ctx: Ctx = {want: options.want ?? (() => true), screen: options.screen ?? (() => null), parallel: options.parallel ?? FOLDER_INFLATE_PARALLEL, progress: new Progress(options.onProgress), signal: options.signal};
+  const ctx: Ctx = {want: options.want ?? (() => true), screen: options.screen ?? (() => null), parallel: options.parallel ?? FOLDER_INFLATE_PARALLEL, progress: new Progress(options.onProgress), signal: options.signal, check: options.check ?? 'kept'};
   if (typeof input === 'string') {
     let stat;
     try {
@@ -276,7 +278,7 @@ async function* readCollection(chunks: Chunks, ns: NamespaceRef, where: string, 
 
 /** One wanted namespace's 'documents' batches; returns the counts its 'end' carries (the caller decides when that comes). */
 async function* collectionDocuments(chunks: Chunks, ns: NamespaceRef, where: string, ctx: Ctx): AsyncGenerator<DumpEvent, {documents: number; bytes: number}> {
-  const splitter = new BsonSplitter(`${where} (${ns.db}.${ns.collection})`);
+  const splitter = new BsonSplitter(`${where} (${ns.db}.${ns.collection})`, {check: ctx.check});
   const screen = ctx.screen(ns) ?? undefined;
   for await (const chunk of chunks) {
     const documents = splitter.documents;
@@ -292,17 +294,12 @@ async function* collectionDocuments(chunks: Chunks, ns: NamespaceRef, where: str
 
 async function* readOplog(chunks: Chunks, where: string, ctx: Ctx): AsyncGenerator<DumpEvent> {
   if (!ctx.want(OPLOG)) return;
-  const splitter = new BsonSplitter(`${where} (oplog)`);
-  let documents = 0;
-  let bytes = 0;
-  for await (const chunk of chunks) {
-    for (const doc of splitter.push(chunk)) {
-      documents++;
-      bytes += doc.length;
-    }
-  }
+  // Only counted here (the oplog has readers of its own): no document is cut out or checked.
+  const splitter = new BsonSplitter(`${where} (oplog)`, {check: 'none'});
+  const none = (): boolean => false;
+  for await (const chunk of chunks) splitter.push(chunk, [], none);
   splitter.end();
-  yield {type: 'oplog', documents, bytes};
+  yield {type: 'oplog', documents: splitter.documents, bytes: splitter.bytes};
 }
 
 function decompressIf(gzip: boolean, chunks: Chunks, where: string): Chunks {
@@ -391,6 +388,18 @@ async function* readFolder(entries: DumpStreamSource[], ctx: Ctx): AsyncGenerato
   }
 }
 
+/**
+ * A member named with a `..` segment or an absolute path does not lie inside the dump: its folder
+ * would name a database `..` (or one outside the tree) and an unpacked copy would land elsewhere.
+ */
+function checkMemberName(name: string, where: string): void {
+  const clean = name.replace(/\\/g, '/');
+  if (clean.startsWith('/') || /^[A-Za-z]:\//.test(clean) || clean.split('/').includes('..')) {
+    throw corrupt(`${where}: member ${JSON.stringify(name)} points outside the dump (an absolute path or a ".." segment)`,
+      'A mongodump tarball holds <db>/<collection>.bson members; this one was not written by mongodump and tar, or was tampered with: use another backup', {member: name});
+  }
+}
+
 async function* readTar(chunks: Chunks, where: string, ctx: Ctx, reopen: (() => Chunks) | undefined): AsyncGenerator<DumpEvent> {
   const metas = new Map<string, CollectionMetadata>();
   const withData = new Set<string>();
@@ -400,6 +409,7 @@ async function* readTar(chunks: Chunks, where: string, ctx: Ctx, reopen: (() => 
   const awaiting = new Map<string, {ns: NamespaceRef; documents: number; bytes: number}>();
   for await (const entry of tarEntries(chunks, where)) {
     if (entry.type !== 'file' && entry.type !== 'contiguous-file') continue;
+    checkMemberName(entry.name, where);
     const c = classifyName(entry.name);
     const key = `${c.dir}\u0000${c.stem}`;
     const memberWhere = `${where}: ${entry.name}`;
@@ -462,11 +472,15 @@ interface ArchiveNamespace {
   documents: number;
   bytes: number;
   closed: boolean;
+  /** The archive and namespace, as a refused document names them. */
+  place: string;
 }
 
 type ArchiveState = 'magic' | 'header' | 'prelude' | 'block' | 'body' | 'eof-terminator';
 
 function decodeHeader(doc: Buffer, what: string, where: string, offset: number): Record<string, unknown> {
+  const problem = bsonProblem(doc, 0, doc.length);
+  if (problem !== null) throw documentError(problem, doc, 0, doc.length, `${where} (${what})`, offset);
   try {
     return BSON.deserialize(doc, {useBigInt64: true}) as Record<string, unknown>;
   } catch (error) {
@@ -482,7 +496,8 @@ function asBigInt(value: unknown): bigint {
 
 /** mongodump --archive: magic, header, prelude, interleaved namespace segments, EOF headers with CRC-64. */
 async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGenerator<DumpEvent> {
-  const splitter = new BsonSplitter(where, {allowTerminator: true});
+  // Headers and documents come through one splitter; documents are checked below, where their namespace is known.
+  const splitter = new BsonSplitter(where, {allowTerminator: true, check: 'none'});
   const prelude = new Map<string, {db: string; collection: string; type: string}>();
   const namespaces = new Map<string, ArchiveNamespace>();
   let state: ArchiveState = 'magic';
@@ -564,13 +579,16 @@ async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGener
           const db = typeof h.db === 'string' ? h.db : '';
           const collection = typeof h.collection === 'string' ? h.collection : '';
           if (collection === '') throw corrupt(`${where}: namespace header without a collection at byte ${at}`, undefined, {offset: at});
+          if (!(db === '' && collection === 'oplog') && (db === '' || db === '.' || db === '..' || /[/\\\0]/.test(db))) {
+            throw corrupt(`${where}: namespace header at byte ${at} names database ${JSON.stringify(db)}, which MongoDB does not allow`, 'Use another backup', {offset: at});
+          }
           const key = `${db}\u0000${collection}`;
           let ns = namespaces.get(key);
           if (ns === undefined) {
             const ref = db === '' && collection === 'oplog' ? OPLOG : {db, collection};
             const wanted = ctx.want(ref);
             const screen = wanted && ref !== OPLOG ? ctx.screen(ref) : null;
-            ns = {db, collection, wanted, crc: wanted ? new Crc64() : null, screen, documents: 0, bytes: 0, closed: false};
+            ns = {db, collection, wanted, crc: wanted ? new Crc64() : null, screen, documents: 0, bytes: 0, closed: false, place: `${where} (${db}.${collection})`};
             namespaces.set(key, ns);
           } else if (ns.closed) {
             throw corrupt(`${where}: namespace ${db}.${collection} continues after its EOF header (byte ${at})`, undefined, {offset: at});
@@ -612,7 +630,7 @@ async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGener
             if (!(ns.db === '' && ns.collection === 'oplog')) {
               batchScanned++;
               batchBytes += item.length;
-              if (ns.screen === null || ns.screen(item, 0, item.length)) batch.push(item);
+              if (takeChecked(item, 0, item.length, ns.screen, ctx.check, ns.place, at)) batch.push(item);
             }
           }
           break;

@@ -1,4 +1,5 @@
 import {GravityError} from '../errors.js';
+import {checkDocument} from './validate.js';
 
 /** Smallest valid BSON document: int32 length + terminating NUL. */
 export const MIN_DOC = 5;
@@ -28,6 +29,37 @@ export function splitDocuments(buffer: Buffer, where = 'BSON data'): Buffer[] {
  * chunk comes back as a subarray of it (no copy); only a document spanning chunks is copied once,
  * into a buffer of its exact size.
  */
+/**
+ * Which documents a splitter checks for structure (validate.ts): those it hands on ('kept': a
+ * document a screen drops is never copied anywhere, and a screen that trips over a broken one is
+ * answered by the check), every one ('all'), or none (the caller checks, as the archive reader does
+ * for the documents among its headers).
+ */
+export type SplitCheck = 'kept' | 'all' | 'none';
+
+/**
+ * Whether to hand on the document at [start, end) of `buffer` (`keep` absent: yes), checked for
+ * structure as `check` says; `where` and `offset` (its first byte in the stream) name it in a refusal.
+ */
+export function takeChecked(
+  buffer: Buffer, start: number, end: number, keep: ((buffer: Buffer, start: number, end: number) => boolean) | undefined | null,
+  check: SplitCheck, where: string, offset: number,
+): boolean {
+  if (check === 'all') checkDocument(buffer, start, end, where, offset);
+  let kept = true;
+  if (keep) {
+    try {
+      kept = keep(buffer, start, end);
+    } catch (error) {
+      // A screen reading a broken document may fail anywhere inside it: the document is what to report.
+      checkDocument(buffer, start, end, where, offset);
+      throw error;
+    }
+  }
+  if (kept && check === 'kept') checkDocument(buffer, start, end, where, offset);
+  return kept;
+}
+
 export class BsonSplitter {
   /** Bytes of the stream consumed so far (the offset of the next chunk's first byte). */
   offset = 0;
@@ -39,14 +71,21 @@ export class BsonSplitter {
   private header: Buffer | null = null; // fewer than 4 bytes of a length prefix
   private readonly where: string;
   private readonly allowTerminator: boolean;
+  private readonly check: SplitCheck;
 
   /**
    * @param where names the file/namespace in error messages
    * @param allowTerminator an --archive stream: 0xffffffff is a terminator, returned as TERMINATOR
+   * @param check which documents are checked for structure (default: those handed on)
    */
-  constructor(where: string, options: {allowTerminator?: boolean} = {}) {
+  constructor(where: string, options: {allowTerminator?: boolean; check?: SplitCheck} = {}) {
     this.where = where;
     this.allowTerminator = options.allowTerminator ?? false;
+    this.check = options.check ?? 'kept';
+  }
+
+  private take(buffer: Buffer, start: number, end: number, offset: number, keep: ((buffer: Buffer, start: number, end: number) => boolean) | undefined): boolean {
+    return takeChecked(buffer, start, end, keep, this.check, this.where, offset);
   }
 
   /**
@@ -92,7 +131,7 @@ export class BsonSplitter {
       }
       this.documents++;
       this.bytes += doc.length;
-      if (keep === undefined || keep(doc, 0, doc.length)) out.push(doc);
+      if (this.take(doc, 0, doc.length, base + pos - doc.length, keep)) out.push(doc);
     }
 
     while (pos < len) {
@@ -123,7 +162,7 @@ export class BsonSplitter {
       }
       this.documents++;
       this.bytes += size;
-      if (keep === undefined || keep(chunk, pos, end)) out.push(chunk.subarray(pos, end));
+      if (this.take(chunk, pos, end, base + pos, keep)) out.push(chunk.subarray(pos, end));
       pos = end;
     }
     return out;

@@ -59,6 +59,12 @@ export interface ReadOptions {
    * its headers being documents too). The oplog is never screened.
    */
   screen?: (ns: NamespaceRef) => DocumentScreen | null;
+  /**
+   * Which documents of a wanted namespace are checked for structure (dump/validate.ts) before they
+   * are handed on: 'kept' (default: every document that leaves the reader), or 'all' (those a
+   * screen drops too, as inspect does).
+   */
+  check?: 'kept' | 'all';
 }
 
 /** Whether to keep the document at [start, end) of `buffer` (bytes that do not change while it is asked). */

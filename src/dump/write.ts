@@ -7,6 +7,7 @@ import zlib from 'node:zlib';
 import {BSON, Int32, Long} from 'bson';
 import {GravityError} from '../errors.js';
 import {Crc64} from './crc64.js';
+import {SpaceGuard} from './disk-space.js';
 import {parseMetadata} from './metadata.js';
 import {collectionFileStem} from './names.js';
 import {readDump} from './read.js';
@@ -59,9 +60,13 @@ export class DumpFolderWriter {
   private readonly root: string;
   private readonly open_ = new Map<string, OpenNamespace>();
   private closed = false;
+  /** Every byte written is asked for first: a writer stops before the disk fills (disk-space.ts). */
+  readonly space: SpaceGuard;
 
-  constructor(root: string) {
+  /** @param space the guard to count writes against (default: one for `root`) */
+  constructor(root: string, options: {space?: SpaceGuard} = {}) {
     this.root = root;
+    this.space = options.space ?? new SpaceGuard(root, `the dump folder ${root}`);
   }
 
   private async ns(db: string, collection: string): Promise<OpenNamespace> {
@@ -90,6 +95,7 @@ export class DumpFolderWriter {
     checkName('database', db);
     checkName('collection', collection);
     const file = `${db}/${collectionFileStem(collection)}.metadata.json`;
+    await this.space.reserve(Buffer.byteLength(raw, 'utf8'));
     await fsp.mkdir(path.join(this.root, db), {recursive: true});
     await fsp.writeFile(path.join(this.root, file), raw, 'utf8');
     const ns = await this.ns(db, collection);
@@ -106,7 +112,10 @@ export class DumpFolderWriter {
       }
       if (ns.stage !== null && ns.staged + doc.length > ns.stage.length) await this.flush(ns);
       if (doc.length > FLUSH_BYTES) {
-        await fsp.appendFile(path.join(this.root, ns.file), doc);
+        await this.space.reserve(doc.length);
+        await fsp.appendFile(path.join(this.root, ns.file), doc).catch((error: unknown) => {
+          throw this.space.full(error);
+        });
       } else {
         ns.stage ??= Buffer.allocUnsafe(FLUSH_BYTES);
         doc.copy(ns.stage, ns.staged);
@@ -121,7 +130,10 @@ export class DumpFolderWriter {
   private async flush(ns: OpenNamespace): Promise<void> {
     if (ns.stage === null || ns.staged === 0) return;
     const data = ns.stage.subarray(0, ns.staged);
-    await fsp.appendFile(path.join(this.root, ns.file), data);
+    await this.space.reserve(data.length);
+    await fsp.appendFile(path.join(this.root, ns.file), data).catch((error: unknown) => {
+      throw this.space.full(error);
+    });
     ns.staged = 0;
   }
 

@@ -16,6 +16,7 @@ import path from 'node:path';
 
 import {EJSON, type Document} from 'bson';
 
+import {SpaceGuard} from '../dump/disk-space.js';
 import type {DumpInput} from '../dump/types.js';
 import {DumpFolderWriter} from '../dump/write.js';
 import {GravityError} from '../errors.js';
@@ -119,6 +120,7 @@ async function readMissingDependents(
   db: string,
   spoolDir: string,
   warnings: string[],
+  space?: SpaceGuard,
 ): Promise<void> {
   for (const collection of closure) {
     if (states.has(stateKey({db, collection}))) continue;
@@ -132,7 +134,7 @@ async function readMissingDependents(
       warnings.push(`Collection ${collection} (a dependent) is not in the backup; nothing selected from it`);
       continue;
     }
-    const read = await readStage(older.input, {collections: [collection], db, spoolDir: path.join(spoolDir, `older-${collection}`), signal: options.signal});
+    const read = await readStage(older.input, {collections: [collection], db, spoolDir: path.join(spoolDir, `older-${collection}`), ...(space ? {space} : {}), signal: options.signal});
     const state = read.states.get(stateKey({db, collection}));
     if (!state) {
       warnings.push(`Collection ${collection} (a dependent) is in neither the backup nor ${older.location}; nothing selected from it`);
@@ -222,7 +224,9 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
     const closure = options.follow ? relationClosure(wantColl, options.relations) : [wantColl];
     const comparing = (options.comparisons ?? []).length > 0;
     const streaming = !options.follow && options.engine === 'stream' && !comparing;
-    const writer = new DumpFolderWriter(path.join(temp, 'dump'));
+    // The set and its spools share one count of what the extraction puts on the disk.
+    const space = new SpaceGuard(temp, 'the restore set', {shown: path.dirname(target), hint: 'Free some space on that disk, or pass --out on another one; a narrower --query writes less'});
+    const writer = new DumpFolderWriter(path.join(temp, 'dump'), {space});
     let bytesRead = 0;
     let totalBytes: number | undefined;
     let rootMatched = 0;
@@ -233,6 +237,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
       collections: closure,
       db: wantDb,
       spoolDir: streaming ? null : spoolDir,
+      space,
       signal: options.signal,
       // The query is the reader's screen: only the documents it keeps reach the writer.
       ...(compiled === null ? {} : {screen: () => compiled.matchesAt}),
@@ -247,7 +252,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
       },
     });
     const db = rootDatabase(read, options.collection, wantColl, options.source.location);
-    if (!streaming) await readMissingDependents(options, read.states, closure, db, spoolDir, warnings);
+    if (!streaming) await readMissingDependents(options, read.states, closure, db, spoolDir, warnings, space);
     const stateOf = (collection: string) => read.states.get(stateKey({db, collection}));
 
     const counts: Record<string, number> = {};

@@ -5,6 +5,7 @@
  * same kind of record as one from FROM.
  */
 import {readDump} from '../dump/read.js';
+import type {SpaceGuard} from '../dump/disk-space.js';
 import type {DocumentScreen, DumpInput, NamespaceRef} from '../dump/types.js';
 import {GravityError} from '../errors.js';
 import {SpoolFile} from './spool.js';
@@ -37,6 +38,8 @@ export interface ReadStageOptions {
   db: string | null;
   /** Where spools go; null: documents go to `onDocs` as they stream by. */
   spoolDir: string | null;
+  /** Counts the spools' bytes against the free space of their disk. */
+  space?: SpaceGuard;
   onDocs?: (state: NamespaceState, docs: Buffer[]) => Promise<void>;
   /** Which documents of a namespace reach `onDocs` (null: all); see ReadOptions.screen. */
   screen?: (ns: NamespaceRef) => DocumentScreen | null;
@@ -60,7 +63,7 @@ export async function readStage(input: DumpInput, options: ReadStageOptions): Pr
   const stateFor = (ns: NamespaceRef): NamespaceState => {
     let state = states.get(stateKey(ns));
     if (!state) {
-      state = {ns, metadataRaw: null, spool: options.spoolDir === null ? null : new SpoolFile(options.spoolDir, ns.db, ns.collection), scanned: 0, bytes: 0, ended: false};
+      state = {ns, metadataRaw: null, spool: options.spoolDir === null ? null : new SpoolFile(options.spoolDir, ns.db, ns.collection, options.space), scanned: 0, bytes: 0, ended: false};
       states.set(stateKey(ns), state);
     }
     return state;

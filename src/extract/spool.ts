@@ -3,6 +3,7 @@ import {mkdir} from 'node:fs/promises';
 import path from 'node:path';
 import {once} from 'node:events';
 
+import type {SpaceGuard} from '../dump/disk-space.js';
 import {readDump} from '../dump/read.js';
 
 /**
@@ -15,7 +16,8 @@ export class SpoolFile {
   bytes = 0;
   private out: WriteStream | null = null;
 
-  constructor(dir: string, db: string, collection: string) {
+  /** @param space counts the spool's bytes against the disk's free space (the set's own guard) */
+  constructor(dir: string, db: string, collection: string, private readonly space?: SpaceGuard) {
     // One folder per namespace keeps file names free of escaping problems.
     this.file = path.join(dir, encodeURIComponent(db), `${encodeURIComponent(collection)}.bson`);
   }
@@ -25,6 +27,7 @@ export class SpoolFile {
       await mkdir(path.dirname(this.file), {recursive: true});
       this.out = createWriteStream(this.file);
     }
+    if (this.space !== undefined && docs.length > 0) await this.space.reserve(docs.reduce((sum, doc) => sum + doc.length, 0));
     for (const doc of docs) {
       this.documents++;
       this.bytes += doc.length;

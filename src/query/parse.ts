@@ -8,6 +8,7 @@ import {BSONRegExp, EJSON, type Document} from 'bson';
 import type * as QueryParser from 'mongodb-query-parser';
 
 import {GravityError} from '../errors.js';
+import {checkQueryTextDepth, checkQueryTreeDepth} from './depth.js';
 
 const load = createRequire(import.meta.url);
 
@@ -237,6 +238,7 @@ function describe(value: unknown): string {
  */
 export function parseQuery(text: string): Document {
   if (text.trim() === '') throw syntaxError('Query is empty');
+  checkQueryTextDepth(text);
   const parsed = jsonDocument(text) ?? shellParse(text);
   if (parsed === '') {
     const bare = bareWord(text);
@@ -253,9 +255,12 @@ export function parseQuery(text: string): Document {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed) || parsed instanceof Date || parsed instanceof RegExp) {
     throw syntaxError(`Query must be a document in braces, not ${describe(parsed)}`);
   }
+  let filter: Document;
   try {
-    return EJSON.parse(EJSON.stringify(parsed, {relaxed: false}), {relaxed: false}) as Document;
+    filter = EJSON.parse(EJSON.stringify(parsed, {relaxed: false}), {relaxed: false}) as Document;
   } catch (error) {
     throw syntaxError(`Query has an Extended JSON value that is not valid: ${(error as Error).message}`, {}, error);
   }
+  checkQueryTreeDepth(filter);
+  return filter;
 }

@@ -12,6 +12,7 @@
 import {BSON, EJSON, ObjectId} from 'bson';
 import type {Document} from 'bson';
 
+import {storedDepth} from '../dump/validate.js';
 import {roundTripsPlainly} from './round-trip.js';
 
 /** A document in field order. */
@@ -38,6 +39,24 @@ const TYPE_OBJECT_ID = 0x07;
  * exactly that size (it checks `>=`), so such a document goes as a command of its own.
  */
 export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * mongod stores documents nested at most this deep: BSONDepth::getMaxDepthForUserStorage(), its
+ * maxBSONDepth (200) less kExtraSystemDepthLevels (20) (src/mongo/bson/bson_depth.{h,cpp}); a deeper
+ * insert fails with Overflow (15). The manual (reference/limits, "Nested Depth for BSON Documents")
+ * supports 100 levels.
+ */
+export const MAX_STORED_DEPTH = 180;
+/** Each level costs at least 7 bytes (type, an empty name's NUL, length, terminator): a shorter document cannot be too deep. */
+const MIN_BYTES_TOO_DEEP = 7 * MAX_STORED_DEPTH;
+
+/** Why mongod would refuse to store `raw` for its nesting, or null. */
+export function tooDeepToStore(raw: Uint8Array): string | null {
+  if (raw.length < MIN_BYTES_TOO_DEEP) return null;
+  const depth = storedDepth(raw);
+  if (depth <= MAX_STORED_DEPTH) return null;
+  return `nested ${depth} levels: the server refuses to store a document deeper than ${MAX_STORED_DEPTH} (Overflow, code 15; MongoDB documents 100 levels as its limit)`;
+}
 
 type Element = readonly number[];
 
@@ -108,6 +127,8 @@ export function exactForm(raw: Uint8Array): ExactForm {
   const decoded = BSON.deserialize(raw, EXACT_VALUES) as Record<string, unknown>;
   const doc = build(raw, decoded, problems, true);
   if (raw.length > MAX_DOCUMENT_BYTES) problems.add(`the document is ${raw.length} bytes, over the server's 16 MiB limit`);
+  const deep = tooDeepToStore(raw);
+  if (deep !== null) problems.add(deep);
   if (problems.size === 0 && Buffer.compare(Buffer.from(BSON.serialize(doc)), Buffer.from(raw.buffer, raw.byteOffset, raw.length)) !== 0) {
     problems.add('serialising it does not give back the stored bytes');
   }
@@ -123,6 +144,7 @@ export function exactForm(raw: Uint8Array): ExactForm {
  */
 export function writeForm(raw: Uint8Array): {doc: ExactDoc | Record<string, unknown>; inexact: string | null} {
   const decoded = BSON.deserialize(raw, EXACT_VALUES) as Record<string, unknown>;
+  if (tooDeepToStore(raw) !== null) return exactForm(raw);
   // Most documents are told plain-exact from their bytes alone (round-trip.ts), without serialising.
   if (roundTripsPlainly(raw)) return {doc: decoded, inexact: null};
   const again = BSON.serialize(decoded);

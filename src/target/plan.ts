@@ -14,7 +14,7 @@ import {setDocumentBatches} from '../restore-set/stream.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
 import {idKey, idOf, idToJson, rawIdKey, sameBytes, sha256} from './bson-util.js';
 import {fieldDiff} from './diff.js';
-import {exactForm, orderedJson, writeForm} from './exact.js';
+import {exactForm, orderedJson, tooDeepToStore, writeForm} from './exact.js';
 import {roundTripsPlainly} from './round-trip.js';
 import {fieldChanges, fieldsDigest, pathProblem} from './fields.js';
 import {findRaw} from './raw-find.js';
@@ -191,7 +191,8 @@ function notExactOf(docs: Uint8Array[], ids: unknown[], codes: Uint8Array): {not
   for (let i = 0; i < docs.length; i++) {
     if (codes[i] !== CLASS_CODE.insert && codes[i] !== CLASS_CODE.conflict) continue;
     const raw = docs[i]!;
-    if (roundTripsPlainly(raw)) {
+    // The server would refuse it whatever form carries it: never planned as a plain write.
+    if (roundTripsPlainly(raw) && tooDeepToStore(raw) === null) {
       plain[i] = 1;
       continue;
     }

@@ -1100,6 +1100,50 @@ for (const backend of backends) {
       assert.deepEqual(tooLong, {closed: true});
     });
 
+    test('limits at the edges: nesting, namespace length, the 65th index, writes to system.*', async () => {
+      // https://www.mongodb.com/docs/manual/reference/limits/ : the manual supports 100 levels of
+      // nesting; mongod stores up to maxBSONDepth (200) less kExtraSystemDepthLevels (20) = 180
+      // (src/mongo/bson/bson_depth.{h,cpp}, getMaxDepthForUserStorage), the top document being level
+      // 1 and an empty embedded document adding none (fixDocumentForInsert in src/mongo/db/ops/insert.cpp).
+      const nestedLevels = (levels: number, leaf: unknown): Document => {
+        let doc: Document = {a: leaf};
+        for (let level = 1; level < levels; level++) doc = {a: doc};
+        return doc;
+      };
+      const coll = db.collection<Loose>('limits');
+      await coll.insertOne({_id: 180, ...nestedLevels(180, 1)});
+      await coll.insertOne({_id: 'empty', ...nestedLevels(180, {})});
+      const deep = await serverError(coll.insertOne({_id: 181, ...nestedLevels(181, 1)}));
+      assert.equal(deep.code, 15); // Overflow (a write error carries the code, not its name)
+      assert.match(deep.message, /exceeds 180 levels of nesting/);
+      assert.equal(await coll.countDocuments({_id: 181}), 0);
+
+      // https://www.mongodb.com/docs/manual/reference/limits/#mongodb-limit-Restriction-on-Collection-Names
+      // (a namespace of at most 255 bytes: NamespaceString::MaxNsCollectionLen; InvalidNamespace).
+      const room = 255 - dbName.length - 1;
+      await db.collection<Loose>('n'.repeat(room)).insertOne({_id: 1});
+      const long = await serverError(db.collection<Loose>('n'.repeat(room + 1)).insertOne({_id: 1}));
+      assert.equal(long.code, 73);
+      assert.match(long.message, /Fully qualified namespace is too long.*Max: 255/);
+
+      // https://www.mongodb.com/docs/manual/reference/limits/#mongodb-limit-Number-of-Indexes-per-Collection
+      // (64 indexes, _id's included; CannotCreateIndex).
+      const indexed = db.collection<Loose>('indexed');
+      for (let i = 1; i < 64; i++) await indexed.createIndex({[`f${i}`]: 1});
+      assert.equal((await indexed.indexes()).length, 64);
+      const tooMany = await serverError(indexed.createIndex({f64: 1}));
+      assert.equal(tooMany.code, 67);
+      assert.match(tooMany.message, /too many indexes for /);
+
+      // https://www.mongodb.com/docs/manual/reference/system-collections/ : system.* is the server's;
+      // userAllowedCreateNS (src/mongo/db/ops/insert.cpp) refuses client writes (InvalidNamespace).
+      const system = await serverError(db.collection<Loose>('system.notes').insertOne({_id: 1}));
+      assert.equal(system.code, 73);
+      assert.match(system.message, /Invalid system namespace/);
+      const views = await serverError(db.collection<Loose>('system.views').insertOne({_id: 'v', viewOn: 'x', pipeline: []}));
+      assert.equal(views.code, 73);
+    });
+
     test('what the product sends: raw find by _id $in, exact-order inserts, $expr-guarded replace/delete/bulkWrite', async () => {
       // Filters: https://www.mongodb.com/docs/manual/reference/operator/query/in/ and $expr above;
       // write concern: https://www.mongodb.com/docs/manual/reference/write-concern/ (w: "majority"

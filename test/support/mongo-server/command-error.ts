@@ -7,6 +7,7 @@ export const CODE_NAMES: Record<number, string> = {
   2: 'BadValue',
   9: 'FailedToParse',
   14: 'TypeMismatch',
+  15: 'Overflow',
   18: 'AuthenticationFailed',
   20: 'IllegalOperation',
   22: 'InvalidBSON',

@@ -15,6 +15,65 @@ import {BArr, BDoc, BT, BVal, type Value, encodeEntries, parseDoc, regexParts, s
 export const MAX_BSON_SIZE = 16 * 1024 * 1024;
 const NULL = new BVal(BT.NULL, Buffer.alloc(0));
 
+/**
+ * mongod's limits at the edges (https://www.mongodb.com/docs/manual/reference/limits/):
+ * - nesting: the manual supports 100 levels, but mongod stores up to
+ *   BSONDepth::getMaxDepthForUserStorage() = maxBSONDepth (200) - kExtraSystemDepthLevels (20) = 180
+ *   (src/mongo/bson/bson_depth.{h,cpp}); the top-level document is level 1 and an empty embedded
+ *   document or array adds none (fixDocumentForInsert: Overflow, code 15, "cannot insert document
+ *   because it exceeds 180 levels of nesting"; storage validation of an update's result: "Document
+ *   exceeds maximum nesting depth of 180");
+ * - a namespace of at most 255 bytes (NamespaceString::MaxNsCollectionLen; InvalidNamespace 73,
+ *   "Fully qualified namespace is too long. Namespace: … Max: 255");
+ * - 64 indexes per collection, _id's included (CannotCreateIndex 67, "add index fails, too many
+ *   indexes for …");
+ * - no client writes to system.* except the legal client system namespaces (userAllowedCreateNS in
+ *   src/mongo/db/ops/insert.cpp: InvalidNamespace 73, "Invalid system namespace: …"), and none to
+ *   system.profile or system.views ("cannot write to …").
+ */
+export const MAX_USER_DEPTH = 180;
+const MAX_NS_BYTES = 255;
+const MAX_INDEXES = 64;
+
+const FIXED_SIZE: Partial<Record<number, number>> = {0x01: 8, 0x06: 0, 0x07: 12, 0x08: 1, 0x09: 8, 0x0a: 0, 0x10: 4, 0x11: 8, 0x12: 8, 0x13: 16, 0xff: 0, 0x7f: 0};
+
+/** Levels of non-empty documents and arrays in raw BSON (the top one is 1), counted without recursion. */
+export function nestingDepth(bytes: Buffer): number {
+  const ends: number[] = [bytes.readInt32LE(0)];
+  let p = 4;
+  let deepest = 1;
+  while (ends.length > 0) {
+    const end = ends[ends.length - 1]! - 1;
+    if (p >= end) {
+      ends.pop();
+      p = end + 1;
+      continue;
+    }
+    const type = bytes[p]!;
+    p = bytes.indexOf(0, p + 1) + 1;
+    const fixed = FIXED_SIZE[type];
+    if (fixed !== undefined) p += fixed;
+    else if (type === 0x02 || type === 0x0d || type === 0x0e) p += 4 + bytes.readInt32LE(p);
+    else if (type === 0x05) p += 5 + bytes.readInt32LE(p);
+    else if (type === 0x0b) p = bytes.indexOf(0, bytes.indexOf(0, p) + 1) + 1;
+    else if (type === 0x0c) p += 4 + bytes.readInt32LE(p) + 12;
+    else if (type === 0x0f) p += bytes.readInt32LE(p);
+    else if (type === 0x03 || type === 0x04) {
+      const size = bytes.readInt32LE(p);
+      if (size > 5) {
+        ends.push(p + size);
+        deepest = Math.max(deepest, ends.length);
+        p += 4;
+      } else {
+        p += size;
+      }
+    } else {
+      throw new CommandError(22, `Unrecognized BSON type ${type}`);
+    }
+  }
+  return deepest;
+}
+
 export interface Rec {
   idKey: string;
   id: Value;
@@ -335,6 +394,7 @@ export class Collection {
 
   /** Stores a new document; `_id` is moved first or generated, as mongod does. */
   insert(raw: Buffer, opts: {fallbackId?: Value; bypassValidation?: boolean} = {}): Rec {
+    if (nestingDepth(raw) > MAX_USER_DEPTH) throw new CommandError(15, `cannot insert document because it exceeds ${MAX_USER_DEPTH} levels of nesting`);
     const {bytes, id} = withIdFirst(raw, opts.fallbackId);
     if (id instanceof BArr) throw new CommandError(2, "can't use an array for _id");
     if (id.type === BT.REGEX) throw new CommandError(2, "can't use a regex for _id");
@@ -355,6 +415,7 @@ export class Collection {
   /** Swaps a record's bytes in place (keeping its natural order); `_id` must be unchanged. */
   replace(rec: Rec, bytes: Buffer, opts: {bypassValidation?: boolean} = {}): void {
     if (bytes.length > MAX_BSON_SIZE) throw new CommandError(17419, `Resulting document after update is larger than ${MAX_BSON_SIZE}`);
+    if (nestingDepth(bytes) > MAX_USER_DEPTH) throw new CommandError(15, `Document exceeds maximum nesting depth of ${MAX_USER_DEPTH}`);
     const tree = parseDoc(bytes);
     if (!opts.bypassValidation) this.validate(tree, rec.id, treeOf(rec));
     const planned = this.checkUnique(this.unique.size > 0 ? tree : undefined, rec.idKey);
@@ -415,6 +476,7 @@ export class Collection {
       throw new CommandError(85, `An equivalent index already exists with a different name and options. Requested index: ${described(spec)}, existing index: ${described(other.spec)}`);
     }
     if (partialFilter !== undefined && !(partialFilter instanceof BDoc)) throw new CommandError(67, 'partialFilterExpression must be an object');
+    if (this.indexes.length >= MAX_INDEXES) throw new CommandError(67, `add index fails, too many indexes for ${this.ns} key:${formatValue(key)}`);
     const index: IndexSpec = {
       name,
       key,
@@ -525,10 +587,21 @@ export class Store {
   }
 }
 
+/** System collections a client may create and write (NamespaceString::isLegalClientSystemNS). */
+function legalClientSystem(db: string, name: string): boolean {
+  if (name === 'system.js' || name.startsWith('system.buckets.')) return true;
+  if (db === 'admin') return ['system.roles', 'system.users', 'system.version'].includes(name);
+  return db === 'config' && name === 'system.sessions';
+}
+
 function validateNames(db: string, name: string): void {
   if (db === '' || /[/\\. "$\0]/.test(db)) throw new CommandError(73, `Invalid database name: '${db}'`);
   if (name === '' || name.includes('$') || name.includes('\0') || name.startsWith('.')) {
     throw new CommandError(73, `Invalid collection name: ${name}`);
   }
+  const ns = `${db}.${name}`;
+  if (name === 'system.profile' || name === 'system.views') throw new CommandError(73, `cannot write to ${ns}`);
+  if (name.startsWith('system.') && !legalClientSystem(db, name)) throw new CommandError(73, `Invalid system namespace: ${ns}`);
+  if (Buffer.byteLength(ns, 'utf8') > MAX_NS_BYTES) throw new CommandError(73, `Fully qualified namespace is too long. Namespace: ${ns} Max: ${MAX_NS_BYTES}`);
 }
 
