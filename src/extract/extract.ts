@@ -2,6 +2,7 @@
  * `extract` as a pipeline of named stages:
  *
  *   read (read.ts)        one pass over FROM; dependents FROM lacks read from an older backup
+ *   replay (at.ts)        with --at: the collections as they were at TIME, FROM plus the oplog
  *   compare (compare.ts)  with --missing-in/--changed-in: each spooled document's verdict against X
  *   select (select.ts)    the query, then relations, keeping only documents the verdicts allow
  *   write (write.ts)      selected documents copied into the set byte for byte, in backup order
@@ -21,6 +22,7 @@ import {DumpFolderWriter} from '../dump/write.js';
 import {GravityError} from '../errors.js';
 import {compileQuery} from '../query/compile.js';
 import type {Manifest, ManifestCollection, ManifestComparison, ManifestSourceObject, Relation} from '../restore-set/manifest.js';
+import {replayStage, type PointInTime, type ReplayOutcome} from './at.js';
 import type {Against} from './compare.js';
 import {CHANGED, MISSING, SAME} from './compare-status.js';
 import {readStage, rootDatabase, splitNamespace, stateKey, type NamespaceState} from './read.js';
@@ -44,7 +46,7 @@ export interface ExtractInput {
 }
 
 export interface ExtractProgress {
-  phase: 'read' | 'compare' | 'select' | 'write';
+  phase: 'read' | 'replay' | 'compare' | 'select' | 'write';
   collection?: string;
   scanned: number;
   matched: number;
@@ -79,6 +81,8 @@ export interface ExtractOptions {
   olderBackup?: (collection: string) => Promise<ExtractInput | null>;
   /** Refuse, rather than take a dependent collection from an older backup (or leave it out). */
   strictBackup?: boolean;
+  /** --at: the documents as they were at TIME, FROM being the base the oplog is replayed on. */
+  pointInTime?: PointInTime;
   toolVersion: string;
   onProgress?: (p: ExtractProgress) => void;
   onNote?: (message: string) => void;
@@ -99,6 +103,8 @@ export interface ExtractResult {
   comparison?: ManifestComparison[];
   /** Collections read from a backup other than FROM. */
   from?: Record<string, NonNullable<ManifestCollection['from']>>;
+  /** --at: what the replay did (as in the manifest), with its counts per collection. */
+  pointInTime?: ReplayOutcome['manifest'] & {counts: ReplayOutcome['counts']};
 }
 
 function msBetween(later: string | null, earlier: string | null): number | null {
@@ -201,6 +207,13 @@ function keepFilter(options: ExtractOptions, verdicts: Array<Map<string, Uint8Ar
   return {keep, counts};
 }
 
+/** The comparisons' filter and --changed-between's, both required when both are given. */
+function combineKeeps(comparisons: {keep: Keep; counts: ManifestComparison['counts'][]} | null, window: Keep | null): {keep: Keep; counts: ManifestComparison['counts'][]} | null {
+  if (!window) return comparisons;
+  if (!comparisons) return {keep: window, counts: []};
+  return {keep: (collection, ordinal) => window(collection, ordinal) && comparisons.keep(collection, ordinal), counts: comparisons.counts};
+}
+
 /**
  * Pull the documents matching a query (and, with --follow, their dependents) out of a backup
  * into a restore set, optionally only those missing from / changed in another backup or a target.
@@ -218,7 +231,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
     const [wantDb, wantColl] = splitNamespace(options.collection);
     const closure = options.follow ? relationClosure(wantColl, options.relations) : [wantColl];
     const comparing = (options.comparisons ?? []).length > 0;
-    const streaming = !options.follow && options.engine === 'stream' && !comparing;
+    const streaming = !options.follow && options.engine === 'stream' && !comparing && !options.pointInTime;
     const writer = new DumpFolderWriter(path.join(temp, 'dump'));
     let bytesRead = 0;
     let totalBytes: number | undefined;
@@ -244,7 +257,17 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
       },
     });
     const db = rootDatabase(read, options.collection, wantColl, options.source.location);
-    if (!streaming) await readMissingDependents(options, read.states, closure, db, spoolDir, warnings);
+    // An older backup's collection has another base point: with --at it would not replay exactly.
+    if (!streaming && !options.pointInTime) await readMissingDependents(options, read.states, closure, db, spoolDir, warnings);
+    for (const collection of closure) {
+      if (options.pointInTime && !read.states.has(stateKey({db, collection}))) {
+        warnings.push(`Collection ${collection} (a dependent) is not in the base backup; with --at it is left out`);
+      }
+    }
+    // replay
+    const replayed: ReplayOutcome | null = options.pointInTime
+      ? await replayStage(options.pointInTime, read.states, db, path.join(spoolDir, 'at'), options.signal, (p) => options.onProgress?.({phase: 'replay', bytesRead, totalBytes, scanned: p.operations, matched: 0, ...(p.collection ? {collection: p.collection} : {})}))
+      : null;
     const stateOf = (collection: string) => read.states.get(stateKey({db, collection}));
 
     const counts: Record<string, number> = {};
@@ -273,7 +296,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
       }
       // compare
       const verdicts = comparing ? await compareStage(options, spools, db, wantColl) : [];
-      const filter = comparing ? keepFilter(options, verdicts) : null;
+      const filter = combineKeeps(comparing ? keepFilter(options, verdicts) : null, replayed?.keep ?? null);
       // select
       const selector: Selector =
         options.engine === 'mongod' ? await requireSelectorFactory(options)(spools, metadata) : new StreamSelector(spools, options.signal);
@@ -328,10 +351,16 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
       follow: options.follow,
       relations: followed,
       order,
-      collections: manifestCollections(written, db, order, (c) => ({scanned: scanned[c] ?? 0, selectedBy: selectedBy.get(c) ?? 'query', ...(from[c] ? {from: from[c]} : {})})),
+      collections: manifestCollections(written, db, order, (c) => ({
+        scanned: scanned[c] ?? 0,
+        selectedBy: selectedBy.get(c) ?? 'query',
+        ...(from[c] ? {from: from[c]} : {}),
+        ...(replayed?.counts[c] ? {fromBackup: replayed.counts[c].fromBackup, replayed: replayed.counts[c].replayed, createdAfterBackup: replayed.counts[c].createdAfterBackup, deletedBeforeAt: replayed.counts[c].deleted} : {}),
+      })),
       timings: {extractMs: Date.now() - started},
       ...(comparison.length > 0 ? {comparison} : {}),
       ...(options.incidentAt ? {incidentAt: options.incidentAt} : {}),
+      ...(replayed ? replayed.manifest : {}),
       ...(warnings.length > 0 ? {warnings} : {}),
     };
     const hash = await seal(temp, target, manifest);
@@ -346,6 +375,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
       warnings,
       ...(comparison.length > 0 ? {comparison} : {}),
       ...(Object.keys(from).length > 0 ? {from} : {}),
+      ...(replayed ? {pointInTime: {...replayed.manifest, counts: replayed.counts}} : {}),
     };
   } catch (error) {
     await rm(temp, {recursive: true, force: true});
