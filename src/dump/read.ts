@@ -28,7 +28,7 @@ import path from 'node:path';
 import {BSON} from 'bson';
 import {GravityError} from '../errors.js';
 import {Crc64} from './crc64.js';
-import {DETECT_HEAD_BYTES, detectFormatSync, isGzipFile} from './detect.js';
+import {DETECT_HEAD_BYTES, detectFormatSync, isGzipFile, isGzipHead} from './detect.js';
 import {hasOwnData, parseMetadata} from './metadata.js';
 import {classifyName, dbFromDir, isHashedStem, unescapeCollectionName} from './names.js';
 import {BsonSplitter, TERMINATOR} from './split.js';
@@ -76,6 +76,7 @@ interface Ctx {
   parallel: number;
   progress: Progress;
   signal: AbortSignal | undefined;
+  oplogEntries: boolean;
 }
 
 function corrupt(message: string, hint = 'The backup is damaged or incomplete; fetch it again', details?: Record<string, unknown>): GravityError {
@@ -132,7 +133,7 @@ async function listLocalFolder(root: string): Promise<DumpStreamSource[]> {
 
 /** Reads a dump in any layout as a stream of events; see the module comment for the order. */
 export async function* readDump(input: DumpInput, options: ReadOptions = {}): AsyncGenerator<DumpEvent> {
-  const ctx: Ctx = {want: options.want ?? (() => true), screen: options.screen ?? (() => null), parallel: options.parallel ?? FOLDER_INFLATE_PARALLEL, progress: new Progress(options.onProgress), signal: options.signal};
+  const ctx: Ctx = {want: options.want ?? (() => true), screen: options.screen ?? (() => null), parallel: options.parallel ?? FOLDER_INFLATE_PARALLEL, progress: new Progress(options.onProgress), signal: options.signal, oplogEntries: options.oplogEntries ?? false};
   if (typeof input === 'string') {
     let stat;
     try {
@@ -290,19 +291,26 @@ async function* collectionDocuments(chunks: Chunks, ns: NamespaceRef, where: str
   return {documents: splitter.documents, bytes: splitter.bytes};
 }
 
+/**
+ * `mongodump --oplog --gzip` writes gzip into a file still named oplog.bson (OPLOG.md §8, trap 16):
+ * its content says whether it is compressed, not its name.
+ */
 async function* readOplog(chunks: Chunks, where: string, ctx: Ctx): AsyncGenerator<DumpEvent> {
   if (!ctx.want(OPLOG)) return;
-  const splitter = new BsonSplitter(`${where} (oplog)`);
-  let documents = 0;
-  let bytes = 0;
-  for await (const chunk of chunks) {
-    for (const doc of splitter.push(chunk)) {
-      documents++;
-      bytes += doc.length;
+  const peeked = await peek(chunks, 2);
+  const gzipped = isGzipHead(peeked.head);
+  const label = gzipped ? `${where} (gunzipped)` : where;
+  const splitter = new BsonSplitter(`${label} (oplog)`);
+  try {
+    for await (const chunk of gzipped ? gunzip(peeked.all, where) : peeked.all) {
+      const docs = splitter.push(chunk);
+      if (ctx.oplogEntries && docs.length > 0) yield {type: 'oplog', documents: splitter.documents, bytes: splitter.bytes, entries: docs, where: label};
     }
+  } finally {
+    await peeked.close();
   }
   splitter.end();
-  yield {type: 'oplog', documents, bytes};
+  yield {type: 'oplog', documents: splitter.documents, bytes: splitter.bytes};
 }
 
 function decompressIf(gzip: boolean, chunks: Chunks, where: string): Chunks {
@@ -492,6 +500,7 @@ async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGener
   let batch: Buffer[] = [];
   let batchBytes = 0;
   let batchScanned = 0;
+  let oplogBatch: Buffer[] = [];
   const events: DumpEvent[] = [];
   // The CRC runs over whole runs of adjacent documents (a segment's documents lie back to back in
   // a chunk), not one call per document: one long update is what makes the checksum fast.
@@ -510,6 +519,10 @@ async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGener
   };
 
   const flush = (): void => {
+    if (current !== null && oplogBatch.length > 0) {
+      events.push({type: 'oplog', documents: current.documents, bytes: current.bytes, entries: oplogBatch, where});
+      oplogBatch = [];
+    }
     if (current !== null && batchScanned > 0) {
       const docs = {type: 'documents', db: current.db, collection: current.collection, docs: batch, bytes: batchBytes} as const;
       events.push(current.screen === null ? docs : {...docs, scanned: batchScanned});
@@ -613,6 +626,8 @@ async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGener
               batchScanned++;
               batchBytes += item.length;
               if (ns.screen === null || ns.screen(item, 0, item.length)) batch.push(item);
+            } else if (ctx.oplogEntries) {
+              oplogBatch.push(item);
             }
           }
           break;

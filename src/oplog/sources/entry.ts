@@ -1,0 +1,89 @@
+/**
+ * What a source must know of an oplog entry without decoding it: its `ts` (the ordering key) and
+ * its `op` (no-op entries tell an unfiltered oplog, see coverage.ts). Both are top-level fields
+ * whose position varies (`lsid`, `txnNumber`, `op`, `ns`… may precede `ts`; OPLOG.md §1), so the
+ * top-level elements are walked by their sizes, nothing else is read.
+ */
+import {GravityError} from '../../errors.js';
+import {valueSize} from '../../query/raw.js';
+import type {OpTime} from '../types.js';
+
+const TYPE_STRING = 0x02;
+const TYPE_TIMESTAMP = 0x11;
+/** 't', 's' in 'ts'; 'o', 'p' in 'op'. */
+const T = 0x74;
+const S = 0x73;
+const O = 0x6f;
+const P = 0x70;
+
+export interface EntryHead {
+  ts: OpTime;
+  /** The first byte of `op` ('i', 'u', 'd', 'c', 'n'), or 0 when the entry has none. */
+  op: number;
+}
+
+export function corruptEntry(where: string, offset: number | null, what: string): GravityError {
+  return new GravityError('OPLOG_CORRUPT', `${where}: ${what}${offset === null ? '' : ` (entry at byte ${offset})`}`, {
+    hint: 'The oplog file is damaged or is not an oplog dump; dump it again (mongodump -d local -c oplog.rs) or leave it out of --oplog',
+    details: {where, offset},
+  });
+}
+
+/**
+ * The `ts` and `op` of one oplog document. An entry without a Timestamp `ts` is not an oplog entry:
+ * OPLOG_CORRUPT naming the file and the offset.
+ */
+export function readEntryHead(doc: Buffer, where: string, offset: number | null): EntryHead {
+  const end = doc.length - 1;
+  let at = 4;
+  let ts: OpTime | null = null;
+  let op = 0;
+  while (at < end) {
+    const type = doc[at]!;
+    const name = at + 1;
+    let nameEnd = name;
+    while (nameEnd < end && doc[nameEnd] !== 0) nameEnd++;
+    const value = nameEnd + 1;
+    if (value > end) break;
+    const size = valueSize(doc, type, value);
+    if (size < 0 || value + size > end) throw corruptEntry(where, offset, 'an oplog entry holds a malformed field');
+    if (nameEnd - name === 2) {
+      if (doc[name] === T && doc[name + 1] === S && type === TYPE_TIMESTAMP) {
+        // A BSON Timestamp is the increment (low 32 bits) then the seconds (high 32 bits), little-endian.
+        ts = {t: doc.readUInt32LE(value + 4), i: doc.readUInt32LE(value)};
+        if (op !== 0) break;
+      } else if (doc[name] === O && doc[name + 1] === P && type === TYPE_STRING && size > 5) {
+        op = doc[value + 4]!;
+        if (ts !== null) break;
+      }
+    }
+    at = value + size;
+  }
+  if (ts === null) throw corruptEntry(where, offset, 'a document without a Timestamp "ts" field is not an oplog entry');
+  return {ts, op};
+}
+
+/** Negative, zero or positive as `a` is before, at or after `b` (seconds, then the counter; both unsigned). */
+export function compareOpTime(a: OpTime, b: OpTime): number {
+  return a.t !== b.t ? a.t - b.t : a.i - b.i;
+}
+
+export function maxOpTime(a: OpTime, b: OpTime): OpTime {
+  return compareOpTime(a, b) >= 0 ? a : b;
+}
+
+export function minOpTime(a: OpTime, b: OpTime): OpTime {
+  return compareOpTime(a, b) <= 0 ? a : b;
+}
+
+/** `Timestamp(1710000000, 3)`, the shell's spelling, for messages. */
+export function formatOpTime(ts: OpTime): string {
+  return `Timestamp(${ts.t}, ${ts.i})`;
+}
+
+/** The second an optime falls in, as an ISO 8601 UTC time (the counter is not a fraction of a second). */
+export function opTimeToIso(ts: OpTime): string {
+  return new Date(ts.t * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+export const OP_NOOP = 0x6e; // 'n'
