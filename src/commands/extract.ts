@@ -20,7 +20,11 @@ export default class Extract extends BaseCommand<typeof Extract> {
   ];
   static flags = {
     ...sourceFlags,
-    from: Flags.string({description: 'backup id (see `list`), `latest`, or a local dump folder / tarball / archive / .bson file', required: true}),
+    from: Flags.string({description: 'backup id (see `list`), `latest`, or a local dump folder / tarball / archive / .bson file [with --at: the base, chosen when left out]'}),
+    at: Flags.string({description: 'the documents as they were just before TIME, from a base backup plus the oplog (ISO 8601, read in --tz or the source timezone, or Timestamp(t, i))', helpGroup: 'POINT IN TIME'}),
+    oplog: Flags.string({description: 'oplog source: a file or folder of local.oplog.rs dumps, s3://bucket/prefix/, staging, production or mongodb://… (repeatable)', multiple: true, helpGroup: 'POINT IN TIME'}),
+    'changed-between': Flags.string({description: 'keep only documents the oplog says changed in [T1, T2): T1..T2 (as they were at --at, default T1)', helpGroup: 'POINT IN TIME'}),
+    fields: Flags.string({description: 'with --changed-between: only changes to these fields count (comma-separated dotted paths)', helpGroup: 'POINT IN TIME'}),
     collection: Flags.string({description: 'collection to query (`coll` or `db.coll`)', required: true, char: 'c'}),
     query: Flags.string({description: 'MongoDB shell syntax or Extended JSON filter', default: '{}', char: 'q'}),
     follow: Flags.boolean({description: 'also take dependent documents, following the relations of the config file transitively'}),
@@ -45,6 +49,7 @@ export default class Extract extends BaseCommand<typeof Extract> {
   protected onFlagsParsed(): void {
     const {flags} = this;
     let localBytes: number | null = null;
+    if (!flags.from || flags.at || flags['changed-between']) return;
     try {
       const info = statSync(flags.from);
       if (info.isFile()) localBytes = info.size;
@@ -60,7 +65,11 @@ export default class Extract extends BaseCommand<typeof Extract> {
     const {flags} = this;
     const result = await runExtract(
       {
-        from: flags.from,
+        ...(flags.from ? {from: flags.from} : {}),
+        ...(flags.at ? {at: flags.at} : {}),
+        ...(flags['changed-between'] ? {changedBetween: flags['changed-between']} : {}),
+        ...(flags.fields ? {fields: flags.fields.split(',').map((f) => f.trim()).filter(Boolean)} : {}),
+        ...(flags.tz ? {tz: flags.tz} : {}),
         collection: flags.collection,
         query: flags.query,
         follow: flags.follow,

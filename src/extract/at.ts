@@ -18,6 +18,8 @@ export interface PointInTime {
   at: OpTime;
   /** Where replay starts: the base backup's own oplog's first entry, else its taken-at. */
   basePoint: OpTime;
+  /** The end of the base's capture window (see ReplayOptions.consistentFrom). */
+  consistentFrom: OpTime | null;
   base: ManifestPointInTime['base'];
   /** Labels of the oplog sources (secrets masked). */
   sources: string[];
@@ -54,6 +56,7 @@ export async function replayStage(
     },
     operations: pit.operations(collections.map((c) => `${db}.${c}`)),
     at: pit.at,
+    consistentFrom: pit.consistentFrom,
     ...(pit.window ? {window: pit.window} : {}),
     workDir: path.join(workDir, 'partitions'),
     signal,

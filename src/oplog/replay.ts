@@ -30,8 +30,8 @@ import {EJSON} from 'bson';
 
 import {rawIdKey} from '../target/bson-util.js';
 import {GravityError} from '../errors.js';
-import {applyOperation} from './apply/index.js';
-import {fieldChanges} from './field-changes.js';
+import {replayOperation} from './apply/index.js';
+import {changesAny, fieldChanges} from './field-changes.js';
 import {KeyFilter, hashKey} from './key-filter.js';
 import {compareOpTime, formatOpTime} from './optime.js';
 import type {DocumentOperation, OpTime, Operation} from './types.js';
@@ -57,6 +57,12 @@ export interface ReplayOptions {
   operations: AsyncIterable<Operation>;
   /** State at TIME: every operation with ts < at applied. */
   at: OpTime;
+  /**
+   * Until this optime the base may already reflect an operation (a dump's capture window): mongod's
+   * re-application rules apply (null for a mismatched type, …). After it, a document that is not the
+   * pre-image an entry was written against stops the replay. Null: strict from the start.
+   */
+  consistentFrom: OpTime | null;
   window?: ReplayWindow;
   workDir: string;
   /** The documents of a collection as they were at TIME; called in order, possibly many times. */
@@ -78,6 +84,8 @@ export interface ReplayCounts {
   updatesOfMissing: number;
   /** Operations applied to this collection. */
   operations: number;
+  /** Documents where mongod's re-application rules were used inside the base's capture window. */
+  reapplied: number;
 }
 
 export interface ReplayResult {
@@ -107,7 +115,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
   const {collections} = options;
   const index = new Map(collections.map((c, i) => [c, i]));
   const counts: Record<string, ReplayCounts> = Object.fromEntries(
-    collections.map((c) => [c, {fromBackup: 0, replayed: 0, createdAfterBackup: 0, deleted: 0, updatesOfMissing: 0, operations: 0}]),
+    collections.map((c) => [c, {fromBackup: 0, replayed: 0, createdAfterBackup: 0, deleted: 0, updatesOfMissing: 0, operations: 0, reapplied: 0}]),
   );
   await mkdir(options.workDir, {recursive: true, mode: 0o700});
   const parts = new PartitionFiles(options.workDir);
@@ -176,6 +184,7 @@ async function opsPass(
       if (applies) throw unsupported(op.ts, `the command ${op.command ?? '?'} on ${op.ns}`, 'its effect on documents cannot be replayed exactly');
       continue;
     }
+    if (!isDocumentOperation(op)) continue;
     if (!first) first = op.ts;
     last = op.ts;
     // Operations after TIME are kept only to judge the window (--changed-between), never applied to the result.
@@ -279,6 +288,7 @@ function evolve(options: ReplayOptions, base: Buffer | null, list: StoredOp[], e
   let state = base;
   let atTime: Buffer | null | undefined;
   let changedInWindow = false;
+  let reapplied = false;
   let e = 0;
   for (const stored of list) {
     const {op} = stored;
@@ -295,12 +305,20 @@ function evolve(options: ReplayOptions, base: Buffer | null, list: StoredOp[], e
       continue;
     }
     const before = state;
-    state = applyOperation(state, op);
+    const inCapture = options.consistentFrom !== null && compareOpTime(op.ts, options.consistentFrom) <= 0;
+    const result = replayOperation(state, op, {mode: inCapture ? 'idempotent' : 'strict'});
+    if (result.provisional.length > 0) reapplied = true;
+    state = result.doc;
     if (window && !changedInWindow && !op.fromMigrate && inWindow(op.ts, window)) changedInWindow = changesFields(op, before, state, window.fields);
   }
+  if (reapplied) tally.reapplied++;
   // A drop (every event here is before TIME) after the document's last operation leaves nothing.
   if (atTime === undefined) atTime = e < events.length ? null : state;
   return {state: atTime, window: changedInWindow};
+}
+
+function isDocumentOperation(op: Operation): op is DocumentOperation {
+  return op.kind === 'insert' || op.kind === 'update' || op.kind === 'replace' || op.kind === 'delete';
 }
 
 function inWindow(ts: OpTime, window: ReplayWindow): boolean {
@@ -311,11 +329,7 @@ function inWindow(ts: OpTime, window: ReplayWindow): boolean {
 function changesFields(op: DocumentOperation, before: Buffer | null, after: Buffer | null, fields: string[] | null): boolean {
   if (fields === null) return true;
   if (before === null || after === null) return fields.some((f) => valueAt(before, f) !== valueAt(after, f));
-  if (op.kind === 'update') {
-    const changes = fieldChanges(op);
-    const paths = [...changes.set, ...changes.unset];
-    return paths.some((p) => fields.some((f) => p === f || p.startsWith(`${f}.`) || f.startsWith(`${p}.`)));
-  }
+  if (op.kind === 'update') return changesAny(fieldChanges(op, before), fields);
   return fields.some((f) => valueAt(before, f) !== valueAt(after, f));
 }
 
