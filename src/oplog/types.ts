@@ -78,7 +78,7 @@ interface OperationBase {
   ts: OpTime;
   /** The outer entry's wall clock (ms), when it has one. */
   wall: Date | null;
-  /** `db.coll`. */
+  /** `db.coll` (for `dropDatabase`, the database name alone; for `rename`, the namespace renamed from). */
   ns: string;
   /** The collection UUID (`ui`) as hex, when present. */
   ui: string | null;
