@@ -20,7 +20,7 @@ import {assertCovers, CombinedOplog} from '../oplog/sources/combined.js';
 import {DumpOplogSource} from '../oplog/sources/dump.js';
 import {openOplogSources} from '../oplog/sources/open.js';
 import type {OplogCoverage, OplogSource, OpTime} from '../oplog/types.js';
-import type {ReplayWindow} from '../oplog/replay.js';
+import type {ReplayWindow} from '../oplog/rebuild.js';
 import type {PointInTime} from './at.js';
 import {inputForBackup, openSource, resolveInput, type ResolvedInput} from './source.js';
 

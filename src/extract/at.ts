@@ -7,7 +7,7 @@
 import path from 'node:path';
 
 import type {ManifestPointInTime} from '../restore-set/manifest.js';
-import {replay, type ReplayCounts, type ReplayWindow} from '../oplog/replay.js';
+import {rebuild, type ReplayCounts, type ReplayWindow} from '../oplog/rebuild.js';
 import type {OpTime, Operation} from '../oplog/types.js';
 import {rawIdKey} from '../target/bson-util.js';
 import {stateKey, type NamespaceState} from './read.js';
@@ -47,7 +47,7 @@ export async function replayStage(
 ): Promise<ReplayOutcome> {
   const collections = [...states.values()].filter((s) => s.ns.db === db).map((s) => s.ns.collection);
   const rebuilt = new Map(collections.map((c) => [c, new SpoolFile(path.join(workDir, 'rebuilt'), db, c)]));
-  const result = await replay({
+  const result = await rebuild({
     db,
     collections,
     base: (collection) => {

@@ -14,7 +14,7 @@ import {relationClosure} from './relations.js';
 import type {Scratch} from './scratch.js';
 import {olderBackupHolding, resolveInput} from './source.js';
 import type {PlannedPointInTime} from './at-base.js';
-import type {ReplayWindow} from '../oplog/replay.js';
+import type {ReplayWindow} from '../oplog/rebuild.js';
 import {GravityError} from '../errors.js';
 
 export interface ExtractRequest {

@@ -17,7 +17,7 @@ from bson import SON, Int64, ObjectId, Timestamp, Decimal128
 from bson.binary import Binary, UUID_SUBTYPE
 
 out = sys.argv[1]
-BASE = 1763474400  # 2026-11-18T14:00:00Z, the backup's name
+BASE = 1795010400  # 2026-11-18T14:00:00Z, the backup's name
 DB = "shop"
 UI_CUSTOMERS = Binary(uuid.UUID("0cc57b4e-e61c-4151-81f3-14b06caed22e").bytes, UUID_SUBTYPE)
 UI_ORDERS = Binary(uuid.UUID("1dd68c5f-f72d-4262-9204-25c17dbfe33f").bytes, UUID_SUBTYPE)

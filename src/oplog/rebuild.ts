@@ -111,7 +111,7 @@ interface StoredOp {
   op: DocumentOperation;
 }
 
-export async function replay(options: ReplayOptions): Promise<ReplayResult> {
+export async function rebuild(options: ReplayOptions): Promise<ReplayResult> {
   const {collections} = options;
   const index = new Map(collections.map((c, i) => [c, i]));
   const counts: Record<string, ReplayCounts> = Object.fromEntries(
