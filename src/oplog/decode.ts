@@ -28,6 +28,7 @@ import {
   T_BINARY,
   T_DATE,
   T_DOCUMENT,
+  T_OBJECT_ID,
   elements,
   embedded,
   makeDocument,
@@ -237,7 +238,7 @@ export class OplogDecoder {
       ...this.base(doc, f, ns, outer, inTransaction),
       kind: op === 'i' ? 'insert' : op === 'd' ? 'delete' : classifyUpdate(o),
       id,
-      idKey: rawIdKey(makeDocument([makeElement(id.type, '_id', id.bytes)])),
+      idKey: idKeyOf(id),
       o,
     };
     out.push(result);
@@ -361,6 +362,12 @@ export class OplogDecoder {
     this.stats.committedTransactions++;
     for (const op of ops) out.push({...op, ts: outer.ts, wall: outer.wall, transaction: true});
   }
+}
+
+/** The tool's `_id` key (bson-util idKey); an ObjectId's is its canonical text, spelled without building a document. */
+function idKeyOf(id: {type: number; bytes: Buffer}): string {
+  if (id.type === T_OBJECT_ID) return `{"$oid":"${id.bytes.toString('hex')}"}`;
+  return rawIdKey(makeDocument([makeElement(id.type, '_id', id.bytes)]));
 }
 
 /** (lsid, txnNumber) of a transaction entry, null when it has none (not a transaction). */

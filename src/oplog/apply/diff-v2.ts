@@ -15,6 +15,7 @@ import {
   T_ARRAY,
   T_BOOL,
   T_DOCUMENT,
+  T_INT32,
   T_NULL,
   elementBytes,
   elements,
@@ -53,7 +54,10 @@ function readDocDiff(diff: Buffer, path: string): DocDiff {
     seen.add(key);
   };
   let section = 0;
-  for (const el of elements(diff)) {
+  const els = elements(diff);
+  // "Expected diff to be non-empty" (SER assertDiffNonEmpty): the server never logs an empty diff.
+  if (els.length === 0) unsupported(`malformed $v:2 diff at "${path || '(top)'}": empty`);
+  for (const el of els) {
     const letter = el.key;
     const order = SECTION_ORDER.indexOf(letter);
     if (order >= 0) {
@@ -151,8 +155,9 @@ function readArrayDiff(diff: Buffer, path: string): ArrDiff {
   for (const [n, el] of els.entries()) {
     if (n === 0) continue; // `a: true`, checked by isArrayDiff
     if (el.key === 'l' && n === 1) {
-      const l = readNumber(diff, el);
-      if (l === undefined || !Number.isInteger(l) || l < 0) unsupported(`malformed $v:2 array diff at "${path}": length is not a non-negative integer`);
+      // The new size is an Int32 (SER ArrayDiffReader: checkSection(…, NumberInt)).
+      const l = el.type === T_INT32 ? readNumber(diff, el) : undefined;
+      if (l === undefined || l < 0) unsupported(`malformed $v:2 array diff at "${path}": length is not a non-negative integer`);
       length = l;
       continue;
     }
