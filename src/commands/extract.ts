@@ -16,6 +16,8 @@ export default class Extract extends BaseCommand<typeof Extract> {
     `<%= config.bin %> extract --from ./backup.tar.gz --collection gravity.users --query '{"email": /@example\\.com$/i}' --out ./users-set`,
     `<%= config.bin %> extract --from 2026-11-18T14:00:00Z --collection artworks --missing-in 2026-11-18T15:00:00Z --follow --out ./lost-artworks`,
     `<%= config.bin %> extract --from 2026-11-18T14:00:00Z --collection artworks --changed-in production --incident-at "2026-11-18 14:30" --out ./clobbered`,
+    `<%= config.bin %> extract --at "2026-11-18 14:29:59" --oplog production --collection artworks --query '{"partner_id": ObjectId("57d1e4a2cd530e65f6000001")}' --follow --out ./as-of-1429`,
+    `<%= config.bin %> extract --changed-between 2026-11-18T14:00:00Z..2026-11-18T14:30:00Z --fields title --oplog ./oplog-dumps --collection artworks --out ./revert-title`,
     `<%= config.bin %> extract --from latest --collection artworks --query '{"_id": {"$in": [ObjectId("…"), ObjectId("…")]}}' --engine mongod --scratch-uri mongodb://127.0.0.1:27017 --out ./set`,
   ];
   static flags = {
@@ -91,6 +93,13 @@ export default class Extract extends BaseCommand<typeof Extract> {
     for (const c of result.order) {
       const from = result.from?.[c];
       this.log(`${c.padEnd(32)} ${String(result.counts[c]).padStart(8)} of ${result.scanned[c] ?? 0} documents${from ? `  (from ${from.backup ?? from.location})` : ''}`);
+    }
+    const pit = result.pointInTime;
+    if (pit) {
+      this.log(`State at ${pit.at}: base ${pit.base.backup ?? pit.base.location} + ${pit.oplog.operations} oplog operations from ${pit.oplog.sources.join(', ')}`);
+      for (const [c, n] of Object.entries(pit.counts)) {
+        this.log(`  ${c}: ${n.fromBackup} as in the backup, ${n.replayed} replayed, ${n.createdAfterBackup} created after it, ${n.deleted} deleted before TIME`);
+      }
     }
     for (const cmp of result.comparison ?? []) {
       const totals = Object.values(cmp.counts).reduce((t, c) => ({missing: t.missing + c.missing, changed: t.changed + c.changed, same: t.same + c.same}), {missing: 0, changed: 0, same: 0});

@@ -268,6 +268,11 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
     const replayed: ReplayOutcome | null = options.pointInTime
       ? await replayStage(options.pointInTime, read.states, db, path.join(spoolDir, 'at'), options.signal, (p) => options.onProgress?.({phase: 'replay', bytesRead, totalBytes, scanned: p.operations, matched: 0, ...(p.collection ? {collection: p.collection} : {})}))
       : null;
+    for (const [collection, c] of Object.entries(replayed?.counts ?? {})) {
+      if (c.reapplied > 0) {
+        warnings.push(`${c.reapplied} document(s) of ${collection} needed mongod's re-application rules inside the base backup's capture window (a value of another type written as null until a later entry rewrote it); they are as mongod's own replay would make them`);
+      }
+    }
     const stateOf = (collection: string) => read.states.get(stateKey({db, collection}));
 
     const counts: Record<string, number> = {};

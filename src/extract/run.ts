@@ -93,6 +93,9 @@ async function extractFor(request: ExtractRequest, settings: Settings, reporter:
       if (p.phase === 'read') {
         const mbs = p.bytesRead / 1e6 / Math.max((Date.now() - started) / 1000, 0.001);
         reading.update(p.bytesRead, p.totalBytes, `${p.collection}: ${p.scanned} scanned, ${p.matched} matched, ${mbs.toFixed(0)} MB/s`);
+      } else if (p.phase === 'replay') {
+        reading.done();
+        reporter.spin(`Replaying the oplog${p.collection ? ` (${p.collection})` : ''}: ${p.scanned.toLocaleString('en-US')} operations`);
       } else if (p.phase === 'compare') {
         reading.done();
         reporter.spin(`Comparing ${p.collection}: ${p.scanned.toLocaleString('en-US')} documents`);

@@ -56,11 +56,11 @@ describe('extract --at: documents as they were at TIME, from a backup plus the o
     const customers = splitBson(readFileSync(path.join(out, 'dump/shop/customers.bson')));
     assert.equal(customers[0], fixture.expected.customers![0], 'the untouched document comes first, unchanged');
     assert.deepEqual([...customers].sort(), [...fixture.expected.customers!].sort());
-    const manifest = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8')) as Record<string, any>;
+    const manifest = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8')) as {atOpTime: unknown; base: {backup: string}; collections: Record<string, Record<string, number>>};
     assert.deepEqual(manifest.atOpTime, fixture.at);
     assert.equal(manifest.base.backup, 'shop-2026-11-18T14-00-00Z');
     assert.deepEqual(
-      {fromBackup: manifest.collections.customers.fromBackup, replayed: manifest.collections.customers.replayed, createdAfterBackup: manifest.collections.customers.createdAfterBackup},
+      {fromBackup: manifest.collections.customers!.fromBackup, replayed: manifest.collections.customers!.replayed, createdAfterBackup: manifest.collections.customers!.createdAfterBackup},
       {fromBackup: 1, replayed: 3, createdAfterBackup: 0},
     );
   });
