@@ -21,6 +21,7 @@ interface Fixture {
   at: {t: number; i: number};
   base: number;
   expected: Record<string, string[]>;
+  backup: Record<string, string[]>;
 }
 
 function splitBson(data: Buffer): string[] {
@@ -73,6 +74,17 @@ describe('extract --at: documents as they were at TIME, from a backup plus the o
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(json<{counts: Record<string, number>}>(result).counts, {customers: 2, orders: 1});
     assert.deepEqual(splitBson(readFileSync(path.join(out, 'dump/shop/orders.bson'))), fixture.expected.orders);
+  });
+
+  test('--changed-between keeps the documents whose fields changed in the window, as they were at its start', async () => {
+    const out = path.join(dir, 'set-window');
+    // In [base+5, base+9): customer 1's name (+5) and tags (+6), customer 2 deleted (+8), which takes its
+    // name with it; customer 3 and 4 untouched. Both changed ones come as they were at +5: the backup's bytes.
+    const window = `Timestamp(${fixture.base + 5}, 0)..Timestamp(${fixture.base + 9}, 0)`;
+    const result = await runCli(['extract', '--changed-between', window, '--fields', 'name', '--oplog', path.join(dir, 'oplog'), '--collection', 'customers', '--out', out, '--json'], {env});
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(json<{counts: Record<string, number>}>(result).counts, {customers: 2});
+    assert.deepEqual(splitBson(readFileSync(path.join(out, 'dump/shop/customers.bson'))).sort(), fixture.backup.customers!.slice(0, 2).sort());
   });
 
   test('a TIME the oplog does not reach is refused, naming the range, and leaves no set', async () => {

@@ -133,4 +133,5 @@ print(json.dumps({
     "at": {"t": AT[0], "i": AT[1]},
     "base": BASE,
     "expected": {k: [enc(d).hex() for d in v] for k, v in expected.items()},
+    "backup": {"customers": [enc(d).hex() for d in customers], "orders": [enc(d).hex() for d in orders]},
 }))
