@@ -37,6 +37,8 @@ import {compareOpTime, formatOpTime} from './optime.js';
 import type {DocumentOperation, OpTime, Operation} from './types.js';
 
 const PARTITIONS = 64;
+const OP_HEAD = 31;
+const KINDS: Array<DocumentOperation['kind']> = ['insert', 'update', 'replace', 'delete'];
 const FLUSH_BYTES = 256 * 1024;
 
 export interface ReplayWindow {
@@ -372,14 +374,22 @@ class PartitionFiles {
   }
 
   async appendOp(p: number, seq: number, collection: number, op: DocumentOperation): Promise<void> {
-    const meta = Buffer.from(JSON.stringify({k: op.kind, t: op.ts.t, i: op.ts.i, key: op.idKey, ns: op.ns, x: op.transaction, m: op.fromMigrate, type: op.id.type}), 'utf8');
-    const head = Buffer.alloc(18);
+    // A fixed binary head (no JSON: millions of operations pass here), then key, namespace, _id and o.
+    const key = Buffer.from(op.idKey, 'utf8');
+    const ns = Buffer.from(op.ns, 'utf8');
+    const head = Buffer.allocUnsafe(OP_HEAD);
     head.writeUInt32LE(seq, 0);
     head.writeUInt16LE(collection, 4);
-    head.writeUInt32LE(meta.length, 6);
-    head.writeUInt32LE(op.id.bytes.length, 10);
-    head.writeUInt32LE(op.o.length, 14);
-    await this.append(`ops-${p}`, [head, meta, op.id.bytes, op.o]);
+    head.writeUInt8(KINDS.indexOf(op.kind), 6);
+    head.writeUInt8((op.transaction ? 1 : 0) | (op.fromMigrate ? 2 : 0), 7);
+    head.writeUInt32LE(op.ts.t >>> 0, 8);
+    head.writeUInt32LE(op.ts.i >>> 0, 12);
+    head.writeUInt8(op.id.type, 16);
+    head.writeUInt32LE(key.length, 17);
+    head.writeUInt16LE(ns.length, 21);
+    head.writeUInt32LE(op.id.bytes.length, 23);
+    head.writeUInt32LE(op.o.length, 27);
+    await this.append(`ops-${p}`, [head, key, ns, op.id.bytes, op.o]);
   }
 
   async readBase(p: number): Promise<Array<{collection: number; key: string; doc: Buffer}>> {
@@ -401,23 +411,36 @@ class PartitionFiles {
     const data = await this.read(`ops-${p}`);
     const out: StoredOp[] = [];
     for (let at = 0; at < data.length; ) {
-      const seq = data.readUInt32LE(at);
-      const collection = data.readUInt16LE(at + 4);
-      const mlen = data.readUInt32LE(at + 6);
-      const ilen = data.readUInt32LE(at + 10);
-      const olen = data.readUInt32LE(at + 14);
-      let q = at + 18;
-      const meta = JSON.parse(data.toString('utf8', q, q + mlen)) as {k: DocumentOperation['kind']; t: number; i: number; key: string; ns: string; x: boolean; m: boolean; type: number};
-      q += mlen;
+      const klen = data.readUInt32LE(at + 17);
+      const nlen = data.readUInt16LE(at + 21);
+      const ilen = data.readUInt32LE(at + 23);
+      const olen = data.readUInt32LE(at + 27);
+      const flags = data.readUInt8(at + 7);
+      let q = at + OP_HEAD;
+      const idKey = data.toString('utf8', q, q + klen);
+      q += klen;
+      const ns = data.toString('utf8', q, q + nlen);
+      q += nlen;
       const id = data.subarray(q, q + ilen);
       q += ilen;
       const o = data.subarray(q, q + olen);
-      at = q + olen;
       out.push({
-        seq,
-        collection,
-        op: {kind: meta.k, ts: {t: meta.t, i: meta.i}, wall: null, ns: meta.ns, ui: null, transaction: meta.x, fromMigrate: meta.m, id: {type: meta.type, bytes: id}, idKey: meta.key, o},
+        seq: data.readUInt32LE(at),
+        collection: data.readUInt16LE(at + 4),
+        op: {
+          kind: KINDS[data.readUInt8(at + 6)]!,
+          ts: {t: data.readUInt32LE(at + 8), i: data.readUInt32LE(at + 12)},
+          wall: null,
+          ns,
+          ui: null,
+          transaction: (flags & 1) !== 0,
+          fromMigrate: (flags & 2) !== 0,
+          id: {type: data.readUInt8(at + 16), bytes: id},
+          idKey,
+          o,
+        },
       });
+      at = q + olen;
     }
     return out;
   }
