@@ -111,6 +111,33 @@ describe('replaying a story of entries to exact documents', {skip: noPython}, ()
   });
 });
 
+describe('replay across a dump\'s capture window (OPLOG.md §5 rules 1, 2 and 4; trap 5)', () => {
+  const entries = [
+    updateEntry(ORDERS, D(['_id', 1]), D(['$v', 2], ['diff', D(['sa', D(['u', D(['x', 2])])])]), 200, 1),
+    updateEntry(ORDERS, D(['_id', 1]), D(['$v', 2], ['diff', D(['u', D(['a', 5])], ['i', D(['b', 1])])]), 200, 2),
+    updateEntry(ORDERS, D(['_id', 2]), D(['$v', 2], ['diff', D(['u', D(['q', 1])])]), 200, 3),
+    commandEntry('admin.$cmd', D(['applyOps', [inner('d', ORDERS, D(['_id', 2]))]]), 200, 4),
+  ];
+  // The dump read document 1 after the second entry (it already holds a: 5, b: 1) and missed
+  // document 2, deleted before the dump reached it. Replay starts at the window's start.
+  const dumped = bytes(D(['_id', 1], ['a', 5], ['b', 1]));
+
+  it('idempotent mode converges to the state at the window\'s end, as mongod\'s own re-application does', async () => {
+    const ops = await collect(decodeOperations(stream(entries)));
+    const one = replayDocument(ORDERS, keyOf(1), dumped, ops, {mode: () => 'idempotent'});
+    assert.deepEqual(one.doc, bytes(D(['_id', 1], ['a', 5], ['b', 1])));
+    assert.deepEqual(one.events.map((e) => e.provisional), [['a'], []]);
+    const two = replayDocument(ORDERS, keyOf(2), null, ops, {mode: () => 'idempotent'});
+    assert.equal(two.doc, null);
+    assert.deepEqual(two.events.map((e) => e.outcome), ['update-on-missing', 'delete-on-missing']);
+  });
+
+  it('strict mode refuses the entry that meets the later state, rather than guess', async () => {
+    const ops = await collect(decodeOperations(stream(entries)));
+    assert.throws(() => replayDocument(ORDERS, keyOf(1), dumped, ops), (e: unknown) => e instanceof GravityError && e.code === 'OPLOG_UNSUPPORTED' && /Timestamp\(200, 1\)/.test(e.message));
+  });
+});
+
 describe('collection operations in a document\'s replay (OPLOG.md §3.3)', () => {
   const op = (kind: Operation['kind'], ns: string, t: number, extra: Partial<Operation> = {}): Operation =>
     ({kind, ns, ts: {t, i: 1}, wall: null, ui: null, transaction: false, fromMigrate: false, ...extra}) as Operation;
