@@ -14,7 +14,7 @@
 import type {Backup} from '../catalog/list.js';
 import type {Settings} from '../config/settings.js';
 import {GravityError} from '../errors.js';
-import {decodeOperations} from '../oplog/decode.js';
+import {decodeOperations, newDecodeStats} from '../oplog/decode.js';
 import {compareOpTime, formatOpTime, describeOpTime} from '../oplog/optime.js';
 import {assertCovers, CombinedOplog} from '../oplog/sources/combined.js';
 import {DumpOplogSource} from '../oplog/sources/dump.js';
@@ -86,6 +86,7 @@ export async function planPointInTime(request: PointInTimeRequest, settings: Set
     // The dump's capture ends with its own oplog; a plain dump ended before its last file was written.
     const uploaded = source.backupInfo?.objects.map((o) => (o.lastModified ? Date.parse(o.lastModified) : NaN)).filter((ms) => !Number.isNaN(ms)) ?? [];
     const consistentFrom = own.hasOplog ? ownCoverage.to : uploaded.length > 0 ? secondsOf(new Date(Math.max(...uploaded) + 1000)) : null;
+    const stats = newDecodeStats();
     const pointInTime: PointInTime = {
       at,
       basePoint,
@@ -95,7 +96,18 @@ export async function planPointInTime(request: PointInTimeRequest, settings: Set
       operations: (namespaces) =>
         decodeOperations(combined.entries({since: basePoint, until: stop, namespaces, signal}), {
           namespaces: (ns) => namespaces.includes(ns),
+          stats,
         }),
+      afterReplay: () => {
+        // A transaction whose operations came before the replay's start, committed after it: what it
+        // wrote is unknown here (mongodump starts its own capture at the oldest open transaction for this reason).
+        const unknown = stats.commitsWithoutOperations.find((ts) => compareOpTime(ts, at) < 0);
+        if (unknown) {
+          throw new GravityError('OPLOG_GAP', `A transaction committed at ${describeOpTime(unknown)} (${formatOpTime(unknown)}) began before ${describeOpTime(basePoint)}, where the replay starts: what it wrote is not in the oplog read`, {
+            hint: 'Add an --oplog source that reaches further back than the base backup, or use an older base (--from)',
+          });
+        }
+      },
       ...(request.window ? {window: request.window} : {}),
     };
     return {source, pointInTime, close: opened.close};

@@ -26,6 +26,8 @@ export interface PointInTime {
   /** The decoded operations of these `db.coll` namespaces, from basePoint on, in apply order. */
   operations: (namespaces: string[]) => AsyncIterable<Operation>;
   window?: ReplayWindow;
+  /** Checks once the oplog was read (a transaction that began before the replay's start, say). */
+  afterReplay?: () => void;
 }
 
 export interface ReplayOutcome {
@@ -63,6 +65,7 @@ export async function replayStage(
     emit: async (collection, docs) => rebuilt.get(collection)!.append(docs),
     onProgress: (p) => onProgress({operations: p.operations, ...(p.collection ? {collection: p.collection} : {})}),
   });
+  pit.afterReplay?.();
   const {changed} = result;
   for (const [collection, spool] of rebuilt) {
     await spool.close();
