@@ -63,23 +63,7 @@ export function readEntryHead(doc: Buffer, where: string, offset: number | null)
   return {ts, op};
 }
 
-/** Negative, zero or positive as `a` is before, at or after `b` (seconds, then the counter; both unsigned). */
-export function compareOpTime(a: OpTime, b: OpTime): number {
-  return a.t !== b.t ? a.t - b.t : a.i - b.i;
-}
-
-export function maxOpTime(a: OpTime, b: OpTime): OpTime {
-  return compareOpTime(a, b) >= 0 ? a : b;
-}
-
-export function minOpTime(a: OpTime, b: OpTime): OpTime {
-  return compareOpTime(a, b) <= 0 ? a : b;
-}
-
-/** `Timestamp(1710000000, 3)`, the shell's spelling, for messages. */
-export function formatOpTime(ts: OpTime): string {
-  return `Timestamp(${ts.t}, ${ts.i})`;
-}
+export {compareOpTime, formatOpTime} from '../optime.js';
 
 /** The second an optime falls in, as an ISO 8601 UTC time (the counter is not a fraction of a second). */
 export function opTimeToIso(ts: OpTime): string {
