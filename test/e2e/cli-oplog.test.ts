@@ -13,10 +13,14 @@ import path from 'node:path';
 import {after, before, describe, it} from 'node:test';
 import zlib from 'node:zlib';
 
+import {PutObjectCommand} from '@aws-sdk/client-s3';
+
 import {LiveOplogSource} from '../../src/oplog/sources/live.js';
+import {createS3Client} from '../../src/s3/client.js';
 import {metadataJson, tempDir, writeFolder} from '../support/bson-fixtures.js';
 import {assertCleanError, cleanEnv, json, REPO_ROOT, runCli} from '../support/cli.js';
 import {startMongo, type MongoBackend} from '../support/mongo-backend.js';
+import {s3EnvFor, startS3Server, type S3Server} from '../support/s3-server.js';
 import {
   batchedDeletes, DEBIAN_PYTHON, encodeEntries, imageNoop, innerInsert, innerUpdateV2, insert, noop, oid, remove, transaction, updateV1, updateV2, type Json,
 } from '../support/oplog-fixtures.js';
@@ -160,6 +164,22 @@ describe('oplog, changes and history through bin/run.js', () => {
     assert.deepEqual([b.state, b.stateKnown], [null, true]);
   });
 
+  it('history from a mongodump --oplog dump: its point is its oplog\'s first entry, and its oplog.bson joins the --oplog sources', async () => {
+    // The dump's oplog runs from 13:59:50 to 14:01:40 (gzip inside a file named oplog.bson, OPLOG.md §8); the --oplog dump takes over at 14:01:40.
+    const withOplog = path.join(root, 'dump-with-oplog');
+    await writeFolder(withOplog, [{db: 'gravity', collection: 'artworks', docs: encodeEntries([docA, docB]), metadata: metadataJson('artworks')}], {gzip: true});
+    await fsp.writeFile(path.join(withOplog, 'oplog.bson'), zlib.gzipSync(Buffer.concat(encodeEntries(entries.filter((e) => tsOf(e) <= 100)))));
+    const result = await runCli(['history', 'artworks', `ObjectId("${B}")`, '--from', withOplog, '--oplog', path.join(dumps, 'dump-2'), '--json'], {env});
+    assert.equal(result.code, 0, result.stderr);
+    const out = json<{base: {point: unknown}; events: Array<{op: string; ts: {t: number}}>; state: unknown; sources: string[]}>(result);
+    assert.deepEqual(out.base.point, {t: T0 - 10, i: 1});
+    assert.deepEqual(out.events.map((e) => [e.op, e.ts.t - T0]), [['update', 51], ['delete', 111]]);
+    assert.equal(out.state, null);
+    assert.equal(out.sources.length, 2);
+    // Without the dump's own oplog the --oplog dump alone starts too late.
+    assertCleanError(await runCli(['history', 'artworks', `ObjectId("${B}")`, '--from', base, '--oplog', path.join(dumps, 'dump-2')], {env}), /The oplog starts at 2025-11-18T14:01:40Z/);
+  });
+
   it('a gap, an oplog starting too late, a truncated dump and a missing source: one line each, non-zero exit', async () => {
     const late = await runCli(['changes', '--since', ISO(0), '--oplog', path.join(dumps, 'dump-2'), '--json'], {env});
     assertCleanError(late, /The oplog starts at 2025-11-18T14:01:40Z .* after 2025-11-18T14:00:00Z/);
@@ -250,5 +270,45 @@ describe('the live oplog of a target, read only and filtered on the server', () 
     // Kept: the artworks CRUD entries, the transaction and the batched delete; dropped: no-ops, images, gravity.other.
     assert.equal(filtered.entries, 8);
     assert.ok(filtered.bytes * 5 < unfiltered.bytes, `${filtered.bytes} vs ${unfiltered.bytes}`);
+  });
+});
+
+describe('oplog dumps and backups in S3', () => {
+  let s3: S3Server;
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    dir = await tempDir('cli-oplog-s3');
+    s3 = await startS3Server();
+    await s3.createBucket('gravity');
+    const client = createS3Client({endpoint: s3.endpoint, region: s3.region, credentials: {accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey}});
+    const put = (key: string, body: Buffer) => client.send(new PutObjectCommand({Bucket: 'gravity', Key: key, Body: body}));
+    const entries = story();
+    await put('oplog/2025-11-18/local/oplog.rs.bson', Buffer.concat(encodeEntries(entries.filter((e) => tsOf(e) <= 100))));
+    await put('oplog/2025-11-18b/local/oplog.rs.bson.gz', zlib.gzipSync(Buffer.concat(encodeEntries(entries.filter((e) => tsOf(e) >= 100)))));
+    // 13:00 is before the oplog's first entry, 14:00 is covered, 14:10 is after its last: the base is 14:00.
+    const [a, b] = encodeEntries([docA, docB]);
+    const [oldA] = encodeEntries([{...docA, title: 'the 13:00 version'}]);
+    await put('backups/dump-2025-11-18T13-00-00Z/gravity/artworks.bson', oldA!);
+    await put('backups/dump-2025-11-18T14-00-00Z/gravity/artworks.bson', Buffer.concat([a!, b!]));
+    await put('backups/dump-2025-11-18T14-00-00Z/gravity/artworks.metadata.json', Buffer.from(metadataJson('artworks')));
+    await put('backups/dump-2025-11-18T14-10-00Z/gravity/artworks.bson', oldA!);
+    env = cleanEnv({...s3EnvFor(s3), GRAVITY_RESTORE_SOURCE: 's3://gravity/backups/', GRAVITY_RESTORE_SOURCE_TZ: 'UTC', GRAVITY_RESTORE_CACHE: path.join(dir, 'cache')});
+  });
+  after(async () => {
+    await s3?.stop();
+    await fsp.rm(dir, {recursive: true, force: true});
+  });
+
+  it('an s3:// prefix of oplog dumps is one source; history picks the newest backup the oplog follows unbroken', async () => {
+    const shown = json<{sources: Array<{source: string; from: unknown; to: unknown; gaps: unknown[]; files: unknown[]}>}>(await runCli(['oplog', '--oplog', 's3://gravity/oplog/', '--json'], {env}));
+    assert.deepEqual(shown.sources.map((s) => [s.source, s.from, s.to, s.gaps, s.files.length]), [['s3://gravity/oplog/', {t: T0 - 10, i: 1}, {t: T0 + 300, i: 1}, [], 2]]);
+    const result = await runCli(['history', 'artworks', `ObjectId("${A}")`, '--oplog', 's3://gravity/oplog/', '--json'], {env});
+    assert.equal(result.code, 0, result.stderr);
+    const out = json<{base: {backup: string; takenAt: string}; events: unknown[]; stateJson: string}>(result);
+    assert.deepEqual([out.base.backup, out.base.takenAt], ['dump-2025-11-18T14-00-00Z', '2025-11-18T14:00:00.000Z']);
+    assert.equal(out.events.length, 3);
+    assert.equal(out.stateJson, `{"_id":{"$oid":"${A}"},"title":null,"partner_id":{"$oid":"${P}"},"price":{"$numberInt":"120"},"sold":true}`);
   });
 });
