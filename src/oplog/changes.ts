@@ -15,7 +15,7 @@ import {fieldChanges} from './field-changes.js';
 import {collectionFilter, collectionOf} from './namespaces.js';
 import {makeDocument, makeElement} from './raw.js';
 import {assertCovers, CombinedOplog} from './sources/combined.js';
-import {opTimeToIso} from './sources/entry.js';
+import {opTimeToIso, skippable} from './sources/entry.js';
 import type {DocumentOperation, OplogSource, OpTime} from './types.js';
 
 const DELETED_IDS = 1000;
@@ -95,6 +95,7 @@ export async function runChanges(sources: OplogSource[], options: ChangesOptions
   const read = oplog.batches({since, ...(until ? {until} : {}), namespaces: filter.serverHint, ...(options.signal ? {signal: options.signal} : {})});
   for await (const batch of read) {
     for (const entry of batch) {
+      if (skippable(entry.raw, filter.matters)) continue;
       for (const op of decoder.decode(entry)) {
         if (op.fromMigrate || !filter.matters(op.ns)) continue;
         const c = of(op.ns);

@@ -28,7 +28,7 @@ import {collectionOf} from './namespaces.js';
 import {compareOpTime} from './optime.js';
 import {assertCovers, CombinedOplog} from './sources/combined.js';
 import {DumpOplogSource} from './sources/dump.js';
-import {opTimeToIso} from './sources/entry.js';
+import {opTimeToIso, skippable} from './sources/entry.js';
 import type {DocumentOperation, Operation, OplogSource, OpTime} from './types.js';
 
 export interface HistoryEvent {
@@ -186,6 +186,7 @@ export async function runHistory(sources: OplogSource[], options: HistoryOptions
   const read = oplog.batches({since: start, ...(options.until ? {until: options.until} : {}), ...(options.signal ? {signal: options.signal} : {})});
   for await (const batch of read) {
     for (const entry of batch) {
+      if (skippable(entry.raw, matches)) continue;
       for (const op of decoder.decode(entry)) {
         if (op.kind === 'rename') {
           if (!matches(op.ns) && op.to !== undefined && matches(op.to) && op.dropTarget) {
