@@ -228,6 +228,8 @@ describe('the live oplog of a target, read only and filtered on the server', () 
       t.skip(`${backend.kind}: mongod does not let a client write local.oplog.rs; this test writes its entries there`);
       return;
     }
+    const env0 = cleanEnv({GRAVITY_RESTORE_SOURCE_TZ: 'UTC'});
+    assertCleanError(await runCli(['oplog', '--oplog', backend.uri], {env: env0}), /has no oplog \(local\.oplog\.rs is missing or empty\)\. Only a replica-set member keeps an oplog/);
     const entries = story();
     const filler = Array.from({length: 300}, (_, k) => insert(T0 + 140 + Math.floor(k / 10), 2 + (k % 10), 'gravity.other', {_id: int(k), pad: 'x'.repeat(200)}));
     const all = [...entries, ...filler].sort((x, y) => {
