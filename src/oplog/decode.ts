@@ -28,8 +28,10 @@ import {
   T_BINARY,
   T_DATE,
   T_DOCUMENT,
+  T_OBJECT_ID,
   elements,
   embedded,
+  findElement,
   makeDocument,
   makeElement,
   readFlag,
@@ -230,14 +232,22 @@ export class OplogDecoder {
       if (!o2 || o2.type !== T_DOCUMENT) throw corrupt(outer.ts, `(update on ${ns}) has no document key "o2"`);
       keyDoc = embedded(doc, o2);
     }
-    const idEl = elements(keyDoc).find((el) => el.key === '_id');
+    const idEl = findElement(keyDoc, '_id');
     if (!idEl) throw corrupt(outer.ts, `on ${ns} names no _id`);
-    const id = {type: idEl.type, bytes: Buffer.from(valueBytes(keyDoc, idEl))};
+    // Inserts and deletes take the _id from the copied `o`; an update's from `o2`, copied.
+    const idBytes = keyDoc === o ? valueBytes(o, idEl) : Buffer.from(valueBytes(keyDoc, idEl));
+    const id = {type: idEl.type, bytes: idBytes};
+    // One literal in one field order: V8 keeps every operation the same shape.
     const result: DocumentOperation = {
-      ...this.base(doc, f, ns, outer, inTransaction),
+      ts: outer.ts,
+      wall: outer.wall,
+      ns,
+      ui: uuidHex(doc, f.get('ui')),
+      transaction: inTransaction,
+      fromMigrate: readFlag(doc, f.get('fromMigrate')),
       kind: op === 'i' ? 'insert' : op === 'd' ? 'delete' : classifyUpdate(o),
       id,
-      idKey: rawIdKey(makeDocument([makeElement(id.type, '_id', id.bytes)])),
+      idKey: idKeyOf(id),
       o,
     };
     out.push(result);
@@ -363,6 +373,12 @@ export class OplogDecoder {
   }
 }
 
+/** The tool's `_id` key (bson-util idKey); an ObjectId's is its canonical text, spelled without building a document. */
+function idKeyOf(id: {type: number; bytes: Buffer}): string {
+  if (id.type === T_OBJECT_ID) return `{"$oid":"${id.bytes.toString('hex')}"}`;
+  return rawIdKey(makeDocument([makeElement(id.type, '_id', id.bytes)]));
+}
+
 /** (lsid, txnNumber) of a transaction entry, null when it has none (not a transaction). */
 function transactionKey(doc: Buffer, f: Fields): string | null {
   const lsid = f.get('lsid');
@@ -394,6 +410,28 @@ export async function* decodeOperations(entries: AsyncIterable<RawOplogEntry>, o
       if (options.until && compareOpTime(entry.ts, options.until) >= 0) break;
       for (const op of decoder.decode(entry)) yield op;
     }
+  } finally {
+    decoder.finish();
+  }
+}
+
+/**
+ * The same operations in arrays of up to `batchSize`: one await per batch rather than per operation,
+ * for a consumer that goes through millions of them.
+ */
+export async function* decodeOperationBatches(entries: AsyncIterable<RawOplogEntry>, options: DecodeOptions = {}, batchSize = 512): AsyncGenerator<Operation[]> {
+  const decoder = new OplogDecoder(options);
+  let batch: Operation[] = [];
+  try {
+    for await (const entry of entries) {
+      if (options.until && compareOpTime(entry.ts, options.until) >= 0) break;
+      for (const op of decoder.decode(entry)) batch.push(op);
+      if (batch.length >= batchSize) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
   } finally {
     decoder.finish();
   }

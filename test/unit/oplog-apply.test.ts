@@ -51,6 +51,7 @@ out['v1inPlace'] = S(('_id', 1), ('a', 1), ('b', 3), ('c', 1), ('n', 'new'))
 out['v1notViable'] = S(('_id', 1), ('x', 5), ('c', 1))
 out['v1sub'] = S(('_id', 1), ('sub', S(('10', 8), ('2', 7), ('b', 1))))
 out['v1arrDoc'] = S(('_id', 1), ('arr', [S(('q', 1), ('r', 2)), S(('q', 5),)]))
+out['dotted'] = S(('_id', 1), ('a.b', S(('c', 2),)), ('a', S(('b', 1),)), ('\u00e9t\u00e9', 'summer'), ('$price', 5))
 out['repl'] = S(('_id', 1), ('z', 1), ('10', 2), ('a', Decimal128('0.10')))
 out['replNoId'] = S(('_id', 1), ('q', 2), ('10', 1))
 `);
@@ -164,6 +165,15 @@ describe('$v:2 application rules (OPLOG.md §2.3, APPLY50/APPLY-NEW; traps 7 and
       expectRefused(() => apply(D(['_id', 1], ['a', [1]]), diffEntry(D(['sa', D(['a', true], ['x0', 1])]))), /unexpected key "x0"/);
       expectRefused(() => apply(D(['_id', 1], ['a', [1]]), diffEntry(D(['sa', D(['a', true], ['u2', 1], ['u1', 1])]))), /not ascending/);
     });
+    it('an empty diff or sub-diff, and an array length that is not an Int32 (SER assertDiffNonEmpty, checkSection)', () => {
+      expectRefused(() => apply(pre, diffEntry(D())), /empty/);
+      expectRefused(() => apply(D(['_id', 1], ['s', D()]), diffEntry(D(['ss', D()]))), /empty/);
+      expectRefused(() => apply(D(['_id', 1], ['a', [1]]), diffEntry(D(['sa', D(['a', true], ['l', Long.fromNumber(1)])]))), /length/);
+    });
+    it('an array index or length no 16 MiB document can reach (no padding loop of a billion nulls)', () => {
+      expectRefused(() => apply(D(['_id', 1], ['a', [1]]), diffEntry(D(['sa', D(['a', true], ['u999999999', 1])]))), /past what a 16 MiB document can hold/);
+      expectRefused(() => apply(D(['_id', 1], ['a', [1]]), diffEntry(D(['sa', D(['a', true], ['l', 2_000_000_000])]))), /length/);
+    });
     it('a field named twice in one diff', () => {
       expectRefused(() => apply(pre, diffEntry(D(['u', D(['x', 2])], ['i', D(['x', 3])]))), /appears twice/);
     });
@@ -175,6 +185,14 @@ describe('$v:2 application rules (OPLOG.md §2.3, APPLY50/APPLY-NEW; traps 7 and
       const entry = updateEntry(NS, id, D(['$v', 2], ['diff', D(['q', D()])]), 1710000001, 7);
       assert.throws(() => applyOperation(bytes(D(['_id', 1])), opOf(entry)), /shop\.orders _id \{"\$oid":"65f0c0ffee0000000000abcd"\} at Timestamp\(1710000001, 7\)/);
     });
+  });
+});
+
+describe('field names as bytes (OPLOG.md §2.3: "s" + name verbatim, never split on dots)', {skip: noPython}, () => {
+  it('a sub-diff of a field named "a.b", a non-ASCII name and a $-led name (legal since 5.0)', () => {
+    const pre = D(['_id', 1], ['a.b', D(['c', 1])], ['a', D(['b', 1])], ['été', 'winter'], ['$price', 4]);
+    const diff = D(['u', D(['été', 'summer'], ['$price', 5])], ['sa.b', D(['u', D(['c', 2])])]);
+    assert.deepEqual(apply(pre, diffEntry(diff)), py.dotted);
   });
 });
 

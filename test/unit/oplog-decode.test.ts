@@ -11,7 +11,7 @@ import {describe, it} from 'node:test';
 import {Binary, Double, Long, ObjectId, UUID} from 'bson';
 
 import {GravityError} from '../../src/errors.js';
-import {classifyUpdate, decodeOperations, newDecodeStats, OplogDecoder, type DecodeStats} from '../../src/oplog/decode.js';
+import {classifyUpdate, decodeOperationBatches, decodeOperations, newDecodeStats, OplogDecoder, type DecodeStats} from '../../src/oplog/decode.js';
 import {rawIdKey} from '../../src/target/bson-util.js';
 import type {CollectionOperation, DocumentOperation, Operation} from '../../src/oplog/types.js';
 import {
@@ -320,6 +320,14 @@ describe('unknown operation types and boundaries', () => {
     const ops = await collect(decodeOperations(counted(), {until: {t: 10, i: 2}}));
     assert.deepEqual(summary(ops), ['insert shop.orders n:1e0 @10:1']);
     assert.equal(read, 2);
+  });
+
+  it('batches hold the same operations in the same order, and stop at `until` too', async () => {
+    const entries = Array.from({length: 10}, (_, n) => insertEntry(NS, D(['_id', n]), 20, n + 1));
+    const one = await collect(decodeOperations(stream(entries), {until: {t: 20, i: 8}}));
+    const batches = await collect(decodeOperationBatches(stream(entries), {until: {t: 20, i: 8}}, 3));
+    assert.deepEqual(batches.map((b) => b.length), [3, 3, 1]);
+    assert.deepEqual(batches.flat(), one);
   });
 
   it('an entry that is not BSON, or an update without o2, is OPLOG_CORRUPT naming its ts', () => {
