@@ -21,9 +21,8 @@ import type {DumpInput} from '../dump/types.js';
 import {GravityError, isGravityError} from '../errors.js';
 import {parseQuery} from '../query/parse.js';
 import {docToJson, idKey, idToJson, rawIdKey} from '../target/bson-util.js';
-import {replayOperation} from './apply/index.js';
 import {OplogDecoder} from './decode.js';
-import {fieldChanges} from './field-changes.js';
+import {replayDocument} from './replay.js';
 import {collectionOf} from './namespaces.js';
 import {compareOpTime} from './optime.js';
 import {assertCovers, CombinedOplog} from './sources/combined.js';
@@ -44,6 +43,8 @@ export interface HistoryEvent {
   missing?: boolean;
   /** rename: the new namespace. */
   to?: string;
+  /** Inside a dump's capture window: paths written by mongod's re-application rules (the base already held a later state). */
+  provisional?: string[];
 }
 
 export interface HistoryResult {
@@ -78,6 +79,8 @@ interface Base {
   label: string;
   takenAt: string | null;
   point: OpTime;
+  /** A mongodump --oplog dump's last oplog entry: where its documents are consistent (null: unknown). */
+  windowEnd: OpTime | null;
   input: DumpInput;
   ownOplog: DumpOplogSource | null;
 }
@@ -102,14 +105,14 @@ function secondOf(iso: string): OpTime {
 async function baseFor(label: string, input: DumpInput, takenAt: string | null, settings: Settings, signal?: AbortSignal): Promise<Base> {
   const own = new DumpOplogSource(`${label} (oplog.bson)`, input);
   const coverage = await own.coverage(signal);
-  if (coverage.from !== null) return {label, takenAt, point: coverage.from, input, ownOplog: own};
+  if (coverage.from !== null) return {label, takenAt, point: coverage.from, windowEnd: coverage.to, input, ownOplog: own};
   const when = takenAt ?? parseBackupName(path.basename(label), settings.sourceTz)?.takenAt.toISOString() ?? null;
   if (when === null) {
     throw new GravityError('USAGE', `Cannot tell when ${label} was taken: it has no oplog.bson and its name holds no time`, {
       hint: 'Give a backup id of --source, or a dump whose name carries its time (e.g. dump-2026-11-18T14-00-00Z)',
     });
   }
-  return {label, takenAt: when, point: secondOf(when), input, ownOplog: null};
+  return {label, takenAt: when, point: secondOf(when), windowEnd: null, input, ownOplog: null};
 }
 
 /** --from, or the newest backup of the source from whose point the oplog runs unbroken to `until`. */
@@ -167,72 +170,60 @@ export async function runHistory(sources: OplogSource[], options: HistoryOptions
   }
   assertCovers(coverage, start, options.until, `the history of ${options.collection} ${idToJson(value)} from ${opTimeToIso(start)}`);
 
-  let current: Buffer | null = null;
-  let stateKnown = base !== null;
+  let initial: Buffer | null = null;
+  let home: string | null = null;
   const tracked = new Set<string>();
   const matches = (ns: string) => tracked.has(ns) || (options.collection.includes('.') ? ns === options.collection : collectionOf(ns) === options.collection);
   if (base) {
     options.onProgress?.(`Reading ${options.collection} ${idToJson(value)} from ${base.label}`);
     const found = await baseDocument(base, options.collection, key, options.signal);
     if (found) {
-      current = found.doc;
-      tracked.add(found.ns);
+      initial = found.doc;
+      home = found.ns;
     }
   }
-  const events: HistoryEvent[] = [];
-  const listed = (ts: OpTime) => options.since === null || compareOpTime(ts, options.since) >= 0;
+  // One document's operations and the collection operations around them: bounded by its own history.
+  const ops: Operation[] = [];
   const decoder = new OplogDecoder({namespaces: matches});
-  options.onProgress?.('Replaying the oplog');
+  options.onProgress?.('Reading the oplog');
   const read = oplog.batches({since: start, ...(options.until ? {until: options.until} : {}), ...(options.signal ? {signal: options.signal} : {})});
   for await (const batch of read) {
     for (const entry of batch) {
       if (skippable(entry.raw, matches)) continue;
       for (const op of decoder.decode(entry)) {
-        if (op.kind === 'rename') {
-          if (!matches(op.ns) && op.to !== undefined && matches(op.to) && op.dropTarget) {
-            // Another collection renamed over this one: its documents are gone.
-            if (current !== null && listed(op.ts)) events.push(event(op, 'drop', [], [], op.to));
-            current = null;
-            continue;
-          }
-          if (!matches(op.ns) || op.to === undefined) continue;
+        if (isDocumentOperation(op)) {
+          if (op.idKey !== key || !matches(op.ns)) continue;
+          home ??= op.ns;
+        } else if (op.kind === 'rename' && op.to !== undefined && matches(op.ns)) {
+          // Later entries of the renamed collection carry its new name.
           tracked.add(op.to);
-          if (listed(op.ts)) events.push({...event(op, 'rename', [], [], op.ns), to: op.to});
-          continue;
         }
-        if (op.kind === 'drop' || op.kind === 'dropDatabase') {
-          const hit = op.kind === 'drop' ? matches(op.ns) : [...tracked].some((ns) => ns.startsWith(`${op.ns}.`)) || (options.collection.includes('.') && options.collection.startsWith(`${op.ns}.`));
-          if (!hit) continue;
-          if (listed(op.ts) && current !== null) events.push(event(op, 'drop', [], [], op.ns));
-          current = null;
-          stateKnown = true;
-          continue;
-        }
-        if (op.kind === 'unsupported') {
-          if (current === null && !stateKnown) continue;
-          throw new GravityError('OPLOG_UNSUPPORTED', `${op.ns} was changed at ${opTimeToIso(op.ts)} by ${op.command ?? 'a command'}, which the replayer cannot follow for one document`, {
-            hint: 'Look at the history up to just before it (--until)',
-          });
-        }
-        if (!isDocumentOperation(op) || op.idKey !== key || !matches(op.ns)) continue;
-        if (op.fromMigrate) {
-          current = replayOperation(current, op).doc;
-          continue;
-        }
-        const previous = current;
-        const result = replayOperation(current, op);
-        if (op.kind === 'insert') stateKnown = true;
-        if (op.kind === 'delete') stateKnown = true;
-        current = stateKnown ? result.doc : null;
-        tracked.add(op.ns);
-        if (!listed(op.ts)) continue;
-        const changed = fieldChanges(op, previous);
-        const missing = result.outcome === 'update-on-missing' || result.outcome === 'delete-on-missing';
-        events.push({...event(op, op.kind, changed.set, changed.unset, op.ns), ...(missing && stateKnown ? {missing: true} : {})});
+        ops.push(op);
       }
     }
   }
   decoder.finish();
+  // Inside a mongodump --oplog base's capture window its documents may already reflect an entry:
+  // applied as mongod re-applies them there (OPLOG.md §5 rules 1-2); strictly after it.
+  const windowEnd = base?.windowEnd ?? null;
+  const replay = replayDocument(home ?? options.collection, key, initial, ops, {
+    mode: (op) => (windowEnd !== null && compareOpTime(op.ts, windowEnd) <= 0 ? 'idempotent' : 'strict'),
+  });
+  const stateKnown = base !== null || replay.events.some((e) => e.op === 'insert' || e.op === 'delete' || e.op === 'drop');
+  const current = stateKnown ? replay.doc : null;
+  const listed = (ts: OpTime) => options.since === null || compareOpTime(ts, options.since) >= 0;
+  const events: HistoryEvent[] = replay.events.filter((e) => listed(e.ts) && !e.fromMigrate).map((e) => ({
+    ts: {t: e.ts.t, i: e.ts.i},
+    wall: e.wall ? e.wall.toISOString() : null,
+    op: e.op,
+    set: e.set,
+    unset: e.unset,
+    transaction: e.transaction,
+    ns: e.ns,
+    ...(e.outcome === 'update-on-missing' || e.outcome === 'delete-on-missing' ? {missing: true} : {}),
+    ...(e.provisional.length > 0 ? {provisional: e.provisional} : {}),
+    ...(e.op === 'rename' ? {to: renameTarget(ops, e.ts, e.ns)} : {}),
+  }));
   const ts = (t: OpTime | null) => (t === null ? null : {t: t.t, i: t.i});
   return {
     collection: options.collection,
@@ -253,7 +244,7 @@ function isDocumentOperation(op: Operation): op is DocumentOperation {
   return op.kind === 'insert' || op.kind === 'update' || op.kind === 'replace' || op.kind === 'delete';
 }
 
-function event(op: {ts: OpTime; wall: Date | null; transaction: boolean} & Partial<Pick<DocumentOperation, 'id'>>, kind: HistoryEvent['op'], set: string[], unset: string[], ns: string): HistoryEvent {
-  return {ts: {t: op.ts.t, i: op.ts.i}, wall: op.wall ? op.wall.toISOString() : null, op: kind, set, unset, transaction: op.transaction, ns};
+function renameTarget(ops: Operation[], ts: OpTime, from: string): string {
+  const op = ops.find((o) => o.kind === 'rename' && o.ns === from && compareOpTime(o.ts, ts) === 0);
+  return op?.kind === 'rename' && op.to !== undefined ? op.to : '?';
 }
-
