@@ -27,7 +27,7 @@ export default class Oplog extends BaseCommand<typeof Oplog> {
         onProgress: (source, p) => this.reporter.spin(`Reading ${source.label}: ${p.entries.toLocaleString('en-US')} entries`),
       });
       this.reporter.succeed(`Read ${report.sources.length} oplog source${report.sources.length === 1 ? '' : 's'}`);
-      this.log(renderOplogReport(report, this.flags.tz ?? this.settings.sourceTz));
+      this.log(renderOplogReport(report, this.flags.tz ? this.settings.tz : this.settings.sourceTz));
       return report;
     } finally {
       await opened.close();

@@ -13,6 +13,7 @@ import {crc64} from '../../src/dump/crc64.js';
 import {isGravityError} from '../../src/errors.js';
 import {assertCovers, CombinedOplog} from '../../src/oplog/sources/combined.js';
 import {DumpOplogSource} from '../../src/oplog/sources/dump.js';
+import {skippable} from '../../src/oplog/sources/entry.js';
 import {OplogFileSet, type OplogFile} from '../../src/oplog/sources/files.js';
 import {openOplogSource} from '../../src/oplog/sources/open.js';
 import type {RawOplogEntry} from '../../src/oplog/types.js';
@@ -211,4 +212,41 @@ test('TIME: ISO 8601 with an offset or read in a zone, Timestamp(t, i), fraction
   assert.throws(() => parseOplogTime('2025-11-18T14:30:00.5Z', 'UTC'), /whole seconds/);
   assert.throws(() => parseOplogTime('Timestamp(1, 99999999999)', 'UTC'), /unsigned 32-bit/);
   assert.throws(() => parseOplogTime('yesterday', 'UTC'), /Cannot read "yesterday" as a time/);
+});
+
+test('the merge of overlapping files, cut anywhere from one oplog, gives that oplog back: each entry once, in order', async () => {
+  const all = encodeEntries(Array.from({length: 60}, (_, k) => (k % 7 === 3 ? noop(T0 + k * 2) : insert(T0 + k * 2, 1 + (k % 3), NS, {_id: {$numberInt: String(k)}}))));
+  let seed = 11;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let round = 0; round < 25; round++) {
+    // Random stretches covering every entry at least once, overlapping each other, in random order.
+    const files: OplogFile[] = [];
+    let start = 0;
+    while (start < all.length) {
+      const end = Math.min(all.length, start + 1 + Math.floor(next() * 20));
+      // At least one entry shared with what came before: files that do not meet leave a gap.
+      const from = Math.max(0, start - 1 - Math.floor(next() * 5));
+      files.push(memoryFile(`f${files.length}.bson`, Buffer.concat(all.slice(from, end)), 1 + Math.floor(next() * 200)));
+      start = end;
+    }
+    if (next() < 0.5) files.push(memoryFile('whole.bson', Buffer.concat(all.slice(10, 40))));
+    files.sort(() => next() - 0.5);
+    const source = new OplogFileSet('random', files);
+    const got = await collect(source.entries());
+    assert.equal(got.length, all.length, `round ${round}`);
+    got.forEach((e, k) => assert.ok(e.raw.equals(all[k]!), `round ${round}: entry ${k}`));
+    assert.deepEqual((await source.coverage()).gaps, [], `round ${round}`);
+  }
+});
+
+test('entries that cannot matter are passed over undecoded: no-ops and other namespaces\' CRUD; commands never', () => {
+  const [n, mine, other, txn, image] = encodeEntries([
+    noop(T0),
+    insert(T0 + 1, 1, NS, {_id: {$numberInt: '1'}}),
+    insert(T0 + 2, 1, 'gravity.other', {_id: {$numberInt: '1'}}),
+    {op: 'c', ns: 'admin.$cmd', o: {applyOps: [{op: 'i', ns: 'gravity.other', o: {_id: 1}}]}, ts: {$timestamp: {t: T0 + 3, i: 1}}},
+    {op: 'n', ns: NS, o: {_id: 1, image: true}, ts: {$timestamp: {t: T0 + 4, i: 1}}},
+  ]);
+  const matters = (ns: string) => ns === NS;
+  assert.deepEqual([n, mine, other, txn, image].map((d) => skippable(d!, matters)), [true, false, true, false, true]);
 });

@@ -11,7 +11,8 @@ import {flatten, mergeLanes, type Lane} from './merge.js';
 /** A source that reads in batches (every source here does); entries() alone works too. */
 type BatchingSource = OplogSource & {batches?(options?: OplogReadOptions): AsyncIterable<RawOplogEntry[]>};
 
-async function* batched(source: BatchingSource, options: OplogReadOptions): AsyncGenerator<RawOplogEntry[]> {
+/** A source's entries in batches (its own batches() where it has one): the cheap way to read many. */
+export async function* batched(source: BatchingSource, options: OplogReadOptions): AsyncGenerator<RawOplogEntry[]> {
   if (source.batches) {
     yield* source.batches(options);
     return;

@@ -63,23 +63,7 @@ export function readEntryHead(doc: Buffer, where: string, offset: number | null)
   return {ts, op};
 }
 
-/** Negative, zero or positive as `a` is before, at or after `b` (seconds, then the counter; both unsigned). */
-export function compareOpTime(a: OpTime, b: OpTime): number {
-  return a.t !== b.t ? a.t - b.t : a.i - b.i;
-}
-
-export function maxOpTime(a: OpTime, b: OpTime): OpTime {
-  return compareOpTime(a, b) >= 0 ? a : b;
-}
-
-export function minOpTime(a: OpTime, b: OpTime): OpTime {
-  return compareOpTime(a, b) <= 0 ? a : b;
-}
-
-/** `Timestamp(1710000000, 3)`, the shell's spelling, for messages. */
-export function formatOpTime(ts: OpTime): string {
-  return `Timestamp(${ts.t}, ${ts.i})`;
-}
+export {compareOpTime, formatOpTime} from '../optime.js';
 
 /** The second an optime falls in, as an ISO 8601 UTC time (the counter is not a fraction of a second). */
 export function opTimeToIso(ts: OpTime): string {
@@ -87,3 +71,37 @@ export function opTimeToIso(ts: OpTime): string {
 }
 
 export const OP_NOOP = 0x6e; // 'n'
+
+const N = 0x6e;
+const S_ = 0x73;
+
+/**
+ * Whether an entry can be passed over without decoding when only `matters` namespaces count: a no-op,
+ * or a plain insert, update or delete (`i`, `u`, `d`, top-level) of another namespace. Commands,
+ * applyOps and anything unreadable are left to the decoder.
+ */
+export function skippable(doc: Buffer, matters: (ns: string) => boolean): boolean {
+  const end = doc.length - 1;
+  let at = 4;
+  let op = 0;
+  let ns: string | null = null;
+  while (at < end) {
+    const type = doc[at]!;
+    const name = at + 1;
+    let nameEnd = name;
+    while (nameEnd < end && doc[nameEnd] !== 0) nameEnd++;
+    const value = nameEnd + 1;
+    if (value > end) return false;
+    const size = valueSize(doc, type, value);
+    if (size < 0 || value + size > end) return false;
+    if (nameEnd - name === 2 && type === TYPE_STRING) {
+      if (doc[name] === O && doc[name + 1] === P && size > 5) op = doc[value + 4]!;
+      else if (doc[name] === N && doc[name + 1] === S_) ns = doc.toString('utf8', value + 4, value + size - 1);
+      if (op === OP_NOOP) return true;
+      if (op !== 0 && ns !== null) break;
+    }
+    at = value + size;
+  }
+  if (ns === null) return false;
+  return (op === 0x69 || op === 0x75 || op === 0x64) && !matters(ns);
+}
