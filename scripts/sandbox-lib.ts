@@ -38,9 +38,10 @@ export async function startSandbox(options: {bucket?: string; db?: string} = {})
     const s3 = await startS3Server();
     stops.push(() => s3.stop());
     await s3.createBucket(bucket);
-    const staging = await startMongo({label: 'staging'});
+    // Replica sets, so both have an oplog (`--oplog production` reads it) as real deployments do.
+    const staging = await startMongo({label: 'staging', replSet: 'staging'});
     stops.push(() => staging.stop());
-    const production = await startMongo({label: 'production'});
+    const production = await startMongo({label: 'production', replSet: 'production'});
     stops.push(() => production.stop());
     // With one external server for both, keep them apart by database name.
     const sameServer = staging.uri === production.uri;

@@ -360,7 +360,10 @@ for (const backend of backends) {
       const up = await coll.updateOne({code: 'u1', n: {$gt: 3}}, {$set: {v: 1}, $setOnInsert: {created: true}}, {upsert: true});
       assert.equal(up.upsertedCount, 1);
       const created = await coll.findOne({_id: up.upsertedId!});
-      assert.deepEqual(Object.keys(created!), ['_id', 'code', 'v', 'created']);
+      // One update creates its new fields in field-name order, whatever operator names them
+      // (https://www.mongodb.com/docs/manual/reference/operator/update/#behavior: "update operators
+      // process document fields with string-based names in lexicographic order").
+      assert.deepEqual(Object.keys(created!), ['_id', 'code', 'created', 'v']);
       const again = await coll.updateOne({code: 'u1'}, {$set: {v: 2}, $setOnInsert: {created: false}}, {upsert: true});
       assert.equal(again.upsertedCount, 0);
       assert.equal((await coll.findOne({code: 'u1'}))!.created, true);
@@ -373,6 +376,99 @@ for (const backend of backends) {
       const piped = await coll.updateOne({_id: 'm3'}, [{$set: {double: {$multiply: ['$g', 2]}}}]);
       assert.equal(piped.modifiedCount, 1);
       assert.equal((await coll.findOne({_id: 'm3'}))!.double, 4);
+    });
+
+    test('update operators refuse what mongod refuses, with its error codes', async () => {
+      // Codes: https://www.mongodb.com/docs/manual/reference/error-codes/ (2 BadValue, 14 TypeMismatch,
+      // 28 PathNotViable, 40 ConflictingUpdateOperators).
+      const coll = db.collection<Loose>('upd_errors');
+      await coll.insertOne({_id: 1, nul: null, str: 'x', n: 1, scalar: 5, arr: [1, 2], doc: {k: 1}});
+      const refused = async (update: Document | Document[]) => (await serverError(coll.updateOne({_id: 1}, update as UpdateFilter<Loose>))).code;
+      // https://www.mongodb.com/docs/manual/reference/operator/update/inc/: "Use of the $inc operator
+      // on a field with a null value will generate an error"; a string is not a number either.
+      assert.equal(await refused({$inc: {nul: 1}}), 14);
+      assert.equal(await refused({$inc: {str: 1}}), 14);
+      assert.equal(await refused({$inc: {n: 'one'}}), 14);
+      // https://www.mongodb.com/docs/manual/reference/operator/update/mul/: numbers only.
+      assert.equal(await refused({$mul: {str: 2}}), 14);
+      // https://www.mongodb.com/docs/manual/reference/operator/update/push/: "If the field is not an
+      // array, the operation will fail."
+      assert.equal(await refused({$push: {scalar: 1}}), 2);
+      assert.equal(await refused({$push: {doc: {$each: [1]}}}), 2);
+      // https://www.mongodb.com/docs/manual/reference/operator/update/addToSet/: "If you use $addToSet
+      // on a field that is not an array, the operation will fail."
+      assert.equal(await refused({$addToSet: {scalar: 1}}), 2);
+      // https://www.mongodb.com/docs/manual/reference/operator/update/pop/: "The $pop operation fails
+      // if the <field> is not an array."
+      assert.equal(await refused({$pop: {scalar: 1}}), 14);
+      // A dotted path through a scalar cannot be created (https://www.mongodb.com/docs/manual/reference/operator/update/set/
+      // creates missing embedded documents only).
+      assert.equal(await refused({$set: {'scalar.b': 1}}), 28);
+      assert.equal(await refused({$inc: {'str.b': 1}}), 28);
+      // One update may not touch a path twice, or a path and its parent
+      // (https://www.mongodb.com/docs/manual/reference/operator/update/#behavior: each field is processed once).
+      assert.equal(await refused({$set: {n: 2}, $inc: {n: 1}}), 40);
+      assert.equal(await refused({$set: {doc: {}, 'doc.k': 2}}), 40);
+      assert.equal(await refused({$rename: {n: 'm'}, $set: {m: 1}}), 40);
+      // $pop through a scalar is refused as well (mongodb/mongo src/mongo/db/update/pop_node.cpp: PathNotViable).
+      assert.equal(await refused({$pop: {'scalar.b': 1}}), 28);
+      // $unset through a scalar, and $pull or $pop of a missing field, change nothing and are not errors
+      // (https://www.mongodb.com/docs/manual/reference/operator/update/unset/: "If the field does not exist, then $unset does nothing").
+      assert.equal((await coll.updateOne({_id: 1}, {$unset: {'scalar.b': ''}})).modifiedCount, 0);
+      assert.equal((await coll.updateOne({_id: 1}, ops({$pull: {missing: 1}, $pop: {missing2: 1}}))).modifiedCount, 0);
+      const [raw] = (await coll.find({_id: 1}, {raw: true}).toArray()) as unknown as Buffer[];
+      assert.deepEqual(Buffer.from(raw!), Buffer.from(BSON.serialize({_id: 1, nul: null, str: 'x', n: 1, scalar: 5, arr: [1, 2], doc: {k: 1}})), 'refused updates change nothing');
+    });
+
+    test('update operators keep every field in place, integer-like keys included, and append new fields in name order', async () => {
+      // Field order: https://www.mongodb.com/docs/manual/core/document/#document-field-order; new
+      // fields of one update: https://www.mongodb.com/docs/manual/reference/operator/update/#behavior
+      // ("string-based names in lexicographic order. Fields with numeric names are processed in numeric order").
+      const M = (e: Array<[string, unknown]>) => new Map(e);
+      const coll = db.collection('upd_order');
+      const rawOf = async (id: number): Promise<string> => Buffer.from(((await coll.find({_id: id} as Document, {raw: true}).toArray())[0] as unknown as Uint8Array)).toString('hex');
+      const hex = (doc: unknown): string => Buffer.from(BSON.serialize(doc as Document)).toString('hex');
+      const by = M([['10', new Int32(8)], ['2', new Int32(-8)]]);
+      await coll.insertOne(M([['_id', 1], ['sub', by], ['n', new Int32(1)], ['arr', [new Int32(1), new Int32(2), new Int32(3), new Int32(4)]]]) as unknown as Document);
+      // https://www.mongodb.com/docs/manual/reference/operator/update/inc/ on a top-level field: the sub-document is untouched.
+      await coll.updateOne({_id: 1} as Document, {$inc: {n: 1}} as Document);
+      assert.equal(await rawOf(1), hex(M([['_id', 1], ['sub', by], ['n', new Int32(2)], ['arr', [1, 2, 3, 4].map((x) => new Int32(x))]])));
+      // A dotted $set into the sub-document replaces "2" where it stands.
+      await coll.updateOne({_id: 1} as Document, {$set: {'sub.2': new Int32(7)}} as Document);
+      assert.equal(await rawOf(1), hex(M([['_id', 1], ['sub', M([['10', new Int32(8)], ['2', new Int32(7)]])], ['n', new Int32(2)], ['arr', [1, 2, 3, 4].map((x) => new Int32(x))]])));
+      // https://www.mongodb.com/docs/manual/reference/operator/update/pull/ and .../pop/ (-1: first element).
+      await coll.updateOne({_id: 1} as Document, {$pull: {arr: {$gte: 3}}, $pop: {missing: 1}} as Document);
+      await coll.updateOne({_id: 1} as Document, {$pop: {arr: -1}} as Document);
+      // New fields of one update, whatever the order sent and the operator: z, a, 10 and 2 are appended as 2, 10, a, z.
+      await coll.updateOne({_id: 1} as Document, {$set: M([['z', 1], ['a', 2]]), $inc: M([['10', new Int32(1)], ['2', new Int32(1)]])} as Document);
+      assert.equal(
+        await rawOf(1),
+        hex(M([['_id', 1], ['sub', M([['10', new Int32(8)], ['2', new Int32(7)]])], ['n', new Int32(2)], ['arr', [new Int32(2)]], ['2', new Int32(1)], ['10', new Int32(1)], ['a', 2], ['z', 1]])),
+      );
+
+      // https://www.mongodb.com/docs/manual/reference/operator/update/push/ with $each, $position, $slice.
+      await coll.insertOne(M([['_id', 2], ['tags', ['a', 'b', 'c']], ['set', [M([['b', 2], ['a', 1]])]]]) as unknown as Document);
+      await coll.updateOne({_id: 2} as Document, {$push: {tags: {$each: ['x'], $position: 1, $slice: 3}}} as Document);
+      // https://www.mongodb.com/docs/manual/reference/operator/update/addToSet/: a document is a
+      // duplicate only with "the exact same fields and values and the fields are in the same order".
+      await coll.updateOne({_id: 2} as Document, {$addToSet: {set: M([['a', 1], ['b', 2]])}} as Document);
+      await coll.updateOne({_id: 2} as Document, {$addToSet: {set: M([['b', 2], ['a', 1]])}} as Document);
+      // Setting an array index past the end pads with null (https://www.mongodb.com/docs/manual/reference/operator/update/set/#set-elements-in-arrays).
+      await coll.updateOne({_id: 2} as Document, {$set: {'tags.4': 'e'}} as Document);
+      assert.equal(await rawOf(2), hex(M([['_id', 2], ['tags', ['a', 'x', 'b', null, 'e']], ['set', [M([['b', 2], ['a', 1]]), M([['a', 1], ['b', 2]])]]])));
+
+      // https://www.mongodb.com/docs/manual/reference/operator/update/rename/: the value moves, the old name goes.
+      await coll.insertOne(M([['_id', 3], ['a', 1], ['b', M([['c', 2]])]]) as unknown as Document);
+      await coll.updateOne({_id: 3} as Document, {$rename: {a: 'b.d'}} as Document);
+      assert.equal(await rawOf(3), hex(M([['_id', 3], ['b', M([['c', 2], ['d', 1]])]])));
+
+      // Pipeline updates (https://www.mongodb.com/docs/manual/tutorial/update-with-aggregation-pipeline/):
+      // $set keeps an existing field in place and appends a new one; $replaceWith sets the order.
+      await coll.insertOne(M([['_id', 4], ['x', 'foo'], ['y', 'bar'], ['z', 'baz']]) as unknown as Document);
+      await coll.updateOne({_id: 4} as Document, [{$set: {y: 'BAR', w: {$literal: 1}}}, {$unset: 'z'}]);
+      assert.equal(await rawOf(4), hex(M([['_id', 4], ['x', 'foo'], ['y', 'BAR'], ['w', 1]])));
+      await coll.updateOne({_id: 4} as Document, [{$replaceWith: M([['w', '$w'], ['y', '$y'], ['x', '$x']])}]);
+      assert.equal(await rawOf(4), hex(M([['_id', 4], ['w', 1], ['y', 'BAR'], ['x', 'foo']])));
     });
 
     test('replacement keeps the exact bytes sent and refuses to change _id', async () => {

@@ -43,6 +43,11 @@ export interface StartMongoOptions {
   env?: NodeJS.ProcessEnv;
   /** How long the download host may take to answer; default 3 s. */
   probeTimeoutMs?: number;
+  /**
+   * A server with an oplog: the test server in replica-set mode (this name as its set name), or a
+   * real mongod started as a one-member replica set. MONGODB_TEST_URI is used as it is.
+   */
+  replSet?: string;
 }
 
 export const MODE_VAR = 'GRAVITY_RESTORE_TEST_MONGO';
@@ -295,9 +300,10 @@ export async function downloadMongod(env: NodeJS.ProcessEnv = process.env): Prom
   });
 }
 
-async function startTestServer(detail: string, why: string): Promise<MongoBackend> {
-  const server = await startTestMongoServer();
-  return {uri: server.uri, kind: 'test-server', detail, why, stop: () => server.close()};
+async function startTestServer(detail: string, why: string, replSet: string | undefined): Promise<MongoBackend> {
+  const server = await startTestMongoServer(replSet ? {replSet} : {});
+  const mode = replSet ? ` (replica set ${replSet}, with an oplog)` : '';
+  return {uri: server.uri, kind: 'test-server', detail: `${detail}${mode}`, why, stop: () => server.close()};
 }
 
 async function startMongod(binary: string): Promise<MongoBackend> {
@@ -314,14 +320,14 @@ async function startMongod(binary: string): Promise<MongoBackend> {
   };
 }
 
-async function startReplSet(binary: string): Promise<MongoBackend> {
+async function startReplSet(binary: string, members = REPLSET_MEMBERS, name?: string): Promise<MongoBackend> {
   const {MongoMemoryReplSet} = await import('mongodb-memory-server');
-  const rs = await MongoMemoryReplSet.create({binary: {systemBinary: binary}, replSet: {count: REPLSET_MEMBERS, storageEngine: 'wiredTiger'}});
+  const rs = await MongoMemoryReplSet.create({binary: {systemBinary: binary}, replSet: {count: members, storageEngine: 'wiredTiger', ...(name ? {name} : {})}});
   await rs.waitUntilRunning();
   return {
     uri: rs.getUri(),
     kind: 'replset',
-    detail: `mongodb-memory-server replica set of ${REPLSET_MEMBERS} with ${binary}`,
+    detail: `mongodb-memory-server replica set of ${members} with ${binary}`,
     stop: async () => {
       await rs.stop({doCleanup: true, force: true});
     },
@@ -341,7 +347,8 @@ export async function startMongo(opts: StartMongoOptions = {}): Promise<MongoBac
   const label = opts.label ? `${opts.label}: ` : '';
   const withLabel = (b: MongoBackend): MongoBackend => ({...b, detail: `${label}${b.detail}`});
   const mode = backendMode(env);
-  if (mode === 'test-server') return startTestServer(`${label}${MODE_VAR}=test-server`, `${MODE_VAR}=test-server`);
+  const replSet = opts.replSet;
+  if (mode === 'test-server') return startTestServer(`${label}${MODE_VAR}=test-server`, `${MODE_VAR}=test-server`, replSet);
 
   const external = env.MONGODB_TEST_URI;
   if (external) {
@@ -351,11 +358,11 @@ export async function startMongo(opts: StartMongoOptions = {}): Promise<MongoBac
   if (mode === 'mongod' || mode === 'replset') {
     // Asked for explicitly: a failure is the answer, not a reason to test something else.
     const binary = (await findLocalMongod(env)) ?? (await downloadMongod(env));
-    const b = mode === 'replset' ? await startReplSet(binary) : await startMongod(binary);
+    const b = mode === 'replset' ? await startReplSet(binary) : replSet ? await startReplSet(binary, 1, replSet) : await startMongod(binary);
     return withLabel(b);
   }
 
-  const fallBack = (why: string) => startTestServer(`${label}no real mongod: ${why}; using the in-repo test server (set MONGODB_TEST_URI, or ${MODE_VAR}=mongod to insist)`, why);
+  const fallBack = (why: string) => startTestServer(`${label}no real mongod: ${why}; using the in-repo test server (set MONGODB_TEST_URI, or ${MODE_VAR}=mongod to insist)`, why, replSet);
   let binary = await findLocalMongod(env);
   if (!binary) {
     const probe = await downloadHostReachable(env, opts.probeTimeoutMs);
@@ -370,7 +377,7 @@ export async function startMongo(opts: StartMongoOptions = {}): Promise<MongoBac
     }
   }
   try {
-    return withLabel(await startMongod(binary));
+    return withLabel(replSet ? await startReplSet(binary, 1, replSet) : await startMongod(binary));
   } catch (e) {
     return fallBack(`mongod at ${binary} failed to start (${firstLine(e)})`);
   }

@@ -22,6 +22,7 @@ export const CODE_NAMES: Record<number, string> = {
   73: 'InvalidNamespace',
   79: 'UnknownReplWriteConcern',
   85: 'IndexOptionsConflict',
+  100: 'UnsatisfiableWriteConcern',
   86: 'IndexKeySpecsConflict',
   115: 'CommandNotSupported',
   121: 'DocumentValidationFailure',

@@ -1,10 +1,11 @@
 /** Command dispatch: one handler per mongod command this test server understands. */
-import {Long, ObjectId} from 'bson';
+import {Long, ObjectId, Timestamp} from 'bson';
 import {type Document, RawDoc, decodeTyped, encode, isPlainObject, toMatchable} from './bson-values.js';
 import {CommandError} from './command-error.js';
 import {keyOf, toNumber} from './compare.js';
 import {compileFilter, valuesAt} from './match.js';
 import {aggregate, parseUpdate, project, select, updatedBytes, upsertBytes} from './query.js';
+import type {RetryableWrite} from './oplog.js';
 import {type Collection, MAX_BSON_SIZE, type Store, fillEmptyTimestamps, formatValue, treeOf, validationOf} from './storage.js';
 import {BArr, BDoc, BT, BVal, type Value, parseDoc, stringOf, toValue} from './tree.js';
 import {MAX_MESSAGE_BYTES} from './wire.js';
@@ -49,8 +50,29 @@ function statementDoc(tree: BDoc, field: string): BDoc | undefined {
   return v;
 }
 
+/**
+ * The session of a retryable write: `lsid` and `txnNumber` outside a transaction, on a replica set
+ * (https://www.mongodb.com/docs/manual/core/retryable-writes/). `stmtId` is the statement's index.
+ */
+function retryable(req: Request, state: ServerState, stmtId: number): RetryableWrite | undefined {
+  if (!state.store.oplog) return undefined;
+  const tree = treeOfRequest(req);
+  const lsid = tree.get('lsid');
+  const txnNumber = tree.get('txnNumber');
+  if (!(lsid instanceof BDoc) || txnNumber === undefined) return undefined;
+  return {lsid, txnNumber, stmtId};
+}
+
+function arrayFiltersOf(v: Value | undefined): BArr | undefined {
+  if (v === undefined || v.type === BT.NULL) return undefined;
+  if (!(v instanceof BArr)) throw new CommandError(14, "BSON field 'arrayFilters' is the wrong type, expected type 'array'");
+  return v;
+}
+
 export interface ServerState {
   store: Store;
+  /** `host:port` as clients reach this server (replica-set members name themselves by it). */
+  address: string;
   cursors: Cursors;
   startedAt: number;
   connectionId: number;
@@ -140,31 +162,64 @@ function writeError(index: number, e: unknown): Document {
   return {index, code: 1, errmsg: e instanceof Error ? e.message : String(e)};
 }
 
-function rejectTransactions(body: Document): void {
-  if (body.txnNumber !== undefined || body.startTransaction !== undefined || body.autocommit !== undefined) {
+function rejectTransactions(body: Document, state: ServerState): void {
+  if (body.startTransaction !== undefined || body.autocommit !== undefined) {
+    if (state.store.oplog) throw new CommandError(115, 'multi-document transactions are not supported by the gravity-restore test server');
     throw new CommandError(20, 'Transaction numbers are only allowed on a replica set member or mongos');
   }
-  checkWriteConcern(body);
+  // A replica set accepts retryable writes (a txnNumber without a transaction); this server does not
+  // deduplicate retries, which only matters after a lost reply.
+  if (body.txnNumber !== undefined && !state.store.oplog) throw new CommandError(20, 'Transaction numbers are only allowed on a replica set member or mongos');
+  checkWriteConcern(body, state.store.oplog !== undefined);
 }
 
 /**
- * This server is a standalone: `w: 1`, `w: 0` and `w: "majority"` are satisfiable, more members are
- * not (https://www.mongodb.com/docs/manual/reference/write-concern/).
+ * A standalone, or a one-member replica set: `w: 1`, `w: 0` and `w: "majority"` are satisfiable, more
+ * members are not (https://www.mongodb.com/docs/manual/reference/write-concern/).
  */
-function checkWriteConcern(body: Document): void {
+function checkWriteConcern(body: Document, replSet: boolean): void {
   const wc = body.writeConcern;
   if (!isPlainObject(wc) || wc.w === undefined) return;
   const w = toMatchable(wc.w);
-  if (typeof w === 'number' && w > 1) throw new CommandError(2, "cannot use 'w' > 1 on a standalone");
+  if (typeof w === 'number' && w > 1) {
+    if (replSet) throw new CommandError(100, 'Not enough data-bearing nodes');
+    throw new CommandError(2, "cannot use 'w' > 1 on a standalone");
+  }
   if (typeof w === 'string' && w !== 'majority') throw new CommandError(79, `Unrecognized write concern mode: ${w}`);
 }
 
 type Handler = (req: Request, state: ServerState) => Document;
 
+/**
+ * In replica-set mode the server is the primary of a one-member set, named by its own address so a
+ * driver that discovers the set keeps talking to it
+ * (https://www.mongodb.com/docs/manual/reference/command/hello/#replica-sets).
+ */
+function replicaSetFields(state: ServerState): Document {
+  const oplog = state.store.oplog;
+  if (!oplog) return {};
+  const last = oplog.lastOpTime;
+  const ts = new Timestamp({t: last.t, i: last.i});
+  // No topologyVersion: with it drivers switch to awaitable hello, which this server does not hold open.
+  return {
+    hosts: [state.address],
+    setName: oplog.setName,
+    setVersion: 1,
+    secondary: false,
+    primary: state.address,
+    me: state.address,
+    electionId: ELECTION_ID,
+    lastWrite: {opTime: {ts, t: Long.fromNumber(1)}, lastWriteDate: new Date(last.t * 1000), majorityOpTime: {ts, t: Long.fromNumber(1)}, majorityWriteDate: new Date(last.t * 1000)},
+  };
+}
+
+const ELECTION_ID = ObjectId.createFromHexString('7fffffff0000000000000001');
+
 function hello(legacy: boolean): Handler {
   return (_req, state) => ({
     helloOk: true,
     [legacy ? 'ismaster' : 'isWritablePrimary']: true,
+    ...replicaSetFields(state),
     maxBsonObjectSize: MAX_BSON_SIZE,
     maxMessageSizeBytes: MAX_MESSAGE_BYTES,
     maxWriteBatchSize: 100_000,
@@ -191,7 +246,7 @@ const buildInfo: Handler = () => ({
 });
 
 const insert: Handler = (req, state) => {
-  rejectTransactions(req.body);
+  rejectTransactions(req.body, state);
   const {coll} = state.store.ensure(req.db, collName(req, 'insert'));
   const ordered = req.body.ordered !== false;
   const writeErrors: Document[] = [];
@@ -202,7 +257,8 @@ const insert: Handler = (req, state) => {
     try {
       // mongod accepts a document of exactly 16 MiB and refuses anything larger.
       if (docs[i]!.length > MAX_BSON_SIZE) throw new CommandError(2, `object to insert too large. size in bytes: ${docs[i]!.length}, max size: ${MAX_BSON_SIZE}`);
-      coll.insert(fillEmptyTimestamps(docs[i]!), {bypassValidation});
+      const rec = coll.insert(fillEmptyTimestamps(docs[i]!), {bypassValidation});
+      state.store.oplog?.inserted(coll, rec.bytes, retryable(req, state, i));
       n++;
     } catch (e) {
       writeErrors.push(writeError(i, e));
@@ -213,7 +269,7 @@ const insert: Handler = (req, state) => {
 };
 
 const update: Handler = (req, state) => {
-  rejectTransactions(req.body);
+  rejectTransactions(req.body, state);
   const name = collName(req, 'update');
   const ordered = req.body.ordered !== false;
   const writeErrors: Document[] = [];
@@ -225,28 +281,30 @@ const update: Handler = (req, state) => {
   for (let i = 0; i < statements.length; i++) {
     try {
       const st = decodeTyped(statements[i]!);
-      const filter = (st.q ?? {}) as Document;
       const stTree = parseDoc(statements[i]!);
       const q = statementDoc(stTree, 'q');
       const spec = parseUpdate(statements[i]!, st.u);
-      const arrayFilters = st.arrayFilters as Document[] | undefined;
+      const arrayFilters = arrayFiltersOf(stTree.get('arrayFilters'));
       const multi = st.multi === true;
       if (multi && spec.kind === 'replacement') throw new CommandError(9, 'multi update is not supported for replacement-style update');
       const coll = state.store.get(req.db, name);
       const recs = select(coll, q, {limit: multi ? 0 : 1, collation: stTree.get('collation')});
       if (recs.length === 0 && st.upsert === true) {
         const target = state.store.ensure(req.db, name).coll;
-        const {bytes, fallbackId} = upsertBytes(spec, filter, arrayFilters);
+        const {bytes, fallbackId} = upsertBytes(spec, q, arrayFilters);
         const rec = target.insert(bytes, {fallbackId, bypassValidation});
+        state.store.oplog?.inserted(target, rec.bytes, multi ? undefined : retryable(req, state, i));
         upserted.push({index: i, _id: rec.id});
         n++;
         continue;
       }
       for (const rec of recs) {
-        const bytes = updatedBytes(rec, spec, filter, arrayFilters);
+        const bytes = updatedBytes(rec, spec, q, arrayFilters);
         n++;
         if (bytes !== rec.bytes) {
+          const before = rec.bytes;
           coll!.replace(rec, bytes, {bypassValidation});
+          state.store.oplog?.updated(coll!, before, rec.bytes, spec.kind === 'replacement', multi ? undefined : retryable(req, state, i));
           nModified++;
         }
       }
@@ -263,7 +321,7 @@ const update: Handler = (req, state) => {
 };
 
 const del: Handler = (req, state) => {
-  rejectTransactions(req.body);
+  rejectTransactions(req.body, state);
   const coll = state.store.get(req.db, collName(req, 'delete'));
   const ordered = req.body.ordered !== false;
   const writeErrors: Document[] = [];
@@ -275,10 +333,13 @@ const del: Handler = (req, state) => {
       const limitValue = st.get('limit');
       const limit = limitValue instanceof BVal && limitValue.type !== BT.STRING ? toNumber(limitValue) : 0;
       if (limit !== 0 && limit !== 1) throw new CommandError(9, 'The limit field in delete objects must be 0 or 1');
+      const removed: Value[] = [];
       for (const rec of select(coll, statementDoc(st, 'q'), {limit, collation: st.get('collation')})) {
         coll!.remove(rec);
+        removed.push(rec.id);
         n++;
       }
+      if (coll) state.store.oplog?.deleted(coll, removed, limit === 0, limit === 0 ? undefined : retryable(req, state, i));
     } catch (e) {
       writeErrors.push(writeError(i, e));
       if (ordered) break;
@@ -362,10 +423,9 @@ const aggregateCmd: Handler = (req, state) => {
 };
 
 const findAndModify: Handler = (req, state) => {
-  rejectTransactions(req.body);
+  rejectTransactions(req.body, state);
   const name = collName(req, 'findAndModify');
   const b = req.body;
-  const filter = (b.query ?? {}) as Document;
   const fields = b.fields as Document | undefined;
   const coll = state.store.get(req.db, name);
   const bypassValidation = b.bypassDocumentValidation === true;
@@ -373,21 +433,29 @@ const findAndModify: Handler = (req, state) => {
   if (b.remove === true) {
     if (!rec) return {lastErrorObject: {n: 0}, value: null, ok: 1};
     coll!.remove(rec);
+    state.store.oplog?.deleted(coll!, [rec.id], false, retryable(req, state, 0));
     return {lastErrorObject: {n: 1}, value: new RawDoc(project([rec], fields)[0]!), ok: 1};
   }
   if (b.update === undefined) throw new CommandError(9, 'Either an update or remove=true must be specified');
   const spec = parseUpdate(req.raw, b.update, 'update');
-  const arrayFilters = b.arrayFilters as Document[] | undefined;
+  const arrayFilters = arrayFiltersOf(treeOfRequest(req).get('arrayFilters'));
+  const query = docField(req, 'query');
   if (rec) {
     const before = project([rec], fields)[0]!;
-    const bytes = updatedBytes(rec, spec, filter, arrayFilters);
-    if (bytes !== rec.bytes) coll!.replace(rec, bytes, {bypassValidation});
+    const bytes = updatedBytes(rec, spec, query, arrayFilters);
+    if (bytes !== rec.bytes) {
+      const pre = rec.bytes;
+      coll!.replace(rec, bytes, {bypassValidation});
+      state.store.oplog?.updated(coll!, pre, rec.bytes, spec.kind === 'replacement', retryable(req, state, 0));
+    }
     const value = b.new === true ? project([rec], fields)[0]! : before;
     return {lastErrorObject: {n: 1, updatedExisting: true}, value: new RawDoc(value), ok: 1};
   }
   if (b.upsert !== true) return {lastErrorObject: {n: 0, updatedExisting: false}, value: null, ok: 1};
-  const {bytes, fallbackId} = upsertBytes(spec, filter, arrayFilters);
-  const created = state.store.ensure(req.db, name).coll.insert(bytes, {fallbackId, bypassValidation});
+  const {bytes, fallbackId} = upsertBytes(spec, query, arrayFilters);
+  const target = state.store.ensure(req.db, name).coll;
+  const created = target.insert(bytes, {fallbackId, bypassValidation});
+  state.store.oplog?.inserted(target, created.bytes, retryable(req, state, 0));
   const value = b.new === true ? new RawDoc(project([created], fields)[0]!) : null;
   return {lastErrorObject: {n: 1, updatedExisting: false, upserted: created.id}, value, ok: 1};
 };
@@ -410,7 +478,7 @@ const CREATE_UNSUPPORTED = new Set(['viewOn', 'pipeline', 'timeseries', 'cluster
 
 const create: Handler = (req, state) => {
   const name = collName(req, 'create');
-  rejectTransactions(req.body);
+  rejectTransactions(req.body, state);
   const entries = treeOfRequest(req).entries.filter(([k]) => k !== 'create' && !GENERIC_FIELDS.has(k));
   for (const [k] of entries) {
     if (!CREATE_OPTIONS.has(k)) throw new CommandError(40415, `BSON field 'create.${k}' is an unknown field.`);
@@ -449,11 +517,13 @@ const drop: Handler = (req, state) => {
   const coll = state.store.get(req.db, name);
   if (!coll) throw new CommandError(26, 'ns not found');
   const nIndexesWas = coll.indexes.length;
+  state.store.oplog?.dropped(coll);
   state.store.drop(req.db, name);
   return {nIndexesWas, ns: `${req.db}.${name}`, ok: 1};
 };
 
 const dropDatabase: Handler = (req, state) => {
+  state.store.oplog?.droppedDatabase(req.db, state.store.collections(req.db));
   state.store.dropDatabase(req.db);
   return {dropped: req.db, ok: 1};
 };
@@ -580,11 +650,13 @@ const renameCollection: Handler = (req, state) => {
   const [tdb, tname] = split(to);
   const coll = state.store.get(fdb, fname);
   if (!coll) throw new CommandError(26, 'Source collection does not exist');
-  if (state.store.get(tdb, tname)) {
+  const target = state.store.get(tdb, tname);
+  if (target) {
     if (req.body.dropTarget !== true) throw new CommandError(48, 'target namespace exists');
     state.store.drop(tdb, tname);
   }
   state.store.rename(coll, tdb, tname);
+  state.store.oplog?.renamed(coll, from, target);
   return {ok: 1};
 };
 

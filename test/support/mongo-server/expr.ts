@@ -6,6 +6,7 @@
  * equality with field order and values.
  */
 import {CommandError} from './command-error.js';
+import {arithmetic, isNumber} from './numbers.js';
 import {compareValues, exactOf} from './compare.js';
 import {BArr, BDoc, BT, BVal, NULL_VALUE, type Value, isNumberType, stringOf} from './tree.js';
 
@@ -89,14 +90,14 @@ const COMPARISONS: Record<string, (c: number) => boolean> = {
 /** Expression operators mongod has that this server does not evaluate: refused, never guessed. */
 const KNOWN_ELSEWHERE = new Set(
   (
-    '$abs $add $allElementsTrue $anyElementTrue $arrayElemAt $arrayToObject $ceil $concat $concatArrays $cond $dateAdd ' +
+    '$abs $allElementsTrue $anyElementTrue $arrayElemAt $arrayToObject $ceil $concatArrays $cond $dateAdd ' +
     '$dateDiff $dateFromParts $dateFromString $dateSubtract $dateToParts $dateToString $dateTrunc $dayOfMonth $dayOfWeek ' +
-    '$dayOfYear $divide $exp $filter $first $floor $function $getField $hour $ifNull $indexOfArray $indexOfBytes ' +
+    '$dayOfYear $divide $exp $filter $first $floor $function $getField $hour $indexOfArray $indexOfBytes ' +
     '$indexOfCP $isArray $isNumber $last $let $ln $log $log10 $ltrim $map $max $mergeObjects $meta $millisecond $min ' +
-    '$minute $mod $month $multiply $objectToArray $pow $range $reduce $regexFind $regexFindAll $regexMatch $replaceAll ' +
+    '$minute $mod $month $objectToArray $pow $range $reduce $regexFind $regexFindAll $regexMatch $replaceAll ' +
     '$replaceOne $reverseArray $round $rtrim $second $setDifference $setEquals $setField $setIntersection $setIsSubset ' +
     '$setUnion $size $slice $sortArray $split $sqrt $strLenBytes $strLenCP $strcasecmp $substr $substrBytes $substrCP ' +
-    '$subtract $sum $switch $toBool $toDate $toDecimal $toDouble $toInt $toLong $toLower $toObjectId $toString $toUpper ' +
+    '$sum $switch $toBool $toDate $toDecimal $toDouble $toInt $toLong $toLower $toObjectId $toString $toUpper ' +
     '$trim $trunc $tsIncrement $tsSecond $type $unsetField $week $year $avg $binarySize $convert $rand $zip'
   ).split(' '),
 );
@@ -147,6 +148,33 @@ function operator(op: string, arg: Value, coll: Intl.Collator | undefined): Expr
         return new BVal(BT.INT32, int32Bytes(v.type === BT.STRING ? v.bytes.length - 5 : v.bytes.readInt32LE(0)));
       }
       throw new CommandError(51276, `$binarySize requires a string or BinData argument, found: ${typeName(v)}`);
+    };
+  }
+  if (op === '$add' || op === '$subtract' || op === '$multiply') return arithmeticExpr(op, args(arg), coll);
+  if (op === '$concat') {
+    // https://www.mongodb.com/docs/manual/reference/operator/aggregation/concat/: null or missing gives null.
+    const list = args(arg).map((x) => compileExpr(x, coll));
+    return (root) => {
+      let out = '';
+      for (const e of list) {
+        const v = e(root);
+        if (v === undefined || v.type === BT.NULL || v.type === BT.UNDEFINED) return NULL_VALUE;
+        if (!(v instanceof BVal) || v.type !== BT.STRING) throw new CommandError(16702, `$concat only supports strings, not ${typeName(v)}`);
+        out += stringOf(v);
+      }
+      return stringValue(out);
+    };
+  }
+  if (op === '$ifNull') {
+    // https://www.mongodb.com/docs/manual/reference/operator/aggregation/ifNull/
+    const list = args(arg).map((x) => compileExpr(x, coll));
+    if (list.length < 2) throw new CommandError(1257300, '$ifNull needs at least two arguments, had: ' + list.length);
+    return (root) => {
+      for (const e of list.slice(0, -1)) {
+        const v = e(root);
+        if (v !== undefined && v.type !== BT.NULL && v.type !== BT.UNDEFINED) return v;
+      }
+      return list[list.length - 1]!(root);
     };
   }
   if (KNOWN_ELSEWHERE.has(op)) throw new CommandError(115, `expression ${op} is not supported by the gravity-restore test server`);
@@ -207,3 +235,32 @@ export function compileExpr(v: Value, coll?: Intl.Collator): Expr {
   };
 }
 
+
+function stringValue(text: string): BVal {
+  const body = Buffer.from(text, 'utf8');
+  const b = Buffer.alloc(body.length + 5);
+  b.writeInt32LE(body.length + 1, 0);
+  body.copy(b, 4);
+  return new BVal(BT.STRING, b);
+}
+
+/**
+ * https://www.mongodb.com/docs/manual/reference/operator/aggregation/add/, .../subtract/,
+ * .../multiply/: numbers only here (dates are refused), null or missing gives null.
+ */
+function arithmeticExpr(op: '$add' | '$subtract' | '$multiply', list: Value[], coll: Intl.Collator | undefined): Expr {
+  if (op === '$subtract') exactly(op, list, 2);
+  const es = list.map((x) => compileExpr(x, coll));
+  const kind = op === '$add' ? 'add' : op === '$subtract' ? 'sub' : 'mul';
+  return (root) => {
+    let acc: BVal | undefined;
+    for (const e of es) {
+      const v = e(root);
+      if (v === undefined || v.type === BT.NULL || v.type === BT.UNDEFINED) return NULL_VALUE;
+      if (!isNumber(v)) throw new CommandError(op === '$multiply' ? 14 : 16554, `${op} only supports numeric types, not ${typeName(v)}`);
+      acc = acc === undefined ? v : arithmetic(kind, acc, v);
+      if (acc === undefined) throw new CommandError(2, `${op} overflowed a 64-bit integer`);
+    }
+    return acc ?? new BVal(BT.INT32, int32Bytes(op === '$multiply' ? 1 : 0));
+  };
+}

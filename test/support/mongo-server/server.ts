@@ -2,6 +2,7 @@
 import net from 'node:net';
 import {encodeReply} from './bson-values.js';
 import {Cursors, type ServerState, runCommand} from './commands.js';
+import {Oplog} from './oplog.js';
 import {Store} from './storage.js';
 import {MessageReader, OP_MSG, OP_QUERY, opMsgReply, opReply, parseOpMsg, parseOpQuery} from './wire.js';
 
@@ -11,9 +12,23 @@ export interface TestMongoServer {
   close(): Promise<void>;
 }
 
-export async function startTestMongoServer(opts: {port?: number; host?: string} = {}): Promise<TestMongoServer> {
+export interface TestMongoServerOptions {
+  port?: number;
+  host?: string;
+  /**
+   * Replica-set mode: hello names this one-member set and every write is logged to
+   * `local.oplog.rs` (oplog.ts). Without it the server is a standalone, as before.
+   */
+  replSet?: string;
+  /** Replica-set mode: seconds without a write after which a no-op entry is logged (mongod's default 10; 0: never). */
+  periodicNoopIntervalSecs?: number;
+}
+
+export async function startTestMongoServer(opts: TestMongoServerOptions = {}): Promise<TestMongoServer> {
   const host = opts.host ?? '127.0.0.1';
   const store = new Store();
+  if (opts.replSet) store.oplog = new Oplog(opts.replSet, store, opts.periodicNoopIntervalSecs);
+  let address = '';
   const cursors = new Cursors();
   const sockets = new Set<net.Socket>();
   const startedAt = Date.now();
@@ -23,7 +38,7 @@ export async function startTestMongoServer(opts: {port?: number; host?: string} 
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.setNoDelay(true);
-    const state: ServerState = {store, cursors, startedAt, connectionId: nextConnectionId++, connections: () => sockets.size};
+    const state: ServerState = {store, address, cursors, startedAt, connectionId: nextConnectionId++, connections: () => sockets.size};
     const reader = new MessageReader();
     socket.on('data', (chunk: Buffer) => {
       try {
@@ -54,16 +69,18 @@ export async function startTestMongoServer(opts: {port?: number; host?: string} 
       resolve();
     });
   });
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('test MongoDB server did not bind a TCP port');
-  const port = address.port;
+  const bound = server.address();
+  if (bound === null || typeof bound === 'string') throw new Error('test MongoDB server did not bind a TCP port');
+  const port = bound.port;
   const uriHost = host.includes(':') ? `[${host}]` : host;
+  address = `${uriHost}:${port}`;
   let closing: Promise<void> | undefined;
   return {
     uri: `mongodb://${uriHost}:${port}`,
     port,
     close() {
       closing ??= new Promise<void>((resolve) => {
+        store.oplog?.stop();
         for (const s of sockets) s.destroy();
         server.close(() => resolve());
       });

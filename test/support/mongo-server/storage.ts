@@ -9,6 +9,7 @@ import {type Collation, parseCollation} from './collation.js';
 import {compareValues, keyOf, toNumber} from './compare.js';
 import {type Pred, compileFilter, valuesAt} from './match.js';
 import {compileSchema, type Failure} from './schema.js';
+import type {Oplog} from './oplog.js';
 import {BArr, BDoc, BT, BVal, type Value, encodeEntries, parseDoc, regexParts, stringOf, toValue, topLevel} from './tree.js';
 
 export const MAX_BSON_SIZE = 16 * 1024 * 1024;
@@ -363,6 +364,17 @@ export class Collection {
     rec.tree = tree;
   }
 
+  private appended = 0;
+
+  /**
+   * Appends a document that has no `_id` (an oplog entry) in natural order, past indexes and
+   * validation: only the replica-set oplog writes these.
+   */
+  appendRaw(bytes: Buffer): void {
+    const idKey = `\u0000appended:${this.appended++}`;
+    this.records.set(idKey, {idKey, id: NULL, bytes});
+  }
+
   remove(rec: Rec): void {
     this.removeEntries(rec);
     this.records.delete(rec.idKey);
@@ -460,6 +472,8 @@ export class Collection {
 
 export class Store {
   readonly dbs = new Map<string, Map<string, Collection>>();
+  /** Set in replica-set mode: every write is logged there (oplog.ts). */
+  oplog: Oplog | undefined;
 
   get(db: string, name: string): Collection | undefined {
     return this.dbs.get(db)?.get(name);
@@ -477,6 +491,7 @@ export class Store {
       this.dbs.set(db, colls);
     }
     colls.set(name, coll);
+    this.oplog?.created(coll);
     return {coll, created: true};
   }
 
