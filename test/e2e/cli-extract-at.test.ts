@@ -96,6 +96,26 @@ describe('extract --at: documents as they were at TIME, from a backup plus the o
     assert.ok(!readdirSync(dir).some((f) => f.startsWith('set-late') || f.startsWith('.set-late')), 'nothing left behind');
   });
 
+  test('a gap in the oplog between the base and TIME is refused, naming it, and leaves no set', async () => {
+    const out = path.join(dir, 'set-gap');
+    const result = await runCli(['extract', '--at', `Timestamp(${fixture.at.t}, ${fixture.at.i})`, '--oplog', path.join(dir, 'oplog-gap'), '--collection', 'customers', '--out', out], {env});
+    assert.equal(result.code, 3, result.stderr);
+    assert.match(result.stderr, /gap/i);
+    assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+    assert.ok(!readdirSync(dir).some((f) => f.includes('set-gap')), 'nothing left behind');
+  });
+
+  test('a command on a collection that matters whose effect the oplog does not hold stops the extract', async () => {
+    const out = path.join(dir, 'set-command');
+    const result = await runCli(['extract', '--at', `Timestamp(${fixture.at.t}, ${fixture.at.i})`, '--oplog', path.join(dir, 'oplog-command'), '--collection', 'customers', '--out', out], {env});
+    assert.equal(result.code, 8, result.stderr);
+    assert.match(result.stderr, /emptycapped/);
+    assert.ok(!readdirSync(dir).some((f) => f.includes('set-command')), 'nothing left behind');
+    // Before the command, the same oplog rebuilds fine.
+    const early = await runCli(['extract', '--at', `Timestamp(${fixture.base + 12}, 1)`, '--oplog', path.join(dir, 'oplog-command'), '--collection', 'customers', '--out', out], {env});
+    assert.equal(early.code, 0, early.stderr);
+  });
+
   test('a TIME before the oldest backup is refused', async () => {
     const result = await runCli(['extract', '--at', `Timestamp(${fixture.base - 60}, 0)`, '--oplog', path.join(dir, 'oplog'), '--collection', 'customers', '--out', path.join(dir, 'set-early')], {env});
     assert.notEqual(result.code, 0);

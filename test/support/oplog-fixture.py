@@ -119,6 +119,15 @@ entries = [
 ]
 write_bson(os.path.join(out, "oplog", "local", "oplog.rs.bson"), entries)
 
+# The same oplog dumped in two pieces that do not meet: entries from base+10 to base+14 are in neither.
+write_bson(os.path.join(out, "oplog-gap", "part1", "local", "oplog.rs.bson"), [e for e in entries if e["ts"].time < BASE + 10])
+write_bson(os.path.join(out, "oplog-gap", "part2", "local", "oplog.rs.bson"), [e for e in entries if e["ts"].time >= BASE + 15])
+
+# A command whose effect on documents has no oplog entries (OPLOG.md §3.3: emptycapped deletes every
+# document of the collection), on a collection that matters: the replay must refuse it.
+with_command = sorted(entries + [entry(12, 2, "c", DB + ".$cmd", SON([("emptycapped", "customers")]))], key=lambda e: (e["ts"].time, e["ts"].inc))
+write_bson(os.path.join(out, "oplog-command", "local", "oplog.rs.bson"), with_command)
+
 expected = {
     "customers": [
         # untouched documents first, in backup order
