@@ -17,7 +17,6 @@ import {GravityError} from '../errors.js';
 import {decodeOperations, newDecodeStats} from '../oplog/decode.js';
 import {compareOpTime, formatOpTime, describeOpTime} from '../oplog/optime.js';
 import {assertCovers, CombinedOplog} from '../oplog/sources/combined.js';
-import {DumpOplogSource} from '../oplog/sources/dump.js';
 import {openOplogSources} from '../oplog/sources/open.js';
 import type {OplogCoverage, OplogSource, OpTime} from '../oplog/types.js';
 import type {ReplayWindow} from '../oplog/rebuild.js';
@@ -61,54 +60,58 @@ export async function planPointInTime(request: PointInTimeRequest, settings: Set
     const external = new CombinedOplog(opened.sources);
     const externalCoverage = opened.sources.length > 0 ? await external.coverage(signal) : null;
     const source = request.from ? await resolveInput(request.from, settings) : await chooseBase(at, externalCoverage, settings, note);
-    // The base's own oplog (mongodump --oplog) starts the replay where the dump began, and is always used.
-    const own = new DumpOplogSource(`${source.location} (its oplog.bson)`, source.input);
-    const ownCoverage = await own.coverage(signal);
-    const sources: OplogSource[] = [...(own.hasOplog ? [own] : []), ...opened.sources];
     const takenAt = source.takenAt ? secondsOf(new Date(source.takenAt)) : null;
-    const basePoint = own.hasOplog && ownCoverage.from ? ownCoverage.from : takenAt;
-    if (basePoint === null) {
-      throw new GravityError('USAGE', `${source.location} has no time in its name and no oplog.bson, so the oplog cannot be replayed from it`, {
-        hint: 'Give a backup of the source (`gravity-restore list`), or a mongodump --oplog dump, as --from',
-      });
-    }
-    if (compareOpTime(basePoint, at) > 0) {
-      throw new GravityError('USAGE', `The base backup ${source.backup ?? source.location} is from ${describeOpTime(basePoint)}, after --at ${describeOpTime(at)}`, {
+    if (takenAt !== null && compareOpTime(takenAt, at) > 0) {
+      throw new GravityError('USAGE', `The base backup ${source.backup ?? source.location} is from ${describeOpTime(takenAt)}, after --at ${describeOpTime(at)}`, {
         hint: 'Choose a backup taken before TIME as --from, or leave --from out to have one chosen',
       });
     }
-    const combined = new CombinedOplog(sources);
-    const coverage = await combined.coverage(signal);
     const stop = request.window && compareOpTime(request.window.until, at) > 0 ? request.window.until : at;
-    assertCovers(coverage, basePoint, stop, `the state at ${describeOpTime(at)} from ${source.backup ?? source.location}`);
-    reachesTime(coverage, stop);
-    note(`Base ${source.backup ?? source.location}: replaying the oplog from ${describeOpTime(basePoint)} to just before ${describeOpTime(at)}`);
     // The dump's capture ends with its own oplog; a plain dump ended before its last file was written.
     const uploaded = source.backupInfo?.objects.map((o) => (o.lastModified ? Date.parse(o.lastModified) : NaN)).filter((ms) => !Number.isNaN(ms)) ?? [];
-    const consistentFrom = own.hasOplog ? ownCoverage.to : uploaded.length > 0 ? secondsOf(new Date(Math.max(...uploaded) + 1000)) : null;
     const stats = newDecodeStats();
     const pointInTime: PointInTime = {
       at,
-      basePoint,
-      consistentFrom,
-      base: {backup: source.backup, location: source.location, takenAt: source.takenAt, from: {t: basePoint.t, i: basePoint.i}, fromOplog: own.hasOplog},
-      sources: sources.map((s) => s.label),
-      operations: (namespaces) =>
-        decodeOperations(combined.entries({since: basePoint, until: stop, namespaces, signal}), {
-          namespaces: (ns) => namespaces.includes(ns),
-          stats,
-        }),
-      afterReplay: () => {
-        // A transaction whose operations came before the replay's start, committed after it: what it
-        // wrote is unknown here (mongodump starts its own capture at the oldest open transaction for this reason).
-        const unknown = stats.commitsWithoutOperations.find((ts) => compareOpTime(ts, at) < 0);
-        if (unknown) {
-          throw new GravityError('OPLOG_GAP', `A transaction committed at ${describeOpTime(unknown)} (${formatOpTime(unknown)}) began before ${describeOpTime(basePoint)}, where the replay starts: what it wrote is not in the oplog read`, {
-            hint: 'Add an --oplog source that reaches further back than the base backup, or use an older base (--from)',
+      ...(request.window ? {window: request.window} : {}),
+      // Called once the base was read: its own oplog (mongodump --oplog), copied as it streamed by, is a
+      // source too, and where it starts is where the replay starts.
+      resolve: async (own) => {
+        const ownCoverage = own ? await own.coverage(signal) : null;
+        const basePoint = ownCoverage?.from ?? takenAt;
+        if (basePoint === null) {
+          throw new GravityError('USAGE', `${source.location} has no time in its name and no oplog.bson, so the oplog cannot be replayed from it`, {
+            hint: 'Give a backup of the source (`gravity-restore list`), or a mongodump --oplog dump, as --from',
           });
         }
+        const sources: OplogSource[] = [...(own ? [own] : []), ...opened.sources];
+        const combined = new CombinedOplog(sources);
+        const coverage = await combined.coverage(signal);
+        assertCovers(coverage, basePoint, stop, `the state at ${describeOpTime(at)} from ${source.backup ?? source.location}`);
+        reachesTime(coverage, stop);
+        note(`Base ${source.backup ?? source.location}: replaying the oplog from ${describeOpTime(basePoint)} to just before ${describeOpTime(at)}`);
+        const consistentFrom = ownCoverage?.to ?? (uploaded.length > 0 ? secondsOf(new Date(Math.max(...uploaded) + 1000)) : null);
+        return {
+          basePoint,
+          consistentFrom,
+          base: {backup: source.backup, location: source.location, takenAt: source.takenAt, from: {t: basePoint.t, i: basePoint.i}, fromOplog: own !== null},
+          sources: sources.map((s) => s.label),
+          operations: (namespaces: string[]) =>
+            decodeOperations(combined.entries({since: basePoint, until: stop, namespaces, signal}), {
+              namespaces: (ns) => namespaces.includes(ns),
+              stats,
+            }),
+          afterReplay: () => {
+            // A transaction whose operations came before the replay's start, committed after it: what it
+            // wrote is unknown here (mongodump starts its own capture at the oldest open transaction for this reason).
+            const unknown = stats.commitsWithoutOperations.find((ts) => compareOpTime(ts, at) < 0);
+            if (unknown) {
+              throw new GravityError('OPLOG_GAP', `A transaction committed at ${describeOpTime(unknown)} (${formatOpTime(unknown)}) began before ${describeOpTime(basePoint)}, where the replay starts: what it wrote is not in the oplog read`, {
+                hint: 'Add an --oplog source that reaches further back than the base backup, or use an older base (--from)',
+              });
+            }
+          },
+        };
       },
-      ...(request.window ? {window: request.window} : {}),
     };
     return {source, pointInTime, close: opened.close};
   } catch (error) {

@@ -4,11 +4,13 @@
  * (compare, select, write) judge and copy the state at TIME and never know the difference.
  * With --changed-between it also says which documents operations in the window changed.
  */
+import {createReadStream} from 'node:fs';
 import path from 'node:path';
 
 import type {ManifestPointInTime} from '../restore-set/manifest.js';
 import {rebuild, type ReplayCounts, type ReplayWindow} from '../oplog/rebuild.js';
-import type {OpTime, Operation} from '../oplog/types.js';
+import {OplogFileSet} from '../oplog/sources/files.js';
+import type {OplogSource, OpTime, Operation} from '../oplog/types.js';
 import {rawIdKey} from '../target/bson-util.js';
 import {stateKey, type NamespaceState} from './read.js';
 import type {Keep} from './selector.js';
@@ -16,6 +18,12 @@ import {SpoolFile} from './spool.js';
 
 export interface PointInTime {
   at: OpTime;
+  window?: ReplayWindow;
+  /** Once the base was read: the replay's start and sources, with the base's own oplog (null: it has none). */
+  resolve: (own: OplogSource | null) => Promise<ResolvedReplay>;
+}
+
+export interface ResolvedReplay {
   /** Where replay starts: the base backup's own oplog's first entry, else its taken-at. */
   basePoint: OpTime;
   /** The end of the base's capture window (see ReplayOptions.consistentFrom). */
@@ -25,7 +33,6 @@ export interface PointInTime {
   sources: string[];
   /** The decoded operations of these `db.coll` namespaces, from basePoint on, in apply order. */
   operations: (namespaces: string[]) => AsyncIterable<Operation>;
-  window?: ReplayWindow;
   /** Checks once the oplog was read (a transaction that began before the replay's start, say). */
   afterReplay?: () => void;
 }
@@ -41,12 +48,15 @@ const toJson = (ts: OpTime) => ({t: ts.t, i: ts.i});
 
 export async function replayStage(
   pit: PointInTime,
+  ownOplog: SpoolFile | null,
   states: Map<string, NamespaceState>,
   db: string,
   workDir: string,
   signal: AbortSignal | undefined,
   onProgress: (p: {operations: number; collection?: string}) => void,
 ): Promise<ReplayOutcome> {
+  const own = ownOplog ? new OplogFileSet(`${pit.at.t} base oplog.bson`, [{name: 'the base backup\'s oplog.bson', size: ownOplog.bytes, open: async (signal) => createReadStream(ownOplog.file, signal ? {signal} : {})}]) : null;
+  const resolved = await pit.resolve(own);
   const collections = [...states.values()].filter((s) => s.ns.db === db).map((s) => s.ns.collection);
   const rebuilt = new Map(collections.map((c) => [c, new SpoolFile(path.join(workDir, 'rebuilt'), db, c)]));
   const result = await rebuild({
@@ -56,16 +66,16 @@ export async function replayStage(
       const spool = states.get(stateKey({db, collection}))?.spool;
       return spool ? docsOf(spool, signal) : null;
     },
-    operations: pit.operations(collections.map((c) => `${db}.${c}`)),
+    operations: resolved.operations(collections.map((c) => `${db}.${c}`)),
     at: pit.at,
-    consistentFrom: pit.consistentFrom,
+    consistentFrom: resolved.consistentFrom,
     ...(pit.window ? {window: pit.window} : {}),
     workDir: path.join(workDir, 'partitions'),
     signal,
     emit: async (collection, docs) => rebuilt.get(collection)!.append(docs),
     onProgress: (p) => onProgress({operations: p.operations, ...(p.collection ? {collection: p.collection} : {})}),
   });
-  pit.afterReplay?.();
+  resolved.afterReplay?.();
   const {changed} = result;
   for (const [collection, spool] of rebuilt) {
     await spool.close();
@@ -94,8 +104,8 @@ export async function replayStage(
     manifest: {
       at: new Date(pit.at.t * 1000).toISOString(),
       atOpTime: toJson(pit.at),
-      base: pit.base,
-      oplog: {sources: pit.sources, from: result.first ? toJson(result.first) : null, to: result.last ? toJson(result.last) : null, operations: result.operations},
+      base: resolved.base,
+      oplog: {sources: resolved.sources, from: result.first ? toJson(result.first) : null, to: result.last ? toJson(result.last) : null, operations: result.operations},
       ...(pit.window ? {changedBetween: {since: toJson(pit.window.since), until: toJson(pit.window.until), fields: pit.window.fields}} : {}),
     },
   };

@@ -30,7 +30,7 @@ import {relationClosure, validateRelations} from './relations.js';
 import {selectWithRelations} from './select.js';
 import type {Keep, Selector} from './selector.js';
 import {manifestCollections, prepareOut, seal} from './seal.js';
-import type {SpoolFile} from './spool.js';
+import {SpoolFile} from './spool.js';
 import {StreamSelector} from './stream-selector.js';
 import {writeSelected} from './write.js';
 
@@ -250,6 +250,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
         await writer.append(state.ns.db, state.ns.collection, matched);
         rootMatched += matched.length;
       },
+      ...(options.pointInTime ? {oplogSpool: new SpoolFile(path.join(spoolDir, 'own-oplog'), '', 'oplog')} : {}),
       onProgress: (p) => {
         bytesRead = p.bytesRead;
         totalBytes = p.totalBytes;
@@ -266,7 +267,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
     }
     // replay
     const replayed: ReplayOutcome | null = options.pointInTime
-      ? await replayStage(options.pointInTime, read.states, db, path.join(spoolDir, 'at'), options.signal, (p) => options.onProgress?.({phase: 'replay', bytesRead, totalBytes, scanned: p.operations, matched: 0, ...(p.collection ? {collection: p.collection} : {})}))
+      ? await replayStage(options.pointInTime, read.oplog, read.states, db, path.join(spoolDir, 'at'), options.signal, (p) => options.onProgress?.({phase: 'replay', bytesRead, totalBytes, scanned: p.operations, matched: 0, ...(p.collection ? {collection: p.collection} : {})}))
       : null;
     for (const [collection, c] of Object.entries(replayed?.counts ?? {})) {
       if (c.reapplied > 0) {

@@ -181,7 +181,7 @@ async function planReplay(request: ExtractRequest, settings: Settings, reporter:
   reporter.spin('Reading what the oplog sources cover');
   const {planPointInTime} = await import('./at-base.js');
   const planned = await planPointInTime({at, ...(request.from ? {from: request.from} : {}), ...(window ? {window} : {})}, settings, signal, (m) => reporter.note(m));
-  reporter.succeed(`Rebuilding the state at ${new Date(at.t * 1000).toISOString()} from ${planned.source.backup ?? planned.source.location} and ${planned.pointInTime.sources.length} oplog source(s)`);
+  reporter.succeed(`Rebuilding the state at ${new Date(at.t * 1000).toISOString()} from ${planned.source.backup ?? planned.source.location} and the oplog`);
   return planned;
 }
 

@@ -66,6 +66,17 @@ describe('extract --at: documents as they were at TIME, from a backup plus the o
     );
   });
 
+  test('a mongodump --oplog --gzip base: its own oplog.bson (gzip inside, by its bytes) starts the replay', async () => {
+    const out = path.join(dir, 'set-dump-oplog');
+    const at = `Timestamp(${fixture.at.t}, ${fixture.at.i})`;
+    const result = await runCli(['extract', '--from', path.join(dir, 'dump-with-oplog'), '--at', at, '--oplog', path.join(dir, 'oplog'), '--collection', 'customers', '--out', out, '--json'], {env});
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(splitBson(readFileSync(path.join(out, 'dump/shop/customers.bson'))).sort(), [...fixture.expected.customers!].sort());
+    const manifest = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8')) as {base: {fromOplog: boolean; from: {t: number}}};
+    assert.equal(manifest.base.fromOplog, true);
+    assert.equal(manifest.base.from.t, fixture.base - 3, 'the replay starts at the first entry of the dump\'s own oplog');
+  });
+
   test('the query is judged on the state at TIME, and dependents follow from it', async () => {
     const out = path.join(dir, 'set-bob');
     const at = `Timestamp(${fixture.at.t}, ${fixture.at.i})`;

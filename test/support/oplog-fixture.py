@@ -119,6 +119,21 @@ entries = [
 ]
 write_bson(os.path.join(out, "oplog", "local", "oplog.rs.bson"), entries)
 
+# The same base as `mongodump --oplog --gzip` writes it: gzipped collections, and its own oplog (the
+# entries of its capture window, here up to base+9) gzipped in a file still named oplog.bson (OPLOG.md §8, trap 16).
+import gzip
+dump = os.path.join(out, "dump-with-oplog")
+os.makedirs(os.path.join(dump, DB), exist_ok=True)
+for name, docs in (("customers", customers), ("orders", orders)):
+    with gzip.open(os.path.join(dump, DB, name + ".bson.gz"), "wb") as f:
+        for d in docs:
+            f.write(enc(d))
+    meta(os.path.join(dump, DB, name + ".metadata.json"), name)
+with gzip.open(os.path.join(dump, "oplog.bson"), "wb") as f:
+    for e in entries:
+        if e["ts"].time <= BASE + 9:
+            f.write(enc(e))
+
 # The same oplog dumped in two pieces that do not meet: entries from base+10 to base+14 are in neither.
 write_bson(os.path.join(out, "oplog-gap", "part1", "local", "oplog.rs.bson"), [e for e in entries if e["ts"].time < BASE + 10])
 write_bson(os.path.join(out, "oplog-gap", "part2", "local", "oplog.rs.bson"), [e for e in entries if e["ts"].time >= BASE + 15])
