@@ -250,3 +250,12 @@ test('entries that cannot matter are passed over undecoded: no-ops and other nam
   const matters = (ns: string) => ns === NS;
   assert.deepEqual([n, mine, other, txn, image].map((d) => skippable(d!, matters)), [true, false, true, false, true]);
 });
+
+test('a time (t, 0) is covered by an oplog whose first entry is (t, 1): no entry has a counter of 0', () => {
+  const coverage = {source: 'x', from: {t: T0, i: 1}, to: {t: T0 + 9, i: 1}, entries: 2, gaps: [{from: {t: T0 + 3, i: 4}, to: {t: T0 + 5, i: 1}}]};
+  assert.doesNotThrow(() => assertCovers(coverage, {t: T0, i: 0}, {t: T0 + 2, i: 0}, 'x'));
+  assert.throws(() => assertCovers(coverage, {t: T0 - 1, i: 0}, null, 'x'), /starts at/);
+  assert.doesNotThrow(() => assertCovers(coverage, {t: T0 + 5, i: 0}, null, 'x'), 'the gap ends at (t, 1): nothing of it is at or after (t, 0)');
+  assert.throws(() => assertCovers(coverage, {t: T0 + 4, i: 0}, null, 'x'), /gap/);
+  assert.doesNotThrow(() => assertCovers({...coverage, from: {t: T0, i: 1}}, {t: T0, i: 0}, {t: T0 + 3, i: 4}, 'x'), 'a window ending where the gap starts');
+});
