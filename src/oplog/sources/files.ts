@@ -117,7 +117,7 @@ export class OplogFileSet implements OplogSource {
     };
     for (const file of this.files) {
       const tracker = new ScanTracker();
-      for await (const batch of fileEntryBatches(fileChunks(file, signal, (n) => (bytesRead += n)), file.name, (e, op) => tracker.add(e, op))) {
+      for await (const batch of fileEntryBatches(fileChunks(file, signal, (n) => (bytesRead += n)), file.name, (e, op) => tracker.add(e, op), file.size)) {
         entries += batch.length;
         report();
       }
@@ -153,7 +153,7 @@ export class OplogFileSet implements OplogSource {
       // A file wholly outside the range asked for is not read at all.
       if (scan?.last && options.since && compareOpTime(scan.last, options.since) < 0) continue;
       if (options.until && compareOpTime(first, options.until) >= 0) continue;
-      lanes.push({label: file.name, first, open: () => fileEntryBatches(fileChunks(file, options.signal, (n) => (bytesRead += n)), file.name)});
+      lanes.push({label: file.name, first, open: () => fileEntryBatches(fileChunks(file, options.signal, (n) => (bytesRead += n)), file.name, undefined, file.size)});
     }
     for await (const batch of mergeLanes(lanes, options)) {
       entries += batch.length;
