@@ -27,6 +27,7 @@ import {collectionOf} from './namespaces.js';
 import {compareOpTime} from './optime.js';
 import {assertCovers, CombinedOplog} from './sources/combined.js';
 import {DumpOplogSource} from './sources/dump.js';
+import {LiveOplogSource} from './sources/live.js';
 import {opTimeToIso, skippable} from './sources/entry.js';
 import type {DocumentOperation, Operation, OplogSource, OpTime} from './types.js';
 
@@ -183,26 +184,38 @@ export async function runHistory(sources: OplogSource[], options: HistoryOptions
     }
   }
   // One document's operations and the collection operations around them: bounded by its own history.
-  const ops: Operation[] = [];
-  const decoder = new OplogDecoder({namespaces: matches});
-  options.onProgress?.('Reading the oplog');
-  const read = oplog.batches({since: start, ...(options.until ? {until: options.until} : {}), ...(options.signal ? {signal: options.signal} : {})});
-  for await (const batch of read) {
-    for (const entry of batch) {
-      if (skippable(entry.raw, matches)) continue;
-      for (const op of decoder.decode(entry)) {
-        if (isDocumentOperation(op)) {
-          if (op.idKey !== key || !matches(op.ns)) continue;
-          home ??= op.ns;
-        } else if (op.kind === 'rename' && op.to !== undefined && matches(op.ns)) {
-          // Later entries of the renamed collection carry its new name.
-          tracked.add(op.to);
+  // A live oplog is filtered on the server by the collection's namespace; a rename moves the
+  // document to a namespace that filter does not hold, so then the read is made again unfiltered.
+  let ops: Operation[] = [];
+  const homeAtBase = home;
+  const filtered = options.collection.includes('.') && all.some((source) => source instanceof LiveOplogSource);
+  for (const hint of filtered ? [[options.collection], null] : [null]) {
+    ops = [];
+    home = homeAtBase;
+    tracked.clear();
+    let renamed = false;
+    const decoder = new OplogDecoder({namespaces: matches});
+    options.onProgress?.('Reading the oplog');
+    const read = oplog.batches({since: start, namespaces: hint, ...(options.until ? {until: options.until} : {}), ...(options.signal ? {signal: options.signal} : {})});
+    for await (const batch of read) {
+      for (const entry of batch) {
+        if (skippable(entry.raw, matches)) continue;
+        for (const op of decoder.decode(entry)) {
+          if (isDocumentOperation(op)) {
+            if (op.idKey !== key || !matches(op.ns)) continue;
+            home ??= op.ns;
+          } else if (op.kind === 'rename' && op.to !== undefined && matches(op.ns)) {
+            // Later entries of the renamed collection carry its new name.
+            tracked.add(op.to);
+            renamed = true;
+          }
+          ops.push(op);
         }
-        ops.push(op);
       }
     }
+    decoder.finish();
+    if (!renamed) break;
   }
-  decoder.finish();
   // Inside a mongodump --oplog base's capture window its documents may already reflect an entry:
   // applied as mongod re-applies them there (OPLOG.md §5 rules 1-2); strictly after it.
   const windowEnd = base?.windowEnd ?? null;

@@ -255,6 +255,12 @@ describe('the live oplog of a target, read only and filtered on the server', () 
     const art = json<{collections: Record<string, {inserted: number; updated: number; deleted: number; inTransactions: number}>}>(result).collections.artworks!;
     assert.deepEqual([art.inserted, art.updated, art.deleted, art.inTransactions], [2, 4, 2, 1]);
 
+    // history reads the live oplog filtered on gravity.artworks; without a base the updates find no document.
+    const history = json<{events: Array<{op: string; transaction: boolean; missing?: boolean}>; stateKnown: boolean; state: unknown}>(
+      await runCli(['history', ART, `ObjectId("${A}")`, '--since', ISO(0), '--oplog', backend.uri, '--json'], {env}));
+    assert.deepEqual(history.events.map((e) => [e.op, e.transaction, e.missing]), [['update', false, true], ['update', true, true], ['update', false, true]]);
+    assert.deepEqual([history.stateKnown, history.state], [false, null]);
+
     // Bytes the server sends: all entries of the window, or only those that can touch gravity.artworks.
     const measure = async (namespaces: string[] | null): Promise<{bytes: number; entries: number}> => {
       const source = new LiveOplogSource({name: 'adhoc', uri: backend.uri, db: null, label: 'test'});
