@@ -22,7 +22,7 @@ import {assertCleanError, cleanEnv, json, REPO_ROOT, runCli} from '../support/cl
 import {startMongo, type MongoBackend} from '../support/mongo-backend.js';
 import {s3EnvFor, startS3Server, type S3Server} from '../support/s3-server.js';
 import {
-  batchedDeletes, DEBIAN_PYTHON, encodeEntries, imageNoop, innerInsert, innerUpdateV2, insert, noop, oid, remove, transaction, updateV1, updateV2, type Json,
+  batchedDeletes, DEBIAN_PYTHON, dropCollection, encodeEntries, renameCollection, imageNoop, innerInsert, innerUpdateV2, insert, noop, oid, remove, transaction, updateV1, updateV2, type Json,
 } from '../support/oplog-fixtures.js';
 
 const T0 = 1_763_474_400; // 2025-11-18T14:00:00Z, the backup's time
@@ -178,6 +178,30 @@ describe('oplog, changes and history through bin/run.js', () => {
     assert.equal(out.sources.length, 2);
     // Without the dump's own oplog the --oplog dump alone starts too late.
     assertCleanError(await runCli(['history', 'artworks', `ObjectId("${B}")`, '--from', base, '--oplog', path.join(dumps, 'dump-2')], {env}), /The oplog starts at 2025-11-18T14:01:40Z/);
+  });
+
+  it('history follows the document through a rename of its collection, then the drop of the new one', async () => {
+    const X = {_id: {$numberLong: '7'}, n: int(1)};
+    const moved = encodeEntries([
+      noop(T0 - 5),
+      insert(T0 + 1, 1, 'gravity.a', X),
+      renameCollection(T0 + 2, 1, 'gravity.a', 'gravity.b'),
+      updateV2(T0 + 3, 1, 'gravity.b', {$numberLong: '7'}, {u: {n: int(2)}}),
+      dropCollection(T0 + 4, 1, 'gravity.b'),
+      noop(T0 + 5),
+    ]);
+    const file = path.join(root, 'renamed.bson');
+    await fsp.writeFile(file, Buffer.concat(moved));
+    // NumberLong(7), 7 and 7.0 are one _id to the server's index (the tool's idKey), as typed here.
+    const out = json<{events: Array<{op: string; ns: string; to?: string; set: string[]}>; state: unknown; stateKnown: boolean}>(
+      await runCli(['history', 'gravity.a', '7', '--since', ISO(0), '--oplog', file, '--json'], {env}));
+    assert.deepEqual(out.events.map((e) => [e.op, e.ns, e.to ?? null, e.set]), [
+      ['insert', 'gravity.a', null, ['n']],
+      ['rename', 'gravity.a', 'gravity.b', []],
+      ['update', 'gravity.b', null, ['n']],
+      ['drop', 'gravity.b', null, []],
+    ]);
+    assert.deepEqual([out.state, out.stateKnown], [null, true]);
   });
 
   it('a gap, an oplog starting too late, a truncated dump and a missing source: one line each, non-zero exit', async () => {

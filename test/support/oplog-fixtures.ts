@@ -102,4 +102,9 @@ export function dropCollection(t: number, i: number, ns: string): Json {
   return {op: 'c', ns: `${db}.$cmd`, ui: uuid(), o: {drop: coll}, o2: {numRecords: int(0)}, ...optimeFields(t, i)};
 }
 
+/** renameCollection: both values full namespaces, logged on the source database's $cmd (OPLOG.md §3.3). */
+export function renameCollection(t: number, i: number, from: string, to: string): Json {
+  return {op: 'c', ns: `${from.slice(0, from.indexOf('.'))}.$cmd`, ui: uuid(), o: {renameCollection: from, to, stayTemp: false}, ...optimeFields(t, i)};
+}
+
 export {int, long, wall};
