@@ -164,6 +164,7 @@ describe('$v:2 application rules (OPLOG.md §2.3, APPLY50/APPLY-NEW; traps 7 and
     it('a malformed array diff', () => {
       expectRefused(() => apply(D(['_id', 1], ['a', [1]]), diffEntry(D(['sa', D(['a', true], ['x0', 1])]))), /unexpected key "x0"/);
       expectRefused(() => apply(D(['_id', 1], ['a', [1]]), diffEntry(D(['sa', D(['a', true], ['u2', 1], ['u1', 1])]))), /not ascending/);
+      expectRefused(() => apply(D(['_id', 1], ['a', [1, 2, 3]]), diffEntry(D(['sa', D(['a', true], ['l', 1], ['u2', 1])]))), /past the new length/);
     });
     it('an empty diff or sub-diff, and an array length that is not an Int32 (SER assertDiffNonEmpty, checkSection)', () => {
       expectRefused(() => apply(pre, diffEntry(D())), /empty/);

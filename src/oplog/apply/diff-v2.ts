@@ -207,6 +207,8 @@ function readArrayDiff(diff: Buffer, path: string): ArrDiff {
       mods.set(index, {kind: 's', sub: {bytes, array: isArrayDiff(bytes)}});
     }
   }
+  // The server's applier asserts the array ends exactly at the new size (APPLY50 `invariant(!resizeVal || *resizeVal == idx)`).
+  if (length !== undefined && last >= length) unsupported(`malformed $v:2 array diff at "${path}": index ${last} past the new length ${length}`);
   return {length, mods};
 }
 
