@@ -326,6 +326,10 @@ describe('oplog dumps and backups in S3', () => {
     await put('backups/dump-2025-11-18T14-00-00Z/gravity/artworks.bson', Buffer.concat([a!, b!]));
     await put('backups/dump-2025-11-18T14-00-00Z/gravity/artworks.metadata.json', Buffer.from(metadataJson('artworks')));
     await put('backups/dump-2025-11-18T14-10-00Z/gravity/artworks.bson', oldA!);
+    // A mongodump --oplog --gzip dump under its own prefix: oplog.bson keeps its name, gzip inside.
+    await put('with-oplog/oplog.bson', zlib.gzipSync(Buffer.concat(encodeEntries(entries.filter((e) => tsOf(e) <= 12)))));
+    await put('with-oplog/gravity/artworks.bson.gz', zlib.gzipSync(Buffer.concat([a!, b!])));
+    await put('with-oplog/gravity/artworks.metadata.json.gz', zlib.gzipSync(Buffer.from(metadataJson('artworks'))));
     env = cleanEnv({...s3EnvFor(s3), GRAVITY_RESTORE_SOURCE: 's3://gravity/backups/', GRAVITY_RESTORE_SOURCE_TZ: 'UTC', GRAVITY_RESTORE_CACHE: path.join(dir, 'cache')});
   });
   after(async () => {
@@ -336,6 +340,8 @@ describe('oplog dumps and backups in S3', () => {
   it('an s3:// prefix of oplog dumps is one source; history picks the newest backup the oplog follows unbroken', async () => {
     const shown = json<{sources: Array<{source: string; from: unknown; to: unknown; gaps: unknown[]; files: unknown[]}>}>(await runCli(['oplog', '--oplog', 's3://gravity/oplog/', '--json'], {env}));
     assert.deepEqual(shown.sources.map((s) => [s.source, s.from, s.to, s.gaps, s.files.length]), [['s3://gravity/oplog/', {t: T0 - 10, i: 1}, {t: T0 + 300, i: 1}, [], 2]]);
+    const dump = json<{sources: Array<{kind: string; from: unknown; to: unknown}>}>(await runCli(['oplog', '--oplog', 's3://gravity/with-oplog/', '--json'], {env}));
+    assert.deepEqual(dump.sources.map((s) => [s.kind, s.from, s.to]), [['dump', {t: T0 - 10, i: 1}, {t: T0 + 10, i: 1}]]);
     const result = await runCli(['history', 'artworks', `ObjectId("${A}")`, '--oplog', 's3://gravity/oplog/', '--json'], {env});
     assert.equal(result.code, 0, result.stderr);
     const out = json<{base: {backup: string; takenAt: string}; events: unknown[]; stateJson: string}>(result);
