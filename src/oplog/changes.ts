@@ -13,12 +13,16 @@ import {idOf, idToJson} from '../target/bson-util.js';
 import {OplogDecoder} from './decode.js';
 import {fieldChanges} from './field-changes.js';
 import {collectionFilter, collectionOf} from './namespaces.js';
+import {compareOpTime} from './optime.js';
 import {makeDocument, makeElement} from './raw.js';
 import {assertCovers, CombinedOplog} from './sources/combined.js';
+import {DumpOplogSource} from './sources/dump.js';
 import {opTimeToIso, skippable} from './sources/entry.js';
+import {OplogFileSet} from './sources/files.js';
 import type {DocumentOperation, OplogSource, OpTime} from './types.js';
 
 const DELETED_IDS = 1000;
+const NOTHING = (): boolean => false;
 const EXAMPLES = 5;
 
 export interface FieldCounts {
@@ -54,7 +58,7 @@ export interface ChangesResult {
   oplogTo: OpTime | null;
   entries: number;
   collections: Record<string, CollectionChanges>;
-  /** What the window cannot show (a transaction committed in it whose operations came before it). */
+  /** What the window cannot show (a live oplog read from --since: a transaction committed in it whose operations came before it). */
   warnings: string[];
 }
 
@@ -81,8 +85,15 @@ export async function runChanges(sources: OplogSource[], options: ChangesOptions
     throw new GravityError('USAGE', `--until (${opTimeToIso(until)}) is not after --since (${opTimeToIso(since)})`, {hint: 'Give a window that ends after it starts'});
   }
   const oplog = new CombinedOplog(sources);
-  const coverage = await oplog.coverage(options.signal, (_s, p) => options.onProgress?.({phase: 'coverage', entries: p.entries}));
-  assertCovers(coverage, since, until, `what happened from ${opTimeToIso(since)}`);
+  // Oplog files are read whole to learn what they cover: one whole read serves both, the window
+  // picked out of it, and coverage is judged after (nothing is kept if it fails). A live oplog says
+  // what it covers at once, and is then read only for the window.
+  const onePass = sources.every((s) => s instanceof OplogFileSet || s instanceof DumpOplogSource);
+  const what = `what happened from ${opTimeToIso(since)}`;
+  if (!onePass) {
+    const coverage = await oplog.coverage(options.signal, (_s, p) => options.onProgress?.({phase: 'coverage', entries: p.entries}));
+    assertCovers(coverage, since, until, what);
+  }
   const filter = collectionFilter(options.collections);
   const decoder = new OplogDecoder({namespaces: filter.matters});
   const byNs = new Map<string, CollectionChanges>();
@@ -92,11 +103,19 @@ export async function runChanges(sources: OplogSource[], options: ChangesOptions
     return c;
   };
   let entries = 0;
-  const read = oplog.batches({since, ...(until ? {until} : {}), namespaces: filter.serverHint, ...(options.signal ? {signal: options.signal} : {})});
+  const read = oplog.batches(onePass
+    ? {...(options.signal ? {signal: options.signal} : {})}
+    : {since, ...(until ? {until} : {}), namespaces: filter.serverHint, ...(options.signal ? {signal: options.signal} : {})});
   for await (const batch of read) {
     for (const entry of batch) {
-      if (skippable(entry.raw, filter.matters)) continue;
-      for (const op of decoder.decode(entry)) {
+      if (onePass && until !== null && compareOpTime(entry.ts, until) >= 0) continue;
+      // Before the window only commands are decoded, their operations dropped: a transaction that
+      // began before --since and commits inside the window is then counted whole.
+      const before = onePass && compareOpTime(entry.ts, since) < 0;
+      if (skippable(entry.raw, before ? NOTHING : filter.matters)) continue;
+      const ops = decoder.decode(entry);
+      if (before) continue;
+      for (const op of ops) {
         if (op.fromMigrate || !filter.matters(op.ns)) continue;
         const c = of(op.ns);
         if (op.kind === 'insert' || op.kind === 'update' || op.kind === 'replace' || op.kind === 'delete') {
@@ -128,6 +147,8 @@ export async function runChanges(sources: OplogSource[], options: ChangesOptions
     options.onProgress?.({phase: 'read', entries});
   }
   decoder.finish();
+  const coverage = await oplog.coverage(options.signal);
+  if (onePass) assertCovers(coverage, since, until, what);
   const warnings = decoder.stats.commitsWithoutOperations.map((ts) =>
     `a transaction committed at ${opTimeToIso(ts)} began before --since; its operations are not counted (start the window earlier to see them)`);
   const collections: Record<string, CollectionChanges> = {};

@@ -11,22 +11,19 @@
  * applied exactly the history stops with OPLOG_UNSUPPORTED rather than show a wrong document.
  * Without a base, the state is known only from an insert inside the window on.
  */
-import path from 'node:path';
 
-import type {Backup} from '../catalog/list.js';
-import {parseBackupName} from '../catalog/names.js';
 import type {Settings} from '../config/settings.js';
 import {readDump} from '../dump/read.js';
-import type {DumpInput} from '../dump/types.js';
-import {GravityError, isGravityError} from '../errors.js';
+import {GravityError} from '../errors.js';
 import {parseQuery} from '../query/parse.js';
 import {docToJson, idKey, idToJson, rawIdKey} from '../target/bson-util.js';
+import {chooseBase, type BaseBackup} from './base.js';
 import {OplogDecoder} from './decode.js';
 import {replayDocument} from './replay.js';
 import {collectionOf} from './namespaces.js';
 import {compareOpTime} from './optime.js';
 import {assertCovers, CombinedOplog} from './sources/combined.js';
-import {DumpOplogSource} from './sources/dump.js';
+import {LiveOplogSource} from './sources/live.js';
 import {opTimeToIso, skippable} from './sources/entry.js';
 import type {DocumentOperation, Operation, OplogSource, OpTime} from './types.js';
 
@@ -75,16 +72,6 @@ export interface HistoryOptions {
   onProgress?: (text: string) => void;
 }
 
-interface Base {
-  label: string;
-  takenAt: string | null;
-  point: OpTime;
-  /** A mongodump --oplog dump's last oplog entry: where its documents are consistent (null: unknown). */
-  windowEnd: OpTime | null;
-  input: DumpInput;
-  ownOplog: DumpOplogSource | null;
-}
-
 /** The `_id` the user typed (shell syntax or Extended JSON), as the key operations carry. */
 export function parseId(text: string): {value: unknown; key: string} {
   let parsed;
@@ -97,56 +84,8 @@ export function parseId(text: string): {value: unknown; key: string} {
   return {value, key: idKey(value)};
 }
 
-function secondOf(iso: string): OpTime {
-  return {t: Math.floor(new Date(iso).getTime() / 1000), i: 0};
-}
-
-/** A backup's point: its own oplog's first entry, else the time in its name. */
-async function baseFor(label: string, input: DumpInput, takenAt: string | null, settings: Settings, signal?: AbortSignal): Promise<Base> {
-  const own = new DumpOplogSource(`${label} (oplog.bson)`, input);
-  const coverage = await own.coverage(signal);
-  if (coverage.from !== null) return {label, takenAt, point: coverage.from, windowEnd: coverage.to, input, ownOplog: own};
-  const when = takenAt ?? parseBackupName(path.basename(label), settings.sourceTz)?.takenAt.toISOString() ?? null;
-  if (when === null) {
-    throw new GravityError('USAGE', `Cannot tell when ${label} was taken: it has no oplog.bson and its name holds no time`, {
-      hint: 'Give a backup id of --source, or a dump whose name carries its time (e.g. dump-2026-11-18T14-00-00Z)',
-    });
-  }
-  return {label, takenAt: when, point: secondOf(when), windowEnd: null, input, ownOplog: null};
-}
-
-/** --from, or the newest backup of the source from whose point the oplog runs unbroken to `until`. */
-async function chooseBase(options: HistoryOptions, settings: Settings, oplog: CombinedOplog): Promise<Base | null> {
-  const {resolveInput, openSource, inputForBackup} = await import('../extract/source.js');
-  if (options.from) {
-    const resolved = await resolveInput(options.from, settings);
-    return baseFor(resolved.backup ?? resolved.location, resolved.input, resolved.takenAt, settings, options.signal);
-  }
-  if (!settings.source) return null;
-  const coverage = await oplog.coverage(options.signal);
-  const {store, backups} = await openSource(settings);
-  const limit = options.until ?? coverage.to;
-  const candidates = backups
-    .filter((b: Backup) => limit === null || compareOpTime(secondOf(b.takenAt.toISOString()), limit) < 0)
-    .sort((a: Backup, b: Backup) => b.takenAt.getTime() - a.takenAt.getTime());
-  for (const backup of candidates) {
-    try {
-      assertCovers(coverage, secondOf(backup.takenAt.toISOString()), options.until, 'the document since this backup');
-    } catch (error) {
-      if (isGravityError(error) && error.code === 'OPLOG_GAP') continue;
-      throw error;
-    }
-    const input = await inputForBackup(store, backup, settings);
-    return baseFor(backup.id, input.input, backup.takenAt.toISOString(), settings, options.signal);
-  }
-  const newest = candidates[0];
-  throw new GravityError('OPLOG_GAP', `No backup of ${settings.source} is followed by an unbroken oplog${newest ? ` (the newest before the end, ${newest.id}, is taken at ${newest.takenAt.toISOString()}; the oplog starts at ${coverage.from ? opTimeToIso(coverage.from) : 'nothing'})` : ''}`, {
-    hint: 'Add an --oplog source reaching back to a backup, or give --from a backup and --since a time the oplog covers',
-  });
-}
-
 /** The document with this `_id` in the base backup, by the exact bytes stored there. */
-async function baseDocument(base: Base, collection: string, key: string, signal?: AbortSignal): Promise<{doc: Buffer; ns: string} | null> {
+async function baseDocument(base: BaseBackup, collection: string, key: string, signal?: AbortSignal): Promise<{doc: Buffer; ns: string} | null> {
   const wanted = (ns: {db: string; collection: string}) => (collection.includes('.') ? `${ns.db}.${ns.collection}` === collection : ns.collection === collection);
   for await (const event of readDump(base.input, {want: wanted, ...(signal ? {signal} : {})})) {
     if (event.type !== 'documents') continue;
@@ -183,26 +122,38 @@ export async function runHistory(sources: OplogSource[], options: HistoryOptions
     }
   }
   // One document's operations and the collection operations around them: bounded by its own history.
-  const ops: Operation[] = [];
-  const decoder = new OplogDecoder({namespaces: matches});
-  options.onProgress?.('Reading the oplog');
-  const read = oplog.batches({since: start, ...(options.until ? {until: options.until} : {}), ...(options.signal ? {signal: options.signal} : {})});
-  for await (const batch of read) {
-    for (const entry of batch) {
-      if (skippable(entry.raw, matches)) continue;
-      for (const op of decoder.decode(entry)) {
-        if (isDocumentOperation(op)) {
-          if (op.idKey !== key || !matches(op.ns)) continue;
-          home ??= op.ns;
-        } else if (op.kind === 'rename' && op.to !== undefined && matches(op.ns)) {
-          // Later entries of the renamed collection carry its new name.
-          tracked.add(op.to);
+  // A live oplog is filtered on the server by the collection's namespace; a rename moves the
+  // document to a namespace that filter does not hold, so then the read is made again unfiltered.
+  let ops: Operation[] = [];
+  const homeAtBase = home;
+  const filtered = options.collection.includes('.') && all.some((source) => source instanceof LiveOplogSource);
+  for (const hint of filtered ? [[options.collection], null] : [null]) {
+    ops = [];
+    home = homeAtBase;
+    tracked.clear();
+    let renamed = false;
+    const decoder = new OplogDecoder({namespaces: matches});
+    options.onProgress?.('Reading the oplog');
+    const read = oplog.batches({since: start, namespaces: hint, ...(options.until ? {until: options.until} : {}), ...(options.signal ? {signal: options.signal} : {})});
+    for await (const batch of read) {
+      for (const entry of batch) {
+        if (skippable(entry.raw, matches)) continue;
+        for (const op of decoder.decode(entry)) {
+          if (isDocumentOperation(op)) {
+            if (op.idKey !== key || !matches(op.ns)) continue;
+            home ??= op.ns;
+          } else if (op.kind === 'rename' && op.to !== undefined && matches(op.ns)) {
+            // Later entries of the renamed collection carry its new name.
+            tracked.add(op.to);
+            renamed = true;
+          }
+          ops.push(op);
         }
-        ops.push(op);
       }
     }
+    decoder.finish();
+    if (!renamed) break;
   }
-  decoder.finish();
   // Inside a mongodump --oplog base's capture window its documents may already reflect an entry:
   // applied as mongod re-applies them there (OPLOG.md §5 rules 1-2); strictly after it.
   const windowEnd = base?.windowEnd ?? null;

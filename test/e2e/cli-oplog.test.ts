@@ -22,7 +22,7 @@ import {assertCleanError, cleanEnv, json, REPO_ROOT, runCli} from '../support/cl
 import {startMongo, type MongoBackend} from '../support/mongo-backend.js';
 import {s3EnvFor, startS3Server, type S3Server} from '../support/s3-server.js';
 import {
-  batchedDeletes, DEBIAN_PYTHON, encodeEntries, imageNoop, innerInsert, innerUpdateV2, insert, noop, oid, remove, transaction, updateV1, updateV2, type Json,
+  batchedDeletes, DEBIAN_PYTHON, dropCollection, encodeEntries, renameCollection, imageNoop, innerInsert, innerUpdateV2, insert, noop, oid, remove, transaction, updateV1, updateV2, type Json,
 } from '../support/oplog-fixtures.js';
 
 const T0 = 1_763_474_400; // 2025-11-18T14:00:00Z, the backup's time
@@ -180,6 +180,30 @@ describe('oplog, changes and history through bin/run.js', () => {
     assertCleanError(await runCli(['history', 'artworks', `ObjectId("${B}")`, '--from', base, '--oplog', path.join(dumps, 'dump-2')], {env}), /The oplog starts at 2025-11-18T14:01:40Z/);
   });
 
+  it('history follows the document through a rename of its collection, then the drop of the new one', async () => {
+    const X = {_id: {$numberLong: '7'}, n: int(1)};
+    const moved = encodeEntries([
+      noop(T0 - 5),
+      insert(T0 + 1, 1, 'gravity.a', X),
+      renameCollection(T0 + 2, 1, 'gravity.a', 'gravity.b'),
+      updateV2(T0 + 3, 1, 'gravity.b', {$numberLong: '7'}, {u: {n: int(2)}}),
+      dropCollection(T0 + 4, 1, 'gravity.b'),
+      noop(T0 + 5),
+    ]);
+    const file = path.join(root, 'renamed.bson');
+    await fsp.writeFile(file, Buffer.concat(moved));
+    // NumberLong(7), 7 and 7.0 are one _id to the server's index (the tool's idKey), as typed here.
+    const out = json<{events: Array<{op: string; ns: string; to?: string; set: string[]}>; state: unknown; stateKnown: boolean}>(
+      await runCli(['history', 'gravity.a', '7', '--since', ISO(0), '--oplog', file, '--json'], {env}));
+    assert.deepEqual(out.events.map((e) => [e.op, e.ns, e.to ?? null, e.set]), [
+      ['insert', 'gravity.a', null, ['n']],
+      ['rename', 'gravity.a', 'gravity.b', []],
+      ['update', 'gravity.b', null, ['n']],
+      ['drop', 'gravity.b', null, []],
+    ]);
+    assert.deepEqual([out.state, out.stateKnown], [null, true]);
+  });
+
   it('a gap, an oplog starting too late, a truncated dump and a missing source: one line each, non-zero exit', async () => {
     const late = await runCli(['changes', '--since', ISO(0), '--oplog', path.join(dumps, 'dump-2'), '--json'], {env});
     assertCleanError(late, /The oplog starts at 2025-11-18T14:01:40Z .* after 2025-11-18T14:00:00Z/);
@@ -255,6 +279,12 @@ describe('the live oplog of a target, read only and filtered on the server', () 
     const art = json<{collections: Record<string, {inserted: number; updated: number; deleted: number; inTransactions: number}>}>(result).collections.artworks!;
     assert.deepEqual([art.inserted, art.updated, art.deleted, art.inTransactions], [2, 4, 2, 1]);
 
+    // history reads the live oplog filtered on gravity.artworks; without a base the updates find no document.
+    const history = json<{events: Array<{op: string; transaction: boolean; missing?: boolean}>; stateKnown: boolean; state: unknown}>(
+      await runCli(['history', ART, `ObjectId("${A}")`, '--since', ISO(0), '--oplog', backend.uri, '--json'], {env}));
+    assert.deepEqual(history.events.map((e) => [e.op, e.transaction, e.missing]), [['update', false, true], ['update', true, true], ['update', false, true]]);
+    assert.deepEqual([history.stateKnown, history.state], [false, null]);
+
     // Bytes the server sends: all entries of the window, or only those that can touch gravity.artworks.
     const measure = async (namespaces: string[] | null): Promise<{bytes: number; entries: number}> => {
       const source = new LiveOplogSource({name: 'adhoc', uri: backend.uri, db: null, label: 'test'});
@@ -296,6 +326,10 @@ describe('oplog dumps and backups in S3', () => {
     await put('backups/dump-2025-11-18T14-00-00Z/gravity/artworks.bson', Buffer.concat([a!, b!]));
     await put('backups/dump-2025-11-18T14-00-00Z/gravity/artworks.metadata.json', Buffer.from(metadataJson('artworks')));
     await put('backups/dump-2025-11-18T14-10-00Z/gravity/artworks.bson', oldA!);
+    // A mongodump --oplog --gzip dump under its own prefix: oplog.bson keeps its name, gzip inside.
+    await put('with-oplog/oplog.bson', zlib.gzipSync(Buffer.concat(encodeEntries(entries.filter((e) => tsOf(e) <= 12)))));
+    await put('with-oplog/gravity/artworks.bson.gz', zlib.gzipSync(Buffer.concat([a!, b!])));
+    await put('with-oplog/gravity/artworks.metadata.json.gz', zlib.gzipSync(Buffer.from(metadataJson('artworks'))));
     env = cleanEnv({...s3EnvFor(s3), GRAVITY_RESTORE_SOURCE: 's3://gravity/backups/', GRAVITY_RESTORE_SOURCE_TZ: 'UTC', GRAVITY_RESTORE_CACHE: path.join(dir, 'cache')});
   });
   after(async () => {
@@ -306,6 +340,8 @@ describe('oplog dumps and backups in S3', () => {
   it('an s3:// prefix of oplog dumps is one source; history picks the newest backup the oplog follows unbroken', async () => {
     const shown = json<{sources: Array<{source: string; from: unknown; to: unknown; gaps: unknown[]; files: unknown[]}>}>(await runCli(['oplog', '--oplog', 's3://gravity/oplog/', '--json'], {env}));
     assert.deepEqual(shown.sources.map((s) => [s.source, s.from, s.to, s.gaps, s.files.length]), [['s3://gravity/oplog/', {t: T0 - 10, i: 1}, {t: T0 + 300, i: 1}, [], 2]]);
+    const dump = json<{sources: Array<{kind: string; from: unknown; to: unknown}>}>(await runCli(['oplog', '--oplog', 's3://gravity/with-oplog/', '--json'], {env}));
+    assert.deepEqual(dump.sources.map((s) => [s.kind, s.from, s.to]), [['dump', {t: T0 - 10, i: 1}, {t: T0 + 10, i: 1}]]);
     const result = await runCli(['history', 'artworks', `ObjectId("${A}")`, '--oplog', 's3://gravity/oplog/', '--json'], {env});
     assert.equal(result.code, 0, result.stderr);
     const out = json<{base: {backup: string; takenAt: string}; events: unknown[]; stateJson: string}>(result);

@@ -79,6 +79,24 @@ export function transaction(t: number, i: number, ops: Json[], txnNumber = 1): J
   };
 }
 
+/**
+ * A large unprepared transaction (4.2+): entries with `partialTxn: true` linked by `prevOpTime`, the
+ * last without it and with `count` (OPLOG.md §3.1, MT testdata "large, unprepared").
+ */
+export function transactionChain(parts: Array<{t: number; i: number; ops: Json[]}>, txnNumber = 2): Json[] {
+  let count = 0;
+  return parts.map((part, k) => {
+    count += part.ops.length;
+    const last = k === parts.length - 1;
+    const prev = k === 0 ? {ts: ts(0, 0), t: long(-1)} : {ts: ts(parts[k - 1]!.t, parts[k - 1]!.i), t: long(4)};
+    return {
+      ...transaction(part.t, part.i, part.ops, txnNumber),
+      o: last ? {applyOps: part.ops, count: long(count)} : {applyOps: part.ops, partialTxn: true},
+      prevOpTime: prev,
+    };
+  });
+}
+
 /** An inner operation of applyOps: no ts/t/wall of its own (OPLOG.md §1). */
 export function innerInsert(ns: string, doc: Json): Json {
   return {op: 'i', ns, ui: uuid(), o: doc, o2: {_id: doc._id}};
@@ -100,6 +118,11 @@ export function batchedDeletes(t: number, i: number, ns: string, ids: unknown[])
 export function dropCollection(t: number, i: number, ns: string): Json {
   const [db, coll] = [ns.slice(0, ns.indexOf('.')), ns.slice(ns.indexOf('.') + 1)];
   return {op: 'c', ns: `${db}.$cmd`, ui: uuid(), o: {drop: coll}, o2: {numRecords: int(0)}, ...optimeFields(t, i)};
+}
+
+/** renameCollection: both values full namespaces, logged on the source database's $cmd (OPLOG.md §3.3). */
+export function renameCollection(t: number, i: number, from: string, to: string): Json {
+  return {op: 'c', ns: `${from.slice(0, from.indexOf('.'))}.$cmd`, ui: uuid(), o: {renameCollection: from, to, stayTemp: false}, ...optimeFields(t, i)};
 }
 
 export {int, long, wall};

@@ -18,9 +18,10 @@ import {OplogFileSet, type OplogFile} from '../../src/oplog/sources/files.js';
 import {openOplogSource} from '../../src/oplog/sources/open.js';
 import type {RawOplogEntry} from '../../src/oplog/types.js';
 import {parseOplogTime} from '../../src/oplog/time.js';
+import {runChanges} from '../../src/oplog/changes.js';
 import {resolveSettings} from '../../src/config/settings.js';
 import {buildArchive, metadataJson, tarFolder, tempDir, writeFolder} from '../support/bson-fixtures.js';
-import {encodeEntries, insert, noop, oid, remove, updateV2, type Json} from '../support/oplog-fixtures.js';
+import {encodeEntries, innerInsert, insert, noop, oid, remove, transactionChain, updateV2, type Json} from '../support/oplog-fixtures.js';
 
 const NS = 'gravity.artworks';
 const T0 = 1_763_476_200; // 2025-11-18T14:30:00Z
@@ -249,4 +250,31 @@ test('entries that cannot matter are passed over undecoded: no-ops and other nam
   ]);
   const matters = (ns: string) => ns === NS;
   assert.deepEqual([n, mine, other, txn, image].map((d) => skippable(d!, matters)), [true, false, true, false, true]);
+});
+
+test('a time (t, 0) is covered by an oplog whose first entry is (t, 1): no entry has a counter of 0', () => {
+  const coverage = {source: 'x', from: {t: T0, i: 1}, to: {t: T0 + 9, i: 1}, entries: 2, gaps: [{from: {t: T0 + 3, i: 4}, to: {t: T0 + 5, i: 1}}]};
+  assert.doesNotThrow(() => assertCovers(coverage, {t: T0, i: 0}, {t: T0 + 2, i: 0}, 'x'));
+  assert.throws(() => assertCovers(coverage, {t: T0 - 1, i: 0}, null, 'x'), /starts at/);
+  assert.doesNotThrow(() => assertCovers(coverage, {t: T0 + 5, i: 0}, null, 'x'), 'the gap ends at (t, 1): nothing of it is at or after (t, 0)');
+  assert.throws(() => assertCovers(coverage, {t: T0 + 4, i: 0}, null, 'x'), /gap/);
+  assert.doesNotThrow(() => assertCovers({...coverage, from: {t: T0, i: 1}}, {t: T0, i: 0}, {t: T0 + 3, i: 4}, 'x'), 'a window ending where the gap starts');
+});
+
+test('changes counts a transaction that began before --since and committed inside the window (oplog files are read whole)', async () => {
+  const root = await tempDir('oplog-txn');
+  const chain = transactionChain([
+    {t: T0 + 1, i: 1, ops: [innerInsert(NS, {_id: {$numberInt: '1'}})]},
+    {t: T0 + 3, i: 1, ops: [innerInsert(NS, {_id: {$numberInt: '2'}})]},
+  ]);
+  const file = path.join(root, 'txn.bson');
+  await fsp.writeFile(file, Buffer.concat(encodeEntries([noop(T0), ...chain, noop(T0 + 5)])));
+  const source = await openOplogSource(file, resolveSettings({}, {}, null, {}));
+  const result = await runChanges([source], {since: {t: T0 + 2, i: 0}, until: null, collections: []});
+  // Both inserts apply at the chain's last entry (inside the window); the first entry is before it.
+  assert.equal(result.collections.artworks?.inserted, 2);
+  assert.equal(result.collections.artworks?.inTransactions, 2);
+  assert.deepEqual(result.warnings, []);
+  const before = await runChanges([await openOplogSource(file, resolveSettings({}, {}, null, {}))], {since: {t: T0, i: 0}, until: {t: T0 + 3, i: 0}, collections: []});
+  assert.equal(before.collections.artworks, undefined, 'a window ending before the commit holds none of it');
 });

@@ -59,14 +59,18 @@ export function unionCoverage(label: string, coverages: OplogCoverage[]): OplogC
  * `since` or has a gap inside [since, until). The end is not checked: entries after the last one
  * are simply not there yet (callers say how far the oplog reaches).
  */
-export function assertCovers(coverage: OplogCoverage, since: OpTime, until: OpTime | null, what: string): void {
+export function assertCovers(coverage: OplogCoverage, asked: OpTime, until: OpTime | null, what: string): void {
+  // No entry has a counter of 0: mongod starts each new second at (seconds, 1) and counts up from
+  // there (LogicalClock::reserveTicks, mongodb/mongo src/mongo/db/logical_clock.cpp). So a time
+  // (t, 0) and (t, 1) are the same place in the oplog, and an oplog starting at (t, 1) covers "from t".
+  const since = asked.i === 0 ? {t: asked.t, i: 1} : asked;
   if (coverage.from === null) {
     throw new GravityError('OPLOG_GAP', `The oplog sources hold no entries, so they cannot show ${what}`, {hint: 'Check the --oplog sources with `gravity-restore oplog`'});
   }
   if (compareOpTime(coverage.from, since) > 0) {
-    throw new GravityError('OPLOG_GAP', `The oplog starts at ${opTimeToIso(coverage.from)} (${formatOpTime(coverage.from)}), after ${opTimeToIso(since)}: it cannot show ${what}`, {
+    throw new GravityError('OPLOG_GAP', `The oplog starts at ${opTimeToIso(coverage.from)} (${formatOpTime(coverage.from)}), after ${opTimeToIso(asked)}: it cannot show ${what}`, {
       hint: 'Add an --oplog source that reaches further back (an older oplog dump), or start later',
-      details: {oplogFrom: coverage.from, since},
+      details: {oplogFrom: coverage.from, since: asked},
     });
   }
   for (const gap of coverage.gaps) {

@@ -39,7 +39,9 @@ export class DumpOplogSource implements OplogSource {
 
   async *batches(options: OplogReadOptions = {}): AsyncGenerator<RawOplogEntry[]> {
     const {since, until} = options;
-    for await (const batch of this.read(options)) {
+    // A whole read sees every entry coverage() would: what it finds is kept, so coverage() after it reads nothing.
+    const tracker = this.scan === null && since === undefined && until === undefined ? new ScanTracker() : null;
+    for await (const batch of this.read(options, tracker ? (e, op) => tracker.add(e, op) : undefined)) {
       let start = 0;
       let end = batch.length;
       if (since) while (start < end && compareOpTime(batch[start]!.ts, since) < 0) start++;
@@ -51,6 +53,7 @@ export class DumpOplogSource implements OplogSource {
       if (end > start) yield start === 0 && end === batch.length ? batch : batch.slice(start, end);
       if (end < batch.length) return;
     }
+    if (tracker && this.scan === null) this.scan = tracker.scan;
   }
 
   entries(options: OplogReadOptions = {}): AsyncIterable<RawOplogEntry> {

@@ -117,7 +117,7 @@ export class OplogFileSet implements OplogSource {
     };
     for (const file of this.files) {
       const tracker = new ScanTracker();
-      for await (const batch of fileEntryBatches(fileChunks(file, signal, (n) => (bytesRead += n)), file.name, (e, op) => tracker.add(e, op))) {
+      for await (const batch of fileEntryBatches(fileChunks(file, signal, (n) => (bytesRead += n)), file.name, (e, op) => tracker.add(e, op), file.size)) {
         entries += batch.length;
         report();
       }
@@ -146,20 +146,31 @@ export class OplogFileSet implements OplogSource {
     let bytesRead = 0;
     let entries = 0;
     const totalBytes = this.files.every((f) => f.size !== undefined) ? this.files.reduce((s, f) => s + (f.size ?? 0), 0) : undefined;
+    // A whole read scans every file as coverage() would: what it finds is kept, so coverage() after it reads nothing.
+    const whole = this.scans === null && options.since === undefined && options.until === undefined;
+    const trackers = new Map<string, ScanTracker>();
     for (const file of this.files) {
       const first = await this.head(file, options.signal);
-      if (first === null) continue;
+      if (first === null) {
+        if (whole) trackers.set(file.name, new ScanTracker());
+        continue;
+      }
       const scan = this.scans?.get(file.name);
       // A file wholly outside the range asked for is not read at all.
       if (scan?.last && options.since && compareOpTime(scan.last, options.since) < 0) continue;
       if (options.until && compareOpTime(first, options.until) >= 0) continue;
-      lanes.push({label: file.name, first, open: () => fileEntryBatches(fileChunks(file, options.signal, (n) => (bytesRead += n)), file.name)});
+      const tracker = whole ? new ScanTracker() : null;
+      if (tracker) trackers.set(file.name, tracker);
+      const onEntry = tracker ? (e: RawOplogEntry, op: number) => tracker.add(e, op) : undefined;
+      lanes.push({label: file.name, first, open: () => fileEntryBatches(fileChunks(file, options.signal, (n) => (bytesRead += n)), file.name, onEntry, file.size)});
     }
     for await (const batch of mergeLanes(lanes, options)) {
       entries += batch.length;
       options.onProgress?.(totalBytes === undefined ? {entries, bytesRead} : {entries, bytesRead, totalBytes});
       yield batch;
     }
+    // Reached only when the consumer read to the end: every file was read whole.
+    if (whole && this.scans === null) this.scans = new Map([...trackers].map(([name, t]) => [name, t.scan]));
   }
 
   entries(options: OplogReadOptions = {}): AsyncIterable<RawOplogEntry> {

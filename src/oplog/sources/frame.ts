@@ -22,6 +22,9 @@ export const IDLE_GAP_SECONDS = 60;
 /** At most this many silent stretches are kept per file (memory stays flat on a damaged file). */
 const MAX_SILENCES = 1000;
 
+/** A worker thread costs its start-up: only gzip files this large inflate on one. */
+const OFF_THREAD_BYTES = 16 * 1024 * 1024;
+
 /** Entries a batch holds at most: big enough that per-batch costs vanish, small enough to stay flat. */
 export const BATCH_ENTRIES = 1024;
 
@@ -77,6 +80,8 @@ export async function* fileEntryBatches(
   chunks: Chunks,
   where: string,
   onEntry?: (entry: RawOplogEntry, op: number) => void,
+  /** Size of the file when known: a large gzip inflates on a thread of its own while entries are split here. */
+  size?: number,
 ): AsyncGenerator<RawOplogEntry[]> {
   const peeked = await peek(chunks, 2);
   const gzipped = isGzipHead(peeked.head);
@@ -84,7 +89,7 @@ export async function* fileEntryBatches(
   const splitter = new BsonSplitter(label);
   const order = new OrderCheck(label);
   try {
-    for await (const chunk of gzipped ? gunzip(peeked.all, where) : peeked.all) {
+    for await (const chunk of gzipped ? gunzip(peeked.all, where, {offThread: (size ?? 0) >= OFF_THREAD_BYTES}) : peeked.all) {
       const docs = splitter.push(chunk);
       if (docs.length > 0) yield toEntries(docs, order, onEntry);
     }

@@ -1,7 +1,8 @@
 /**
  * From what the user typed (`--oplog SRC`, the `oplog` setting) to sources:
  * - `staging`, `production`, `mongodb://…`: that server's live oplog (live.ts);
- * - `s3://bucket/prefix/`: every `.bson`/`.bson.gz` object under it, dumps of local.oplog.rs (files.ts);
+ * - `s3://bucket/prefix/`: every `.bson`/`.bson.gz` object under it, dumps of local.oplog.rs (files.ts),
+ *   or, when it holds a `mongodump --oplog` dump, that dump's oplog.bson (dump.ts);
  * - a local folder: a `mongodump --oplog` dump (it holds `oplog.bson` beside `.metadata.json` files)
  *   is read for its oplog.bson (dump.ts); any other folder for its `.bson`/`.bson.gz` files (files.ts);
  * - a local file: a `.bson`/`.bson.gz` file is one oplog dump; anything else (a tarball, an
@@ -30,14 +31,17 @@ function isTargetSpec(spec: string): boolean {
   return spec === 'staging' || spec === 'production' || /^mongodb(\+srv)?:\/\//i.test(spec);
 }
 
-async function storeFiles(store: BackupStore, label: string): Promise<OplogFile[]> {
-  const objects = (await store.list()).filter((o) => isOplogDumpName(o.key) && !/\.metadata\.json/i.test(o.key));
-  return objects.map((o) => ({name: store.kind === 's3' ? `${store.location}${o.key}` : path.join(store.location, o.key), size: o.size, open: (signal?: AbortSignal) => store.open(o.key, undefined, signal)}))
-    .map((f) => ({...f, name: f.name || label}));
+async function storeFiles(store: BackupStore): Promise<OplogFile[]> {
+  const objects = (await store.list()).filter((o) => isOplogDumpName(o.key));
+  return objects.map((o) => ({
+    name: store.kind === 's3' ? `${store.location}${o.key}` : path.join(store.location, o.key),
+    size: o.size,
+    open: (signal?: AbortSignal) => store.open(o.key, undefined, signal),
+  }));
 }
 
 /** A folder written by `mongodump --oplog`: oplog.bson at its top, collections' metadata beside it. */
-async function isDumpFolder(folder: string, store: BackupStore): Promise<boolean> {
+async function isDumpFolder(store: BackupStore): Promise<boolean> {
   const keys = (await store.list()).map((o) => o.key);
   return keys.some((k) => /^oplog\.bson(\.gz)?$/.test(k)) && keys.some((k) => /\.metadata\.json(\.gz)?$/.test(k) && !k.startsWith('local/oplog.rs'));
 }
@@ -49,7 +53,12 @@ export async function openOplogSource(spec: string, settings: Settings): Promise
   const {openStore} = await import('../../catalog/store.js');
   if (/^s3:\/\//i.test(trimmed)) {
     const store = openStore(trimmed, {endpoint: settings.endpoint, region: settings.region});
-    const files = await storeFiles(store, trimmed);
+    if (await isDumpFolder(store)) {
+      // A mongodump --oplog dump under the prefix: read as the dump it is, for its oplog.bson.
+      const objects = await store.list();
+      return new DumpOplogSource(store.location, objects.map((o) => ({name: o.key, size: o.size, open: () => store.open(o.key)})));
+    }
+    const files = await storeFiles(store);
     if (files.length === 0) throw noDumps(store.location);
     return new OplogFileSet(store.location, files);
   }
@@ -63,8 +72,8 @@ export async function openOplogSource(spec: string, settings: Settings): Promise
   }
   if (info.isDirectory()) {
     const store = openStore(resolved, {});
-    if (await isDumpFolder(resolved, store)) return new DumpOplogSource(resolved, resolved);
-    const files = await storeFiles(store, resolved);
+    if (await isDumpFolder(store)) return new DumpOplogSource(resolved, resolved);
+    const files = await storeFiles(store);
     if (files.length === 0) throw noDumps(resolved);
     return new OplogFileSet(resolved, files);
   }
