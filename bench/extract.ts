@@ -21,14 +21,14 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const TIME = '/usr/bin/time';
 
-interface Measure {
+export interface Measure {
   ms: number;
   maxRssMb: number | null;
   matched?: number;
   bytes?: number;
 }
 
-interface Case {
+export interface Case {
   label: string;
   cmd: string;
   args: string[];
@@ -47,7 +47,7 @@ function has(cmd: string): boolean {
 }
 
 /** One whole-process run: wall time measured here, peak RSS from /usr/bin/time when it is installed. */
-async function once(c: Case): Promise<Measure> {
+export async function once(c: Case): Promise<Measure> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gr-bench-run-'));
   const rssFile = path.join(dir, 'rss');
   const timed = has(TIME);
@@ -78,7 +78,7 @@ async function once(c: Case): Promise<Measure> {
 }
 
 /** Interleaved rounds; each case keeps its fastest round (and the largest peak RSS seen). */
-async function rounds(cases: Case[], n: number): Promise<Map<Case, Measure>> {
+export async function rounds(cases: Case[], n: number): Promise<Map<Case, Measure>> {
   const best = new Map<Case, Measure>();
   for (let round = 0; round < n; round++) {
     for (const c of cases) {

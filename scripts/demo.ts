@@ -9,8 +9,11 @@
  * 4. run the real CLI: list → fetch → diff (what production lost, with no query known) →
  *    extract --missing-in production --follow → plan → push staging → verify → push production →
  *    verify → report;
- * 5. exit 0 only if production holds the lost documents again, byte for byte, and the edited
- *    ones are untouched.
+ * 5. part two, what no backup holds: a new backup, then an artwork created and one edited, then
+ *    the partner's artworks deleted again; extract --at rebuilds them from the backup plus
+ *    production's oplog, and the same gates put them back;
+ * 6. exit 0 only if production holds the lost documents again, byte for byte, the edited ones are
+ *    untouched, and part two's documents are back as they were just before the second deletion.
  */
 import {spawn} from 'node:child_process';
 import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
@@ -22,7 +25,7 @@ import {PutObjectCommand, S3Client} from '@aws-sdk/client-s3';
 import {BSON, type Document, ObjectId} from 'bson';
 import {MongoClient} from 'mongodb';
 
-import {COLLECTIONS, DB, generateGravity, RELATIONS, snapshot, writeBackupTarGz, type Doc} from './demo/data.js';
+import {COLLECTIONS, DB, generateGravity, RELATIONS, snapshot, writeBackupTarGz, writeRawBackupTarGz, type Doc} from './demo/data.js';
 import {startSandbox} from './sandbox-lib.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -44,12 +47,19 @@ export interface DemoOutcome {
   lost: Array<{collection: string; bytes: Buffer}>;
   /** The artworks edited after the backup, as production held them before the restore. */
   edited: Array<{collection: string; bytes: Buffer}>;
+  /**
+   * Part two: what production held just before the second deletion (read raw then), among them an
+   * artwork created and one edited after the last backup: what `extract --at` must give back.
+   */
+  beforeSecondIncident: Array<{collection: string; bytes: Buffer}>;
 }
 
 export interface DemoOptions {
   /** Where the demo's narration and the CLI's output go (default: this process's stdout). */
   write?: (text: string) => void;
-  /** Called after the restore, while the sandbox still runs. */
+  /** Called after part one's restore (before part two writes again), while the sandbox still runs. */
+  inspectRestore?: (outcome: Pick<DemoOutcome, 'production' | 'lost' | 'edited'>) => Promise<void>;
+  /** Called after part two's restore, while the sandbox still runs. */
   inspect?: (outcome: DemoOutcome) => Promise<void>;
 }
 
@@ -171,11 +181,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     step('7. The incident record');
     await cli(['report', 'restore-set']);
 
-    if (options.inspect) {
-      const lost = COLLECTIONS.flatMap((c) => snapshot(data.collections[c], est(18, 14)).filter((d) => isLost(c, d)).map((d) => ({collection: c, bytes: Buffer.from(BSON.serialize(d))})));
-      const editedNow = edited.map((a) => ({collection: 'artworks', bytes: Buffer.from(BSON.serialize(editedDoc(a.doc)))}));
-      await options.inspect({production: sandbox.info.production, steps, lost, edited: editedNow});
-    }
+    const lost = COLLECTIONS.flatMap((c) => snapshot(data.collections[c], est(18, 14)).filter((d) => isLost(c, d)).map((d) => ({collection: c, bytes: Buffer.from(BSON.serialize(d))})));
+    const editedNow = edited.map((a) => ({collection: 'artworks', bytes: Buffer.from(BSON.serialize(editedDoc(a.doc)))}));
+    // Part one is read back before part two writes to the same artworks again.
+    await options.inspectRestore?.({production: sandbox.info.production, lost, edited: editedNow});
 
     step('Checking production');
     const client = await MongoClient.connect(sandbox.info.production);
@@ -198,6 +207,25 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     } finally {
       await client.close();
     }
+
+    const beforeSecondIncident = await pointInTimeScene(sandbox, data.partnerId, work, step, write, cli);
+    if (options.inspect) await options.inspect({production: sandbox.info.production, steps, lost, edited: editedNow, beforeSecondIncident});
+    step('Checking production again');
+    const again = await MongoClient.connect(sandbox.info.production);
+    try {
+      const db = again.db();
+      for (const d of beforeSecondIncident) {
+        const id = (BSON.deserialize(d.bytes) as {_id: unknown})._id;
+        const raw = (await db.collection(d.collection).findOne({_id: id as ObjectId}, {raw: true})) as unknown as Buffer | null;
+        if (!raw || !Buffer.from(raw).equals(d.bytes)) {
+          problems++;
+          write(`  part two: ${d.collection} ${JSON.stringify(id)} ${raw ? `differs: expected ${d.bytes.toString('hex')}, production holds ${Buffer.from(raw).toString('hex')}` : 'is missing'}\n`);
+        }
+      }
+      write(`  part two: ${beforeSecondIncident.length} documents as they were just before the second deletion, created and edited after the last backup among them\n`);
+    } finally {
+      await again.close();
+    }
     if (problems > 0) {
       write(`\nDEMO FAILED: ${problems} document(s) not as expected in production\n`);
       return 1;
@@ -207,6 +235,91 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   } finally {
     await sandbox.stop();
     await rm(work, {recursive: true, force: true});
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits for the start of the next second, so what follows has a later oplog second than what came before. */
+async function nextSecond(): Promise<Date> {
+  const next = Math.floor(Date.now() / 1000) * 1000 + 1000;
+  await sleep(next - Date.now() + 20);
+  return new Date(next);
+}
+
+/**
+ * Part two: what no backup holds. An hourly backup of production is taken now; then an artwork is
+ * created and another edited; then the partner's artworks are deleted again. The backup cannot give
+ * back the new artwork or the edit; production's own oplog can: extract --at the second of the
+ * deletion rebuilds the partner's artworks (and their dependents) as they were just before it.
+ * Staging receives the same writes, as a copy of production would.
+ */
+async function pointInTimeScene(
+  sandbox: Awaited<ReturnType<typeof startSandbox>>,
+  partnerId: ObjectId,
+  work: string,
+  step: (title: string) => void,
+  write: (text: string) => void,
+  cli: (args: string[], options?: {quiet?: boolean}) => Promise<string>,
+): Promise<Array<{collection: string; bytes: Buffer}>> {
+  step('8. Part two: what no backup holds. A new hourly backup now, then an artwork created, another edited, then the partner\'s artworks deleted again');
+  const production = await MongoClient.connect(sandbox.info.production);
+  const staging = await MongoClient.connect(sandbox.info.staging);
+  try {
+    const prod = production.db();
+    const taken = await nextSecond();
+    const key = `gravity-hourly-${taken.toISOString().slice(0, 19).replace(/:/g, '-')}Z.tar.gz`;
+    const raw: Record<string, Buffer[]> = {};
+    for (const c of HOURLY_COLLECTIONS) raw[c] = ((await prod.collection(c).find({}, {raw: true}).toArray()) as unknown as Buffer[]).map((b) => Buffer.from(b));
+    const file = path.join(work, 'uploads', key);
+    await writeRawBackupTarGz(file, raw);
+    const s3 = new S3Client({
+      endpoint: sandbox.info.s3.endpoint,
+      region: sandbox.info.s3.region,
+      forcePathStyle: true,
+      credentials: {accessKeyId: sandbox.info.s3.accessKeyId, secretAccessKey: sandbox.info.s3.secretAccessKey},
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+    await s3.send(new PutObjectCommand({Bucket: sandbox.info.s3.bucket, Key: PREFIX + key, Body: await readFile(file)}));
+    write(`  s3://${sandbox.info.s3.bucket}/${PREFIX}${key}: production at ${taken.toISOString()}\n`);
+    await nextSecond();
+    const created = {_id: new ObjectId(), partner_id: partnerId, title: 'Created after the backup', published: true, '2026': {price: 1200, currency: 'USD'}, created_at: new Date()};
+    const someArtwork = (await prod.collection('artworks').findOne({partner_id: partnerId}, {sort: {_id: 1}}))!;
+    for (const client of [production, staging]) {
+      await client.db().collection('artworks').insertOne({...created});
+      await client.db().collection('artworks').updateOne({_id: someArtwork._id}, {$set: {title: 'Edited after the backup', 'dimensions.height': 99.5}, $inc: {edition: 1}});
+    }
+    write(`  created artwork ${created._id.toHexString()}; edited artwork ${(someArtwork._id as ObjectId).toHexString()} (title, a nested field, a counter)\n`);
+    const incident = await nextSecond();
+    // What production holds just before the deletion, read raw: what the restore must give back.
+    const ids = ((await prod.collection('artworks').find({partner_id: partnerId}, {projection: {_id: 1}}).toArray()) as Array<{_id: ObjectId}>).map((d) => d._id);
+    const before: Array<{collection: string; bytes: Buffer}> = [];
+    for (const [c, filter] of [['artworks', {_id: {$in: ids}}], ['sale_artworks', {artwork_id: {$in: ids}}], ['partner_artist_artworks', {artwork_id: {$in: ids}}]] as const) {
+      for (const b of (await prod.collection(c).find(filter, {raw: true}).toArray()) as unknown as Buffer[]) before.push({collection: c, bytes: Buffer.from(b)});
+    }
+    for (const client of [production, staging]) {
+      const db = client.db();
+      await db.collection('sale_artworks').deleteMany({artwork_id: {$in: ids}});
+      await db.collection('partner_artist_artworks').deleteMany({artwork_id: {$in: ids}});
+      await db.collection('artworks').deleteMany({_id: {$in: ids}});
+    }
+    write(`  ${incident.toISOString()}: ${ids.length} artworks of partner ${partnerId.toHexString()} deleted again, with their dependents\n`);
+
+    step('9. Rebuild them as they were just before the deletion, from the new backup plus production\'s oplog');
+    const at = incident.toISOString().replace('.000Z', 'Z');
+    await cli(['oplog', '--oplog', 'production']);
+    await cli(['extract', '--at', at, '--oplog', 'production', '--collection', 'artworks', '--query', `{"partner_id": ObjectId("${partnerId.toHexString()}")}`, '--follow', '--out', 'restore-at']);
+    step('10. The same gates as before: staging, verify, production, verify');
+    await cli(['plan', 'restore-at', '--to', 'staging']);
+    await cli(['push', 'restore-at', '--to', 'staging', '--yes']);
+    await cli(['verify', 'restore-at', '--to', 'staging']);
+    await cli(['push', 'restore-at', '--to', 'production', '--confirm', DB]);
+    await cli(['verify', 'restore-at', '--to', 'production']);
+    return before;
+  } finally {
+    await production.close();
+    await staging.close();
   }
 }
 

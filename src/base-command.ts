@@ -22,6 +22,16 @@ export const sourceFlags = {
   cache: Flags.string({description: 'local cache of downloads', env: 'GRAVITY_RESTORE_CACHE', helpGroup: 'SOURCE'}),
 };
 
+/** Flags shared by the commands that read the oplog. */
+export const oplogFlags = {
+  oplog: Flags.string({
+    description: 'oplog source (repeatable): a file or folder of local.oplog.rs dumps (.bson, .bson.gz), s3://bucket/prefix/ of them, or staging, production, mongodb://… (read only) [default: GRAVITY_RESTORE_OPLOG, config "oplog"]',
+    multiple: true,
+    helpGroup: 'OPLOG',
+  }),
+  tz: Flags.string({description: 'timezone of times without an offset, and of the times shown [default: the source timezone]', env: 'GRAVITY_RESTORE_TZ', helpGroup: 'OPLOG'}),
+};
+
 export const targetFlag = Flags.string({
   description: 'target: staging, production, or a mongodb:// URI (treated like staging)',
   required: true,

@@ -154,10 +154,15 @@ export function snapshot(docs: Doc[], at: Date): Document[] {
  * `tar czf`, so the dump tree sits under a host folder.
  */
 export async function writeBackupTarGz(file: string, collections: Record<string, Document[]>): Promise<void> {
+  await writeRawBackupTarGz(file, Object.fromEntries(Object.entries(collections).map(([c, docs]) => [c, docs.map((d) => Buffer.from(BSON.serialize(d)))])));
+}
+
+/** A mongodump-like .tar.gz of documents exactly as a server returned them (raw bytes). */
+export async function writeRawBackupTarGz(file: string, collections: Record<string, Buffer[]>): Promise<void> {
   const pack = tar.pack();
   const done = pipeline(pack, createGzip({level: 6}), createWriteStream(file));
   for (const [collection, docs] of Object.entries(collections)) {
-    const data = Buffer.concat(docs.map((d) => BSON.serialize(d)));
+    const data = Buffer.concat(docs);
     await new Promise<void>((resolve, reject) => pack.entry({name: `dump/db-primary_27017/${DB}/${collection}.bson`, size: data.length}, data, (e) => (e ? reject(e) : resolve())));
     const meta = Buffer.from(metadataFor(collection));
     await new Promise<void>((resolve, reject) => pack.entry({name: `dump/db-primary_27017/${DB}/${collection}.metadata.json`, size: meta.length}, meta, (e) => (e ? reject(e) : resolve())));

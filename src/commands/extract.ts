@@ -16,11 +16,17 @@ export default class Extract extends BaseCommand<typeof Extract> {
     `<%= config.bin %> extract --from ./backup.tar.gz --collection gravity.users --query '{"email": /@example\\.com$/i}' --out ./users-set`,
     `<%= config.bin %> extract --from 2026-11-18T14:00:00Z --collection artworks --missing-in 2026-11-18T15:00:00Z --follow --out ./lost-artworks`,
     `<%= config.bin %> extract --from 2026-11-18T14:00:00Z --collection artworks --changed-in production --incident-at "2026-11-18 14:30" --out ./clobbered`,
+    `<%= config.bin %> extract --at "2026-11-18 14:29:59" --oplog production --collection artworks --query '{"partner_id": ObjectId("57d1e4a2cd530e65f6000001")}' --follow --out ./as-of-1429`,
+    `<%= config.bin %> extract --changed-between 2026-11-18T14:00:00Z..2026-11-18T14:30:00Z --fields title --oplog ./oplog-dumps --collection artworks --out ./revert-title`,
     `<%= config.bin %> extract --from latest --collection artworks --query '{"_id": {"$in": [ObjectId("…"), ObjectId("…")]}}' --engine mongod --scratch-uri mongodb://127.0.0.1:27017 --out ./set`,
   ];
   static flags = {
     ...sourceFlags,
-    from: Flags.string({description: 'backup id (see `list`), `latest`, a time (the newest backup at or before it), or a local dump folder / tarball / archive / .bson file', required: true}),
+    from: Flags.string({description: 'backup id (see `list`), `latest`, a time (the newest backup at or before it), or a local dump folder / tarball / archive / .bson file [with --at: the base, chosen when left out]'}),
+    at: Flags.string({description: 'the documents as they were just before TIME, from a base backup plus the oplog (ISO 8601, read in --tz or the source timezone, or Timestamp(t, i))', helpGroup: 'POINT IN TIME'}),
+    oplog: Flags.string({description: 'oplog source: a file or folder of local.oplog.rs dumps, s3://bucket/prefix/, staging, production or mongodb://… (repeatable)', multiple: true, helpGroup: 'POINT IN TIME'}),
+    'changed-between': Flags.string({description: 'keep only documents the oplog says changed in [T1, T2): T1..T2 (as they were at --at, default T1)', helpGroup: 'POINT IN TIME'}),
+    fields: Flags.string({description: 'with --changed-between: only changes to these fields count (comma-separated dotted paths)', helpGroup: 'POINT IN TIME'}),
     collection: Flags.string({description: 'collection to query (`coll` or `db.coll`)', required: true, char: 'c'}),
     query: Flags.string({description: 'MongoDB shell syntax or Extended JSON filter', default: '{}', char: 'q'}),
     follow: Flags.boolean({description: 'also take dependent documents, following the relations of the config file transitively'}),
@@ -51,6 +57,7 @@ export default class Extract extends BaseCommand<typeof Extract> {
   protected onFlagsParsed(): void {
     const {flags} = this;
     let localBytes: number | null = null;
+    if (!flags.from || flags.at || flags['changed-between']) return;
     try {
       const info = statSync(flags.from);
       if (info.isFile()) localBytes = info.size;
@@ -68,7 +75,11 @@ export default class Extract extends BaseCommand<typeof Extract> {
     const {flags} = this;
     const result = await runExtract(
       {
-        from: flags.from,
+        ...(flags.from ? {from: flags.from} : {}),
+        ...(flags.at ? {at: flags.at} : {}),
+        ...(flags['changed-between'] ? {changedBetween: flags['changed-between']} : {}),
+        ...(flags.fields ? {fields: flags.fields.split(',').map((f) => f.trim()).filter(Boolean)} : {}),
+        ...(flags.tz ? {tz: flags.tz} : {}),
         collection: flags.collection,
         query: flags.query,
         follow: flags.follow,
@@ -91,6 +102,13 @@ export default class Extract extends BaseCommand<typeof Extract> {
     for (const c of result.order) {
       const from = result.from?.[c];
       this.log(`${c.padEnd(32)} ${String(result.counts[c]).padStart(8)} of ${result.scanned[c] ?? 0} documents${from ? `  (from ${from.backup ?? from.location})` : ''}`);
+    }
+    const pit = result.pointInTime;
+    if (pit) {
+      this.log(`State at ${pit.at}: base ${pit.base.backup ?? pit.base.location} + ${pit.oplog.operations} oplog operations from ${pit.oplog.sources.join(', ')}`);
+      for (const [c, n] of Object.entries(pit.counts)) {
+        this.log(`  ${c}: ${n.fromBackup} as in the backup, ${n.replayed} replayed, ${n.createdAfterBackup} created after it, ${n.deleted} deleted before TIME`);
+      }
     }
     for (const cmp of result.comparison ?? []) {
       const totals = Object.values(cmp.counts).reduce((t, c) => ({missing: t.missing + c.missing, changed: t.changed + c.changed, same: t.same + c.same}), {missing: 0, changed: 0, same: 0});

@@ -20,6 +20,8 @@ export interface ConfigFile {
    */
   targets?: {staging?: string; production?: string};
   targetDbs?: {staging?: string; production?: string};
+  /** Oplog sources: one, or a list (files, folders, s3:// prefixes of local.oplog.rs dumps, staging, production, URIs). */
+  oplog?: string[];
 }
 
 export const DEFAULT_CONFIG_FILE = 'gravity-restore.config.json';
@@ -89,10 +91,16 @@ export function validateConfig(value: unknown, file: string): ConfigFile {
         throw bad(file, key, 'must be a list of field paths, e.g. ["partner_id", "user_id"]');
       }
       config.notify = v as string[];
+    } else if (key === 'oplog') {
+      const list = typeof v === 'string' ? [v] : v;
+      if (!Array.isArray(list) || list.length === 0 || list.some((s) => typeof s !== 'string' || s.trim() === '')) {
+        throw bad(file, key, 'must be a source or a list of sources (a folder or file of oplog dumps, s3://bucket/prefix/, staging, production, mongodb://…)');
+      }
+      config.oplog = list as string[];
     } else if (key === '$schema' || key === '//') {
       continue;
     } else {
-      throw bad(file, key, `is not a known key (${[...STRING_KEYS, 'relations', 'targets', 'notify'].join(', ')})`);
+      throw bad(file, key, `is not a known key (${[...STRING_KEYS, 'relations', 'targets', 'notify', 'oplog'].join(', ')})`);
     }
   }
   return config;

@@ -31,6 +31,8 @@ export interface Settings {
   targetDbs: {staging: string | undefined; production: string | undefined};
   /** `--db`: the database of the `--to` target, above everything else. */
   db: string | undefined;
+  /** Oplog sources (`--oplog`, GRAVITY_RESTORE_OPLOG, config `oplog`): files, folders, s3:// prefixes, targets. */
+  oplog: string[];
   configFile: string | null;
 }
 
@@ -41,6 +43,7 @@ export interface SettingFlags {
   cache?: string;
   tz?: string;
   db?: string;
+  oplog?: string[];
 }
 
 export function machineTimezone(): string {
@@ -63,6 +66,8 @@ export function resolveSettings(flags: SettingFlags, config: ConfigFile, configF
   registerUriSecrets(env.GRAVITY_RESTORE_PRODUCTION_URI || config.targets?.production);
   registerSecret(env.AWS_SECRET_ACCESS_KEY);
   registerSecret(env.AWS_SESSION_TOKEN);
+  const oplog = flags.oplog && flags.oplog.length > 0 ? flags.oplog : oplogFromEnv(env.GRAVITY_RESTORE_OPLOG) ?? config.oplog ?? [];
+  for (const source of oplog) if (/^mongodb(\+srv)?:\/\//.test(source)) registerUriSecrets(source);
   const sourceTz = flags['source-tz'] ?? env.GRAVITY_RESTORE_SOURCE_TZ ?? config.sourceTz ?? 'UTC';
   const tz = flags.tz ?? env.GRAVITY_RESTORE_TZ ?? config.tz ?? machineTimezone();
   return {
@@ -84,8 +89,29 @@ export function resolveSettings(flags: SettingFlags, config: ConfigFile, configF
       production: env.GRAVITY_RESTORE_PRODUCTION_DB || config.targetDbs?.production,
     },
     db: flags.db,
+    oplog,
     configFile,
   };
+}
+
+/**
+ * GRAVITY_RESTORE_OPLOG: one source, or several as a JSON array (`["./oplog", "production"]`): no
+ * separator character is safe, since paths hold anything and connection strings hold commas.
+ */
+export function oplogFromEnv(value: string | undefined): string[] | undefined {
+  const text = value?.trim();
+  if (!text) return undefined;
+  if (!text.startsWith('[')) return [text];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new GravityError('CONFIG_INVALID', `GRAVITY_RESTORE_OPLOG starts with "[" but is not a JSON array (${(error as Error).message})`, {hint: 'Write one source, or a JSON array of them: ["./oplog-dumps", "production"]'});
+  }
+  if (!Array.isArray(parsed) || parsed.some((s) => typeof s !== 'string' || s.trim() === '')) {
+    throw new GravityError('CONFIG_INVALID', 'GRAVITY_RESTORE_OPLOG must be one source or a JSON array of non-empty strings', {hint: 'e.g. ["./oplog-dumps", "production"]'});
+  }
+  return parsed as string[];
 }
 
 /** The database named in a connection string's path, or null. */

@@ -28,7 +28,7 @@ import path from 'node:path';
 import {BSON} from 'bson';
 import {GravityError} from '../errors.js';
 import {Crc64} from './crc64.js';
-import {DETECT_HEAD_BYTES, detectFormatSync, isGzipFile} from './detect.js';
+import {DETECT_HEAD_BYTES, detectFormatSync, isGzipFile, isGzipHead} from './detect.js';
 import {hasOwnData, parseMetadata} from './metadata.js';
 import {classifyName, dbFromDir, isHashedStem, unescapeCollectionName} from './names.js';
 import {BsonSplitter, type SplitCheck, takeChecked, TERMINATOR} from './split.js';
@@ -78,6 +78,7 @@ interface Ctx {
   progress: Progress;
   signal: AbortSignal | undefined;
   check: SplitCheck;
+  oplogEntries: boolean;
 }
 
 function corrupt(message: string, hint = 'The backup is damaged or incomplete; fetch it again', details?: Record<string, unknown>): GravityError {
@@ -134,7 +135,7 @@ async function listLocalFolder(root: string): Promise<DumpStreamSource[]> {
 
 /** Reads a dump in any layout as a stream of events; see the module comment for the order. */
 export async function* readDump(input: DumpInput, options: ReadOptions = {}): AsyncGenerator<DumpEvent> {
-  const ctx: Ctx = {want: options.want ?? (() => true), screen: options.screen ?? (() => null), parallel: options.parallel ?? FOLDER_INFLATE_PARALLEL, progress: new Progress(options.onProgress), signal: options.signal, check: options.check ?? 'kept'};
+  const ctx: Ctx = {want: options.want ?? (() => true), screen: options.screen ?? (() => null), parallel: options.parallel ?? FOLDER_INFLATE_PARALLEL, progress: new Progress(options.onProgress), signal: options.signal, check: options.check ?? 'kept', oplogEntries: options.oplogEntries ?? false};
   if (typeof input === 'string') {
     let stat;
     try {
@@ -292,12 +293,30 @@ async function* collectionDocuments(chunks: Chunks, ns: NamespaceRef, where: str
   return {documents: splitter.documents, bytes: splitter.bytes};
 }
 
+/**
+ * `mongodump --oplog --gzip` writes gzip into a file still named oplog.bson (OPLOG.md §8, trap 16):
+ * its content says whether it is compressed, not its name.
+ */
 async function* readOplog(chunks: Chunks, where: string, ctx: Ctx): AsyncGenerator<DumpEvent> {
   if (!ctx.want(OPLOG)) return;
-  // Only counted here (the oplog has readers of its own): no document is cut out or checked.
-  const splitter = new BsonSplitter(`${where} (oplog)`, {check: 'none'});
+  const peeked = await peek(chunks, 2);
+  const gzipped = isGzipHead(peeked.head);
+  const label = gzipped ? `${where} (gunzipped)` : where;
+  // Only counted (no document cut out or checked) unless the caller asked for the entries.
+  const splitter = new BsonSplitter(`${label} (oplog)`, {check: ctx.oplogEntries ? 'kept' : 'none'});
   const none = (): boolean => false;
-  for await (const chunk of chunks) splitter.push(chunk, [], none);
+  try {
+    for await (const chunk of gzipped ? gunzip(peeked.all, where) : peeked.all) {
+      if (!ctx.oplogEntries) {
+        splitter.push(chunk, [], none);
+        continue;
+      }
+      const docs = splitter.push(chunk);
+      if (docs.length > 0) yield {type: 'oplog', documents: splitter.documents, bytes: splitter.bytes, entries: docs, where: label};
+    }
+  } finally {
+    await peeked.close();
+  }
   splitter.end();
   yield {type: 'oplog', documents: splitter.documents, bytes: splitter.bytes};
 }
@@ -507,6 +526,7 @@ async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGener
   let batch: Buffer[] = [];
   let batchBytes = 0;
   let batchScanned = 0;
+  let oplogBatch: Buffer[] = [];
   const events: DumpEvent[] = [];
   // The CRC runs over whole runs of adjacent documents (a segment's documents lie back to back in
   // a chunk), not one call per document: one long update is what makes the checksum fast.
@@ -525,6 +545,10 @@ async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGener
   };
 
   const flush = (): void => {
+    if (current !== null && oplogBatch.length > 0) {
+      events.push({type: 'oplog', documents: current.documents, bytes: current.bytes, entries: oplogBatch, where});
+      oplogBatch = [];
+    }
     if (current !== null && batchScanned > 0) {
       const docs = {type: 'documents', db: current.db, collection: current.collection, docs: batch, bytes: batchBytes} as const;
       events.push(current.screen === null ? docs : {...docs, scanned: batchScanned});
@@ -631,6 +655,8 @@ async function* readArchive(chunks: Chunks, where: string, ctx: Ctx): AsyncGener
               batchScanned++;
               batchBytes += item.length;
               if (takeChecked(item, 0, item.length, ns.screen, ctx.check, ns.place, at)) batch.push(item);
+            } else if (ctx.oplogEntries) {
+              oplogBatch.push(item);
             }
           }
           break;

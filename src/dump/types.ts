@@ -28,8 +28,12 @@ export type DumpEvent =
   | {type: 'documents'; db: string; collection: string; docs: Buffer[]; bytes: number; scanned?: number}
   /** This namespace's data is complete (emitted only for wanted namespaces). */
   | {type: 'end'; db: string; collection: string; documents: number; bytes: number}
-  /** oplog.bson recognised, not a collection. */
-  | {type: 'oplog'; documents: number; bytes: number};
+  /**
+   * oplog.bson recognised, not a collection: its count once it is read. With ReadOptions.oplogEntries,
+   * batches of its documents come first, each an 'oplog' event with `entries` (the documents, in file
+   * order) and `where` (the file, for messages), `documents`/`bytes` counting so far.
+   */
+  | {type: 'oplog'; documents: number; bytes: number; entries?: Buffer[]; where?: string};
 
 /** A file reachable as a stream (an S3 object, say). `name` is its path/key, used for layout (db/coll) and format guess. */
 export interface DumpStreamSource {
@@ -65,6 +69,8 @@ export interface ReadOptions {
    * screen drops too, as inspect does).
    */
   check?: 'kept' | 'all';
+  /** Hand on the oplog's documents (as 'oplog' events with `entries`), not only its count. Off: the oplog is only counted. */
+  oplogEntries?: boolean;
 }
 
 /** Whether to keep the document at [start, end) of `buffer` (bytes that do not change while it is asked). */

@@ -2,6 +2,7 @@
  * `extract` as a pipeline of named stages:
  *
  *   read (read.ts)        one pass over FROM; dependents FROM lacks read from an older backup
+ *   replay (at.ts)        with --at: the collections as they were at TIME, FROM plus the oplog
  *   compare (compare.ts)  with --missing-in/--changed-in: each spooled document's verdict against X
  *   select (select.ts)    the query, then relations, keeping only documents the verdicts allow
  *   write (write.ts)      selected documents copied into the set byte for byte, in backup order
@@ -22,6 +23,7 @@ import {DumpFolderWriter} from '../dump/write.js';
 import {GravityError} from '../errors.js';
 import {compileQuery} from '../query/compile.js';
 import type {Manifest, ManifestCollection, ManifestComparison, ManifestSourceObject, Relation} from '../restore-set/manifest.js';
+import {replayStage, type PointInTime, type ReplayOutcome} from './at.js';
 import type {Against} from './compare.js';
 import {CHANGED, MISSING, SAME} from './compare-status.js';
 import {readStage, rootDatabase, splitNamespace, stateKey, type NamespaceState} from './read.js';
@@ -29,7 +31,7 @@ import {relationClosure, validateRelations} from './relations.js';
 import {selectWithRelations} from './select.js';
 import type {Keep, Selector} from './selector.js';
 import {manifestCollections, prepareOut, seal} from './seal.js';
-import type {SpoolFile} from './spool.js';
+import {SpoolFile} from './spool.js';
 import {StreamSelector} from './stream-selector.js';
 import {writeSelected} from './write.js';
 
@@ -45,7 +47,7 @@ export interface ExtractInput {
 }
 
 export interface ExtractProgress {
-  phase: 'read' | 'compare' | 'select' | 'write';
+  phase: 'read' | 'replay' | 'compare' | 'select' | 'write';
   collection?: string;
   scanned: number;
   matched: number;
@@ -80,6 +82,8 @@ export interface ExtractOptions {
   olderBackup?: (collection: string) => Promise<ExtractInput | null>;
   /** Refuse, rather than take a dependent collection from an older backup (or leave it out). */
   strictBackup?: boolean;
+  /** --at: the documents as they were at TIME, FROM being the base the oplog is replayed on. */
+  pointInTime?: PointInTime;
   toolVersion: string;
   onProgress?: (p: ExtractProgress) => void;
   onNote?: (message: string) => void;
@@ -102,6 +106,8 @@ export interface ExtractResult {
   comparison?: ManifestComparison[];
   /** Collections read from a backup other than FROM. */
   from?: Record<string, NonNullable<ManifestCollection['from']>>;
+  /** --at: what the replay did (as in the manifest), with its counts per collection. */
+  pointInTime?: ReplayOutcome['manifest'] & {counts: ReplayOutcome['counts']};
 }
 
 function msBetween(later: string | null, earlier: string | null): number | null {
@@ -205,6 +211,13 @@ function keepFilter(options: ExtractOptions, verdicts: Array<Map<string, Uint8Ar
   return {keep, counts};
 }
 
+/** The comparisons' filter and --changed-between's, both required when both are given. */
+function combineKeeps(comparisons: {keep: Keep; counts: ManifestComparison['counts'][]} | null, window: Keep | null): {keep: Keep; counts: ManifestComparison['counts'][]} | null {
+  if (!window) return comparisons;
+  if (!comparisons) return {keep: window, counts: []};
+  return {keep: (collection, ordinal) => window(collection, ordinal) && comparisons.keep(collection, ordinal), counts: comparisons.counts};
+}
+
 /**
  * Pull the documents matching a query (and, with --follow, their dependents) out of a backup
  * into a restore set, optionally only those missing from / changed in another backup or a target.
@@ -223,7 +236,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
     const [wantDb, wantColl] = splitNamespace(options.collection);
     const closure = options.follow ? relationClosure(wantColl, options.relations) : [wantColl];
     const comparing = (options.comparisons ?? []).length > 0;
-    const streaming = !options.follow && options.engine === 'stream' && !comparing;
+    const streaming = !options.follow && options.engine === 'stream' && !comparing && !options.pointInTime;
     // The set and its spools share one count of what the extraction puts on the disk.
     const space = new SpaceGuard(temp, 'the restore set', {shown: path.dirname(target), hint: 'Free some space on that disk, or pass --out on another one; a narrower --query writes less'});
     const writer = new DumpFolderWriter(path.join(temp, 'dump'), {space});
@@ -245,6 +258,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
         await writer.append(state.ns.db, state.ns.collection, matched);
         rootMatched += matched.length;
       },
+      ...(options.pointInTime ? {oplogSpool: new SpoolFile(path.join(spoolDir, 'own-oplog'), '', 'oplog', space)} : {}),
       onProgress: (p) => {
         bytesRead = p.bytesRead;
         totalBytes = p.totalBytes;
@@ -252,7 +266,22 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
       },
     });
     const db = rootDatabase(read, options.collection, wantColl, options.source.location);
-    if (!streaming) await readMissingDependents(options, read.states, closure, db, spoolDir, warnings, space);
+    // An older backup's collection has another base point: with --at it would not replay exactly.
+    if (!streaming && !options.pointInTime) await readMissingDependents(options, read.states, closure, db, spoolDir, warnings, space);
+    for (const collection of closure) {
+      if (options.pointInTime && !read.states.has(stateKey({db, collection}))) {
+        warnings.push(`Collection ${collection} (a dependent) is not in the base backup; with --at it is left out`);
+      }
+    }
+    // replay
+    const replayed: ReplayOutcome | null = options.pointInTime
+      ? await replayStage(options.pointInTime, read.oplog, read.states, db, path.join(spoolDir, 'at'), space, options.signal, (p) => options.onProgress?.({phase: 'replay', bytesRead, totalBytes, scanned: p.operations, matched: 0, ...(p.collection ? {collection: p.collection} : {})}))
+      : null;
+    for (const [collection, c] of Object.entries(replayed?.counts ?? {})) {
+      if (c.reapplied > 0) {
+        warnings.push(`${c.reapplied} document(s) of ${collection} needed mongod's re-application rules inside the base backup's capture window (a value of another type written as null until a later entry rewrote it); they are as mongod's own replay would make them`);
+      }
+    }
     const stateOf = (collection: string) => read.states.get(stateKey({db, collection}));
 
     const counts: Record<string, number> = {};
@@ -281,7 +310,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
       }
       // compare
       const verdicts = comparing ? await compareStage(options, spools, db, wantColl) : [];
-      const filter = comparing ? keepFilter(options, verdicts) : null;
+      const filter = combineKeeps(comparing ? keepFilter(options, verdicts) : null, replayed?.keep ?? null);
       // select
       const selector: Selector =
         options.engine === 'mongod' ? await requireSelectorFactory(options)(spools, metadata) : new StreamSelector(spools, options.signal);
@@ -336,10 +365,16 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
       follow: options.follow,
       relations: followed,
       order,
-      collections: manifestCollections(written, db, order, (c) => ({scanned: scanned[c] ?? 0, selectedBy: selectedBy.get(c) ?? 'query', ...(from[c] ? {from: from[c]} : {})})),
+      collections: manifestCollections(written, db, order, (c) => ({
+        scanned: scanned[c] ?? 0,
+        selectedBy: selectedBy.get(c) ?? 'query',
+        ...(from[c] ? {from: from[c]} : {}),
+        ...(replayed?.counts[c] ? {fromBackup: replayed.counts[c].fromBackup, replayed: replayed.counts[c].replayed, createdAfterBackup: replayed.counts[c].createdAfterBackup, deletedBeforeAt: replayed.counts[c].deleted} : {}),
+      })),
       timings: {extractMs: Date.now() - started},
       ...(comparison.length > 0 ? {comparison} : {}),
       ...(options.incidentAt ? {incidentAt: options.incidentAt} : {}),
+      ...(replayed ? replayed.manifest : {}),
       ...(warnings.length > 0 ? {warnings} : {}),
     };
     const hash = await seal(temp, target, manifest);
@@ -354,6 +389,7 @@ export async function extract(options: ExtractOptions): Promise<ExtractResult> {
       warnings,
       ...(comparison.length > 0 ? {comparison} : {}),
       ...(Object.keys(from).length > 0 ? {from} : {}),
+      ...(replayed ? {pointInTime: {...replayed.manifest, counts: replayed.counts}} : {}),
     };
   } catch (error) {
     await rm(temp, {recursive: true, force: true});

@@ -45,10 +45,14 @@ export interface ReadStageOptions {
   screen?: (ns: NamespaceRef) => DocumentScreen | null;
   signal?: AbortSignal;
   onProgress?: (p: ReadProgress) => void;
+  /** Where the backup's own oplog (mongodump --oplog) is copied as it streams by; null: not read. */
+  oplogSpool?: SpoolFile | null;
 }
 
 export interface ReadStageResult {
   states: Map<string, NamespaceState>;
+  /** The backup's oplog entries, copied to `oplogSpool`, when it has an oplog.bson. */
+  oplog: SpoolFile | null;
   /** Every collection name seen in the backup. */
   known: Set<string>;
 }
@@ -71,19 +75,29 @@ export async function readStage(input: DumpInput, options: ReadStageOptions): Pr
   let bytesRead = 0;
   let totalBytes: number | undefined;
   let lastReport = 0;
+  const oplogSpool = options.oplogSpool ?? null;
+  let oplogSeen = false;
   for await (const event of readDump(input, {
     signal: options.signal,
     want: (ns) => {
+      if (ns.db === '' && ns.collection === 'oplog') return oplogSpool !== null;
       known.add(ns.collection);
       return isNeeded(ns);
     },
+    ...(oplogSpool ? {oplogEntries: true} : {}),
     ...(options.screen ? {screen: options.screen} : {}),
     onProgress: (p) => {
       bytesRead = p.bytesRead;
       totalBytes = p.totalBytes;
     },
   })) {
-    if (event.type === 'oplog') continue;
+    if (event.type === 'oplog') {
+      if (oplogSpool && event.entries && event.entries.length > 0) {
+        oplogSeen = true;
+        await oplogSpool.append(event.entries);
+      }
+      continue;
+    }
     known.add(event.collection);
     const ns = {db: event.db, collection: event.collection};
     if (!isNeeded(ns)) continue;
@@ -102,12 +116,14 @@ export async function readStage(input: DumpInput, options: ReadStageOptions): Pr
       }
     } else if (event.type === 'end') {
       state.ended = true;
-      // Stop reading (and downloading) as soon as every needed collection is complete.
-      if (allDone()) break;
+      // Stop reading (and downloading) as soon as every needed collection is complete (the oplog, when
+      // wanted, comes after the collections in every layout mongodump writes, so it is read to the end).
+      if (allDone() && !oplogSpool) break;
     }
   }
   for (const state of states.values()) await state.spool?.close();
-  return {states, known};
+  if (oplogSpool) await oplogSpool.close();
+  return {states, known, oplog: oplogSeen ? oplogSpool : null};
 }
 
 /** The database of the root collection; UNKNOWN_COLLECTION (naming what the backup holds) or an ambiguity error. */

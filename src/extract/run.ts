@@ -16,9 +16,21 @@ import {splitNamespace} from './namespace.js';
 import {relationClosure} from './relations.js';
 import type {Scratch} from './scratch.js';
 import {olderBackupHolding, resolveInput} from './source.js';
+import type {PlannedPointInTime} from './at-base.js';
+import type {ReplayWindow} from '../oplog/rebuild.js';
+import {GravityError} from '../errors.js';
 
 export interface ExtractRequest {
-  from: string;
+  /** A backup id, `latest`, a path; with --at it may be left out (the base is chosen). */
+  from?: string;
+  /** --at TIME: the documents as they were just before TIME (backup + oplog). */
+  at?: string;
+  /** --changed-between T1..T2: only documents the oplog says changed in [T1, T2). */
+  changedBetween?: string;
+  /** With --changed-between: only changes to these fields count. */
+  fields?: string[];
+  /** Zone of TIMEs written without an offset (default: the source timezone). */
+  tz?: string;
   collection: string;
   query: string;
   follow: boolean;
@@ -67,8 +79,10 @@ export async function runExtract(request: ExtractRequest, settings: Settings, re
 async function extractFor(request: ExtractRequest, settings: Settings, reporter: Reporter, signal: AbortSignal): Promise<ExtractCommandResult> {
   const filter = parseQuery(request.query);
   const incidentAt = request.incidentAt ? parseUserTime(request.incidentAt, settings.tz).toISOString() : undefined;
-  reporter.spin(`Opening ${request.from}`);
-  const source = await resolveInput(request.from, settings);
+  const planned = request.at || request.changedBetween ? await planReplay(request, settings, reporter, signal) : null;
+  if (!planned && !request.from) throw new GravityError('USAGE', 'Missing --from', {hint: 'Name the backup to read (an id from `gravity-restore list`, latest, a time, or a path), or give --at TIME to rebuild from the oplog'});
+  if (!planned) reporter.spin(`Opening ${request.from}`);
+  const source = planned ? planned.source : await resolveInput(request.from!, settings);
   const chosen: ExtractCommandResult['chosen'] = [];
   const choose = async (role: ExtractCommandResult['chosen'][number]['for'], choice: BackupChoice) => {
     chosen.push({...choice, for: role});
@@ -102,6 +116,9 @@ async function extractFor(request: ExtractRequest, settings: Settings, reporter:
       if (p.phase === 'read') {
         const mbs = p.bytesRead / 1e6 / Math.max((Date.now() - started) / 1000, 0.001);
         reading.update(p.bytesRead, p.totalBytes, `${p.collection}: ${p.scanned} scanned, ${p.matched} matched, ${mbs.toFixed(0)} MB/s`);
+      } else if (p.phase === 'replay') {
+        reading.done();
+        reporter.spin(`Replaying the oplog${p.collection ? ` (${p.collection})` : ''}: ${p.scanned.toLocaleString('en-US')} operations`);
       } else if (p.phase === 'compare') {
         reading.done();
         reporter.spin(`Comparing ${p.collection}: ${p.scanned.toLocaleString('en-US')} documents`);
@@ -126,7 +143,7 @@ async function extractFor(request: ExtractRequest, settings: Settings, reporter:
     const patterns = [...new Set(regexSources(filter))];
     const guard = {timeoutMs: request.matchTimeoutMs ?? DEFAULT_MATCH_TIMEOUT_MS, patterns, collection: request.collection};
     const result =
-      local !== undefined && readsOnWorker({engine: request.engine, follow: request.follow, comparing: comparisons.length > 0, localBytes: totalBytes, regex: patterns.length > 0})
+      local !== undefined && !planned && readsOnWorker({engine: request.engine, follow: request.follow, comparing: comparisons.length > 0, localBytes: totalBytes, regex: patterns.length > 0})
         ? await extractInWorker({options: common, source: sourceInfo, input: local, filter: EJSON.stringify(filter, {relaxed: false})}, callbacks, patterns.length > 0 ? guard : undefined)
         : await (await import('./extract.js')).extract({
             ...common,
@@ -134,6 +151,7 @@ async function extractFor(request: ExtractRequest, settings: Settings, reporter:
             source,
             filter,
             comparisons,
+            ...(planned ? {pointInTime: planned.pointInTime} : {}),
             ...(source.backupInfo
               ? {
                   olderBackup: async (collection: string) => {
@@ -169,6 +187,7 @@ async function extractFor(request: ExtractRequest, settings: Settings, reporter:
   } finally {
     bar?.done();
     for (const c of comparisons) await c.against.close().catch(() => undefined);
+    await planned?.close().catch(() => undefined);
   }
 }
 
@@ -177,7 +196,8 @@ async function extractFor(request: ExtractRequest, settings: Settings, reporter:
  * collection. Said up front, with the way to get some, rather than a set that silently lacks its dependents.
  */
 function unusableFollow(request: ExtractRequest, settings: Settings): string | null {
-  const infer = `propose some from the data with \`gravity-restore relations --infer ${/\s/.test(request.from) ? JSON.stringify(request.from) : request.from}\` and add them to the config file ("relations")`;
+  const from = request.from === undefined ? '<backup>' : /\s/.test(request.from) ? JSON.stringify(request.from) : request.from;
+  const infer = `propose some from the data with \`gravity-restore relations --infer ${from}\` and add them to the config file ("relations")`;
   if (settings.relations.length === 0) {
     return `--follow: no relations are configured${settings.configFile ? ` in ${settings.configFile}` : ' (no config file)'}, so no dependent documents are followed; ${infer}`;
   }
@@ -186,6 +206,28 @@ function unusableFollow(request: ExtractRequest, settings: Settings): string | n
     return `--follow: no configured relation starts at ${collection} (relations start at ${[...new Set(settings.relations.map((r) => r.from))].join(', ')}), so no dependent documents are followed; ${infer}`;
   }
   return null;
+}
+
+/** --at / --changed-between: TIME read, the base chosen, the oplog's coverage checked, before anything is read. */
+async function planReplay(request: ExtractRequest, settings: Settings, reporter: Reporter, signal: AbortSignal): Promise<PlannedPointInTime> {
+  const {parseOplogTime} = await import('../oplog/time.js');
+  const tz = request.tz ?? settings.sourceTz;
+  let window: ReplayWindow | undefined;
+  if (request.changedBetween) {
+    const parts = request.changedBetween.split('..');
+    if (parts.length !== 2 || !parts[0]!.trim() || !parts[1]!.trim()) {
+      throw new GravityError('USAGE', `--changed-between ${request.changedBetween} is not a window`, {hint: 'Write it as T1..T2, e.g. --changed-between 2026-11-18T14:00:00Z..2026-11-18T14:30:00Z'});
+    }
+    window = {since: parseOplogTime(parts[0]!, tz), until: parseOplogTime(parts[1]!, tz), fields: request.fields && request.fields.length > 0 ? request.fields : null};
+  } else if (request.fields && request.fields.length > 0) {
+    throw new GravityError('USAGE', '--fields on extract goes with --changed-between', {hint: 'Use --changed-between T1..T2 --fields a,b, or repair fields at push time with push --fields'});
+  }
+  const at = request.at ? parseOplogTime(request.at, tz) : window!.since;
+  reporter.spin('Reading what the oplog sources cover');
+  const {planPointInTime} = await import('./at-base.js');
+  const planned = await planPointInTime({at, ...(request.from ? {from: request.from} : {}), ...(window ? {window} : {})}, settings, signal, (m) => reporter.note(m));
+  reporter.succeed(`Rebuilding the state at ${new Date(at.t * 1000).toISOString()} from ${planned.source.backup ?? planned.source.location} and the oplog`);
+  return planned;
 }
 
 /** --missing-in X / --changed-in Y: one comparison per distinct X (both flags may name the same one). */

@@ -28,7 +28,7 @@ export function manifestCollections(
   written: WrittenNamespace[],
   db: string,
   order: string[],
-  extra: (collection: string) => Pick<ManifestCollection, 'scanned' | 'selectedBy' | 'from'>,
+  extra: (collection: string) => Pick<ManifestCollection, 'scanned' | 'selectedBy' | 'from' | 'fromBackup' | 'replayed' | 'createdAfterBackup' | 'deletedBeforeAt'>,
 ): Record<string, ManifestCollection> {
   const collections: Record<string, ManifestCollection> = {};
   for (const collection of order) {
@@ -47,6 +47,9 @@ export function manifestCollections(
       scanned: more.scanned ?? 0,
       selectedBy: more.selectedBy,
       ...(more.from ? {from: more.from} : {}),
+      ...(more.fromBackup === undefined
+        ? {}
+        : {fromBackup: more.fromBackup, replayed: more.replayed ?? 0, createdAfterBackup: more.createdAfterBackup ?? 0, deletedBeforeAt: more.deletedBeforeAt ?? 0}),
     };
   }
   return collections;

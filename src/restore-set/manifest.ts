@@ -32,6 +32,23 @@ export interface ManifestCollection {
    * source backup does not hold, taken from the newest older backup of the same source that does.
    */
   from?: {backup: string | null; location: string; takenAt: string | null; olderByMs: number | null};
+  /** With --at: how the collection's documents at TIME came about (before the query selected from them). */
+  fromBackup?: number;
+  replayed?: number;
+  createdAfterBackup?: number;
+  deletedBeforeAt?: number;
+}
+
+/** `extract --at`: the state at TIME rebuilt from a base backup and the oplog. */
+export interface ManifestPointInTime {
+  /** TIME (ISO UTC of its second) and the optime replay stopped before. */
+  at: string;
+  atOpTime: {t: number; i: number};
+  /** The base backup, and the optime replay started at (its oplog's first entry, or its taken-at). */
+  base: {backup: string | null; location: string; takenAt: string | null; from: {t: number; i: number}; fromOplog: boolean};
+  oplog: {sources: string[]; from: {t: number; i: number} | null; to: {t: number; i: number} | null; operations: number};
+  /** --changed-between: documents changed by operations in [since, until) (only those fields, with fields). */
+  changedBetween?: {since: {t: number; i: number}; until: {t: number; i: number}; fields: string[] | null};
 }
 
 /** `extract --missing-in X / --changed-in X`: what the selection was compared with, and what it found. */
@@ -50,7 +67,8 @@ export interface ManifestSourceObject {
   sha256?: string;
 }
 
-export interface Manifest {
+/** With extract --at, the manifest also holds the fields of ManifestPointInTime (at, base, oplog…). */
+export interface Manifest extends Partial<ManifestPointInTime> {
   formatVersion: 1;
   tool: {name: string; version: string};
   createdAt: string;

@@ -53,17 +53,21 @@ it(
     let outcome: DemoOutcome | null = null;
     let lostAsStored: Array<Buffer | null> = [];
     let editedAsStored: Array<Buffer | null> = [];
+    let atAsStored: Array<Buffer | null> = [];
     const code = await runDemo({
       write: (text) => (output += text),
-      inspect: async (o) => {
-        outcome = o;
+      inspectRestore: async (o) => {
         lostAsStored = await readRaw(o.production, o.lost);
         editedAsStored = await readRaw(o.production, o.edited);
+      },
+      inspect: async (o) => {
+        outcome = o;
+        atAsStored = await readRaw(o.production, o.beforeSecondIncident);
       },
     });
     assert.equal(code, 0, output.slice(-4000));
     assert.ok(outcome, 'the demo reached the restore');
-    const {steps, lost, edited} = outcome as DemoOutcome;
+    const {steps, lost, edited, beforeSecondIncident} = outcome as DemoOutcome;
 
     // The runbook, in order, each step successful: staging proven before production is touched.
     assert.deepEqual(steps, [
@@ -78,6 +82,13 @@ it(
       {command: 'push production', code: 0},
       {command: 'verify production', code: 0},
       {command: 'report', code: 0},
+      {command: 'oplog', code: 0},
+      {command: 'extract', code: 0},
+      {command: 'plan staging', code: 0},
+      {command: 'push staging', code: 0},
+      {command: 'verify staging', code: 0},
+      {command: 'push production', code: 0},
+      {command: 'verify production', code: 0},
     ]);
     assert.match(output, /Selected: gravity-hourly-2026-11-18-14-00\.tar\.gz/, 'the 14:00 New York backup is the one before the 14:30 incident');
     // diff found the loss without a query: as many artworks missing from production as were lost.
@@ -93,6 +104,13 @@ it(
     // The three artworks edited after the backup are untouched: still the edited bytes.
     assert.equal(edited.length, 3);
     edited.forEach((d, i) => assert.ok(editedAsStored[i]?.equals(d.bytes), `edited artwork ${i} was ${editedAsStored[i] ? 'overwritten' : 'deleted'}`));
+    // Part two: rebuilt from a backup plus production's own oplog, the documents are back exactly as
+    // production held them just before the second deletion (read raw by the driver then, by pymongo now),
+    // the artwork created and the one edited after that backup among them.
+    assert.ok(beforeSecondIncident.some((d) => d.bytes.includes(Buffer.from('Created after the backup'))), 'the artwork created after the backup is among them');
+    assert.ok(beforeSecondIncident.some((d) => d.bytes.includes(Buffer.from('Edited after the backup'))), 'the artwork edited after the backup is among them');
+    beforeSecondIncident.forEach((d, i) => assert.ok(atAsStored[i]?.equals(d.bytes), `${d.collection} document ${i} is ${atAsStored[i] ? 'different' : 'missing'} after extract --at`));
+    assert.match(output, /as in the backup, \d+ replayed, 1 created after it/, 'extract --at says what it replayed');
     const backend = /MongoDB: ([\w-]+)/.exec(output)?.[1];
     console.log(`demo ran against MongoDB backend: ${backend}`);
   },
