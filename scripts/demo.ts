@@ -86,14 +86,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     const stateAt = (collection: string, docs: Doc[], at: Date) => snapshot(docs, at).filter((d) => at < INCIDENT_AT || !isLost(collection, d));
 
     step('Writing backups to S3 (daily: all collections; hourly: a few)');
-    const s3 = new S3Client({
-      endpoint: sandbox.info.s3.endpoint,
-      region: sandbox.info.s3.region,
-      forcePathStyle: true,
-      credentials: {accessKeyId: sandbox.info.s3.accessKeyId, secretAccessKey: sandbox.info.s3.secretAccessKey},
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    const s3 = s3Client(sandbox);
     await mkdir(path.join(work, 'uploads'), {recursive: true});
     const backups: Array<{key: string; at: Date; collections: readonly string[]}> = [];
     for (const day of [15, 16, 17, 18]) backups.push({key: `gravity-daily-2026-11-${day}.tar.gz`, at: est(day, 0), collections: COLLECTIONS});
@@ -238,6 +231,18 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   }
 }
 
+/** The sandbox's S3 server (s3rver needs checksums only when required: ENVIRONMENT.md). */
+function s3Client(sandbox: Awaited<ReturnType<typeof startSandbox>>): S3Client {
+  return new S3Client({
+    endpoint: sandbox.info.s3.endpoint,
+    region: sandbox.info.s3.region,
+    forcePathStyle: true,
+    credentials: {accessKeyId: sandbox.info.s3.accessKeyId, secretAccessKey: sandbox.info.s3.secretAccessKey},
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Waits for the start of the next second, so what follows has a later oplog second than what came before. */
@@ -273,14 +278,7 @@ async function pointInTimeScene(
     for (const c of HOURLY_COLLECTIONS) raw[c] = ((await prod.collection(c).find({}, {raw: true}).toArray()) as unknown as Buffer[]).map((b) => Buffer.from(b));
     const file = path.join(work, 'uploads', key);
     await writeRawBackupTarGz(file, raw);
-    const s3 = new S3Client({
-      endpoint: sandbox.info.s3.endpoint,
-      region: sandbox.info.s3.region,
-      forcePathStyle: true,
-      credentials: {accessKeyId: sandbox.info.s3.accessKeyId, secretAccessKey: sandbox.info.s3.secretAccessKey},
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    const s3 = s3Client(sandbox);
     await s3.send(new PutObjectCommand({Bucket: sandbox.info.s3.bucket, Key: PREFIX + key, Body: await readFile(file)}));
     write(`  s3://${sandbox.info.s3.bucket}/${PREFIX}${key}: production at ${taken.toISOString()}\n`);
     await nextSecond();
