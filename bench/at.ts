@@ -83,10 +83,10 @@ export async function benchAt(lines: string[], dataDir: string, docs: number): P
   const oplog = await ensureOplog(dataDir, docs, entries, touched);
   const grown = process.env.BENCH_AT_GROW ? await ensureOplog(dataDir, docs, entries * 10, touched) : null;
   // The catalog reads the base's time from its name.
-  const source = path.join(dataDir, 'at-source');
+  const source = path.join(dataDir, `at-source-${docs}`);
+  await rm(source, {recursive: true, force: true});
   await mkdir(source, {recursive: true});
-  const named = path.join(source, 'artworks-2026-11-18T14-00-00Z.tar.gz');
-  if (!(await stat(named).then(() => true, () => false))) await link(tarball, named);
+  await link(tarball, path.join(source, 'artworks-2026-11-18T14-00-00Z.tar.gz'));
   const last = BASE + 1 + Math.ceil(entries / 2000);
   const at = `Timestamp(${last}, 0)`;
   const env = {GRAVITY_RESTORE_SOURCE: source, GRAVITY_RESTORE_TZ: 'UTC'};
