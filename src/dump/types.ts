@@ -66,9 +66,10 @@ export interface ReadOptions {
   /**
    * Which documents of a wanted namespace are checked for structure (dump/validate.ts) before they
    * are handed on: 'kept' (default: every document that leaves the reader), or 'all' (those a
-   * screen drops too, as inspect does).
+   * screen drops too, as inspect does), or 'none' (a file this program wrote from checked
+   * documents: a spool read back).
    */
-  check?: 'kept' | 'all';
+  check?: 'kept' | 'all' | 'none';
   /** Hand on the oplog's documents (as 'oplog' events with `entries`), not only its count. Off: the oplog is only counted. */
   oplogEntries?: boolean;
 }

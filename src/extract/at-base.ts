@@ -14,11 +14,11 @@
 import type {Backup} from '../catalog/list.js';
 import type {Settings} from '../config/settings.js';
 import {GravityError} from '../errors.js';
-import {decodeOperations, newDecodeStats} from '../oplog/decode.js';
+import {newDecodeStats, OplogDecoder, type DecodeOptions} from '../oplog/decode.js';
 import {compareOpTime, formatOpTime, describeOpTime} from '../oplog/optime.js';
 import {assertCovers, CombinedOplog} from '../oplog/sources/combined.js';
 import {openOplogSources} from '../oplog/sources/open.js';
-import type {OplogCoverage, OplogSource, OpTime} from '../oplog/types.js';
+import type {Operation, OplogCoverage, OplogSource, OpTime, RawOplogEntry} from '../oplog/types.js';
 import type {ReplayWindow} from '../oplog/rebuild.js';
 import type {PointInTime} from './at.js';
 import {inputForBackup, openSource, resolveInput, type ResolvedInput} from './source.js';
@@ -96,7 +96,7 @@ export async function planPointInTime(request: PointInTimeRequest, settings: Set
           base: {backup: source.backup, location: source.location, takenAt: source.takenAt, from: {t: basePoint.t, i: basePoint.i}, fromOplog: own !== null},
           sources: sources.map((s) => s.label),
           operations: (namespaces: string[]) =>
-            decodeOperations(combined.entries({since: basePoint, until: stop, namespaces, signal}), {
+            operationBatches(combined.batches({since: basePoint, until: stop, namespaces, signal}), {
               namespaces: (ns) => namespaces.includes(ns),
               stats,
             }),
@@ -117,6 +117,20 @@ export async function planPointInTime(request: PointInTimeRequest, settings: Set
   } catch (error) {
     await opened.close();
     throw error;
+  }
+}
+
+/** Entries decoded a batch at a time: the loop over entries stays synchronous (millions pass here). */
+async function* operationBatches(batches: AsyncIterable<RawOplogEntry[]>, options: DecodeOptions): AsyncGenerator<Operation[]> {
+  const decoder = new OplogDecoder(options);
+  try {
+    for await (const entries of batches) {
+      const out: Operation[] = [];
+      for (const entry of entries) for (const op of decoder.decode(entry)) out.push(op);
+      if (out.length > 0) yield out;
+    }
+  } finally {
+    decoder.finish();
   }
 }
 

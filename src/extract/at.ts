@@ -32,8 +32,8 @@ export interface ResolvedReplay {
   base: ManifestPointInTime['base'];
   /** Labels of the oplog sources (secrets masked). */
   sources: string[];
-  /** The decoded operations of these `db.coll` namespaces, from basePoint on, in apply order. */
-  operations: (namespaces: string[]) => AsyncIterable<Operation>;
+  /** The decoded operations of these `db.coll` namespaces, from basePoint on, in apply order, in batches. */
+  operations: (namespaces: string[]) => AsyncIterable<Operation[]>;
   /** Checks once the oplog was read (a transaction that began before the replay's start, say). */
   afterReplay?: () => void;
 }

@@ -46,7 +46,8 @@ export class SpoolFile {
   /** Documents in spool order (= backup order), with their ordinal. */
   async *documentsWithOrdinal(signal?: AbortSignal): AsyncGenerator<{ordinal: number; doc: Buffer}> {
     let ordinal = 0;
-    for await (const event of readDump(this.file, {signal})) {
+    // Every document was checked when it was read from the backup: reading the spool back does not again.
+    for await (const event of readDump(this.file, {signal, check: 'none'})) {
       if (event.type !== 'documents') continue;
       for (const doc of event.docs) yield {ordinal: ordinal++, doc};
     }

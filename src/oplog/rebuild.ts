@@ -55,8 +55,8 @@ export interface ReplayOptions {
   collections: string[];
   /** The base backup's documents of a collection, in backup order; null when the backup lacks it. */
   base: (collection: string) => AsyncIterable<Buffer> | null;
-  /** Decoded operations in apply order, ts at or after the base's point; read until one at or after max(at, window.until). */
-  operations: AsyncIterable<Operation>;
+  /** Decoded operations in apply order, in batches, ts at or after the base's point; read until one at or after max(at, window.until). */
+  operations: AsyncIterable<Operation[]>;
   /** State at TIME: every operation with ts < at applied. */
   at: OpTime;
   /**
@@ -157,8 +157,8 @@ async function opsPass(
   let first: OpTime | null = null;
   let last: OpTime | null = null;
   const collectionOf = (ns: string): number | undefined => (ns.startsWith(prefix) ? index.get(ns.slice(prefix.length)) : undefined);
-  for await (const op of options.operations) {
-    if (compareOpTime(op.ts, stop) >= 0) break;
+  reading: for await (const batch of options.operations) for (const op of batch) {
+    if (compareOpTime(op.ts, stop) >= 0) break reading;
     const applies = compareOpTime(op.ts, options.at) < 0;
     seq++;
     if (op.kind === 'dropDatabase') {
@@ -359,7 +359,7 @@ function partitionOf(key: string): number {
 /** Spill files: per partition one of base documents and one of operations, appended with buffering. */
 class PartitionFiles {
   private handles = new Map<string, FileHandle>();
-  private pending = new Map<string, Buffer[]>();
+  private pending = new Map<string, Buffer>();
   private pendingBytes = new Map<string, number>();
 
   constructor(private readonly dir: string) {}
@@ -458,25 +458,36 @@ class PartitionFiles {
     this.pending.clear();
   }
 
+  /**
+   * Pieces are copied into the partition's buffer at once: they are views of large inflated chunks,
+   * and a reference kept until the flush would keep each whole chunk alive (64 partitions' worth).
+   */
   private async append(name: string, pieces: Buffer[]): Promise<void> {
-    let list = this.pending.get(name);
-    if (!list) this.pending.set(name, (list = []));
-    list.push(...pieces);
-    const bytes = (this.pendingBytes.get(name) ?? 0) + pieces.reduce((n, b) => n + b.length, 0);
-    this.pendingBytes.set(name, bytes);
-    if (bytes >= FLUSH_BYTES) await this.flush(name);
+    const size = pieces.reduce((n, b) => n + b.length, 0);
+    let buffer = this.pending.get(name);
+    let used = this.pendingBytes.get(name) ?? 0;
+    if (buffer && used + size > buffer.length) {
+      await this.flush(name);
+      used = 0;
+    }
+    if (!buffer || size > buffer.length) {
+      buffer = Buffer.allocUnsafe(Math.max(FLUSH_BYTES, size));
+      this.pending.set(name, buffer);
+    }
+    for (const piece of pieces) used += piece.copy(buffer, used);
+    this.pendingBytes.set(name, used);
   }
 
   private async flush(name: string): Promise<void> {
-    const list = this.pending.get(name);
-    if (!list || list.length === 0) return;
+    const buffer = this.pending.get(name);
+    const used = this.pendingBytes.get(name) ?? 0;
+    if (!buffer || used === 0) return;
     let handle = this.handles.get(name);
     if (!handle) {
       handle = await open(path.join(this.dir, name), 'a', 0o600);
       this.handles.set(name, handle);
     }
-    await handle.write(Buffer.concat(list));
-    this.pending.set(name, []);
+    await handle.write(buffer, 0, used);
     this.pendingBytes.set(name, 0);
   }
 
