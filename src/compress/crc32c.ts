@@ -1,11 +1,28 @@
 /**
  * CRC-32C (Castagnoli, reflected polynomial 0x82f63b78, init and final XOR all ones), the checksum
- * the Snappy framing format and S2 streams store per chunk, masked (`maskedCrc32c`).
+ * the Snappy framing format and S2 streams store per chunk, masked (`maskCrc32c`).
  *
- * Slicing-by-8 tables in JavaScript: each step folds eight input bytes with eight table look-ups.
- * No npm package on the project's list computes CRC-32C faster without a native build step; the
- * bench (bench/compress.ts) reports this function's MB/s beside the decoder's.
+ * `@node-rs/crc32` computes it with the CPU's CRC instructions; measured here over 64 MiB in 1 MiB
+ * pieces (best of 3): 8,194 MiB/s against 259–395 MiB/s for slicing-by-8 or -16 tables in
+ * JavaScript, which would cap S2 decoding below gunzip's speed. The table version stays as the
+ * fallback for a platform without a prebuilt binary, and as a second implementation for the tests.
  */
+import {createRequire} from 'node:module';
+
+type NativeCrc = (input: Uint8Array, initialState?: number) => number;
+
+function loadNative(): NativeCrc | undefined {
+  try {
+    return (createRequire(import.meta.url)('@node-rs/crc32') as {crc32c: NativeCrc}).crc32c;
+  } catch {
+    return undefined;
+  }
+}
+
+const native = loadNative();
+
+/** Whether CRC-32C runs on the native binding (false: the JavaScript tables). */
+export const crc32cNative = native !== undefined;
 
 const POLY = 0x82f63b78;
 const SLICES = 8;
@@ -25,6 +42,13 @@ for (let k = 1; k < SLICES; k++) {
 
 /** CRC-32C of `data[start, end)`, continuing from `crc` (the finished value of the bytes before). */
 export function crc32c(data: Uint8Array, start = 0, end = data.length, crc = 0): number {
+  if (native === undefined) return crc32cTable(data, start, end, crc);
+  const view = start === 0 && end === data.length ? data : data.subarray(start, end);
+  return native(view, crc) >>> 0;
+}
+
+/** The same checksum from slicing-by-8 tables in JavaScript. */
+export function crc32cTable(data: Uint8Array, start = 0, end = data.length, crc = 0): number {
   let c = ~crc;
   let i = start;
   const fast = end - ((end - start) & 7);

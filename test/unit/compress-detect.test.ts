@@ -1,0 +1,113 @@
+/**
+ * Which compression a PBM file holds (src/compress/detect.ts): PBM's suffixes
+ * (`CompressionType.Suffix()`, OPLOG.md §6.1) checked against magic bytes, the `.snappy` files that
+ * hold S2 (PBM before 1.7.0, OPLOG.md §6.3 and §10 trap 4), and the decompressing stream.
+ */
+import assert from 'node:assert/strict';
+import {describe, it} from 'node:test';
+import zlib from 'node:zlib';
+
+import {compressionFromMagic, compressionFromName, detectCompression, openDecompressed} from '../../src/compress/detect.js';
+import {crc32c, maskCrc32c} from '../../src/compress/crc32c.js';
+import {GravityError} from '../../src/errors.js';
+
+function chunk(type: number, body: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([type, body.length & 0xff, (body.length >>> 8) & 0xff, body.length >>> 16]), body]);
+}
+/** A framed stream with one uncompressed chunk (framing_format.txt §4.3), under either identifier. */
+function framed(id: 'S2sTwO' | 'sNaPpY', data: Buffer): Buffer {
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32LE(maskCrc32c(crc32c(data)));
+  return Buffer.concat([chunk(0xff, Buffer.from(id)), chunk(0x01, Buffer.concat([crc, data]))]);
+}
+const DOC = Buffer.from('0c0000001069000100000000', 'hex'); // BSON {i: 1}
+
+async function readAll(file: Buffer, name: string, sizes = [3]): Promise<{compression: string; data: Buffer}> {
+  async function* chunks(): AsyncGenerator<Buffer> {
+    for (let at = 0, i = 0; at < file.length; i++) {
+      const size = sizes[i % sizes.length]!;
+      yield file.subarray(at, at + size);
+      at += size;
+    }
+  }
+  const {compression, data} = await openDecompressed(chunks(), name);
+  const parts: Buffer[] = [];
+  for await (const part of data) parts.push(part);
+  return {compression, data: Buffer.concat(parts)};
+}
+
+async function refusal(file: Buffer, name: string): Promise<GravityError> {
+  try {
+    await readAll(file, name);
+  } catch (error) {
+    assert.ok(error instanceof GravityError, String(error));
+    return error;
+  }
+  assert.fail(`${name} was read`);
+}
+
+describe('compression detection', () => {
+  it('maps PBM suffixes, for data files and point-in-time chunk names', () => {
+    assert.deepEqual(compressionFromName('db.coll.gz'), {compression: 'gzip', base: 'db.coll'});
+    assert.deepEqual(compressionFromName('db.coll.s2'), {compression: 's2', base: 'db.coll'});
+    assert.deepEqual(compressionFromName('20200715155939-0.20200715160029-1.oplog.snappy'), {compression: 'snappy', base: '20200715155939-0.20200715160029-1.oplog'});
+    assert.deepEqual(compressionFromName('db.coll.lz4'), {compression: 'lz4', base: 'db.coll'});
+    assert.deepEqual(compressionFromName('db.coll.zst'), {compression: 'zstd', base: 'db.coll'});
+    assert.deepEqual(compressionFromName('20200715155939-0.20200715160029-1.oplog'), {compression: 'none', base: '20200715155939-0.20200715160029-1.oplog'});
+  });
+
+  it('reads magic bytes of each format', () => {
+    assert.equal(compressionFromMagic(zlib.gzipSync(DOC)), 'gzip');
+    assert.equal(compressionFromMagic(framed('S2sTwO', DOC)), 's2');
+    assert.equal(compressionFromMagic(framed('sNaPpY', DOC)), 'snappy');
+    assert.equal(compressionFromMagic(Buffer.from('28b52ffd0000', 'hex')), 'zstd');
+    assert.equal(compressionFromMagic(Buffer.from('04224d186440', 'hex')), 'lz4');
+    assert.equal(compressionFromMagic(DOC), undefined);
+  });
+
+  it('reads a .snappy file holding S2 as S2 (PBM before 1.7.0), and a .s2 file holding Snappy', () => {
+    assert.deepEqual(detectCompression('a.oplog.snappy', framed('S2sTwO', DOC)), {compression: 's2', declared: 'snappy'});
+    assert.deepEqual(detectCompression('a.s2', framed('sNaPpY', DOC)), {compression: 's2', declared: 's2'});
+    assert.deepEqual(detectCompression('a.snappy', framed('sNaPpY', DOC)), {compression: 'snappy', declared: 'snappy'});
+  });
+
+  it('trusts an uncompressed name over gzip-looking bytes, which can start a BSON document', () => {
+    const doc = Buffer.alloc(0x8b1f);
+    doc.writeInt32LE(doc.length);
+    assert.deepEqual(detectCompression('db.coll', doc), {compression: 'none', declared: 'none'});
+  });
+
+  it('refuses a name that does not match the content, in one line', () => {
+    assert.throws(() => detectCompression('db.coll.gz', framed('S2sTwO', DOC)), (e: GravityError) => e.code === 'DUMP_CORRUPT' && e.line === 'db.coll.gz is named as gzip but holds s2 data. The file is damaged or was renamed; fetch the backup again or check the file');
+    assert.throws(() => detectCompression('db.coll.s2', DOC), /named as s2 but holds data that is none of gzip, snappy, s2, lz4 or zstd/);
+    assert.throws(() => detectCompression('db.coll', framed('S2sTwO', DOC)), /has no compression suffix but holds s2 data/);
+  });
+});
+
+describe('openDecompressed', () => {
+  it('decompresses gzip, s2, snappy and uncompressed files to the same bytes', async () => {
+    const docs = Buffer.concat(Array.from({length: 50}, () => DOC));
+    assert.deepEqual(await readAll(zlib.gzipSync(docs), 'db.coll.gz'), {compression: 'gzip', data: docs});
+    assert.deepEqual(await readAll(framed('S2sTwO', docs), 'db.coll.s2'), {compression: 's2', data: docs});
+    assert.deepEqual(await readAll(framed('sNaPpY', docs), 'db.coll.snappy'), {compression: 'snappy', data: docs});
+    assert.deepEqual(await readAll(framed('S2sTwO', docs), 'x.oplog.snappy', [1]), {compression: 's2', data: docs});
+    assert.deepEqual(await readAll(docs, 'db.coll'), {compression: 'none', data: docs});
+    assert.deepEqual(await readAll(Buffer.alloc(0), 'db.coll.s2'), {compression: 's2', data: Buffer.alloc(0)});
+  });
+
+  it('refuses zstd and lz4 with one line naming the file and the way out', async () => {
+    const zst = await refusal(Buffer.from('28b52ffd00000000000000', 'hex'), 'db.coll.zst');
+    assert.equal(zst.code, 'DUMP_UNKNOWN_FORMAT');
+    assert.match(zst.line, /^db\.coll\.zst: zstd compression is not supported yet\. Decompress it first \(`zstd -d`\)/);
+    const lz4 = await refusal(Buffer.from('04224d1864400000000000', 'hex'), 'db.coll.lz4');
+    assert.equal(lz4.code, 'DUMP_UNKNOWN_FORMAT');
+  });
+
+  it('reports a truncated gzip or S2 file as corrupt', async () => {
+    const docs = Buffer.concat(Array.from({length: 50}, () => DOC));
+    const gz = zlib.gzipSync(docs);
+    assert.equal((await refusal(gz.subarray(0, gz.length - 10), 'db.coll.gz')).code, 'DUMP_CORRUPT');
+    const s2 = framed('S2sTwO', docs);
+    assert.match((await refusal(s2.subarray(0, s2.length - 1), 'db.coll.s2')).message, /^db\.coll\.s2: corrupt S2\/Snappy stream at byte 10: the stream ends inside a/);
+  });
+});
