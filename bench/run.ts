@@ -31,6 +31,7 @@ if (!ONLY || ONLY === 'readers') await benchReaders(lines);
 if (!ONLY || ONLY === 'fetch') await benchFetch(lines, DATA);
 if (!ONLY || ONLY === 'target') await benchTarget(lines);
 if (!ONLY || ONLY === 'diff') await (await import('./diff.js')).benchDiff(lines, DATA, DOCS);
+if (!ONLY || ONLY === 'compress') await (await import('./compress.js')).benchCompress(lines);
 const text = `${lines.join('\n')}\n`;
 process.stdout.write(text);
 await appendFile(path.join(here, 'RESULTS.md'), `\n${text}`);

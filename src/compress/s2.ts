@@ -63,11 +63,13 @@ class BlockError extends Error {}
 export function decodeBlock(src: Uint8Array, start = 0, end = src.length): Buffer {
   let s = start;
   // Decoded length: a little-endian base-128 varint of at most 5 bytes.
+  // Everything below stays a small integer (V8 keeps it out of floating point): blocks are at most
+  // 4 MiB, so a length or offset needing a fourth byte is refused before it is computed.
   let dLen = 0;
   for (let shift = 0; ; shift += 7) {
-    if (s >= end || shift > 28) throw new BlockError('bad decoded length');
+    if (s >= end || shift > 21) throw new BlockError('bad decoded length');
     const b = src[s++]!;
-    dLen += (b & 0x7f) * 2 ** shift;
+    dLen |= (b & 0x7f) << shift;
     if (b < 0x80) break;
   }
   if (dLen > MAX_BLOCK) throw new BlockError(`block decodes to ${dLen} bytes, more than the ${MAX_BLOCK} allowed`);
@@ -87,7 +89,7 @@ export function decodeBlock(src: Uint8Array, start = 0, end = src.length): Buffe
           length = src[s]!;
           if (extra > 1) length |= src[s + 1]! << 8;
           if (extra > 2) length |= src[s + 2]! << 16;
-          if (extra > 3) length += src[s + 3]! * 0x1000000;
+          if (extra > 3 && src[s + 3] !== 0) throw new BlockError('literal longer than a block');
           s += extra;
         }
         length += 1;
@@ -139,7 +141,8 @@ export function decodeBlock(src: Uint8Array, start = 0, end = src.length): Buffe
       default: {
         if (s + 4 > end) throw new BlockError('copy runs past the block');
         length = (tag >>> 2) + 1;
-        offset = (src[s]! | (src[s + 1]! << 8) | (src[s + 2]! << 16)) + src[s + 3]! * 0x1000000;
+        if (src[s + 3] !== 0) throw new BlockError('copy offset larger than a block');
+        offset = src[s]! | (src[s + 1]! << 8) | (src[s + 2]! << 16);
         s += 4;
         break;
       }
