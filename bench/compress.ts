@@ -1,10 +1,12 @@
 /**
- * Decode speed of the S2/Snappy stream decoder (src/compress/s2.ts) against Node's gunzip, on the
- * same concatenated BSON documents, read from files in 1 MiB reads. The S2 and Snappy files are
- * written by S2's own Go writer (test/support/s2-encode, PBM's default options: s2.NewWriter with
- * 1 MiB blocks; and its Snappy-compatible mode), the gzip file by zlib at level 6. Rounds are
- * interleaved; best of BENCH_RUNS (default 5). BENCH_COMPRESS_DOCS sets the size (default 300,000).
+ * Decode speed of the S2/Snappy stream decoder (src/compress/s2.ts) against Node's gunzip and the
+ * zstd decoder used here (fzstd), on the same concatenated BSON documents, read from files in 1 MiB
+ * reads. The S2 and Snappy files are written by S2's own Go writer (test/support/s2-encode; PBM's
+ * default options: s2.NewWriter with 1 MiB blocks; and its Snappy-compatible mode), the gzip file by
+ * zlib at level 6, the zstd file by the `zstd` command at level 3. Rounds are interleaved; best of
+ * BENCH_RUNS (default 5). BENCH_COMPRESS_DOCS sets the size (default 300,000).
  */
+import {execFileSync} from 'node:child_process';
 import {createReadStream} from 'node:fs';
 import {mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises';
 import os from 'node:os';
@@ -13,6 +15,7 @@ import {createGunzip, gzipSync} from 'node:zlib';
 
 import {crc32c, crc32cTable} from '../src/compress/crc32c.js';
 import {decodeS2Stream} from '../src/compress/s2.js';
+import {decodeZstdStream} from '../src/compress/zstd.js';
 import {goS2Encoder} from '../test/support/s2-encoders.js';
 import {benchDocument} from './data.js';
 
@@ -50,6 +53,13 @@ export async function benchCompress(lines: string[]): Promise<void> {
     await write('docs.better.s2', await encode(plain, ['-level', 'better']));
     await write('docs.snappy', await encode(plain, ['-snappy']));
     await write('docs.gz', gzipSync(plain, {level: 6}));
+    let zstd = true;
+    try {
+      // The zstd command's default level 3 is also the default of the Go writer PBM uses.
+      await write('docs.zst', execFileSync('zstd', ['-c', '-3'], {input: plain, maxBuffer: 2 ** 31}));
+    } catch {
+      zstd = false;
+    }
 
     const cases: Array<[string, string, () => AsyncIterable<Buffer>]> = [
       ['s2 (PBM default writer)', 'docs.s2', () => decodeS2Stream(createReadStream(files.get('docs.s2')!, {highWaterMark: READ}), {where: 'docs.s2'})],
@@ -57,6 +67,7 @@ export async function benchCompress(lines: string[]): Promise<void> {
       ['snappy (framed)', 'docs.snappy', () => decodeS2Stream(createReadStream(files.get('docs.snappy')!, {highWaterMark: READ}), {where: 'docs.snappy'})],
       ['gunzip (zlib, 1 MiB chunks)', 'docs.gz', () => createReadStream(files.get('docs.gz')!, {highWaterMark: READ}).pipe(createGunzip({chunkSize: READ}))],
     ];
+    if (zstd) cases.push(['zstd (fzstd)', 'docs.zst', () => decodeZstdStream(createReadStream(files.get('docs.zst')!, {highWaterMark: READ}), 'docs.zst')]);
     const best = new Map<string, number>();
     for (let round = 0; round < rounds; round++) {
       for (const [label, , open] of cases) {
@@ -83,6 +94,7 @@ export async function benchCompress(lines: string[]): Promise<void> {
       }
       return ms;
     };
+    if (!zstd) lines.push('', 'zstd: not measured (no `zstd` command to write the file).');
     lines.push('', `CRC-32C over ${(sample.length / 1e6).toFixed(0)} MB in 1 MiB pieces: @node-rs/crc32 ${rate(sample.length, crcBest((b) => crc32c(b)))}, JavaScript slicing-by-8 tables ${rate(sample.length, crcBest((b) => crc32cTable(b)))}.`, '');
   } finally {
     await rm(dir, {recursive: true, force: true});

@@ -2,7 +2,7 @@
  * `npm run bench`: measures, in one run, each case against a baseline measured in the same run,
  * and appends the results to bench/RESULTS.md with the machine and date.
  *
- * BENCH_DOCS (default 1,000,000) sets the size of the generated collection; BENCH_ONLY=extract|readers|fetch|target|diff
+ * BENCH_DOCS (default 1,000,000) sets the size of the generated collection; BENCH_ONLY=extract|readers|fetch|target|diff|compress
  * runs one group.
  */
 import {appendFile} from 'node:fs/promises';
