@@ -9,6 +9,7 @@
  */
 import {GravityError} from '../errors.js';
 import {gunzip, peek} from '../dump/streams.js';
+import {decodeLz4Stream} from './lz4.js';
 import {decodeS2Stream} from './s2.js';
 import {decodeZstdStream} from './zstd.js';
 import type {Chunks} from './s2.js';
@@ -90,19 +91,13 @@ function mismatch(name: string, declared: Compression, seen: Compression | undef
 /**
  * The decompressed content of a file's chunks, read as `detectCompression` decides. gzip covers
  * PBM's pgzip output too (PBM reads both with Go's `compress/gzip`; OPLOG.md §6.4); zstd is read
- * with `fzstd` (zstd.ts). lz4 is refused with one line until a streaming frame decoder is added.
+ * with `fzstd` (zstd.ts), LZ4 frames by lz4.ts.
  */
 export async function openDecompressed(chunks: Chunks, name: string): Promise<{compression: Compression; data: AsyncGenerator<Buffer>}> {
   const {head, all, close} = await peek(chunks, MAGIC_BYTES);
   let detected: Detected;
   try {
     detected = detectCompression(name, head.subarray(0, MAGIC_BYTES));
-    if (detected.compression === 'lz4') {
-      throw new GravityError('DUMP_UNKNOWN_FORMAT', `${name}: lz4 compression is not supported yet`, {
-        hint: 'Decompress it first (`lz4 -d`) and read the result from a folder, or back up with s2, snappy, zstd or gzip',
-        details: {compression: detected.compression},
-      });
-    }
   } catch (error) {
     await close();
     throw error;
@@ -111,6 +106,7 @@ export async function openDecompressed(chunks: Chunks, name: string): Promise<{c
   if (compression === 'gzip') return {compression, data: gunzip(all, name)};
   if (compression === 's2' || compression === 'snappy') return {compression, data: decodeS2Stream(all, {where: name})};
   if (compression === 'zstd') return {compression, data: decodeZstdStream(all, name)};
+  if (compression === 'lz4') return {compression, data: decodeLz4Stream(all, name)};
   return {compression, data: passThrough(all)};
 }
 

@@ -29,6 +29,14 @@ const hasZstd = (() => {
     return false;
   }
 })();
+const hasLz4 = (() => {
+  try {
+    execFileSync('lz4', ['--version']);
+    return true;
+  } catch {
+    return false;
+  }
+})();
 const DOC = Buffer.from('0c0000001069000100000000', 'hex'); // BSON {i: 1}
 
 async function readAll(file: Buffer, name: string, sizes = [3]): Promise<{compression: string; data: Buffer}> {
@@ -104,10 +112,36 @@ describe('openDecompressed', () => {
     assert.deepEqual(await readAll(Buffer.alloc(0), 'db.coll.s2'), {compression: 's2', data: Buffer.alloc(0)});
   });
 
-  it('refuses lz4 with one line naming the file and the way out', async () => {
-    const lz4 = await refusal(Buffer.from('04224d1864400000000000', 'hex'), 'db.coll.lz4');
-    assert.equal(lz4.code, 'DUMP_UNKNOWN_FORMAT');
-    assert.equal(lz4.line, 'db.coll.lz4: lz4 compression is not supported yet. Decompress it first (`lz4 -d`) and read the result from a folder, or back up with s2, snappy, zstd or gzip');
+  it('decompresses LZ4 frames written by the lz4 command line tool (Debian lz4), every frame option', async (t) => {
+    if (!hasLz4) return t.skip('the lz4 command is not installed');
+    const docs = Buffer.concat(Array.from({length: 30000}, (_v, i) => Buffer.from(`{"i":${i},"name":"document ${i % 97}","pad":"${'x'.repeat(i % 50)}"}`)));
+    // Default (4 MiB independent blocks, content checksum), high compression, linked blocks (copies
+    // across blocks), per-block checksums, content size in the header, no content checksum.
+    const options = [[], ['-9'], ['-B4', '-BD'], ['-B5', '-BX'], ['-B6', '-BD', '-BX', '--content-size'], ['--no-frame-crc']];
+    for (const args of options) {
+      const lz4 = execFileSync('lz4', ['-c', '-q', ...args], {input: docs, maxBuffer: 1 << 28});
+      assert.deepEqual(await readAll(lz4, 'db.coll.lz4', [65536, 3, 1_000_000]), {compression: 'lz4', data: docs}, args.join(' '));
+    }
+    // Two frames one after the other, with a skippable frame between them (LZ4 frame format §"Skippable frames").
+    const one = execFileSync('lz4', ['-c', '-q'], {input: docs.subarray(0, 1000)});
+    const two = execFileSync('lz4', ['-c', '-q'], {input: docs.subarray(1000, 5000)});
+    const skippable = Buffer.from('522a4d1803000000616263', 'hex');
+    assert.deepEqual(await readAll(Buffer.concat([one, skippable, two]), 'x.lz4'), {compression: 'lz4', data: docs.subarray(0, 5000)});
+  });
+
+  it('refuses a truncated or damaged LZ4 frame in one line (content and block checksums)', async (t) => {
+    if (!hasLz4) return t.skip('the lz4 command is not installed');
+    const docs = Buffer.concat(Array.from({length: 5000}, (_v, i) => Buffer.from(`{"i":${i}}`)));
+    const lz4 = execFileSync('lz4', ['-c', '-q', '-BX'], {input: docs});
+    const truncated = await refusal(lz4.subarray(0, lz4.length - 3), 'db.coll.lz4');
+    assert.equal(truncated.code, 'DUMP_CORRUPT');
+    assert.match(truncated.message, /^db\.coll\.lz4: corrupt LZ4 stream at byte \d+: the stream ends inside the content checksum \(truncated file\)$/);
+    const damaged = Buffer.from(lz4);
+    damaged[40]! ^= 0x10;
+    assert.match((await refusal(damaged, 'db.coll.lz4')).message, /at byte 7: (block checksum mismatch|bad compressed block)/);
+    const header = Buffer.from(lz4);
+    header[5]! ^= 0x40; // BD byte: block size code 4 → 0, caught by the header checksum or the size table
+    assert.match((await refusal(header, 'db.coll.lz4')).message, /at byte 0: /);
   });
 
   it('decompresses zstd written by the zstd command line tool (Debian zstd), and refuses it truncated', async (t) => {
