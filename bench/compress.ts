@@ -1,10 +1,11 @@
 /**
  * Decode speed of the S2/Snappy stream decoder (src/compress/s2.ts) against Node's gunzip and the
- * zstd decoder used here (fzstd), on the same concatenated BSON documents, read from files in 1 MiB
- * reads. The S2 and Snappy files are written by S2's own Go writer (test/support/s2-encode; PBM's
- * default options: s2.NewWriter with 1 MiB blocks; and its Snappy-compatible mode), the gzip file by
- * zlib at level 6, the zstd file by the `zstd` command at level 3. Rounds are interleaved; best of
- * BENCH_RUNS (default 5). BENCH_COMPRESS_DOCS sets the size (default 300,000).
+ * zstd (fzstd) and LZ4 (lz4.ts) decoders used here, on the same concatenated BSON documents, read
+ * from files in 1 MiB reads. The S2 and Snappy files are written by S2's own Go writer
+ * (test/support/s2-encode; PBM's default options: s2.NewWriter with 1 MiB blocks; and its
+ * Snappy-compatible mode), the gzip file by zlib at level 6, the zstd and lz4 files by the `zstd`
+ * (level 3) and `lz4` commands. Rounds are interleaved; best of BENCH_RUNS (default 5).
+ * BENCH_COMPRESS_DOCS sets the size (default 300,000).
  */
 import {execFileSync} from 'node:child_process';
 import {createReadStream} from 'node:fs';
@@ -14,6 +15,7 @@ import path from 'node:path';
 import {createGunzip, gzipSync} from 'node:zlib';
 
 import {crc32c, crc32cTable} from '../src/compress/crc32c.js';
+import {decodeLz4Stream} from '../src/compress/lz4.js';
 import {decodeS2Stream} from '../src/compress/s2.js';
 import {decodeZstdStream} from '../src/compress/zstd.js';
 import {goS2Encoder} from '../test/support/s2-encoders.js';
@@ -38,7 +40,7 @@ export async function benchCompress(lines: string[]): Promise<void> {
   try {
     const plain = Buffer.concat(Array.from({length: docs}, (_v, i) => benchDocument(i)));
     const {encode, reason} = await goS2Encoder();
-    lines.push(`### S2 / Snappy decode against gunzip (${docs.toLocaleString('en-US')} documents, ${(plain.length / 1e6).toFixed(0)} MB of BSON)`, '');
+    lines.push(`### S2 / Snappy decode against gunzip, zstd and lz4 (${docs.toLocaleString('en-US')} documents, ${(plain.length / 1e6).toFixed(0)} MB of BSON)`, '');
     if (!encode) {
       lines.push(`Skipped: no S2 encoder on this machine (${reason}).`, '');
       return;
@@ -60,6 +62,13 @@ export async function benchCompress(lines: string[]): Promise<void> {
     } catch {
       zstd = false;
     }
+    let lz4 = true;
+    try {
+      // pierrec/lz4, PBM's writer, defaults to 4 MiB independent blocks with a content checksum, as the command does.
+      await write('docs.lz4', execFileSync('lz4', ['-c', '-q'], {input: plain, maxBuffer: 2 ** 31}));
+    } catch {
+      lz4 = false;
+    }
 
     const cases: Array<[string, string, () => AsyncIterable<Buffer>]> = [
       ['s2 (PBM default writer)', 'docs.s2', () => decodeS2Stream(createReadStream(files.get('docs.s2')!, {highWaterMark: READ}), {where: 'docs.s2'})],
@@ -67,6 +76,7 @@ export async function benchCompress(lines: string[]): Promise<void> {
       ['snappy (framed)', 'docs.snappy', () => decodeS2Stream(createReadStream(files.get('docs.snappy')!, {highWaterMark: READ}), {where: 'docs.snappy'})],
       ['gunzip (zlib, 1 MiB chunks)', 'docs.gz', () => createReadStream(files.get('docs.gz')!, {highWaterMark: READ}).pipe(createGunzip({chunkSize: READ}))],
     ];
+    if (lz4) cases.push(['lz4 (frame)', 'docs.lz4', () => decodeLz4Stream(createReadStream(files.get('docs.lz4')!, {highWaterMark: READ}), 'docs.lz4')]);
     if (zstd) cases.push(['zstd (fzstd)', 'docs.zst', () => decodeZstdStream(createReadStream(files.get('docs.zst')!, {highWaterMark: READ}), 'docs.zst')]);
     const best = new Map<string, number>();
     for (let round = 0; round < rounds; round++) {
@@ -95,6 +105,7 @@ export async function benchCompress(lines: string[]): Promise<void> {
       return ms;
     };
     if (!zstd) lines.push('', 'zstd: not measured (no `zstd` command to write the file).');
+    if (!lz4) lines.push('', 'lz4: not measured (no `lz4` command to write the file).');
     lines.push('', `CRC-32C over ${(sample.length / 1e6).toFixed(0)} MB in 1 MiB pieces: @node-rs/crc32 ${rate(sample.length, crcBest((b) => crc32c(b)))}, JavaScript slicing-by-8 tables ${rate(sample.length, crcBest((b) => crc32cTable(b)))}.`, '');
   } finally {
     await rm(dir, {recursive: true, force: true});
