@@ -10,6 +10,7 @@ import zlib from 'node:zlib';
 
 import {compressionFromMagic, compressionFromName, detectCompression, openDecompressed} from '../../src/compress/detect.js';
 import {crc32c, maskCrc32c} from '../../src/compress/crc32c.js';
+import {Xxh32, xxh32} from '../../src/compress/lz4.js';
 import {GravityError} from '../../src/errors.js';
 
 function chunk(type: number, body: Buffer): Buffer {
@@ -163,5 +164,17 @@ describe('openDecompressed', () => {
     assert.equal((await refusal(gz.subarray(0, gz.length - 10), 'db.coll.gz')).code, 'DUMP_CORRUPT');
     const s2 = framed('S2sTwO', docs);
     assert.match((await refusal(s2.subarray(0, s2.length - 1), 'db.coll.s2')).message, /^db\.coll\.s2: corrupt S2\/Snappy stream at byte 10: the stream ends inside a/);
+  });
+});
+
+describe('XXH32 (LZ4 frame checksums)', () => {
+  it('gives the reference value for empty input and the same digest however the input is split', () => {
+    assert.equal(xxh32(Buffer.alloc(0)), 0x02cc5d05); // xxHash reference: XXH32("", 0)
+    const data = Buffer.from(Array.from({length: 200}, (_v, i) => (i * 37) & 0xff));
+    const whole = xxh32(data);
+    for (let cut = 0; cut <= data.length; cut += 7) {
+      assert.equal(new Xxh32().update(data.subarray(0, cut)).update(data.subarray(cut)).digest(), whole, `cut at ${cut}`);
+    }
+    for (let length = 0; length < 40; length++) assert.equal(new Xxh32().update(data.subarray(0, length)).digest(), xxh32(data.subarray(0, length)));
   });
 });
