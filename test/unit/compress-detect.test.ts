@@ -11,6 +11,7 @@ import zlib from 'node:zlib';
 import {compressionFromMagic, compressionFromName, detectCompression, openDecompressed} from '../../src/compress/detect.js';
 import {crc32c, maskCrc32c} from '../../src/compress/crc32c.js';
 import {Xxh32, xxh32} from '../../src/compress/lz4.js';
+import {Xxh64, xxh64} from '../../src/compress/xxh64.js';
 import {GravityError} from '../../src/errors.js';
 
 function chunk(type: number, body: Buffer): Buffer {
@@ -155,7 +156,25 @@ describe('openDecompressed', () => {
     const zst = execFileSync('zstd', ['-c'], {input: docs, maxBuffer: 1 << 28});
     const error = await refusal(zst.subarray(0, zst.length - 20), 'db.coll.zst');
     assert.equal(error.code, 'DUMP_CORRUPT');
-    assert.match(error.message, /^db\.coll\.zst: corrupt zstd stream near byte \d+: .*truncated/);
+    assert.match(error.message, /^db\.coll\.zst: corrupt zstd stream at byte \d+: .*truncated/);
+    // Frames one after another (with and without a checksum) and a skippable frame between them.
+    const one = execFileSync('zstd', ['-c', '--no-check'], {input: docs.subarray(0, 5000)});
+    const two = execFileSync('zstd', ['-c'], {input: docs.subarray(5000)});
+    const skippable = Buffer.from('542a4d1802000000ffff', 'hex');
+    assert.deepEqual(await readAll(Buffer.concat([one, skippable, two]), 'db.coll.zst', [999]), {compression: 'zstd', data: docs});
+  });
+
+  it('finds every flipped byte in a checksummed zstd file (fzstd alone lets most through)', async (t) => {
+    if (!hasZstd) return t.skip('the zstd command is not installed');
+    const docs = Buffer.concat(Array.from({length: 3000}, (_v, i) => Buffer.from(`{"i":${i},"name":"document ${i % 97}"}`)));
+    const zst = execFileSync('zstd', ['-c'], {input: docs});
+    for (let i = 0; i < 80; i++) {
+      const damaged = Buffer.from(zst);
+      const at = 4 + Math.floor(((i * 2654435761) >>> 0) / 2 ** 32 * (zst.length - 4));
+      damaged[at]! ^= 1 << (i % 8);
+      const error = await refusal(damaged, 'db.coll.zst');
+      assert.equal(error.code, 'DUMP_CORRUPT', `flip at ${at}`);
+    }
   });
 
   it('reports a truncated gzip or S2 file as corrupt', async () => {
@@ -176,5 +195,20 @@ describe('XXH32 (LZ4 frame checksums)', () => {
       assert.equal(new Xxh32().update(data.subarray(0, cut)).update(data.subarray(cut)).digest(), whole, `cut at ${cut}`);
     }
     for (let length = 0; length < 40; length++) assert.equal(new Xxh32().update(data.subarray(0, length)).digest(), xxh32(data.subarray(0, length)));
+  });
+});
+
+describe('XXH64 (zstd frame checksums)', () => {
+  it('gives the xxHash reference values, and the same digest however the input is split', () => {
+    const hex = ([h, l]: [number, number]): string => h.toString(16).padStart(8, '0') + l.toString(16).padStart(8, '0');
+    assert.equal(hex(xxh64(Buffer.alloc(0))), 'ef46db3751d8e999');
+    assert.equal(hex(xxh64(Buffer.from('abc'))), '44bc2cf5ad770999');
+    // Inputs of 32 bytes and more (the four-lane path) are checked against the zstd command's frame
+    // checksums in the zstd tests above.
+    const data = Buffer.from(Array.from({length: 300}, (_v, i) => (i * 53) & 0xff));
+    const whole = xxh64(data);
+    for (let cut = 0; cut <= data.length; cut += 11) {
+      assert.deepEqual(new Xxh64().update(data.subarray(0, cut)).update(data.subarray(cut)).digest(), whole, `cut at ${cut}`);
+    }
   });
 });
