@@ -3,6 +3,8 @@
  * - `s2-encode/main.go` built against Debian's golang-github-klauspost-compress-dev (the S2
  *   library PBM writes `.s2` with) — needs `go` and that package (`apt-get install golang-go
  *   golang-github-klauspost-compress-dev`);
+ * - `snappy-encode/main.go` built against Debian's golang-github-golang-snappy-dev (the framed
+ *   writer PBM writes `.snappy` with);
  * - python3-snappy's framed `StreamCompressor` (Google's C++ snappy for the blocks) run by Debian's
  *   /usr/bin/python3, its CRC-32C taken from python3-crcmod because python3-snappy 0.5.3's own C
  *   checksum fails on Python 3.11 ("PY_SSIZE_T_CLEAN macro must be defined").
@@ -38,21 +40,28 @@ function pipeThrough(command: string, args: string[], data: Buffer): Promise<Buf
   });
 }
 
-/** The Go S2 stream encoder, built once into a temp folder; `args` are its flags (see main.go). */
-export async function goS2Encoder(): Promise<{encode?: Encode; reason?: string}> {
-  if (!existsSync(path.join(GOPATH, 'src/github.com/klauspost/compress/s2'))) {
-    return {reason: 'golang-github-klauspost-compress-dev is not installed'};
-  }
-  const binary = path.join(await mkdtemp(path.join(os.tmpdir(), 's2-encode-')), 's2-encode');
+async function goBuild(folder: string, library: string, packageName: string): Promise<{encode?: Encode; reason?: string}> {
+  if (!existsSync(path.join(GOPATH, 'src', library))) return {reason: `${packageName} is not installed`};
+  const binary = path.join(await mkdtemp(path.join(os.tmpdir(), `${folder}-`)), folder);
   try {
     await run('go', ['build', '-o', binary, '.'], {
-      cwd: path.join(here, 's2-encode'),
+      cwd: path.join(here, folder),
       env: {...process.env, GO111MODULE: 'off', GOPATH, GOFLAGS: ''},
     });
   } catch (error) {
-    return {reason: `cannot build the Go S2 encoder: ${(error as Error).message.split('\n')[0]}`};
+    return {reason: `cannot build ${folder}: ${(error as Error).message.split('\n')[0]}`};
   }
   return {encode: (data, args = []) => pipeThrough(binary, args, data)};
+}
+
+/** The Go S2 stream encoder (klauspost/compress s2.NewWriter), built once into a temp folder; `args` are its flags (see main.go). */
+export function goS2Encoder(): Promise<{encode?: Encode; reason?: string}> {
+  return goBuild('s2-encode', 'github.com/klauspost/compress/s2', 'golang-github-klauspost-compress-dev');
+}
+
+/** golang/snappy's framed writer, as PBM writes `.snappy` files (`snappy.NewBufferedWriter`). */
+export function goSnappyEncoder(): Promise<{encode?: Encode; reason?: string}> {
+  return goBuild('snappy-encode', 'github.com/golang/snappy', 'golang-github-golang-snappy-dev');
 }
 
 const PYTHON_SNAPPY = `

@@ -14,7 +14,7 @@ import {crc32c, crc32cNative, crc32cTable, maskCrc32c} from '../../src/compress/
 import {decodeS2Stream} from '../../src/compress/s2.js';
 import type {StreamKind} from '../../src/compress/s2.js';
 import {GravityError} from '../../src/errors.js';
-import {goS2Encoder, pythonSnappyEncoder} from '../support/s2-encoders.js';
+import {goS2Encoder, goSnappyEncoder, pythonSnappyEncoder} from '../support/s2-encoders.js';
 import type {Encode} from '../support/s2-encoders.js';
 
 async function* chunked(data: Buffer, sizes: number[]): AsyncGenerator<Buffer> {
@@ -309,8 +309,11 @@ describe('S2/Snappy stream: against independent encoders', () => {
   let goReason: string | undefined;
   let pyEncode: Encode | undefined;
   let pyReason: string | undefined;
+  let snappyEncode: Encode | undefined;
+  let snappyReason: string | undefined;
   before(async () => {
     ({encode: goEncode, reason: goReason} = await goS2Encoder());
+    ({encode: snappyEncode, reason: snappyReason} = await goSnappyEncoder());
     ({encode: pyEncode, reason: pyReason} = await pythonSnappyEncoder());
   });
 
@@ -375,6 +378,16 @@ describe('S2/Snappy stream: against independent encoders', () => {
       const {data, kind} = await decode(stream, [1 + seed * 997]);
       assert.ok(data.equals(input), `seed ${seed}`);
       assert.equal(kind, 'snappy');
+    }
+  });
+
+  it('decodes what golang/snappy NewBufferedWriter writes (PBM `.snappy` files)', async (t) => {
+    if (!snappyEncode) return t.skip(snappyReason);
+    for (let seed = 1; seed <= 8; seed++) {
+      const input = sample(seed + 200, [0, 1, 65535, 65536, 65537, 500_000, 2_000_000, 10][seed - 1]!);
+      const {data, kind} = await decode(await snappyEncode(input), [1 + seed * 4099]);
+      assert.ok(data.equals(input), `seed ${seed}`);
+      if (input.length > 0) assert.equal(kind, 'snappy');
     }
   });
 });
