@@ -3,6 +3,8 @@
  * - `s2-encode/main.go` built against Debian's golang-github-klauspost-compress-dev (the S2
  *   library PBM writes `.s2` with) — needs `go` and that package (`apt-get install golang-go
  *   golang-github-klauspost-compress-dev`);
+ * - `lz4-encode/main.go` built against Debian's golang-github-pierrec-lz4-dev (PBM's `.lz4` writer);
+ *   `s2-encode -zstd` writes zstd with klauspost/compress/zstd (PBM's `.zst` writer);
  * - `snappy-encode/main.go` built against Debian's golang-github-golang-snappy-dev (the framed
  *   writer PBM writes `.snappy` with);
  * - python3-snappy's framed `StreamCompressor` (Google's C++ snappy for the blocks) run by Debian's
@@ -57,6 +59,11 @@ async function goBuild(folder: string, library: string, packageName: string): Pr
 /** The Go S2 stream encoder (klauspost/compress s2.NewWriter), built once into a temp folder; `args` are its flags (see main.go). */
 export function goS2Encoder(): Promise<{encode?: Encode; reason?: string}> {
   return goBuild('s2-encode', 'github.com/klauspost/compress/s2', 'golang-github-klauspost-compress-dev');
+}
+
+/** pierrec/lz4's frame writer, as PBM writes `.lz4` files; `args` are its flags (see lz4-encode/main.go). */
+export function goLz4Encoder(): Promise<{encode?: Encode; reason?: string}> {
+  return goBuild('lz4-encode', 'github.com/pierrec/lz4', 'golang-github-pierrec-lz4-dev');
 }
 
 /** golang/snappy's framed writer, as PBM writes `.snappy` files (`snappy.NewBufferedWriter`). */

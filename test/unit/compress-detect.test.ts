@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import {execFileSync} from 'node:child_process';
-import {describe, it} from 'node:test';
+import {before, describe, it} from 'node:test';
 import zlib from 'node:zlib';
 
 import {compressionFromMagic, compressionFromName, detectCompression, openDecompressed} from '../../src/compress/detect.js';
@@ -13,6 +13,7 @@ import {crc32c, maskCrc32c} from '../../src/compress/crc32c.js';
 import {Xxh32, xxh32} from '../../src/compress/lz4.js';
 import {Xxh64, xxh64} from '../../src/compress/xxh64.js';
 import {GravityError} from '../../src/errors.js';
+import {goLz4Encoder, goS2Encoder} from '../support/s2-encoders.js';
 
 function chunk(type: number, body: Buffer): Buffer {
   return Buffer.concat([Buffer.from([type, body.length & 0xff, (body.length >>> 8) & 0xff, body.length >>> 16]), body]);
@@ -183,6 +184,30 @@ describe('openDecompressed', () => {
     assert.equal((await refusal(gz.subarray(0, gz.length - 10), 'db.coll.gz')).code, 'DUMP_CORRUPT');
     const s2 = framed('S2sTwO', docs);
     assert.match((await refusal(s2.subarray(0, s2.length - 1), 'db.coll.s2')).message, /^db\.coll\.s2: corrupt S2\/Snappy stream at byte 10: the stream ends inside a/);
+  });
+});
+
+describe('zstd and lz4 from the Go libraries PBM writes them with', () => {
+  const docs = Buffer.concat(Array.from({length: 60000}, (_v, i) => Buffer.from(`{"_id":${i},"status":"${['new', 'paid', 'shipped'][i % 3]}","n":${i * 7}}`)));
+  let s2: Awaited<ReturnType<typeof goS2Encoder>>;
+  let lz4: Awaited<ReturnType<typeof goLz4Encoder>>;
+  before(async () => {
+    [s2, lz4] = await Promise.all([goS2Encoder(), goLz4Encoder()]);
+  });
+
+  it('reads klauspost/compress/zstd output (zstd.NewWriter defaults, PBM `.zst`)', async (t) => {
+    if (!s2.encode) return t.skip(s2.reason);
+    const zst = await s2.encode(docs, ['-zstd']);
+    assert.deepEqual(await readAll(zst, 'db.coll.zst', [65536, 7]), {compression: 'zstd', data: docs});
+    assert.deepEqual(await readAll(await s2.encode(Buffer.alloc(0), ['-zstd']), 'db.coll.zst'), {compression: 'zstd', data: Buffer.alloc(0)});
+  });
+
+  it('reads pierrec/lz4 frame writer output (PBM `.lz4`), with and without checksums', async (t) => {
+    if (!lz4.encode) return t.skip(lz4.reason);
+    for (const args of [[], ['-block', '65536', '-block-checksum'], ['-no-checksum', '-level', '9'], ['-block', '262144']]) {
+      const file = await lz4.encode(docs, args);
+      assert.deepEqual(await readAll(file, 'db.coll.lz4', [100_000, 13]), {compression: 'lz4', data: docs}, args.join(' '));
+    }
   });
 });
 

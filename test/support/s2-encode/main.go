@@ -1,6 +1,7 @@
 // s2-encode: an independent S2 / Snappy-compatible stream encoder for the decoder's property tests,
-// built from Debian's golang-github-klauspost-compress-dev (the library PBM writes .s2 files with).
-// Reads stdin, writes the stream to stdout. Flags choose the writer options PBM and users meet.
+// built from Debian's golang-github-klauspost-compress-dev (the library PBM writes .s2 and .zst
+// files with). Reads stdin, writes the stream to stdout. Flags choose the writer options PBM and
+// users meet; -zstd writes a zstd stream with zstd.NewWriter's defaults instead.
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 	"os"
 
 	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
 )
 
 func main() {
@@ -19,7 +21,27 @@ func main() {
 	padding := flag.Int("padding", 0, "pad the stream to a multiple of this many bytes (0xfe chunks)")
 	snappy := flag.Bool("snappy", false, "Snappy-compatible output (sNaPpY identifier, no S2 extensions)")
 	concurrency := flag.Int("concurrency", 1, "encoder goroutines")
+	useZstd := flag.Bool("zstd", false, "write zstd (klauspost/compress/zstd defaults) instead of S2")
 	flag.Parse()
+
+	if *useZstd {
+		out := bufio.NewWriterSize(os.Stdout, 1<<20)
+		enc, err := zstd.NewWriter(out)
+		if err == nil {
+			_, err = io.Copy(enc, os.Stdin)
+		}
+		if err == nil {
+			err = enc.Close()
+		}
+		if err == nil {
+			err = out.Flush()
+		}
+		if err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		return
+	}
 
 	opts := []s2.WriterOption{s2.WriterConcurrency(*concurrency)}
 	switch *level {
