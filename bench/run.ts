@@ -2,7 +2,7 @@
  * `npm run bench`: measures, in one run, each case against a baseline measured in the same run,
  * and appends the results to bench/RESULTS.md with the machine and date.
  *
- * BENCH_DOCS (default 1,000,000) sets the size of the generated collection; BENCH_ONLY=extract|readers|fetch|target|at|diff
+ * BENCH_DOCS (default 1,000,000) sets the size of the generated collection; BENCH_ONLY=extract|readers|fetch|target|at|diff|compress
  * runs one group.
  */
 import {appendFile} from 'node:fs/promises';
@@ -32,6 +32,7 @@ if (!ONLY || ONLY === 'fetch') await benchFetch(lines, DATA);
 if (!ONLY || ONLY === 'target') await benchTarget(lines);
 if (!ONLY || ONLY === 'at') await (await import('./at.js')).benchAt(lines, DATA, Number(process.env.BENCH_DOCS ?? 1_200_000));
 if (!ONLY || ONLY === 'diff') await (await import('./diff.js')).benchDiff(lines, DATA, DOCS);
+if (!ONLY || ONLY === 'compress') await (await import('./compress.js')).benchCompress(lines);
 const text = `${lines.join('\n')}\n`;
 process.stdout.write(text);
 await appendFile(path.join(here, 'RESULTS.md'), `\n${text}`);
