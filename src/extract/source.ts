@@ -1,3 +1,4 @@
+import {createReadStream} from 'node:fs';
 import {stat} from 'node:fs/promises';
 import path from 'node:path';
 
@@ -103,8 +104,20 @@ export async function inputForBackup(store: BackupStore, backup: Backup, setting
   // (GetObject → gunzip → tar → documents), with no full download first.
   const {cachedBackupFiles} = await import('../catalog/fetch.js');
   const cached = await cachedBackupFiles(store, backup, settings.cache);
-  const files = cached?.map((f) => ({name: f.key, path: f.path}));
-  const input: DumpInput = files ? fileSources(files) : streamSources(store, backup);
+  let files = cached?.map((f) => ({name: f.key, path: f.path}));
+  let input: DumpInput;
+  if (backup.pbm) {
+    // A PBM backup is read through its own layout; its files are not a dump folder for another thread.
+    const {pbmDumpSources} = await import('../dump/pbm-input.js');
+    const paths = new Map(files?.map((f) => [f.name, f.path]));
+    input = await pbmDumpSources(backup, async (key) => {
+      const local = paths.get(key);
+      return local ? createReadStream(local) : store.open(key);
+    });
+    files = undefined;
+  } else {
+    input = files ? fileSources(files) : streamSources(store, backup);
+  }
   return {
     input,
     backup: backup.id,

@@ -1,0 +1,151 @@
+/**
+ * A Percona Backup for MongoDB logical backup as the virtual dump folder the reader already knows:
+ * one `<db>/<coll>.bson[.gz]` per namespace (the raw concatenated BSON PBM writes per replica set,
+ * PBM pbm/archive/backup.go, joined across the replica sets of a sharded backup) and one
+ * `<db>/<coll>.metadata.json` from the mongodump metadata PBM keeps in `<name>/<rs>/metadata.json`.
+ */
+
+import {Readable} from 'node:stream';
+
+import type {Backup} from '../catalog/list.js';
+import {pbmNamespaceFiles, pbmSuffix, refusePbm, type PbmBackupInfo} from '../catalog/pbm.js';
+import {GravityError} from '../errors.js';
+import {collectionFileStem} from './names.js';
+import type {DumpStreamSource} from './types.js';
+
+export type OpenKey = (key: string) => Promise<NodeJS.ReadableStream | Readable>;
+
+/**
+ * How a compression's files reach the reader. The one place another compression plugs in: gzip is
+ * handed on as .gz (the reader inflates it, several files side by side); a codec with `decode`
+ * is decompressed here, in the stream, and handed on as plain BSON.
+ */
+interface PbmCodec {
+  gzip: boolean;
+  decode?: () => NodeJS.ReadWriteStream;
+}
+
+const CODECS: Record<string, PbmCodec> = {
+  none: {gzip: false},
+  // PBM reads pgzip output with Go's compress/gzip (pbm/compress/compress.go): it is plain gzip.
+  gzip: {gzip: true},
+  pgzip: {gzip: true},
+};
+
+function codecFor(info: PbmBackupInfo): PbmCodec {
+  const codec = CODECS[info.compression];
+  if (!codec) {
+    throw new GravityError('DUMP_UNKNOWN_FORMAT', `PBM backup ${info.name} is compressed with ${info.compression}, which this version cannot read (it reads gzip, pgzip and none)`, {
+      hint: 'Pick a backup taken with --compression=gzip or none, or convert this one with pbm restore and a new backup',
+    });
+  }
+  return codec;
+}
+
+interface ArchiveNamespace {
+  db: string;
+  collection: string;
+  metadata: string;
+  size: number;
+}
+
+function sizeOf(value: unknown): number {
+  if (typeof value === 'number') return value;
+  const wrapped = value as {$numberLong?: string; $numberInt?: string} | null;
+  return Number(wrapped?.$numberLong ?? wrapped?.$numberInt ?? 0);
+}
+
+async function readAll(stream: NodeJS.ReadableStream | Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks);
+}
+
+/** `<name>/<rs>/metadata.json`: Extended JSON of PBM's archiveMeta (pbm/archive/archive.go `writeMetadata`). */
+async function readArchiveMeta(key: string, open: OpenKey): Promise<ArchiveNamespace[]> {
+  let text: string;
+  try {
+    text = (await readAll(await open(key))).toString('utf8');
+  } catch (error) {
+    if (error instanceof GravityError && error.code !== 'SOURCE_NOT_FOUND') throw error;
+    throw new GravityError('DUMP_CORRUPT', `PBM metadata ${key} is missing`, {hint: 'The backup is incomplete in this source; pick another one (`gravity-restore list`)', cause: error});
+  }
+  try {
+    const meta = JSON.parse(text) as {namespaces?: Array<Record<string, unknown>>};
+    if (!Array.isArray(meta.namespaces)) throw new Error('no "namespaces" list');
+    return meta.namespaces.map((ns) => {
+      if (typeof ns.db !== 'string' || typeof ns.collection !== 'string') throw new Error('a namespace without "db" or "collection"');
+      return {db: ns.db, collection: ns.collection, metadata: typeof ns.metadata === 'string' ? ns.metadata : '', size: sizeOf(ns.size)};
+    });
+  } catch (error) {
+    throw new GravityError('DUMP_CORRUPT', `PBM metadata ${key} is not valid (${(error as Error).message})`, {hint: 'Pick another backup (`gravity-restore list`)'});
+  }
+}
+
+function concatenated(keys: string[], open: OpenKey): () => Promise<Readable> {
+  return async () => {
+    async function* parts() {
+      for (const key of keys) yield* (await open(key)) as AsyncIterable<Buffer>;
+    }
+    // One file is handed on as it is, so a local read keeps its own stream.
+    return keys.length === 1 ? Readable.from((await open(keys[0]!)) as AsyncIterable<Buffer>) : Readable.from(parts());
+  };
+}
+
+/** The sources of a PBM logical backup, or one clear refusal (physical, not done, unreadable metadata, a missing file). */
+export async function pbmDumpSources(backup: Backup, open: OpenKey): Promise<DumpStreamSource[]> {
+  const info = backup.pbm;
+  if (!info) throw new GravityError('INTERNAL', `${backup.id} is not a PBM backup`);
+  refusePbm(info);
+  if (/^[01]\./.test(info.pbmVersion)) {
+    throw new GravityError('DUMP_UNKNOWN_FORMAT', `PBM backup ${info.name} was written by PBM ${info.pbmVersion} (one mongodump archive per replica set), a layout this version does not read`, {
+      hint: 'Use a backup taken with PBM 2.0 or later',
+    });
+  }
+  const codec = codecFor(info);
+  const suffix = pbmSuffix(info.compression);
+  const present = new Set(backup.objects.map((object) => object.key));
+  const byNamespace = new Map<string, {db: string; collection: string; keys: string[]; size: number; metadata: string | null}>();
+  for (const rs of info.replsets) {
+    const metaKey = rs.dumpName ?? `${info.name}/${rs.name}/metadata.json`;
+    const listed = await readArchiveMeta(metaKey, open);
+    const files = pbmNamespaceFiles(backup, info, rs.name);
+    for (const ns of listed) {
+      // PBM writes no file for a collection it found empty; one it counted bytes for must be there.
+      const key = `${info.name}/${rs.name}/${ns.db}.${ns.collection}${suffix}`;
+      if (ns.size > 0 && !present.has(key)) {
+        throw new GravityError('DUMP_CORRUPT', `PBM backup ${info.name} lists ${ns.db}.${ns.collection} (${ns.size} bytes) on ${rs.name}, but ${key} is missing`, {
+          hint: 'The backup is incomplete in this source; pick another one (`gravity-restore list`)',
+        });
+      }
+      const id = `${ns.db}.${ns.collection}`;
+      const entry = byNamespace.get(id) ?? {db: ns.db, collection: ns.collection, keys: [], size: 0, metadata: null};
+      entry.metadata ??= ns.metadata || null;
+      byNamespace.set(id, entry);
+    }
+    for (const file of files) {
+      const id = `${file.db}.${file.collection}`;
+      const entry = byNamespace.get(id) ?? {db: file.db, collection: file.collection, keys: [], size: 0, metadata: null};
+      entry.keys.push(file.key);
+      entry.size += file.size;
+      byNamespace.set(id, entry);
+    }
+  }
+  const sources: DumpStreamSource[] = [];
+  for (const ns of byNamespace.values()) {
+    const stem = `${ns.db}/${collectionFileStem(ns.collection)}`;
+    if (ns.metadata !== null) {
+      const text = ns.metadata;
+      sources.push({name: `${stem}.metadata.json`, size: Buffer.byteLength(text), open: async () => Readable.from([Buffer.from(text, 'utf8')])});
+    }
+    if (ns.keys.length === 0) continue;
+    const raw = concatenated(ns.keys, open);
+    const decode = codec.decode;
+    sources.push({
+      name: `${stem}.bson${codec.gzip ? '.gz' : ''}`,
+      size: ns.size,
+      open: decode ? async () => (await raw()).pipe(decode()) as unknown as Readable : raw,
+    });
+  }
+  return sources;
+}

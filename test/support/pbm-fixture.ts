@@ -1,0 +1,157 @@
+/**
+ * Writes Percona Backup for MongoDB (PBM) storage the way PBM ≥ 2.4 lays it out, so the reader is
+ * tested against PBM's layout and not against itself. Each rule below names the PBM source file
+ * (percona/percona-backup-mongodb, summarised in OPLOG.md §6) it follows.
+ */
+
+import {mkdir, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import zlib from 'node:zlib';
+
+/** A bson.Timestamp as Go's encoding/json writes a primitive.Timestamp: {"T": seconds, "I": increment}. */
+export interface GoTimestamp {
+  T: number;
+  I: number;
+}
+
+export interface PbmFixtureNamespace {
+  db: string;
+  collection: string;
+  /** Raw BSON documents, in the order the dump cursor returned them. */
+  docs: Buffer[];
+  /** mongodump's <coll>.metadata.json text, carried as a string inside metadata.json. */
+  metadata: string;
+}
+
+export interface PbmFixtureReplset {
+  name: string;
+  namespaces: PbmFixtureNamespace[];
+  /** Oplog entries captured during the dump (raw BSON), written as one chunk. */
+  oplog?: Buffer[];
+  status?: string;
+}
+
+export type PbmFixtureCompression = 'none' | 'gzip';
+
+export interface PbmFixtureBackup {
+  /** PBM's default: the UTC start time in RFC 3339 (`cmd/pbm/main.go`), e.g. 2026-11-18T14:00:00Z. */
+  name: string;
+  type?: 'logical' | 'physical' | 'incremental' | 'external';
+  status?: string;
+  compression?: PbmFixtureCompression;
+  pbmVersion?: string;
+  /** Selective backup namespaces (`nss`, omitted when empty: `json:"nss,omitempty"`). */
+  nss?: string[];
+  firstWrite: GoTimestamp;
+  lastWrite: GoTimestamp;
+  replsets: PbmFixtureReplset[];
+}
+
+/** `CompressionType.Suffix()` (pbm/compress/compress.go): gzip and pgzip → .gz, none → nothing. */
+export function pbmSuffix(compression: PbmFixtureCompression): string {
+  return compression === 'gzip' ? '.gz' : '';
+}
+
+function compress(data: Buffer, compression: PbmFixtureCompression): Buffer {
+  return compression === 'gzip' ? zlib.gzipSync(data) : data;
+}
+
+/** `FormatChunkName` (pbm/backup/chunk.go): start and end as UTC 20060102150405, each with `-<I>`. */
+export function pbmChunkName(start: GoTimestamp, end: GoTimestamp, compression: PbmFixtureCompression): string {
+  const stamp = (ts: GoTimestamp) => `${new Date(ts.T * 1000).toISOString().replace(/[-:T]/g, '').slice(0, 14)}-${ts.I}`;
+  return `${stamp(start)}.${stamp(end)}${pbmSuffix(compression)}`;
+}
+
+/** metadata.json: canonical Extended JSON of archiveMeta, tab-indented (pbm/archive/archive.go `writeMetadata`). */
+function archiveMetadata(replset: PbmFixtureReplset, version: string): string {
+  const meta = {
+    concurrent_collections: {$numberInt: '1'},
+    version: '0.1',
+    server_version: '7.0.14',
+    tool_version: version,
+    namespaces: replset.namespaces.map((ns) => ({
+      db: ns.db,
+      collection: ns.collection,
+      metadata: ns.metadata,
+      type: 'collection',
+      crc: {$numberLong: '0'},
+      size: {$numberLong: String(ns.docs.reduce((sum, doc) => sum + doc.length, 0))},
+    })),
+  };
+  return JSON.stringify(meta, null, '\t');
+}
+
+/**
+ * Writes one backup under `root` and returns the keys it wrote (relative, '/'-separated):
+ * `<name>.pbm.json` (Go encoding/json of BackupMeta, pbm/backup/types.go, tab indent), and per
+ * replica set `<name>/<rs>/metadata.json`, `<name>/<rs>/<db>.<coll><ext>` (raw concatenated BSON,
+ * pbm/archive/backup.go; no file for an empty collection) and `<name>/<rs>/oplog/<chunk>`.
+ */
+export async function writePbmBackup(root: string, backup: PbmFixtureBackup): Promise<string[]> {
+  const compression = backup.compression ?? 'gzip';
+  const version = backup.pbmVersion ?? '2.5.0';
+  const type = backup.type ?? 'logical';
+  const status = backup.status ?? 'done';
+  const keys: string[] = [];
+  const put = async (key: string, data: Buffer | string) => {
+    const file = path.join(root, ...key.split('/'));
+    await mkdir(path.dirname(file), {recursive: true});
+    await writeFile(file, data);
+    keys.push(key);
+  };
+  const startTs = backup.firstWrite.T - 5;
+  const replsets = [];
+  for (const rs of backup.replsets) {
+    const base = `${backup.name}/${rs.name}`;
+    if (type === 'logical') {
+      for (const ns of rs.namespaces) {
+        if (ns.docs.length === 0) continue;
+        await put(`${base}/${ns.db}.${ns.collection}${pbmSuffix(compression)}`, compress(Buffer.concat(ns.docs), compression));
+      }
+      // metadata.json is never compressed (pbm/snapshot/dump.go writes it through the plain writer).
+      await put(`${base}/metadata.json`, archiveMetadata(rs, version));
+      const oplog = rs.oplog ?? [];
+      await put(`${base}/oplog/${pbmChunkName(backup.firstWrite, backup.lastWrite, compression)}`, compress(Buffer.concat(oplog), compression));
+    } else {
+      await put(`${base}/WiredTiger${pbmSuffix(compression)}`, compress(Buffer.from('WiredTiger\nWiredTiger 11.2.0\n'), compression));
+    }
+    replsets.push({
+      name: rs.name,
+      ...(type === 'logical' ? {backup_name: `${base}/metadata.json`, oplog_name: `${base}/oplog`} : {}),
+      start_ts: startTs,
+      status: rs.status ?? status,
+      size: 0,
+      size_uncompressed: 0,
+      last_transition_ts: backup.lastWrite.T + 2,
+      first_write_ts: backup.firstWrite,
+      last_write_ts: backup.lastWrite,
+      node: `${rs.name}-0.example:27017`,
+      conditions: [{timestamp: startTs, status: 'starting'}],
+    });
+  }
+  const meta = {
+    type,
+    opid: '6750a1b2c3d4e5f601234567',
+    name: backup.name,
+    ...(backup.nss && backup.nss.length > 0 ? {nss: backup.nss} : {}),
+    replsets,
+    compression: compression === 'none' ? 'none' : 'gzip',
+    store: {type: 'filesystem', filesystem: {path: '/backups'}},
+    size: 0,
+    size_uncompressed: 0,
+    mongodb_version: '7.0.14-8',
+    fcv: '7.0',
+    start_ts: startTs,
+    last_transition_ts: backup.lastWrite.T + 2,
+    first_write_ts: backup.firstWrite,
+    last_write_ts: backup.lastWrite,
+    hb: backup.lastWrite,
+    status,
+    conditions: [{timestamp: startTs, status: 'starting'}],
+    n: null,
+    pbm_version: version,
+    balancer: '',
+  };
+  await put(`${backup.name}.pbm.json`, JSON.stringify(meta, null, '\t'));
+  return keys;
+}
