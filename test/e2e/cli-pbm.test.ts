@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import {readFile, readdir, rm, unlink, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {after, before, describe, it} from 'node:test';
+
+import {everyTypeDocuments, metadataJson, tempDir} from '../support/bson-fixtures.js';
+import {assertCleanError, json, runCli} from '../support/cli.js';
+import {writePbmBackup, type GoTimestamp} from '../support/pbm-fixture.js';
+
+/**
+ * Percona Backup for MongoDB storage (layout of PBM ≥ 2.4, OPLOG.md §6) as a source, through the
+ * real CLI: listed by its metadata, read byte for byte, and refused clearly where it cannot be read.
+ */
+describe('Percona Backup for MongoDB storage through bin/run.js', () => {
+  let dir: string;
+  const artworks = everyTypeDocuments(60, 21);
+  // A collection name with dots: PBM names the file <db>.<coll>, and only the database is dot-free.
+  const saleItems = everyTypeDocuments(12, 22);
+  const shard0 = everyTypeDocuments(20, 23);
+  const shard1 = everyTypeDocuments(15, 24);
+  const ts = (iso: string, i: number): GoTimestamp => ({T: Date.parse(iso) / 1000, I: i});
+
+  const sources: Record<string, string> = {};
+  before(async () => {
+    dir = await tempDir('cli-pbm');
+    // One source with every kind of PBM backup, and a mongodump folder beside them.
+    const mixed = path.join(dir, 'mixed');
+    await writePbmBackup(mixed, {
+      name: '2026-11-18T14:00:00Z',
+      firstWrite: ts('2026-11-18T14:00:10Z', 1),
+      lastWrite: ts('2026-11-18T14:03:20Z', 4),
+      replsets: [
+        {
+          name: 'rs0',
+          namespaces: [
+            {db: 'gravity', collection: 'artworks', docs: artworks, metadata: metadataJson('artworks')},
+            {db: 'gravity', collection: 'sale.items', docs: saleItems, metadata: metadataJson('sale.items')},
+            {db: 'gravity', collection: 'empty', docs: [], metadata: metadataJson('empty')},
+          ],
+        },
+      ],
+    });
+    await writePbmBackup(mixed, {
+      name: '2026-11-18T15:00:00Z',
+      status: 'error',
+      firstWrite: ts('2026-11-18T15:00:10Z', 1),
+      lastWrite: ts('2026-11-18T15:01:00Z', 1),
+      replsets: [{name: 'rs0', namespaces: [{db: 'gravity', collection: 'artworks', docs: artworks.slice(0, 3), metadata: metadataJson('artworks')}]}],
+    });
+    await writePbmBackup(mixed, {
+      name: '2026-11-18T16:00:00Z',
+      type: 'physical',
+      compression: 'none',
+      firstWrite: ts('2026-11-18T16:00:10Z', 1),
+      lastWrite: ts('2026-11-18T16:00:30Z', 1),
+      replsets: [{name: 'rs0', namespaces: []}],
+    });
+    await writeFile(path.join(mixed, '.pbm.init'), 'Percona Backup for MongoDB\n');
+    await writeFile(path.join(mixed, '2026-11-18T13-00-00Z.tar'), Buffer.alloc(0));
+
+    // A sharded backup, uncompressed: one namespace spread over two replica sets.
+    const sharded = path.join(dir, 'sharded');
+    await writePbmBackup(sharded, {
+      name: '2026-11-19T02:00:00Z',
+      compression: 'none',
+      firstWrite: ts('2026-11-19T02:00:10Z', 1),
+      lastWrite: ts('2026-11-19T02:02:00Z', 7),
+      replsets: [
+        {name: 'shard0rs', namespaces: [{db: 'gravity', collection: 'artworks', docs: shard0, metadata: metadataJson('artworks')}]},
+        {name: 'shard1rs', namespaces: [{db: 'gravity', collection: 'artworks', docs: shard1, metadata: metadataJson('artworks')}]},
+      ],
+    });
+    Object.assign(sources, {mixed, sharded});
+  });
+  after(async () => {
+    await rm(dir, {recursive: true, force: true});
+  });
+
+  it('list shows PBM backups by their consistent time (last_write_ts), type, status and namespaces', async () => {
+    const result = await runCli(['list', '--source', sources.mixed!, '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    type Listed = {id: string; takenAt: string; collections: string[] | null; pbm?: {type: string; status: string; compression: string; replsets: string[]; readable: boolean}};
+    const {backups} = json<{backups: Listed[]}>(result);
+    const byId = new Map(backups.map((b) => [b.id, b]));
+    const done = byId.get('2026-11-18T14:00:00Z');
+    assert.ok(done?.pbm, result.stdout);
+    assert.equal(done.takenAt, '2026-11-18T14:03:20.000Z');
+    assert.deepEqual(done.pbm, {...done.pbm, type: 'logical', status: 'done', compression: 'gzip', replsets: ['rs0'], readable: true});
+    // No file for an empty collection: PBM skips it, so the backup is not known to hold it.
+    assert.deepEqual(done.collections, ['artworks', 'sale.items']);
+    assert.equal(byId.get('2026-11-18T15:00:00Z')?.pbm?.status, 'error');
+    assert.equal(byId.get('2026-11-18T16:00:00Z')?.pbm?.type, 'physical');
+    assert.equal(byId.get('2026-11-18T16:00:00Z')?.pbm?.readable, false);
+    // The mongodump backup beside them is still listed; PBM's files make no backups of their own.
+    assert.ok(byId.has('2026-11-18T13-00-00Z.tar'));
+    assert.equal(backups.length, 4, backups.map((b) => b.id).join(', '));
+  });
+
+  it('latest and --before pass over a backup that is not done and a physical one', async () => {
+    const result = await runCli(['list', '--source', sources.mixed!, '--before', '2026-11-18T17:00:00Z', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(json<{selected: string}>(result).selected, '2026-11-18T14:00:00Z');
+    const table = await runCli(['list', '--source', sources.mixed!, '--tz', 'UTC']);
+    assert.match(table.stdout, /pbm physical/);
+    assert.match(table.stdout, /pbm error gzip/);
+  });
+
+  it('extract gives the documents byte for byte, a dotted collection name included', async () => {
+    // A dotted collection is named with its database: --collection splits db from collection at the first dot.
+    for (const [collection, docs] of [['artworks', artworks], ['sale.items', saleItems]] as const) {
+      const out = path.join(dir, `set-${collection}`);
+      const result = await runCli(['extract', '--source', sources.mixed!, '--from', 'latest', '--collection', collection.includes('.') ? `gravity.${collection}` : collection, '--query', '{}', '--out', out, '--json']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(json<{counts: Record<string, number>}>(result).counts[collection], docs.length);
+      assert.ok((await readFile(path.join(out, 'dump', 'gravity', `${collection}.bson`))).equals(Buffer.concat(docs)), `${collection}: not byte-identical`);
+      assert.equal(await readFile(path.join(out, 'dump', 'gravity', `${collection}.metadata.json`), 'utf8'), metadataJson(collection));
+    }
+  });
+
+  it('inspect counts documents across every replica set of a sharded backup', async () => {
+    const result = await runCli(['inspect', '2026-11-19T02:00:00Z', '--source', sources.sharded!, '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const {namespaces} = json<{namespaces: Array<{db: string; collection: string; documents: number; bytes: number; indexes: string[]}>}>(result);
+    const art = namespaces.find((ns) => ns.collection === 'artworks');
+    assert.equal(art?.documents, shard0.length + shard1.length);
+    assert.equal(art?.bytes, Buffer.concat([...shard0, ...shard1]).length);
+    assert.deepEqual(art?.indexes, ['_id_']);
+    const out = path.join(dir, 'set-sharded');
+    const extracted = await runCli(['extract', '--source', sources.sharded!, '--from', '2026-11-19T02:00:00Z', '--collection', 'artworks', '--query', '{}', '--out', out, '--json']);
+    assert.equal(extracted.code, 0, extracted.stderr);
+    assert.ok((await readFile(path.join(out, 'dump', 'gravity', 'artworks.bson'))).equals(Buffer.concat([...shard0, ...shard1])));
+  });
+
+  it('a physical backup and a failed one are refused with one line, nothing written', async () => {
+    const cases: Array<[string, RegExp]> = [
+      ['2026-11-18T16:00:00Z', /physical backup: it holds WiredTiger data files/],
+      ['2026-11-18T15:00:00Z', /status "error".*not "done"/],
+    ];
+    for (const [id, pattern] of cases) {
+      const out = path.join(dir, `refused-${id.replace(/:/g, '-')}`);
+      const result = await runCli(['extract', '--source', sources.mixed!, '--from', id, '--collection', 'artworks', '--query', '{}', '--out', out]);
+      assert.notEqual(result.code, 0);
+      assertCleanError(result, pattern);
+      await assert.rejects(readdir(out), /ENOENT/);
+    }
+  });
+
+  it('invalid .pbm.json and a listed namespace file that is missing: one line each, non-zero exit', async () => {
+    const broken = path.join(dir, 'broken');
+    await writePbmBackup(broken, {
+      name: '2026-11-20T10:00:00Z',
+      firstWrite: ts('2026-11-20T10:00:10Z', 1),
+      lastWrite: ts('2026-11-20T10:01:00Z', 2),
+      replsets: [{name: 'rs0', namespaces: [{db: 'gravity', collection: 'artworks', docs: artworks, metadata: metadataJson('artworks')}, {db: 'gravity', collection: 'sale.items', docs: saleItems, metadata: metadataJson('sale.items')}]}],
+    });
+    await writePbmBackup(broken, {
+      name: '2026-11-20T11:00:00Z',
+      firstWrite: ts('2026-11-20T11:00:10Z', 1),
+      lastWrite: ts('2026-11-20T11:01:00Z', 2),
+      replsets: [{name: 'rs0', namespaces: [{db: 'gravity', collection: 'artworks', docs: artworks, metadata: metadataJson('artworks')}]}],
+    });
+    await unlink(path.join(broken, '2026-11-20T10:00:00Z', 'rs0', 'gravity.sale.items.gz'));
+    await writeFile(path.join(broken, '2026-11-20T11:00:00Z.pbm.json'), '{"type": "logical", "name": ');
+
+    const listed = await runCli(['list', '--source', broken, '--json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const invalid = await runCli(['inspect', '2026-11-20T11:00:00Z', '--source', broken]);
+    assertCleanError(invalid, /2026-11-20T11:00:00Z\.pbm\.json is not valid JSON/);
+    const out = path.join(dir, 'set-missing');
+    const missing = await runCli(['extract', '--source', broken, '--from', '2026-11-20T10:00:00Z', '--collection', 'artworks', '--query', '{}', '--out', out]);
+    assertCleanError(missing, /lists gravity\.sale\.items \(\d+ bytes\) on rs0, but 2026-11-20T10:00:00Z\/rs0\/gravity\.sale\.items\.gz is missing/);
+    await assert.rejects(readdir(out), /ENOENT/);
+  });
+});
