@@ -4,8 +4,10 @@ import path from 'node:path';
 import {after, before, describe, it} from 'node:test';
 
 import {everyTypeDocuments, metadataJson, tempDir} from '../support/bson-fixtures.js';
-import {assertCleanError, json, runCli} from '../support/cli.js';
-import {writePbmBackup, type GoTimestamp} from '../support/pbm-fixture.js';
+import {createS3Client} from '../../src/s3/client.js';
+import {assertCleanError, cleanEnv, json, runCli} from '../support/cli.js';
+import {uploadStorage, writePbmBackup, type GoTimestamp} from '../support/pbm-fixture.js';
+import {s3EnvFor, startS3Server} from '../support/s3-server.js';
 
 /**
  * Percona Backup for MongoDB storage (layout of PBM ≥ 2.4, OPLOG.md §6) as a source, through the
@@ -142,6 +144,33 @@ describe('Percona Backup for MongoDB storage through bin/run.js', () => {
       assert.notEqual(result.code, 0);
       assertCleanError(result, pattern);
       await assert.rejects(readdir(out), /ENOENT/);
+    }
+  });
+
+  it('from an S3 bucket: listed, streamed, and read again from the cache after fetch', async () => {
+    const s3 = await startS3Server();
+    try {
+      await s3.createBucket('pbm');
+      const client = createS3Client({endpoint: s3.endpoint, region: s3.region, credentials: {accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey}});
+      await uploadStorage(client, 'pbm', 'cluster/', sources.sharded!);
+      const env = cleanEnv({...s3EnvFor(s3), GRAVITY_RESTORE_SOURCE: 's3://pbm/cluster/', GRAVITY_RESTORE_CACHE: path.join(dir, 's3-cache')});
+      const listed = await runCli(['list', '--json'], {env});
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.deepEqual(json<{backups: Array<{id: string; takenAt: string}>}>(listed).backups.map((b) => [b.id, b.takenAt]), [['2026-11-19T02:00:00Z', '2026-11-19T02:02:00.000Z']]);
+      const expected = Buffer.concat([...shard0, ...shard1]);
+      for (const step of ['streamed', 'cached']) {
+        if (step === 'cached') {
+          const fetched = await runCli(['fetch', 'latest', '--json'], {env});
+          assert.equal(fetched.code, 0, fetched.stderr);
+          assert.ok(json<{files: unknown[]}>(fetched).files.length >= 5);
+        }
+        const out = path.join(dir, `s3-${step}`);
+        const result = await runCli(['extract', '--from', 'latest', '--collection', 'artworks', '--query', '{}', '--out', out, '--json'], {env});
+        assert.equal(result.code, 0, result.stderr);
+        assert.ok((await readFile(path.join(out, 'dump', 'gravity', 'artworks.bson'))).equals(expected), step);
+      }
+    } finally {
+      await s3.stop();
     }
   });
 

@@ -4,9 +4,11 @@
  * (percona/percona-backup-mongodb, summarised in OPLOG.md §6) it follows.
  */
 
-import {mkdir, writeFile} from 'node:fs/promises';
+import {mkdir, readFile, readdir, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
+
+import {PutObjectCommand, type S3Client} from '@aws-sdk/client-s3';
 
 /** A bson.Timestamp as Go's encoding/json writes a primitive.Timestamp: {"T": seconds, "I": increment}. */
 export interface GoTimestamp {
@@ -153,5 +155,22 @@ export async function writePbmBackup(root: string, backup: PbmFixtureBackup): Pr
     balancer: '',
   };
   await put(`${backup.name}.pbm.json`, JSON.stringify(meta, null, '\t'));
+  return keys;
+}
+
+/** Copies a storage folder written above into an S3 bucket under `prefix`, keys as PBM's S3 storage has them (`path.Join(prefix, name)`). */
+export async function uploadStorage(client: S3Client, bucket: string, prefix: string, root: string): Promise<string[]> {
+  const keys: string[] = [];
+  const walk = async (folder: string, relative: string): Promise<void> => {
+    for (const entry of await readdir(folder, {withFileTypes: true})) {
+      const key = relative === '' ? entry.name : `${relative}/${entry.name}`;
+      if (entry.isDirectory()) await walk(path.join(folder, entry.name), key);
+      else {
+        await client.send(new PutObjectCommand({Bucket: bucket, Key: `${prefix}${key}`, Body: await readFile(path.join(folder, entry.name))}));
+        keys.push(key);
+      }
+    }
+  };
+  await walk(root, '');
   return keys;
 }
