@@ -120,11 +120,17 @@ export function pbmSkipReason(info: PbmBackupInfo): string | null {
   return refusal ? refusal.message : null;
 }
 
+/** Before PBM 2.0 a logical backup was one mongodump archive per replica set (`IsLegacyArchive`, pbm/version/version.go). */
+export function isLegacyArchive(info: PbmBackupInfo): boolean {
+  return /^[01]\./.test(info.pbmVersion);
+}
+
 /** `<db>.<coll>` of a namespace file name: database names hold no dot, collection names may. */
 export function pbmNamespaceOfFile(file: string, suffix: string): {db: string; collection: string} | null {
   if (suffix !== '' && !file.endsWith(suffix)) return null;
   const stem = suffix === '' ? file : file.slice(0, -suffix.length);
-  if (stem === 'metadata.json' || stem === 'meta.pbm' || /\.pbmpart\.\d+$/.test(stem)) return null;
+  // local.oplog.rs.bson is the backup's oplog in the 2.0 – 2.3 layout; PBM never dumps the local database.
+  if (stem === 'metadata.json' || stem === 'meta.pbm' || stem === 'local.oplog.rs.bson' || /\.pbmpart\.\d+$/.test(stem)) return null;
   const dot = stem.indexOf('.');
   if (dot <= 0 || dot === stem.length - 1) return null;
   return {db: stem.slice(0, dot), collection: stem.slice(dot + 1)};
@@ -211,7 +217,7 @@ export async function scanPbm(store: BackupStore, objects: StoreObject[]): Promi
       warnings: [],
       pbm: info,
     };
-    if (info.type === 'logical' && !info.invalid) {
+    if (info.type === 'logical' && !info.invalid && !isLegacyArchive(info)) {
       const namespaces = new Set<string>();
       for (const rs of info.replsets) for (const file of pbmNamespaceFiles(backup, info, rs.name)) namespaces.add(`${file.db}.${file.collection}`);
       backup.namespaces = [...namespaces].sort();

@@ -8,10 +8,12 @@
 import {Readable} from 'node:stream';
 
 import type {Backup} from '../catalog/list.js';
-import {pbmNamespaceFiles, pbmSuffix, refusePbm, type PbmBackupInfo} from '../catalog/pbm.js';
+import {BSON, EJSON, type Document} from 'bson';
+
+import {isLegacyArchive, pbmNamespaceFiles, pbmSuffix, refusePbm, type PbmBackupInfo} from '../catalog/pbm.js';
 import {GravityError} from '../errors.js';
 import {collectionFileStem} from './names.js';
-import type {DumpStreamSource} from './types.js';
+import type {DumpInput, DumpStreamSource} from './types.js';
 
 export type OpenKey = (key: string) => Promise<NodeJS.ReadableStream | Readable>;
 
@@ -49,6 +51,11 @@ interface ArchiveNamespace {
   size: number;
 }
 
+function longToNumber(value: unknown): number {
+  const long = value as {toNumber?: () => number} | null | undefined;
+  return typeof long?.toNumber === 'function' ? long.toNumber() : Number(value ?? 0);
+}
+
 function sizeOf(value: unknown): number {
   if (typeof value === 'number') return value;
   const wrapped = value as {$numberLong?: string; $numberInt?: string} | null;
@@ -61,15 +68,45 @@ async function readAll(stream: NodeJS.ReadableStream | Readable): Promise<Buffer
   return Buffer.concat(chunks);
 }
 
-/** `<name>/<rs>/metadata.json`: Extended JSON of PBM's archiveMeta (pbm/archive/archive.go `writeMetadata`). */
-async function readArchiveMeta(key: string, open: OpenKey): Promise<ArchiveNamespace[]> {
-  let text: string;
+/**
+ * meta.pbm (PBM ≥ 2.8): BSON ArchiveMetaV2 (pbm/archive/backup.go). Each specification becomes the
+ * collection metadata PBM itself derives from it (pbm/archive/conv.go `convertCollSpecToV1`):
+ * {options?, indexes, uuid?, collectionName, type} as canonical Extended JSON.
+ */
+function readMetaV2(key: string, data: Buffer): ArchiveNamespace[] {
   try {
-    text = (await readAll(await open(key))).toString('utf8');
+    const meta = BSON.deserialize(data, {promoteLongs: false, promoteValues: false}) as {specifications?: Document[]};
+    if (!Array.isArray(meta.specifications)) throw new Error('no "specifications" list');
+    const specs = meta.specifications;
+    // As PBM's own conversion: system collections are left out (but admin's, config's and system.js),
+    // and a time series takes the size of its buckets, whose documents are filed under its name.
+    const kept = specs.filter((spec) => spec.db === 'admin' || spec.db === 'config' || !String(spec.name).startsWith('system.') || spec.name === 'system.js');
+    return kept.map((spec) => {
+      const db = String(spec.db);
+      const name = String(spec.name);
+      const type = String(spec.type ?? 'collection');
+      const metadata: Document = {};
+      if (spec.options !== undefined) metadata.options = spec.options;
+      metadata.indexes = spec.indexes ?? [];
+      if (spec.uuid !== undefined) metadata.uuid = spec.uuid;
+      metadata.collectionName = name;
+      metadata.type = type;
+      const buckets = type === 'timeseries' ? specs.find((other) => other.db === spec.db && other.name === `system.buckets.${name}`) : undefined;
+      return {db, collection: name, metadata: EJSON.stringify(metadata, {relaxed: false}), size: longToNumber((buckets ?? spec).size)};
+    });
   } catch (error) {
-    if (error instanceof GravityError && error.code !== 'SOURCE_NOT_FOUND') throw error;
-    throw new GravityError('DUMP_CORRUPT', `PBM metadata ${key} is missing`, {hint: 'The backup is incomplete in this source; pick another one (`gravity-restore list`)', cause: error});
+    throw new GravityError('DUMP_CORRUPT', `PBM metadata ${key} is not valid BSON metadata (${(error as Error).message})`, {hint: 'Pick another backup (`gravity-restore list`)'});
   }
+}
+
+/** `<name>/<rs>/metadata.json`: Extended JSON of PBM's archiveMeta (pbm/archive/archive.go `writeMetadata`); meta.pbm when only that is there. */
+async function readArchiveMeta(key: string, open: OpenKey, present: Set<string>): Promise<ArchiveNamespace[]> {
+  const v2Key = key.replace(/metadata\.json$/, 'meta.pbm');
+  if (!present.has(key) && v2Key !== key && present.has(v2Key)) return readMetaV2(v2Key, await readAll(await open(v2Key)));
+  if (!present.has(key)) {
+    throw new GravityError('DUMP_CORRUPT', `PBM metadata ${key} is missing`, {hint: 'The backup is incomplete in this source; pick another one (`gravity-restore list`)'});
+  }
+  const text = (await readAll(await open(key))).toString('utf8');
   try {
     const meta = JSON.parse(text) as {namespaces?: Array<Record<string, unknown>>};
     if (!Array.isArray(meta.namespaces)) throw new Error('no "namespaces" list');
@@ -92,23 +129,41 @@ function concatenated(keys: string[], open: OpenKey): () => Promise<Readable> {
   };
 }
 
-/** The sources of a PBM logical backup, or one clear refusal (physical, not done, unreadable metadata, a missing file). */
-export async function pbmDumpSources(backup: Backup, open: OpenKey): Promise<DumpStreamSource[]> {
-  const info = backup.pbm;
-  if (!info) throw new GravityError('INTERNAL', `${backup.id} is not a PBM backup`);
-  refusePbm(info);
-  if (/^[01]\./.test(info.pbmVersion)) {
-    throw new GravityError('DUMP_UNKNOWN_FORMAT', `PBM backup ${info.name} was written by PBM ${info.pbmVersion} (one mongodump archive per replica set), a layout this version does not read`, {
+/**
+ * Before 2.0: `<name>_<rs>.dump<ext>`, a mongodump archive (v1.8.1 `getDstName`), read as one. A
+ * sharded backup of that age would give each namespace once per archive, so it is refused.
+ */
+function legacyArchive(backup: Backup, info: PbmBackupInfo, codec: PbmCodec, open: OpenKey, present: Set<string>): DumpStreamSource {
+  if (info.replsets.length !== 1) {
+    throw new GravityError('DUMP_UNKNOWN_FORMAT', `PBM backup ${info.name} was written by PBM ${info.pbmVersion} across ${info.replsets.length} replica sets (one archive each), a layout this version reads only for a single replica set`, {
       hint: 'Use a backup taken with PBM 2.0 or later',
     });
   }
+  const rs = info.replsets[0]!;
+  const key = rs.dumpName ?? `${info.name}_${rs.name}.dump${pbmSuffix(info.compression)}`;
+  const object = backup.objects.find((o) => o.key === key);
+  if (!object || !present.has(key)) {
+    throw new GravityError('DUMP_CORRUPT', `PBM backup ${info.name} names its archive ${key}, which is missing`, {hint: 'The backup is incomplete in this source; pick another one (`gravity-restore list`)'});
+  }
+  const decode = codec.decode;
+  // The reader tells a (gzipped) archive by its content.
+  return {name: key, size: object.size, open: decode ? async () => (await open(key)).pipe(decode()) as unknown as Readable : async () => open(key) as Promise<Readable>};
+}
+
+/** A PBM logical backup as a dump input, or one clear refusal (physical, not done, unreadable metadata, a missing file). */
+export async function pbmDumpSources(backup: Backup, open: OpenKey): Promise<DumpInput> {
+  const info = backup.pbm;
+  if (!info) throw new GravityError('INTERNAL', `${backup.id} is not a PBM backup`);
+  refusePbm(info);
   const codec = codecFor(info);
   const suffix = pbmSuffix(info.compression);
   const present = new Set(backup.objects.map((object) => object.key));
+  if (isLegacyArchive(info)) return legacyArchive(backup, info, codec, open, present);
   const byNamespace = new Map<string, {db: string; collection: string; keys: string[]; size: number; metadata: string | null}>();
   for (const rs of info.replsets) {
-    const metaKey = rs.dumpName ?? `${info.name}/${rs.name}/metadata.json`;
-    const listed = await readArchiveMeta(metaKey, open);
+    // The layout fixes where the metadata is (DumpName = <name>/<rs>/metadata.json, pbm/backup/logical.go).
+    const metaKey = rs.dumpName?.endsWith('/metadata.json') ? rs.dumpName : `${info.name}/${rs.name}/metadata.json`;
+    const listed = await readArchiveMeta(metaKey, open, present);
     const files = pbmNamespaceFiles(backup, info, rs.name);
     for (const ns of listed) {
       // PBM writes no file for a collection it found empty; one it counted bytes for must be there.

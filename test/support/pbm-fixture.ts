@@ -9,6 +9,10 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 
 import {PutObjectCommand, type S3Client} from '@aws-sdk/client-s3';
+import {BSON, EJSON, Long} from 'bson';
+
+import {crc64} from '../../src/dump/crc64.js';
+import {buildArchive} from './bson-fixtures.js';
 
 /** A bson.Timestamp as Go's encoding/json writes a primitive.Timestamp: {"T": seconds, "I": increment}. */
 export interface GoTimestamp {
@@ -83,6 +87,62 @@ function archiveMetadata(replset: PbmFixtureReplset, version: string): string {
   return JSON.stringify(meta, null, '\t');
 }
 
+/** Compares dotted versions: PBM picks the layout by `pbm_version` (pbm/version/version.go). */
+function versionAtLeast(version: string, wanted: string): boolean {
+  const a = version.split('.').map(Number);
+  const b = wanted.split('.').map(Number);
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const x = a[i] ?? 0;
+    const y = b[i] ?? 0;
+    if (x !== y) return x > y;
+  }
+  return true;
+}
+
+/**
+ * meta.pbm (PBM ≥ 2.8): BSON of ArchiveMetaV2 {version, serverVersion, fcv, specifications[]}
+ * (pbm/archive/backup.go `writeMeta`), never compressed; metadata.json is then generated from it
+ * (pbm/archive/conv.go `GenerateV1FromV2`, two-space indent; each namespace's metadata is the
+ * canonical Extended JSON of {options?, indexes, uuid?, collectionName, type}).
+ */
+function archiveMetaV2(replset: PbmFixtureReplset, version: string): {metaPbm: Buffer; metadataJson: string} {
+  const specs = replset.namespaces.map((ns) => {
+    const parsed = EJSON.parse(ns.metadata, {relaxed: false}) as {options?: Record<string, unknown>; indexes?: unknown[]; uuid?: string; type?: string};
+    return {
+      db: ns.db,
+      name: ns.collection,
+      type: parsed.type ?? 'collection',
+      ...(parsed.uuid ? {uuid: parsed.uuid} : {}),
+      ...(parsed.options && Object.keys(parsed.options).length > 0 ? {options: parsed.options} : {}),
+      indexes: parsed.indexes ?? [],
+      crc: Long.fromBigInt(BigInt.asIntN(64, crc64(Buffer.concat(ns.docs)))),
+      size: Long.fromNumber(ns.docs.reduce((sum, doc) => sum + doc.length, 0)),
+    };
+  });
+  const metaPbm = Buffer.from(BSON.serialize({version, serverVersion: '7.0.14', fcv: '7.0', specifications: specs}));
+  const v1 = {
+    concurrent_collections: {$numberInt: '1'},
+    version: '0.1',
+    server_version: '7.0.14',
+    tool_version: version,
+    namespaces: specs.map((spec) => ({
+      db: spec.db,
+      collection: spec.name,
+      metadata: EJSON.stringify({...(spec.options ? {options: spec.options} : {}), indexes: spec.indexes, ...(spec.uuid ? {uuid: spec.uuid} : {}), collectionName: spec.name, type: spec.type}, {relaxed: false}),
+      size: {$numberLong: spec.size.toString()},
+      type: spec.type,
+      crc: {$numberLong: spec.crc.toString()},
+    })),
+  };
+  return {metaPbm, metadataJson: JSON.stringify(v1, null, '  ')};
+}
+
+/** The collection metadata string a PBM ≥ 2.8 backup carries for `ns` in metadata.json. */
+export function pbmV2MetadataString(ns: PbmFixtureNamespace): string {
+  const parsed = JSON.parse(archiveMetaV2({name: 'rs', namespaces: [ns]}, '2.8.0').metadataJson) as {namespaces: Array<{metadata: string}>};
+  return parsed.namespaces[0]!.metadata;
+}
+
 /**
  * Writes one backup under `root` and returns the keys it wrote (relative, '/'-separated):
  * `<name>.pbm.json` (Go encoding/json of BackupMeta, pbm/backup/types.go, tab indent), and per
@@ -105,21 +165,43 @@ export async function writePbmBackup(root: string, backup: PbmFixtureBackup): Pr
   const replsets = [];
   for (const rs of backup.replsets) {
     const base = `${backup.name}/${rs.name}`;
-    if (type === 'logical') {
+    let dumpName = `${base}/metadata.json`;
+    let oplogName = `${base}/oplog`;
+    if (type === 'logical' && !versionAtLeast(version, '2.0.0')) {
+      // Before 2.0 (v1.8.1 `getDstName`): one mongodump archive and one oplog file per replica set, beside the metadata.
+      dumpName = `${backup.name}_${rs.name}.dump${pbmSuffix(compression)}`;
+      oplogName = `${backup.name}_${rs.name}.oplog${pbmSuffix(compression)}`;
+      const archive = buildArchive(rs.namespaces.map((ns) => ({db: ns.db, collection: ns.collection, docs: ns.docs, metadata: ns.metadata})), {crc: (docs) => crc64(Buffer.concat(docs))});
+      await put(dumpName, compress(archive, compression));
+      await put(oplogName, compress(Buffer.concat(rs.oplog ?? []), compression));
+    } else if (type === 'logical') {
       for (const ns of rs.namespaces) {
         if (ns.docs.length === 0) continue;
         await put(`${base}/${ns.db}.${ns.collection}${pbmSuffix(compression)}`, compress(Buffer.concat(ns.docs), compression));
       }
-      // metadata.json is never compressed (pbm/snapshot/dump.go writes it through the plain writer).
-      await put(`${base}/metadata.json`, archiveMetadata(rs, version));
-      const oplog = rs.oplog ?? [];
-      await put(`${base}/oplog/${pbmChunkName(backup.firstWrite, backup.lastWrite, compression)}`, compress(Buffer.concat(oplog), compression));
+      // metadata.json and meta.pbm are never compressed (the dump writer adds no suffix for them,
+      // pbm/backup/logical.go; `if ns == archive.MetaFileV2 { compression = none }`).
+      if (versionAtLeast(version, '2.8.0')) {
+        const v2 = archiveMetaV2(rs, version);
+        await put(`${base}/meta.pbm`, v2.metaPbm);
+        await put(`${base}/metadata.json`, v2.metadataJson);
+      } else {
+        await put(`${base}/metadata.json`, archiveMetadata(rs, version));
+      }
+      const oplog = compress(Buffer.concat(rs.oplog ?? []), compression);
+      if (versionAtLeast(version, '2.4.0')) {
+        await put(`${oplogName}/${pbmChunkName(backup.firstWrite, backup.lastWrite, compression)}`, oplog);
+      } else {
+        // 2.0 – 2.3 (`IsLegacyBackupOplog`): one oplog file, OplogName = <name>/<rs>/local.oplog.rs.bson<ext>.
+        oplogName = `${base}/local.oplog.rs.bson${pbmSuffix(compression)}`;
+        await put(oplogName, oplog);
+      }
     } else {
       await put(`${base}/WiredTiger${pbmSuffix(compression)}`, compress(Buffer.from('WiredTiger\nWiredTiger 11.2.0\n'), compression));
     }
     replsets.push({
       name: rs.name,
-      ...(type === 'logical' ? {backup_name: `${base}/metadata.json`, oplog_name: `${base}/oplog`} : {}),
+      ...(type === 'logical' ? {backup_name: dumpName, oplog_name: oplogName} : {}),
       start_ts: startTs,
       status: rs.status ?? status,
       size: 0,
