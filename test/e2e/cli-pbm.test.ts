@@ -3,10 +3,12 @@ import {readFile, readdir, rm, unlink, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {after, before, describe, it} from 'node:test';
 
+import {BSON, ObjectId} from 'bson';
+
 import {everyTypeDocuments, metadataJson, tempDir} from '../support/bson-fixtures.js';
 import {createS3Client} from '../../src/s3/client.js';
 import {assertCleanError, cleanEnv, json, runCli} from '../support/cli.js';
-import {uploadStorage, writePbmBackup, type GoTimestamp} from '../support/pbm-fixture.js';
+import {pbmV2MetadataString, uploadStorage, writePbmBackup, type GoTimestamp} from '../support/pbm-fixture.js';
 import {s3EnvFor, startS3Server} from '../support/s3-server.js';
 
 /**
@@ -199,5 +201,62 @@ describe('Percona Backup for MongoDB storage through bin/run.js', () => {
     const missing = await runCli(['extract', '--source', broken, '--from', '2026-11-20T10:00:00Z', '--collection', 'artworks', '--query', '{}', '--out', out]);
     assertCleanError(missing, /lists gravity\.sale\.items \(\d+ bytes\) on rs0, but 2026-11-20T10:00:00Z\/rs0\/gravity\.sale\.items\.gz is missing/);
     await assert.rejects(readdir(out), /ENOENT/);
+  });
+
+  it('every PBM layout by version: 1.x archive, 2.0 – 2.3 single oplog file, ≥ 2.8 meta.pbm alone', async () => {
+    const layouts = path.join(dir, 'layouts');
+    const ns = {db: 'gravity', collection: 'artworks', docs: artworks, metadata: metadataJson('artworks')};
+    const cases: Array<[string, string, string]> = [
+      ['2026-11-21T01:00:00Z', '1.8.1', metadataJson('artworks')],
+      ['2026-11-21T02:00:00Z', '2.3.1', metadataJson('artworks')],
+      ['2026-11-21T03:00:00Z', '2.8.0', pbmV2MetadataString(ns)],
+    ];
+    for (const [name, version] of cases) {
+      await writePbmBackup(layouts, {name, pbmVersion: version, firstWrite: ts(name, 1), lastWrite: {T: ts(name, 1).T + 30, I: 2}, replsets: [{name: 'rs0', namespaces: [ns], oplog: [Buffer.from(BSON.serialize({ts: 1, op: 'n', o: {}}))]}]});
+    }
+    // A backup PBM ≥ 2.8 wrote before metadata.json was generated from meta.pbm: the BSON metadata is read.
+    await unlink(path.join(layouts, '2026-11-21T03:00:00Z', 'rs0', 'metadata.json'));
+    const listed = await runCli(['list', '--source', layouts, '--json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const collections = new Map(json<{backups: Array<{id: string; collections: string[] | null}>}>(listed).backups.map((b) => [b.id, b.collections]));
+    // The 2.0 – 2.3 oplog file local.oplog.rs.bson is the oplog, not a collection.
+    assert.deepEqual(collections.get('2026-11-21T02:00:00Z'), ['artworks']);
+    for (const [name, version, metadata] of cases) {
+      const out = path.join(dir, `layout-${version}`);
+      const result = await runCli(['extract', '--source', layouts, '--from', name, '--collection', 'artworks', '--query', '{}', '--out', out, '--json']);
+      assert.equal(result.code, 0, `${version}: ${result.stderr}`);
+      assert.ok((await readFile(path.join(out, 'dump', 'gravity', 'artworks.bson'))).equals(Buffer.concat(artworks)), `${version}: not byte-identical`);
+      assert.equal(await readFile(path.join(out, 'dump', 'gravity', 'artworks.metadata.json'), 'utf8'), metadata, version);
+    }
+  });
+
+  it('diff and extract --missing-in --follow between two PBM backups', async () => {
+    const source = path.join(dir, 'history');
+    const ids = Array.from({length: 20}, (_, i) => ObjectId.createFromTime(1_700_000_000 + i));
+    const art = ids.map((_id, i) => Buffer.from(BSON.serialize({_id, title: `work ${i}`, '10': i, '2': -i})));
+    const sales = ids.flatMap((artworkId, i) => [0, 1].map((k) => Buffer.from(BSON.serialize({_id: ObjectId.createFromTime(1_710_000_000 + i * 2 + k), artwork_id: artworkId, lot: k}))));
+    const deleted = new Set([3, 7, 8, 15, 19]);
+    const keptArt = art.filter((_, i) => !deleted.has(i));
+    const keptSales = sales.filter((_, j) => !deleted.has(Math.floor(j / 2)));
+    const meta = (collection: string) => metadataJson(collection);
+    await writePbmBackup(source, {name: '2026-11-22T10:00:00Z', firstWrite: ts('2026-11-22T10:00:05Z', 1), lastWrite: ts('2026-11-22T10:01:00Z', 1), replsets: [{name: 'rs0', namespaces: [{db: 'gravity', collection: 'artworks', docs: art, metadata: meta('artworks')}, {db: 'gravity', collection: 'sale_artworks', docs: sales, metadata: meta('sale_artworks')}]}]});
+    await writePbmBackup(source, {name: '2026-11-22T20:00:00Z', firstWrite: ts('2026-11-22T20:00:05Z', 1), lastWrite: ts('2026-11-22T20:01:00Z', 1), replsets: [{name: 'rs0', namespaces: [{db: 'gravity', collection: 'artworks', docs: keptArt, metadata: meta('artworks')}, {db: 'gravity', collection: 'sale_artworks', docs: keptSales, metadata: meta('sale_artworks')}]}]});
+    const config = path.join(dir, 'pbm-relations.json');
+    await writeFile(config, JSON.stringify({relations: [{from: 'artworks', to: 'sale_artworks', foreignField: 'artwork_id'}]}));
+    const env = cleanEnv({GRAVITY_RESTORE_SOURCE: source, GRAVITY_RESTORE_CONFIG: config, GRAVITY_RESTORE_CACHE: path.join(dir, 'history-cache')});
+
+    const diff = await runCli(['diff', '2026-11-22T10:00:00Z', 'latest', '--collection', 'artworks', '--json'], {env});
+    assert.equal(diff.code, 0, diff.stderr);
+    const artworksDiff = json<{collections: Record<string, {missing: number; changed: number; same: number}>}>(diff).collections.artworks!;
+    assert.deepEqual([artworksDiff.missing, artworksDiff.changed, artworksDiff.same], [deleted.size, 0, art.length - deleted.size]);
+
+    const out = path.join(dir, 'history-set');
+    const result = await runCli(['extract', '--from', '2026-11-22T10:00:00Z', '--collection', 'artworks', '--missing-in', 'latest', '--follow', '--out', out, '--json'], {env});
+    assert.equal(result.code, 0, result.stderr);
+    const lostArt = art.filter((_, i) => deleted.has(i));
+    const lostSales = sales.filter((_, j) => deleted.has(Math.floor(j / 2)));
+    assert.deepEqual(json<{counts: Record<string, number>}>(result).counts, {artworks: lostArt.length, sale_artworks: lostSales.length});
+    assert.ok((await readFile(path.join(out, 'dump', 'gravity', 'artworks.bson'))).equals(Buffer.concat(lostArt)));
+    assert.ok((await readFile(path.join(out, 'dump', 'gravity', 'sale_artworks.bson'))).equals(Buffer.concat(lostSales)));
   });
 });
