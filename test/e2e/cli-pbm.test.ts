@@ -201,6 +201,15 @@ describe('Percona Backup for MongoDB storage through bin/run.js', () => {
     const missing = await runCli(['extract', '--source', broken, '--from', '2026-11-20T10:00:00Z', '--collection', 'artworks', '--query', '{}', '--out', out]);
     assertCleanError(missing, /lists gravity\.sale\.items \(\d+ bytes\) on rs0, but 2026-11-20T10:00:00Z\/rs0\/gravity\.sale\.items\.gz is missing/);
     await assert.rejects(readdir(out), /ENOENT/);
+
+    // A compression this version has no decoder for is named, not misread.
+    const s2 = path.join(dir, 's2');
+    await writePbmBackup(s2, {name: '2026-11-20T12:00:00Z', compression: 'none', firstWrite: ts('2026-11-20T12:00:10Z', 1), lastWrite: ts('2026-11-20T12:01:00Z', 2), replsets: [{name: 'rs0', namespaces: [{db: 'gravity', collection: 'artworks', docs: artworks, metadata: metadataJson('artworks')}]}]});
+    const metaFile = path.join(s2, '2026-11-20T12:00:00Z.pbm.json');
+    await writeFile(metaFile, (await readFile(metaFile, 'utf8')).replace('"compression": "none"', '"compression": "s2"'));
+    const refused = await runCli(['extract', '--source', s2, '--from', 'latest', '--collection', 'artworks', '--query', '{}', '--out', path.join(dir, 'set-s2')]);
+    assertCleanError(refused, /compressed with s2, which this version cannot read/);
+    await assert.rejects(readdir(path.join(dir, 'set-s2')), /ENOENT/);
   });
 
   it('every PBM layout by version: 1.x archive, 2.0 – 2.3 single oplog file, ≥ 2.8 meta.pbm alone', async () => {
