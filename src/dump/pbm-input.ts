@@ -11,6 +11,7 @@ import type {Backup} from '../catalog/list.js';
 import {BSON, EJSON, type Document} from 'bson';
 
 import {isLegacyArchive, pbmNamespaceFiles, pbmSuffix, refusePbm, type PbmBackupInfo} from '../catalog/pbm.js';
+import {decodeS2Stream} from '../compress/s2.js';
 import {GravityError} from '../errors.js';
 import {collectionFileStem} from './names.js';
 import type {DumpInput, DumpStreamSource} from './types.js';
@@ -24,21 +25,26 @@ export type OpenKey = (key: string) => Promise<NodeJS.ReadableStream | Readable>
  */
 interface PbmCodec {
   gzip: boolean;
-  decode?: () => NodeJS.ReadWriteStream;
+  decode?: (chunks: AsyncIterable<Buffer>, where: string) => AsyncIterable<Buffer>;
 }
+
+/** S2's decoder reads Snappy framing too, and PBM's old `.snappy` files that hold S2 (OPLOG.md §6.3, §6.4). */
+const s2: PbmCodec = {gzip: false, decode: (chunks, where) => decodeS2Stream(chunks, {where})};
 
 const CODECS: Record<string, PbmCodec> = {
   none: {gzip: false},
   // PBM reads pgzip output with Go's compress/gzip (pbm/compress/compress.go): it is plain gzip.
   gzip: {gzip: true},
   pgzip: {gzip: true},
+  s2,
+  snappy: s2,
 };
 
 function codecFor(info: PbmBackupInfo): PbmCodec {
   const codec = CODECS[info.compression];
   if (!codec) {
-    throw new GravityError('DUMP_UNKNOWN_FORMAT', `PBM backup ${info.name} is compressed with ${info.compression}, which this version cannot read (it reads gzip, pgzip and none)`, {
-      hint: 'Pick a backup taken with --compression=gzip or none, or convert this one with pbm restore and a new backup',
+    throw new GravityError('DUMP_UNKNOWN_FORMAT', `PBM backup ${info.name} is compressed with ${info.compression}, which this version cannot read (it reads s2, snappy, gzip, pgzip and none)`, {
+      hint: 'Pick a backup taken with --compression=s2, gzip or none, or convert this one with pbm restore and a new backup',
     });
   }
   return codec;
@@ -147,7 +153,11 @@ function legacyArchive(backup: Backup, info: PbmBackupInfo, codec: PbmCodec, ope
   }
   const decode = codec.decode;
   // The reader tells a (gzipped) archive by its content.
-  return {name: key, size: object.size, open: decode ? async () => (await open(key)).pipe(decode()) as unknown as Readable : async () => open(key) as Promise<Readable>};
+  return {name: key, size: object.size, open: decode ? async () => Readable.from(decode((await open(key)) as AsyncIterable<Buffer>, key)) : async () => open(key) as Promise<Readable>};
+}
+
+async function* decodedParts(keys: string[], open: OpenKey, decode: NonNullable<PbmCodec['decode']>): AsyncGenerator<Buffer> {
+  for (const key of keys) yield* decode((await open(key)) as AsyncIterable<Buffer>, key);
 }
 
 /** A PBM logical backup as a dump input, or one clear refusal (physical, not done, unreadable metadata, a missing file). */
@@ -199,7 +209,8 @@ export async function pbmDumpSources(backup: Backup, open: OpenKey): Promise<Dum
     sources.push({
       name: `${stem}.bson${codec.gzip ? '.gz' : ''}`,
       size: ns.size,
-      open: decode ? async () => (await raw()).pipe(decode()) as unknown as Readable : raw,
+      // Each replica set's file is its own stream: decoded one after the other, then joined.
+      open: decode ? async () => Readable.from(decodedParts(ns.keys, open, decode)) : raw,
     });
   }
   return sources;

@@ -206,10 +206,37 @@ describe('Percona Backup for MongoDB storage through bin/run.js', () => {
     const s2 = path.join(dir, 's2');
     await writePbmBackup(s2, {name: '2026-11-20T12:00:00Z', compression: 'none', firstWrite: ts('2026-11-20T12:00:10Z', 1), lastWrite: ts('2026-11-20T12:01:00Z', 2), replsets: [{name: 'rs0', namespaces: [{db: 'gravity', collection: 'artworks', docs: artworks, metadata: metadataJson('artworks')}]}]});
     const metaFile = path.join(s2, '2026-11-20T12:00:00Z.pbm.json');
-    await writeFile(metaFile, (await readFile(metaFile, 'utf8')).replace('"compression": "none"', '"compression": "s2"'));
+    await writeFile(metaFile, (await readFile(metaFile, 'utf8')).replace('"compression": "none"', '"compression": "zstd"'));
     const refused = await runCli(['extract', '--source', s2, '--from', 'latest', '--collection', 'artworks', '--query', '{}', '--out', path.join(dir, 'set-s2')]);
-    assertCleanError(refused, /compressed with s2, which this version cannot read/);
+    assertCleanError(refused, /compressed with zstd, which this version cannot read/);
     await assert.rejects(readdir(path.join(dir, 'set-s2')), /ENOENT/);
+  });
+
+  it('s2, PBM\'s default compression: a sharded backup read byte for byte; a damaged chunk refused in one line', async () => {
+    const source = path.join(dir, 's2-sharded');
+    await writePbmBackup(source, {
+      name: '2026-11-23T02:00:00Z',
+      compression: 's2',
+      firstWrite: ts('2026-11-23T02:00:10Z', 1),
+      lastWrite: ts('2026-11-23T02:02:00Z', 7),
+      replsets: [
+        {name: 'shard0rs', namespaces: [{db: 'gravity', collection: 'artworks', docs: shard0, metadata: metadataJson('artworks')}]},
+        {name: 'shard1rs', namespaces: [{db: 'gravity', collection: 'artworks', docs: shard1, metadata: metadataJson('artworks')}]},
+      ],
+    });
+    const out = path.join(dir, 'set-s2-sharded');
+    const result = await runCli(['extract', '--source', source, '--from', 'latest', '--collection', 'artworks', '--query', '{}', '--out', out, '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok((await readFile(path.join(out, 'dump', 'gravity', 'artworks.bson'))).equals(Buffer.concat([...shard0, ...shard1])));
+
+    const file = path.join(source, '2026-11-23T02:00:00Z', 'shard1rs', 'gravity.artworks.s2');
+    const bytes = await readFile(file);
+    bytes[bytes.length - 3] ^= 0xff;
+    await writeFile(file, bytes);
+    const damaged = path.join(dir, 'set-s2-damaged');
+    const refused = await runCli(['extract', '--source', source, '--from', 'latest', '--collection', 'artworks', '--query', '{}', '--out', damaged]);
+    assertCleanError(refused, /gravity\.artworks\.s2.*(CRC|checksum)/i);
+    await assert.rejects(readdir(damaged), /ENOENT/);
   });
 
   it('every PBM layout by version: 1.x archive, 2.0 – 2.3 single oplog file, ≥ 2.8 meta.pbm alone', async () => {

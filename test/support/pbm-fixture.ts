@@ -37,7 +37,7 @@ export interface PbmFixtureReplset {
   status?: string;
 }
 
-export type PbmFixtureCompression = 'none' | 'gzip';
+export type PbmFixtureCompression = 'none' | 'gzip' | 's2';
 
 export interface PbmFixtureBackup {
   /** PBM's default: the UTC start time in RFC 3339 (`cmd/pbm/main.go`), e.g. 2026-11-18T14:00:00Z. */
@@ -55,11 +55,42 @@ export interface PbmFixtureBackup {
 
 /** `CompressionType.Suffix()` (pbm/compress/compress.go): gzip and pgzip → .gz, none → nothing. */
 export function pbmSuffix(compression: PbmFixtureCompression): string {
-  return compression === 'gzip' ? '.gz' : '';
+  return compression === 'gzip' ? '.gz' : compression === 's2' ? '.s2' : '';
+}
+
+/** CRC-32C (Castagnoli), bit by bit: a second implementation, independent of the product's tables. */
+function crc32c(data: Buffer): number {
+  let crc = 0xffffffff;
+  for (const byte of data) {
+    crc ^= byte;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/**
+ * An S2 stream as PBM writes it at compression level 1 (`s2.WriterUncompressed()`, pbm/compress/compress.go):
+ * the `S2sTwO` stream identifier, then uncompressed chunks (type 0x01, 3-byte little-endian length,
+ * masked CRC-32C of the data, the data), each at most 4 MiB (S2 README "Format Extensions").
+ */
+function s2Uncompressed(data: Buffer, chunkSize = 64 * 1024): Buffer {
+  const parts: Buffer[] = [Buffer.from([0xff, 0x06, 0x00, 0x00, ...Buffer.from('S2sTwO', 'latin1')])];
+  for (let at = 0; at < data.length; at += chunkSize) {
+    const piece = data.subarray(at, Math.min(at + chunkSize, data.length));
+    const crc = crc32c(piece);
+    const masked = ((((crc >>> 15) | (crc << 17)) >>> 0) + 0xa282ead8) >>> 0;
+    const header = Buffer.alloc(8);
+    const length = piece.length + 4;
+    header[0] = 0x01;
+    header.writeUIntLE(length, 1, 3);
+    header.writeUInt32LE(masked, 4);
+    parts.push(header, piece);
+  }
+  return Buffer.concat(parts);
 }
 
 function compress(data: Buffer, compression: PbmFixtureCompression): Buffer {
-  return compression === 'gzip' ? zlib.gzipSync(data) : data;
+  return compression === 'gzip' ? zlib.gzipSync(data) : compression === 's2' ? s2Uncompressed(data) : data;
 }
 
 /** `FormatChunkName` (pbm/backup/chunk.go): start and end as UTC 20060102150405, each with `-<I>`. */
@@ -219,7 +250,7 @@ export async function writePbmBackup(root: string, backup: PbmFixtureBackup): Pr
     name: backup.name,
     ...(backup.nss && backup.nss.length > 0 ? {nss: backup.nss} : {}),
     replsets,
-    compression: compression === 'none' ? 'none' : 'gzip',
+    compression,
     store: {type: 'filesystem', filesystem: {path: '/backups'}},
     size: 0,
     size_uncompressed: 0,
