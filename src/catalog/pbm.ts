@@ -160,14 +160,27 @@ export function pbmNamespaceFiles(backup: Backup, info: PbmBackupInfo, rs: strin
   const folder = `${info.name}/${rs}/`;
   const suffix = pbmSuffix(info.compression);
   const out: Array<{key: string; size: number; db: string; collection: string}> = [];
+  const sizes = new Map(backup.objects.map((object) => [object.key, object.size]));
   for (const object of backup.objects) {
     if (!object.key.startsWith(folder)) continue;
     const file = object.key.slice(folder.length);
     if (file.includes('/')) continue;
     const ns = pbmNamespaceOfFile(file, suffix);
-    if (ns) out.push({key: object.key, size: object.size, ...ns});
+    if (!ns) continue;
+    const size = pbmParts(object.key, sizes).reduce((total, part) => total + (sizes.get(part) ?? 0), 0);
+    out.push({key: object.key, size, ...ns});
   }
   return out;
+}
+
+/**
+ * A file and the parts it was split into past the storage's object size limit: `<file>`,
+ * `<file>.pbmpart.1`, `.2` … up to the first one missing (pbm/storage/split_merge_mw.go), read one after the other.
+ */
+export function pbmParts(key: string, present: {has(key: string): boolean}): string[] {
+  const parts = [key];
+  for (let index = 1; present.has(`${key}.pbmpart.${index}`); index++) parts.push(`${key}.pbmpart.${index}`);
+  return parts;
 }
 
 export interface PbmScan {

@@ -10,7 +10,7 @@ import {Readable} from 'node:stream';
 import type {Backup} from '../catalog/list.js';
 import {BSON, EJSON, type Document} from 'bson';
 
-import {isLegacyArchive, pbmNamespaceFiles, pbmSuffix, refusePbm, type PbmBackupInfo} from '../catalog/pbm.js';
+import {isLegacyArchive, pbmNamespaceFiles, pbmParts, pbmSuffix, refusePbm, type PbmBackupInfo} from '../catalog/pbm.js';
 import {decodeS2Stream} from '../compress/s2.js';
 import {GravityError} from '../errors.js';
 import {collectionFileStem} from './names.js';
@@ -161,13 +161,22 @@ async function* decodedParts(keys: string[], open: OpenKey, decode: NonNullable<
 }
 
 /** A PBM logical backup as a dump input, or one clear refusal (physical, not done, unreadable metadata, a missing file). */
-export async function pbmDumpSources(backup: Backup, open: OpenKey): Promise<DumpInput> {
+export async function pbmDumpSources(backup: Backup, openKey: OpenKey): Promise<DumpInput> {
+  const present = new Set(backup.objects.map((object) => object.key));
+  // A file split into .pbmpart.N parts reads as the one file it was.
+  const open: OpenKey = async (key) => {
+    const parts = pbmParts(key, present);
+    if (parts.length === 1) return openKey(key);
+    async function* joined() {
+      for (const part of parts) yield* (await openKey(part)) as AsyncIterable<Buffer>;
+    }
+    return Readable.from(joined());
+  };
   const info = backup.pbm;
   if (!info) throw new GravityError('INTERNAL', `${backup.id} is not a PBM backup`);
   refusePbm(info);
   const codec = codecFor(info);
   const suffix = pbmSuffix(info.compression);
-  const present = new Set(backup.objects.map((object) => object.key));
   if (isLegacyArchive(info)) return legacyArchive(backup, info, codec, open, present);
   const byNamespace = new Map<string, {db: string; collection: string; keys: string[]; size: number; metadata: string | null}>();
   for (const rs of info.replsets) {

@@ -217,6 +217,8 @@ describe('Percona Backup for MongoDB storage through bin/run.js', () => {
     await writePbmBackup(source, {
       name: '2026-11-23T02:00:00Z',
       compression: 's2',
+      // Split into .pbmpart.N parts mid-chunk: the parts are one stream.
+      splitAt: 1000,
       firstWrite: ts('2026-11-23T02:00:10Z', 1),
       lastWrite: ts('2026-11-23T02:02:00Z', 7),
       replsets: [
@@ -228,6 +230,7 @@ describe('Percona Backup for MongoDB storage through bin/run.js', () => {
     const result = await runCli(['extract', '--source', source, '--from', 'latest', '--collection', 'artworks', '--query', '{}', '--out', out, '--json']);
     assert.equal(result.code, 0, result.stderr);
     assert.ok((await readFile(path.join(out, 'dump', 'gravity', 'artworks.bson'))).equals(Buffer.concat([...shard0, ...shard1])));
+    assert.ok((await readdir(path.join(source, '2026-11-23T02:00:00Z', 'shard0rs'))).includes('gravity.artworks.s2.pbmpart.2'));
 
     const file = path.join(source, '2026-11-23T02:00:00Z', 'shard1rs', 'gravity.artworks.s2');
     const bytes = await readFile(file);

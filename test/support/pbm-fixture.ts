@@ -51,6 +51,8 @@ export interface PbmFixtureBackup {
   firstWrite: GoTimestamp;
   lastWrite: GoTimestamp;
   replsets: PbmFixtureReplset[];
+  /** Split namespace files into `.pbmpart.N` parts of this many bytes, as PBM does past `maxObjSizeGB`. */
+  splitAt?: number;
 }
 
 /** `CompressionType.Suffix()` (pbm/compress/compress.go): gzip and pgzip → .gz, none → nothing. */
@@ -208,7 +210,13 @@ export async function writePbmBackup(root: string, backup: PbmFixtureBackup): Pr
     } else if (type === 'logical') {
       for (const ns of rs.namespaces) {
         if (ns.docs.length === 0) continue;
-        await put(`${base}/${ns.db}.${ns.collection}${pbmSuffix(compression)}`, compress(Buffer.concat(ns.docs), compression));
+        const key = `${base}/${ns.db}.${ns.collection}${pbmSuffix(compression)}`;
+        const data = compress(Buffer.concat(ns.docs), compression);
+        // pbm/storage/split_merge_mw.go: the first part keeps the name, the next are <file>.pbmpart.1, .2 …
+        const size = backup.splitAt ?? data.length;
+        for (let at = 0, index = 0; at < data.length; at += size, index++) {
+          await put(index === 0 ? key : `${key}.pbmpart.${index}`, data.subarray(at, at + size));
+        }
       }
       // metadata.json and meta.pbm are never compressed (the dump writer adds no suffix for them,
       // pbm/backup/logical.go; `if ns == archive.MetaFileV2 { compression = none }`).
