@@ -242,6 +242,19 @@ describe('Percona Backup for MongoDB storage through bin/run.js', () => {
     await assert.rejects(readdir(damaged), /ENOENT/);
   });
 
+  it('a local path: one backup\'s folder is read as that backup; storage of several asks which', async () => {
+    const out = path.join(dir, 'set-local-path');
+    const result = await runCli(['extract', '--from', path.join(sources.sharded!, '2026-11-19T02:00:00Z'), '--collection', 'artworks', '--query', '{}', '--out', out, '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok((await readFile(path.join(out, 'dump', 'gravity', 'artworks.bson'))).equals(Buffer.concat([...shard0, ...shard1])));
+    // Storage holding one backup is that backup.
+    const inspected = await runCli(['inspect', sources.sharded!, '--json']);
+    assert.equal(inspected.code, 0, inspected.stderr);
+    assert.equal(json<{namespaces: Array<{documents: number}>}>(inspected).namespaces[0]?.documents, shard0.length + shard1.length);
+    const several = await runCli(['inspect', sources.mixed!]);
+    assertCleanError(several, /is Percona Backup for MongoDB storage holding 3 backups/);
+  });
+
   it('every PBM layout by version: 1.x archive, 2.0 – 2.3 single oplog file, ≥ 2.8 meta.pbm alone', async () => {
     const layouts = path.join(dir, 'layouts');
     const ns = {db: 'gravity', collection: 'artworks', docs: artworks, metadata: metadataJson('artworks')};
