@@ -165,8 +165,8 @@ export function decodeBlock(src: Uint8Array, start = 0, end = src.length): Buffe
   return dst;
 }
 
-/** Input buffered across reads: a list of pieces, consumed from the front. */
-class Input {
+/** Input buffered across reads: a list of pieces, consumed from the front (also used by lz4.ts). */
+export class Input {
   private readonly iterator: AsyncIterator<Buffer>;
   private pieces: Buffer[] = [];
   private head = 0;
