@@ -6,6 +6,7 @@
  */
 
 import {Readable} from 'node:stream';
+import {createGunzip} from 'node:zlib';
 
 import type {Backup} from '../catalog/list.js';
 import {BSON, EJSON, type Document} from 'bson';
@@ -14,6 +15,8 @@ import {isLegacyArchive, pbmNamespaceFiles, pbmParts, pbmSuffix, refusePbm, type
 import {decodeS2Stream} from '../compress/s2.js';
 import {GravityError} from '../errors.js';
 import {collectionFileStem} from './names.js';
+import {findElement, T_TIMESTAMP} from '../oplog/raw.js';
+import {BsonSplitter} from './split.js';
 import type {DumpInput, DumpStreamSource} from './types.js';
 
 export type OpenKey = (key: string) => Promise<NodeJS.ReadableStream | Readable>;
@@ -160,6 +163,66 @@ async function* decodedParts(keys: string[], open: OpenKey, decode: NonNullable<
   for (const key of keys) yield* decode((await open(key)) as AsyncIterable<Buffer>, key);
 }
 
+/** `<T>-<I>` of a chunk name (pbm/backup/chunk.go `FormatChunkName`): UTC 20060102150405 and the increment. */
+function chunkStart(file: string): [number, number] | null {
+  const match = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})-(\d+)\./.exec(file);
+  if (!match) return null;
+  const [, y, mo, d, h, mi, sec, inc] = match;
+  return [Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec)) / 1000, Number(inc)];
+}
+
+/** The oplog files of one replica set, in time order: the chunks under <name>/<rs>/oplog/ (≥ 2.4), or the one file of 2.0 – 2.3. */
+function oplogKeys(backup: Backup, info: PbmBackupInfo, rs: PbmBackupInfo['replsets'][number]): string[] {
+  const suffix = pbmSuffix(info.compression);
+  const single = `${info.name}/${rs.name}/local.oplog.rs.bson${suffix}`;
+  if (backup.objects.some((object) => object.key === single)) return [single];
+  const folder = `${rs.oplogName ?? `${info.name}/${rs.name}/oplog`}/`;
+  const chunks: Array<{key: string; start: [number, number]}> = [];
+  for (const object of backup.objects) {
+    if (!object.key.startsWith(folder) || /\.pbmpart\.\d+$/.test(object.key)) continue;
+    const start = chunkStart(object.key.slice(folder.length));
+    if (start) chunks.push({key: object.key, start});
+  }
+  return chunks.sort((a, b) => a.start[0] - b.start[0] || a.start[1] - b.start[1]).map((chunk) => chunk.key);
+}
+
+/** The `ts` of an oplog entry as one comparable number (seconds × 2^32 + increment). */
+function tsOf(doc: Buffer, where: string): bigint {
+  const element = findElement(doc, 'ts');
+  if (!element || element.type !== T_TIMESTAMP) throw new GravityError('DUMP_CORRUPT', `${where}: an oplog entry has no timestamp "ts"`, {hint: 'The backup\'s oplog is damaged; pick another backup (`gravity-restore list`)'});
+  return doc.readBigUInt64LE(element.valueStart);
+}
+
+/** One replica set's entries, in order, each once: consecutive chunks share their boundary entry (pbm/oplog/restore.go). */
+async function* replsetEntries(keys: string[], open: (key: string) => AsyncIterable<Buffer>): AsyncGenerator<{ts: bigint; doc: Buffer}> {
+  let last = -1n;
+  for (const key of keys) {
+    const splitter = new BsonSplitter(key);
+    for await (const chunk of open(key)) {
+      for (const doc of splitter.push(chunk)) {
+        const ts = tsOf(doc, key);
+        if (ts <= last) continue;
+        last = ts;
+        yield {ts, doc};
+      }
+    }
+    splitter.end();
+  }
+}
+
+/** The backup's oplog as one stream, the replica sets' entries merged by `ts` (OPLOG.md §6.3: per-shard oplogs merge by ts). */
+async function* mergedOplog(perReplset: string[][], open: (key: string) => AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const heads = perReplset.map((keys) => replsetEntries(keys, open));
+  const current = await Promise.all(heads.map(async (head) => (await head.next()).value as {ts: bigint; doc: Buffer} | undefined));
+  for (;;) {
+    let pick = -1;
+    for (let i = 0; i < current.length; i++) if (current[i] && (pick < 0 || current[i]!.ts < current[pick]!.ts)) pick = i;
+    if (pick < 0) return;
+    yield current[pick]!.doc;
+    current[pick] = (await heads[pick]!.next()).value as {ts: bigint; doc: Buffer} | undefined;
+  }
+}
+
 /** A PBM logical backup as a dump input, or one clear refusal (physical, not done, unreadable metadata, a missing file). */
 export async function pbmDumpSources(backup: Backup, openKey: OpenKey): Promise<DumpInput> {
   const present = new Set(backup.objects.map((object) => object.key));
@@ -206,6 +269,20 @@ export async function pbmDumpSources(backup: Backup, openKey: OpenKey): Promise<
     }
   }
   const sources: DumpStreamSource[] = [];
+  // The oplog captured during the dump, as mongodump --oplog's oplog.bson: what makes the data consistent at last_write_ts.
+  const oplogs = info.replsets.map((rs) => oplogKeys(backup, info, rs)).filter((keys) => keys.length > 0);
+  if (oplogs.length > 0) {
+    const decodeKey = (key: string): AsyncIterable<Buffer> => {
+      async function* decoded() {
+        const raw = (await open(key)) as AsyncIterable<Buffer>;
+        if (codec.decode) yield* codec.decode(raw, key);
+        else if (codec.gzip) yield* Readable.from(raw).pipe(createGunzip());
+        else yield* raw;
+      }
+      return decoded();
+    };
+    sources.push({name: 'oplog.bson', size: oplogs.flat().reduce((total, key) => total + (backup.objects.find((o) => o.key === key)?.size ?? 0), 0), open: async () => Readable.from(mergedOplog(oplogs, decodeKey))});
+  }
   for (const ns of byNamespace.values()) {
     const stem = `${ns.db}/${collectionFileStem(ns.collection)}`;
     if (ns.metadata !== null) {

@@ -3,7 +3,7 @@ import {readFile, readdir, rm, unlink, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {after, before, describe, it} from 'node:test';
 
-import {BSON, ObjectId} from 'bson';
+import {BSON, ObjectId, Timestamp} from 'bson';
 
 import {everyTypeDocuments, metadataJson, tempDir} from '../support/bson-fixtures.js';
 import {createS3Client} from '../../src/s3/client.js';
@@ -24,6 +24,9 @@ describe('Percona Backup for MongoDB storage through bin/run.js', () => {
   const shard1 = everyTypeDocuments(15, 24);
   const ts = (iso: string, i: number): GoTimestamp => ({T: Date.parse(iso) / 1000, I: i});
 
+  /** Insert entries at `seconds` after `at`, as a replica set's oplog holds them. */
+  const oplogOf = (at: string, seconds: number[]) =>
+    seconds.map((second) => Buffer.from(BSON.serialize({ts: new Timestamp({t: Date.parse(at) / 1000 + second, i: 1}), t: 1n, v: 2, op: 'i', ns: 'gravity.artworks', o: {_id: second}})));
   const sources: Record<string, string> = {};
   before(async () => {
     dir = await tempDir('cli-pbm');
@@ -70,8 +73,8 @@ describe('Percona Backup for MongoDB storage through bin/run.js', () => {
       firstWrite: ts('2026-11-19T02:00:10Z', 1),
       lastWrite: ts('2026-11-19T02:02:00Z', 7),
       replsets: [
-        {name: 'shard0rs', namespaces: [{db: 'gravity', collection: 'artworks', docs: shard0, metadata: metadataJson('artworks')}]},
-        {name: 'shard1rs', namespaces: [{db: 'gravity', collection: 'artworks', docs: shard1, metadata: metadataJson('artworks')}]},
+        {name: 'shard0rs', namespaces: [{db: 'gravity', collection: 'artworks', docs: shard0, metadata: metadataJson('artworks')}], oplog: oplogOf('2026-11-19T02:00:10Z', [1, 4, 5, 9])},
+        {name: 'shard1rs', namespaces: [{db: 'gravity', collection: 'artworks', docs: shard1, metadata: metadataJson('artworks')}], oplog: oplogOf('2026-11-19T02:00:10Z', [2, 3, 6, 7, 8])},
       ],
     });
     Object.assign(sources, {mixed, sharded});
@@ -129,6 +132,8 @@ describe('Percona Backup for MongoDB storage through bin/run.js', () => {
     assert.equal(art?.documents, shard0.length + shard1.length);
     assert.equal(art?.bytes, Buffer.concat([...shard0, ...shard1]).length);
     assert.deepEqual(art?.indexes, ['_id_']);
+    // The oplog taken during the dump: both replica sets' chunks, each boundary entry (written twice) counted once.
+    assert.equal(json<{oplog?: {documents: number}}>(result).oplog?.documents, 9);
     const out = path.join(dir, 'set-sharded');
     const extracted = await runCli(['extract', '--source', sources.sharded!, '--from', '2026-11-19T02:00:00Z', '--collection', 'artworks', '--query', '{}', '--out', out, '--json']);
     assert.equal(extracted.code, 0, extracted.stderr);
@@ -264,7 +269,7 @@ describe('Percona Backup for MongoDB storage through bin/run.js', () => {
       ['2026-11-21T03:00:00Z', '2.8.0', pbmV2MetadataString(ns)],
     ];
     for (const [name, version] of cases) {
-      await writePbmBackup(layouts, {name, pbmVersion: version, firstWrite: ts(name, 1), lastWrite: {T: ts(name, 1).T + 30, I: 2}, replsets: [{name: 'rs0', namespaces: [ns], oplog: [Buffer.from(BSON.serialize({ts: 1, op: 'n', o: {}}))]}]});
+      await writePbmBackup(layouts, {name, pbmVersion: version, firstWrite: ts(name, 1), lastWrite: {T: ts(name, 1).T + 30, I: 2}, replsets: [{name: 'rs0', namespaces: [ns], oplog: [Buffer.from(BSON.serialize({ts: new Timestamp({t: ts(name, 1).T, i: 1}), op: 'n', ns: '', o: {msg: 'periodic noop'}}))]}]});
     }
     // A backup PBM ≥ 2.8 wrote before metadata.json was generated from meta.pbm: the BSON metadata is read.
     await unlink(path.join(layouts, '2026-11-21T03:00:00Z', 'rs0', 'metadata.json'));

@@ -9,7 +9,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 
 import {PutObjectCommand, type S3Client} from '@aws-sdk/client-s3';
-import {BSON, EJSON, Long} from 'bson';
+import {BSON, EJSON, Long, type Timestamp} from 'bson';
 
 import {crc64} from '../../src/dump/crc64.js';
 import {buildArchive} from './bson-fixtures.js';
@@ -229,7 +229,21 @@ export async function writePbmBackup(root: string, backup: PbmFixtureBackup): Pr
       }
       const oplog = compress(Buffer.concat(rs.oplog ?? []), compression);
       if (versionAtLeast(version, '2.4.0')) {
-        await put(`${oplogName}/${pbmChunkName(backup.firstWrite, backup.lastWrite, compression)}`, oplog);
+        const entries = rs.oplog ?? [];
+        if (entries.length < 3) {
+          await put(`${oplogName}/${pbmChunkName(backup.firstWrite, backup.lastWrite, compression)}`, oplog);
+        } else {
+          // Two chunks sharing their boundary entry, as PBM's slicer cuts them (the next starts at the
+          // previous end, pbm/slicer/slicer.go), each named by its first and last entry.
+          const middle = Math.floor(entries.length / 2);
+          for (const part of [entries.slice(0, middle + 1), entries.slice(middle)]) {
+            const tsOf = (doc: Buffer) => {
+              const ts = (BSON.deserialize(doc) as {ts: Timestamp}).ts;
+              return {T: ts.high, I: ts.low};
+            };
+            await put(`${oplogName}/${pbmChunkName(tsOf(part[0]!), tsOf(part[part.length - 1]!), compression)}`, compress(Buffer.concat(part), compression));
+          }
+        }
       } else {
         // 2.0 – 2.3 (`IsLegacyBackupOplog`): one oplog file, OplogName = <name>/<rs>/local.oplog.rs.bson<ext>.
         oplogName = `${base}/local.oplog.rs.bson${pbmSuffix(compression)}`;
