@@ -5,6 +5,7 @@
  * `<db>/<coll>.metadata.json` from the mongodump metadata PBM keeps in `<name>/<rs>/metadata.json`.
  */
 
+import {createReadStream} from 'node:fs';
 import {Readable} from 'node:stream';
 import {createGunzip} from 'node:zlib';
 
@@ -16,8 +17,12 @@ import {decodeS2Stream} from '../compress/s2.js';
 import {GravityError} from '../errors.js';
 import {collectionFileStem} from './names.js';
 import {findElement, T_TIMESTAMP} from '../oplog/raw.js';
+import {localSource} from './local-source.js';
 import {BsonSplitter} from './split.js';
 import type {DumpInput, DumpStreamSource} from './types.js';
+
+/** Local files are read in 1 MiB chunks, as a dump folder's are (local-source.ts). */
+const LOCAL_CHUNK = 1024 * 1024;
 
 export type OpenKey = (key: string) => Promise<NodeJS.ReadableStream | Readable>;
 
@@ -224,8 +229,12 @@ async function* mergedOplog(perReplset: string[][], open: (key: string) => Async
 }
 
 /** A PBM logical backup as a dump input, or one clear refusal (physical, not done, unreadable metadata, a missing file). */
-export async function pbmDumpSources(backup: Backup, openKey: OpenKey): Promise<DumpInput> {
+export async function pbmDumpSources(backup: Backup, openStored: OpenKey, localFile?: (key: string) => string | undefined): Promise<DumpInput> {
   const present = new Set(backup.objects.map((object) => object.key));
+  const openKey: OpenKey = async (key) => {
+    const file = localFile?.(key);
+    return file === undefined ? openStored(key) : createReadStream(file, {highWaterMark: LOCAL_CHUNK});
+  };
   // A file split into .pbmpart.N parts reads as the one file it was.
   const open: OpenKey = async (key) => {
     const parts = pbmParts(key, present);
@@ -290,8 +299,14 @@ export async function pbmDumpSources(backup: Backup, openKey: OpenKey): Promise<
       sources.push({name: `${stem}.metadata.json`, size: Buffer.byteLength(text), open: async () => Readable.from([Buffer.from(text, 'utf8')])});
     }
     if (ns.keys.length === 0) continue;
-    const raw = concatenated(ns.keys, open);
     const decode = codec.decode;
+    const only = ns.keys.length === 1 && pbmParts(ns.keys[0]!, present).length === 1 ? localFile?.(ns.keys[0]!) : undefined;
+    if (only !== undefined && !decode) {
+      // One local file as it is: read in place, and a gzip one inflated on a worker as a dump folder's would be.
+      sources.push(localSource(only, `${stem}.bson${codec.gzip ? '.gz' : ''}`, ns.size));
+      continue;
+    }
+    const raw = concatenated(ns.keys, open);
     sources.push({
       name: `${stem}.bson${codec.gzip ? '.gz' : ''}`,
       size: ns.size,

@@ -1,4 +1,3 @@
-import {createReadStream} from 'node:fs';
 import {stat} from 'node:fs/promises';
 import path from 'node:path';
 
@@ -138,10 +137,7 @@ export async function inputForBackup(store: BackupStore, backup: Backup, setting
     // A PBM backup is read through its own layout; its files are not a dump folder for another thread.
     const {pbmDumpSources} = await import('../dump/pbm-input.js');
     const paths = new Map(files?.map((f) => [f.name, f.path]));
-    input = await pbmDumpSources(backup, async (key) => {
-      const local = paths.get(key);
-      return local ? createReadStream(local) : store.open(key);
-    });
+    input = await pbmDumpSources(backup, (key) => store.open(key), (key) => paths.get(key) ?? (store.kind === 'local' && store.localPath ? store.localPath(key) : undefined));
     files = undefined;
   } else {
     input = files ? fileSources(files) : streamSources(store, backup);
