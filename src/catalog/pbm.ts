@@ -209,9 +209,16 @@ export async function scanPbm(store: BackupStore, objects: StoreObject[]): Promi
   const metas = objects.filter((object) => object.key.endsWith(META_SUFFIX) && !object.key.includes('/'));
   if (metas.length === 0) return {backups, claimed};
   for (const object of objects) if (PBM_SERVICE.test(object.key)) claimed.add(object.key);
-  for (const metaObject of metas) {
+  // Small reads, one per backup: a few at a time, so a bucket of hundreds lists in a few round trips.
+  const texts: string[] = new Array<string>(metas.length);
+  let next = 0;
+  const worker = async () => {
+    for (let index = next++; index < metas.length; index = next++) texts[index] = await readText(store, metas[index]!.key);
+  };
+  await Promise.all(Array.from({length: Math.min(8, metas.length)}, worker));
+  for (const [index, metaObject] of metas.entries()) {
     const name = metaObject.key.slice(0, -META_SUFFIX.length);
-    const info = parsePbmMeta(name, await readText(store, metaObject.key));
+    const info = parsePbmMeta(name, texts[index]!);
     // Before 2.0 a backup was one archive per replica set beside the metadata: <name>_<rs>.dump<ext>.
     const legacy = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}_[^/]+\\.(dump|oplog)`);
     const members = objects.filter((object) => object.key === metaObject.key || object.key.startsWith(`${name}/`) || legacy.test(object.key));
