@@ -60,11 +60,11 @@ class BlockError extends Error {}
  * Decodes one block (Snappy `format_description.txt` plus S2's repeat offsets) into a new buffer.
  * `src[start, end)` is the block.
  */
-export function decodeBlock(src: Uint8Array, start = 0, end = src.length): Buffer {
+function decodeBlock(src: Uint8Array, start = 0, end = src.length): Buffer {
   let s = start;
-  // Decoded length: a little-endian base-128 varint of at most 5 bytes.
-  // Everything below stays a small integer (V8 keeps it out of floating point): blocks are at most
-  // 4 MiB, so a length or offset needing a fourth byte is refused before it is computed.
+  // Decoded length: a little-endian base-128 varint. Everything below stays a small integer (V8
+  // keeps it out of floating point): blocks are at most 4 MiB, so a varint of more than 4 bytes, or a
+  // length or offset needing a fourth byte, is refused before it is computed.
   let dLen = 0;
   for (let shift = 0; ; shift += 7) {
     if (s >= end || shift > 21) throw new BlockError('bad decoded length');
