@@ -6,6 +6,7 @@
 import {GravityError} from '../errors.js';
 import {collectionOfNamespace, namespaceMatches, namespaceOfMember, packedFormatOf, readIndex, scanPackedObject, writeIndex} from './members.js';
 import {formatInZone, kindFromWords, parseBackupName, parseUserTime, zoneOffsetMs, type BackupKind} from './names.js';
+import {pbmSkipReason, scanPbm, type PbmBackupInfo} from './pbm.js';
 import type {BackupStore, StoreObject} from './store.js';
 
 export interface BackupObject {
@@ -31,6 +32,8 @@ export interface Backup {
   someCollections?: string[];
   /** E.g. the name's time and the upload time disagree: the source timezone is probably wrong. */
   warnings: string[];
+  /** A Percona Backup for MongoDB backup: its metadata (takenAt is then its consistent time, last_write_ts). */
+  pbm?: PbmBackupInfo;
 }
 
 export interface ListOptions {
@@ -172,11 +175,12 @@ const READ_WHOLE_BYTES = 16 * 1024 * 1024;
 /** Backups in the source, newest first. NO_BACKUPS (saying what was looked at) when there are none. */
 export async function listBackups(store: BackupStore, options: ListOptions): Promise<Backup[]> {
   const objects = await store.list();
+  const pbm = await scanPbm(store, objects);
   const groups = new Map<string, Group>();
   const unmatched: string[] = [];
   const memo: SegmentMemo = new Map();
   for (const object of objects) {
-    if (object.key === '' || object.key.endsWith('/')) continue;
+    if (object.key === '' || object.key.endsWith('/') || pbm.claimed.has(object.key)) continue;
     const found = backupIdOf(object.key, options.sourceTz, memo);
     if (!found) {
       unmatched.push(object.key);
@@ -225,6 +229,7 @@ export async function listBackups(store: BackupStore, options: ListOptions): Pro
     if (namespaces) setNamespaces(backup, namespaces);
     backups.push(backup);
   }
+  backups.push(...pbm.backups);
   if (backups.length === 0) {
     const examples = unmatched.slice(0, 3).join(', ');
     throw new GravityError('NO_BACKUPS', objects.length === 0 ? `${store.location} holds no objects` : `No backups found in ${store.location}`, {
@@ -304,6 +309,11 @@ export async function selectBackup(store: BackupStore, backups: Backup[], option
   const sorted = [...backups].sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
   for (const backup of sorted) {
     if (options.before && backup.takenAt.getTime() > options.before.getTime()) continue;
+    const refused = backup.pbm ? pbmSkipReason(backup.pbm) : null;
+    if (refused) {
+      options.onSkip?.(backup.id, refused);
+      continue;
+    }
     if (options.collection === undefined) return backup;
     const scanOptions: Omit<SelectOptions, 'before' | 'collection' | 'onSkip'> = {};
     if (options.cacheDir) scanOptions.cacheDir = options.cacheDir;

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core';
 
 import {BaseCommand, sourceFlags} from '../base-command.js';
-import {collectionsCell, describeBackups, isUtc, type ListResult} from '../ui/backups.js';
+import {collectionsCell, describeBackups, isUtc, kindCell, type ListResult} from '../ui/backups.js';
 import {parseUserTime} from '../catalog/names.js';
 
 import {renderTable} from '../ui/table.js';
@@ -59,7 +59,7 @@ export default class List extends BaseCommand<typeof List> {
     this.log(
       renderTable(
         ['', 'id', 'kind', 'taken at (UTC)', ...(local ? [`taken at (${settings.tz})`] : []), 'age', 'size', 'collections'],
-        result.backups.map((b) => [b.id === result.selected ? '→' : '', b.id, b.kind, b.takenAt, ...(local ? [b.takenAtLocal] : []), b.age ?? '', b.sizeHuman, collectionsCell(b)]),
+        result.backups.map((b) => [b.id === result.selected ? '→' : '', b.id, kindCell(b), b.takenAt, ...(local ? [b.takenAtLocal] : []), b.age ?? '', b.sizeHuman, collectionsCell(b)]),
       ),
     );
     const cells = result.backups.map(collectionsCell);

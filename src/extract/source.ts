@@ -73,6 +73,8 @@ export function backupTimeZone(settings: Settings): string {
 
 export async function resolveInput(from: string, settings: Settings): Promise<ResolvedInput> {
   const local = await localPath(from);
+  const pbm = local?.dir ? await localPbmBackup(local.path, settings) : null;
+  if (pbm) return pbm;
   if (local) {
     return {input: local.path, backup: null, location: local.path, takenAt: null, objects: [{key: path.basename(local.path), size: local.size}], backupInfo: null, readFrom: 'local'};
   }
@@ -92,6 +94,32 @@ export async function resolveInput(from: string, settings: Settings): Promise<Re
   return {...(await inputForBackup(store, backup, settings)), ...(choice ? {choice} : {})};
 }
 
+/**
+ * A local folder that is PBM storage, or one backup's folder in it (`<name>/` beside `<name>.pbm.json`):
+ * read as that backup of a folder source. Storage holding several backups needs the one to read named.
+ */
+async function localPbmBackup(folder: string, settings: Settings): Promise<ResolvedInput | null> {
+  const {readdir} = await import('node:fs/promises');
+  const parent = path.dirname(folder);
+  const name = path.basename(folder);
+  const besideMeta = (await stat(path.join(parent, `${name}.pbm.json`)).catch(() => null))?.isFile() === true;
+  const metas = besideMeta ? [] : (await readdir(folder).catch(() => [] as string[])).filter((entry) => entry.endsWith('.pbm.json'));
+  if (!besideMeta && metas.length === 0) return null;
+  const {openStore} = await import('../catalog/store.js');
+  const store = openStore(besideMeta ? parent : folder, {});
+  const {listBackups} = await catalog();
+  const backups = await listBackups(store, {sourceTz: settings.sourceTz, cacheDir: settings.cache});
+  const id = besideMeta ? name : metas.length === 1 ? metas[0]!.slice(0, -'.pbm.json'.length) : null;
+  const backup = id === null ? undefined : backups.find((b) => b.id === id);
+  if (!backup) {
+    const names = metas.map((m) => m.slice(0, -'.pbm.json'.length)).sort().reverse();
+    throw new GravityError('USAGE', `${folder} is Percona Backup for MongoDB storage holding ${names.length} backups`, {
+      hint: `Name one: --source ${folder} with a backup id (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', …' : ''}), or the path ${path.join(folder, names[0] ?? '')}`,
+    });
+  }
+  return inputForBackup(store, backup, settings);
+}
+
 /** Local files read as a backup's objects, by name (a fetched backup's cache, on whichever thread reads it). */
 export function fileSources(files: Array<{name: string; path: string}>): DumpStreamSource[] {
   return files.map((f) => localSource(f.path, f.name));
@@ -103,8 +131,17 @@ export async function inputForBackup(store: BackupStore, backup: Backup, setting
   // (GetObject → gunzip → tar → documents), with no full download first.
   const {cachedBackupFiles} = await import('../catalog/fetch.js');
   const cached = await cachedBackupFiles(store, backup, settings.cache);
-  const files = cached?.map((f) => ({name: f.key, path: f.path}));
-  const input: DumpInput = files ? fileSources(files) : streamSources(store, backup);
+  let files = cached?.map((f) => ({name: f.key, path: f.path}));
+  let input: DumpInput;
+  if (backup.pbm) {
+    // A PBM backup is read through its own layout; its files are not a dump folder for another thread.
+    const {pbmDumpSources} = await import('../dump/pbm-input.js');
+    const paths = new Map(files?.map((f) => [f.name, f.path]));
+    input = await pbmDumpSources(backup, (key) => store.open(key), (key) => paths.get(key) ?? (store.kind === 'local' && store.localPath ? store.localPath(key) : undefined));
+    files = undefined;
+  } else {
+    input = files ? fileSources(files) : streamSources(store, backup);
+  }
   return {
     input,
     backup: backup.id,

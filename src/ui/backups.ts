@@ -15,6 +15,8 @@ export interface ListedBackup {
   /** While `collections` is null: some collections it is known to hold (a search stopped at the first match). */
   someCollections?: string[];
   warnings: string[];
+  /** A Percona Backup for MongoDB backup; takenAt is then its consistent time (last_write_ts). */
+  pbm?: {type: string; status: string; compression: string; replsets: string[]; selective: string[] | null; lastWriteTs: {T: number; I: number} | null; pbmVersion: string; readable: boolean};
 }
 
 export interface ListResult {
@@ -48,10 +50,31 @@ export function describeBackups(backups: Backup[], selected: Backup | null, tz: 
       collections: b.collections,
       ...(b.collections === null && b.someCollections ? {someCollections: b.someCollections} : {}),
       warnings: b.warnings,
+      ...(b.pbm
+        ? {
+            pbm: {
+              type: b.pbm.type,
+              status: b.pbm.status,
+              compression: b.pbm.compression,
+              replsets: b.pbm.replsets.map((rs) => rs.name),
+              selective: b.pbm.selective,
+              lastWriteTs: b.pbm.lastWriteTs,
+              pbmVersion: b.pbm.pbmVersion,
+              readable: b.pbm.invalid === null && b.pbm.type === 'logical' && b.pbm.status === 'done',
+            },
+          }
+        : {}),
     })),
     selected: selected?.id ?? null,
     timezone: tz,
   };
+}
+
+/** The kind column: a PBM backup says what it is, and what stops it being read. */
+export function kindCell(b: ListedBackup): string {
+  if (!b.pbm) return b.kind;
+  const notes = [b.pbm.type === 'logical' ? '' : b.pbm.type, b.pbm.status === 'done' ? '' : b.pbm.status, b.pbm.compression, b.pbm.replsets.length > 1 ? `${b.pbm.replsets.length} rs` : '', b.pbm.selective ? 'selective' : ''].filter((note) => note !== '');
+  return `pbm ${notes.join(' ')}`.trim();
 }
 
 /** UTC and Etc/UTC name the same zone: a second "taken at" column would repeat the first. */
