@@ -13,7 +13,7 @@
 const SCOPES = {
   redact: {
     mutate: ['src/config/redact.ts'],
-    tests: ['test/unit/redact-spellings.test.ts', 'test/unit/redact.test.ts'],
+    tests: ['test/unit/redact-shapes.test.ts', 'test/unit/redact-spellings.test.ts', 'test/unit/redact.test.ts'],
   },
   clash: {
     mutate: ['src/target/unique.ts'],
