@@ -22,7 +22,7 @@ const SCOPES = {
   },
   gate: {
     mutate: ['src/target/gates.ts'],
-    tests: ['test/unit/target-gates.test.ts'],
+    tests: ['test/unit/target-gates-edges.test.ts', 'test/unit/target-gates.test.ts'],
   },
   exact: {
     mutate: ['src/target/exact.ts', 'src/target/round-trip.ts'],
