@@ -35,11 +35,16 @@ describe('registering secrets', () => {
     assert.equal(redact('Ab9 stays, undefined stays'), 'Ab9 stays, undefined stays');
     registerSecret('Wx9z');
     assert.equal(redact('key Wx9z used'), 'key **** used');
+    // Not in any spelling either: percent-encoding makes a short value long enough to mask words.
+    registerSecret('a#b');
+    assert.equal(redact('x a%23b y'), 'x a%23b y');
   });
 
   it('a secret query parameter is registered by its value, and masked in prose', () => {
     registerUriSecrets('mongodb://db-1/shop?tls=true&tlsCertificateKeyFilePassword=Pq8longsecret');
     assert.equal(redact('the key file password Pq8longsecret was refused'), 'the key file password **** was refused');
+    // The parameter's name is not a secret: it stays readable wherever it is mentioned.
+    assert.equal(redact('set tlsCertificateKeyFilePassword in the URI'), 'set tlsCertificateKeyFilePassword in the URI');
   });
 
   it('a secret that holds a shorter one is masked whole, whichever was registered first', () => {
@@ -68,6 +73,7 @@ describe('maskUri: a connection string as a label', () => {
   it('is masked where it stands, prose around it kept', () => {
     assert.equal(maskUri('x mongodb://u:Pw9secret@db-1/db'), 'x mongodb://u:****@db-1/db');
     assert.equal(maskUri('not a uri'), 'not a uri');
+    assert.equal(maskUri('x mongodb://u:Pw9@ bad'), 'x mongodb://u:****@ bad');
   });
 
   it('without user-info, or with an empty one, nothing is hidden', () => {
