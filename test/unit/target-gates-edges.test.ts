@@ -123,6 +123,9 @@ describe('gate decisions and what they say', () => {
     const stagingNoDb = {...staging, uri: 'mongodb://prod1.example:27018', db: null};
     const productionNoDb = {...production, uri: 'mongodb://prod1.example:27018', db: null};
     assert.match(refused(checkPushGate(input({target: stagingNoDb, staging: stagingNoDb, production: productionNoDb, yes: true}))).message, /same database/);
+    // Staging naming none writes to the set's database, which production names.
+    assert.match(refused(checkPushGate(input({target: stagingNoDb, staging: stagingNoDb, yes: true}))).message, /same database/);
+    assert.deepEqual(checkPushGate(input({target: stagingNoDb, staging: stagingNoDb, production: {...production, db: 'elsewhere'}, yes: true})), {decision: 'allow'});
   });
 
   it('each refusal names what is missing', () => {
