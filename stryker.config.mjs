@@ -9,6 +9,8 @@
 // sources first, and run every listed file for every mutant: the runner cannot see coverage in a
 // child process, and with per-test coverage a mutant only the CLI reaches would be called uncovered.
 
+import process from 'node:process';
+
 /** @type {Record<string, {mutate: string[]; tests: string[]; cli?: boolean}>} */
 const SCOPES = {
   redact: {
