@@ -19,7 +19,7 @@ const SCOPES = {
   },
   clash: {
     mutate: ['src/target/unique.ts'],
-    tests: ['test/e2e/cli-target-guards.test.ts', 'test/integration/target-push.test.ts'],
+    tests: ['test/integration/target-clash-kinds.test.ts', 'test/e2e/cli-target-guards.test.ts', 'test/integration/target-push.test.ts'],
     cli: true,
   },
   gate: {
