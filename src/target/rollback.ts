@@ -1,5 +1,5 @@
 import type {Document} from 'bson';
-import type {AnyBulkWriteOperation} from 'mongodb';
+import type {AnyBulkWriteOperation, Filter} from 'mongodb';
 
 import {redact} from '../config/redact.js';
 import {GravityError, isGravityError} from '../errors.js';
@@ -9,7 +9,7 @@ import {appendLedger, type LedgerEntry} from '../restore-set/ledger.js';
 import {readSetDocuments} from '../restore-set/manifest.js';
 import type {RestoreSet} from '../restore-set/manifest.js';
 import {digest, docFromJson, idFromJson, idKey, idKeyFromJson, idOf, sameBytes, sha256} from './bson-util.js';
-import {exactForm} from './exact.js';
+import {exactForm, writeForm} from './exact.js';
 import type {ExactDoc} from './exact.js';
 import {fieldsDigest, fieldsFilter, restoreUpdate} from './fields.js';
 import {fetchRawById, isConnectionLoss} from './plan.js';
@@ -286,7 +286,7 @@ async function undoBatch(state: UndoState, set: RestoreSet, name: string, entry:
   const number = ++state.batchNo;
   await journal.append({type: 'intent', collection: name, db, batch: number, delete: deletes.map((d) => d.id), restore: [...restores.map((r) => r.id), ...fieldRestores.map((r) => r.item.id)]});
   if (deletes.length > 0) {
-    const ops: AnyBulkWriteOperation<Document>[] = deletes.map((d) => ({deleteOne: {filter: unchangedFilter(idFromJson(d.id), d.now)}}));
+    const ops = deleteStatements(deletes.map((d) => ({id: idFromJson(d.id), now: d.now})));
     const res = await withRetry(() => coll.bulkWrite(ops, {ordered: false}), policy);
     let deleted = deletes.map((d) => d.id);
     if (res.deletedCount < deletes.length) {
@@ -321,6 +321,58 @@ async function undoBatch(state: UndoState, set: RestoreSet, name: string, entry:
   }
   if (exact.length > 0) await journal.append({type: 'restored', collection: name, db, batch: number, ids: exact});
   counts.restored += exact.length;
+}
+
+/** Documents whose deletion one statement proves document by document (see `unchangedGroupFilter`). */
+export const DELETE_GROUP_DOCS = 32;
+/** Bytes of documents one grouped statement may carry, far below the 16 MiB a statement may take. */
+const DELETE_GROUP_BYTES = 1024 * 1024;
+
+/**
+ * One filter that matches each of `docs` only while it is still the version read (`now`, its raw
+ * bytes, compared byte for byte by the caller just before), atomically with the delete: `_id` among
+ * theirs, and the pair (BSON size, whole document) equal to one of theirs. As `_id` is part of the
+ * document, a document can only equal the version read of its own `_id`, so this is
+ * `unchangedFilter` for each document, in one statement the server plans once instead of once per
+ * document. Equality is aggregation equality (field order included), as in `unchangedFilter`.
+ * https://www.mongodb.com/docs/manual/reference/operator/aggregation/in/
+ * https://www.mongodb.com/docs/manual/reference/operator/aggregation/bsonSize/
+ * https://www.mongodb.com/docs/manual/reference/aggregation-variables/#mongodb-variable-variable.ROOT
+ */
+export function unchangedGroupFilter(docs: Array<{id: unknown; now: Uint8Array; form: ExactDoc | Record<string, unknown>}>): Filter<Document> {
+  return {
+    _id: {$in: docs.map((d) => d.id)},
+    $expr: {$in: [[{$bsonSize: '$$ROOT'}, '$$ROOT'], {$literal: docs.map((d) => [d.now.length, d.form])}]},
+  } as Filter<Document>;
+}
+
+/**
+ * Delete statements for documents read just before: grouped (`unchangedGroupFilter`) where the exact
+ * form stands for the document, one `unchangedFilter` each where it cannot (deprecated types, a
+ * document too large to repeat in a statement) and only `_id` and the size are checked.
+ */
+export function deleteStatements(docs: Array<{id: unknown; now: Uint8Array}>, groupDocs = DELETE_GROUP_DOCS): AnyBulkWriteOperation<Document>[] {
+  const ops: AnyBulkWriteOperation<Document>[] = [];
+  let group: Array<{id: unknown; now: Uint8Array; form: ExactDoc | Record<string, unknown>}> = [];
+  let bytes = 0;
+  const flush = () => {
+    if (group.length === 1) ops.push({deleteOne: {filter: unchangedFilter(group[0]!.id, group[0]!.now)}});
+    else if (group.length > 1) ops.push({deleteMany: {filter: unchangedGroupFilter(group)}});
+    group = [];
+    bytes = 0;
+  };
+  for (const d of docs) {
+    const form = d.now.length < DELETE_GROUP_BYTES ? writeForm(d.now) : null;
+    if (!form || form.inexact !== null) {
+      ops.push({deleteOne: {filter: unchangedFilter(d.id, d.now)}});
+      continue;
+    }
+    if (group.length >= groupDocs || bytes + d.now.length > DELETE_GROUP_BYTES) flush();
+    group.push({id: d.id, now: d.now, form: form.doc});
+    bytes += d.now.length;
+  }
+  flush();
+  return ops;
 }
 
 /** Items regrouped into batches of `size`, in order. */
