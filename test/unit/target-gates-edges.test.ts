@@ -106,8 +106,9 @@ describe('stagingProof: what voids it and what does not', () => {
     assert.ok(stagingProof([...proven, entry('rollback', 'failed')], set.hash));
   });
 
-  it('a rollback before the verify does not void it', () => {
-    assert.ok(stagingProof([entry('push', 'ok'), entry('rollback', 'ok'), entry('verify', 'ok')], set.hash));
+  it('a rollback after the push voids it even if a verify follows: what was verified is not what was pushed; a new push and verify prove it again', () => {
+    assert.equal(stagingProof([entry('push', 'ok'), entry('rollback', 'ok'), entry('verify', 'ok')], set.hash), null);
+    assert.ok(stagingProof([entry('push', 'ok'), entry('rollback', 'ok'), entry('push', 'ok'), entry('verify', 'ok')], set.hash));
   });
 });
 
