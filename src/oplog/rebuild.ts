@@ -176,7 +176,7 @@ async function opsPass(
       continue;
     }
     if (c === undefined) continue;
-    const collection = [...index.keys()][c]!;
+    const collection = options.collections[c]!;
     if (op.kind === 'drop') {
       if (applies) clears[c]!.push({seq, ts: op.ts, kind: 'drop'});
       continue;
