@@ -1,6 +1,6 @@
 /**
  * The replay stage of extract: with --at, the spooled collections of the base backup are replaced by
- * the same collections as they were at TIME (oplog/replay.ts does the work), so the stages after it
+ * the same collections as they were at TIME (oplog/rebuild.ts does the work), so the stages after it
  * (compare, select, write) judge and copy the state at TIME and never know the difference.
  * With --changed-between it also says which documents operations in the window changed.
  */
@@ -57,7 +57,7 @@ export async function replayStage(
   signal: AbortSignal | undefined,
   onProgress: (p: {operations: number; collection?: string}) => void,
 ): Promise<ReplayOutcome> {
-  const own = ownOplog ? new OplogFileSet(`${pit.at.t} base oplog.bson`, [{name: 'the base backup\'s oplog.bson', size: ownOplog.bytes, open: async (signal) => createReadStream(ownOplog.file, signal ? {signal} : {})}]) : null;
+  const own = ownOplog ? new OplogFileSet('oplog.bson of the base backup', [{name: 'oplog.bson of the base backup', size: ownOplog.bytes, open: async (signal) => createReadStream(ownOplog.file, signal ? {signal} : {})}]) : null;
   const resolved = await pit.resolve(own);
   const collections = [...states.values()].filter((s) => s.ns.db === db).map((s) => s.ns.collection);
   const rebuilt = new Map(collections.map((c) => [c, new SpoolFile(path.join(workDir, 'rebuilt'), db, c, space)]));
