@@ -17,7 +17,9 @@ export async function writeSelected(
   let batch: Buffer[] = [];
   for await (const {ordinal, doc} of spool.documentsWithOrdinal(signal)) {
     if (!picked.has(ordinal)) continue;
-    batch.push(doc);
+    // A copy: `doc` is a view of a whole read chunk, and a sparse selection would keep one chunk alive
+    // per batched document (600 documents of a 700 MB spool held 600 MB until the batch was written).
+    batch.push(Buffer.from(doc));
     if (batch.length >= 1000) {
       await writer.append(db, collection, batch);
       batch = [];
