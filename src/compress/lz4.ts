@@ -13,6 +13,7 @@
  * - Linked blocks (block independence off) may copy from the previous 64 KiB of output.
  */
 import {GravityError} from '../errors.js';
+import {nextFrame} from './frames.js';
 import {Input} from './s2.js';
 import type {Chunks} from './s2.js';
 
@@ -160,27 +161,13 @@ function corrupt(where: string, offset: number, problem: string): GravityError {
 /** Decompresses LZ4 frames, yielding each block's output (up to 4 MiB). */
 export async function* decodeLz4Stream(chunks: Chunks, where: string): AsyncGenerator<Buffer> {
   const input = new Input(chunks);
-  const need = async (n: number, at: number, what: string): Promise<Buffer> => {
-    if (!(await input.fill(n))) throw corrupt(where, at, `the stream ends inside ${what} (truncated file)`);
-    return input.take(n);
-  };
+  const truncated = (at: number, what: string) => corrupt(where, at, `the stream ends inside ${what} (truncated file)`);
+  const need = (n: number, at: number, what: string): Promise<Buffer> => input.need(n, () => truncated(at, what));
   try {
     for (;;) {
-      const frameAt = input.offset;
-      if (!(await input.fill(4))) {
-        if (input.available === 0) return;
-        throw corrupt(where, frameAt, 'the stream ends inside a frame magic number (truncated file)');
-      }
-      const magic = input.take(4).readUInt32LE(0);
-      if ((magic & 0xfffffff0) === 0x184d2a50) {
-        const size = (await need(4, frameAt, 'a skippable frame')).readUInt32LE(0);
-        let left = size;
-        while (left > 0) {
-          if (input.available === 0 && !(await input.fill(1))) throw corrupt(where, frameAt, 'the stream ends inside a skippable frame (truncated file)');
-          left -= input.drop(left);
-        }
-        continue;
-      }
+      const frame = await nextFrame(input, truncated);
+      if (frame === null) return;
+      const {magic, at: frameAt} = frame;
       if (magic !== 0x184d2204) throw corrupt(where, frameAt, `not an LZ4 frame (magic 0x${magic.toString(16).padStart(8, '0')})`);
       const fb = await need(2, frameAt, 'the frame descriptor');
       const flg = fb[0]!;

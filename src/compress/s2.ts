@@ -230,6 +230,22 @@ export class Input {
     return out;
   }
 
+  /** The next `n` bytes; `truncated()` is thrown when the input ends first. */
+  async need(n: number, truncated: () => Error): Promise<Buffer> {
+    if (!(await this.fill(n))) throw truncated();
+    return this.take(n);
+  }
+
+  /** Passes over the next `n` bytes without buffering them all; false when the input ends first. */
+  async skip(n: number): Promise<boolean> {
+    let left = n;
+    while (left > 0) {
+      if (this.buffered === 0 && !(await this.fill(1))) return false;
+      left -= this.drop(left);
+    }
+    return true;
+  }
+
   /** Drops up to `n` buffered bytes; returns how many. */
   drop(n: number): number {
     const count = Math.min(n, this.buffered);
@@ -313,13 +329,7 @@ export async function* decodeS2Stream(chunks: Chunks, options: DecodeOptions): A
       if (type >= 0x02 && type <= 0x7f) throw corrupt(where, at, `reserved unskippable chunk type 0x${type.toString(16).padStart(2, '0')}`);
 
       // What is left: padding (0xfe) and skippable chunks (0x80–0xfd, S2's index 0x99), skipped without buffering.
-      let left = length;
-      while (left > 0) {
-        if (input.available === 0 && !(await input.fill(1))) {
-          throw corrupt(where, at, `the stream ends inside a ${length}-byte skippable chunk (truncated file)`);
-        }
-        left -= input.drop(left);
-      }
+      if (!(await input.skip(length))) throw corrupt(where, at, `the stream ends inside a ${length}-byte skippable chunk (truncated file)`);
     }
   } finally {
     await input.close();

@@ -15,6 +15,7 @@
 import {Decompress} from 'fzstd';
 
 import {GravityError} from '../errors.js';
+import {nextFrame} from './frames.js';
 import {Input} from './s2.js';
 import type {Chunks} from './s2.js';
 import {Xxh64} from './xxh64.js';
@@ -32,29 +33,22 @@ function corrupt(where: string, offset: number, problem: string, cause?: unknown
   });
 }
 
+/** The frame's magic number as it stood in the stream (little-endian), for the decoder that reads the frame whole. */
+function magicBytesOf(magic: number): Buffer {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32LE(magic >>> 0, 0);
+  return bytes;
+}
+
 export async function* decodeZstdStream(chunks: Chunks, where: string): AsyncGenerator<Buffer> {
   const input = new Input(chunks);
-  const need = async (n: number, at: number, what: string): Promise<Buffer> => {
-    if (!(await input.fill(n))) throw corrupt(where, at, `the stream ends inside ${what} (truncated file)`);
-    return input.take(n);
-  };
+  const truncated = (at: number, what: string) => corrupt(where, at, `the stream ends inside ${what} (truncated file)`);
+  const need = (n: number, at: number, what: string): Promise<Buffer> => input.need(n, () => truncated(at, what));
   try {
     for (;;) {
-      const frameAt = input.offset;
-      if (!(await input.fill(4))) {
-        if (input.available === 0) return;
-        throw corrupt(where, frameAt, 'the stream ends inside a frame magic number (truncated file)');
-      }
-      const magicBytes = input.take(4);
-      const magic = magicBytes.readUInt32LE(0);
-      if ((magic & 0xfffffff0) >>> 0 === 0x184d2a50) {
-        let left = (await need(4, frameAt, 'a skippable frame')).readUInt32LE(0);
-        while (left > 0) {
-          if (input.available === 0 && !(await input.fill(1))) throw corrupt(where, frameAt, 'the stream ends inside a skippable frame (truncated file)');
-          left -= input.drop(left);
-        }
-        continue;
-      }
+      const frame = await nextFrame(input, truncated);
+      if (frame === null) return;
+      const {magic, at: frameAt} = frame;
       if (magic !== 0xfd2fb528) throw corrupt(where, frameAt, `not a zstd frame (magic 0x${magic.toString(16).padStart(8, '0')})`);
       const descriptor = await need(1, frameAt, 'a frame header');
       const fhd = descriptor[0]!;
@@ -81,7 +75,7 @@ export async function* decodeZstdStream(chunks: Chunks, where: string): AsyncGen
           throw corrupt(where, at, (error as Error).message, error);
         }
       };
-      push(Buffer.concat([magicBytes, descriptor, rest]), frameAt);
+      push(Buffer.concat([magicBytesOf(magic), descriptor, rest]), frameAt);
       for (;;) {
         const blockAt = input.offset;
         const header = await need(3, blockAt, 'a block header');
